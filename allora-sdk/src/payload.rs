@@ -1,0 +1,489 @@
+//! Worker payloads: the inference and/or forecast a worker submits for one
+//! topic and nonce, signed the way the chain verifies it.
+//!
+//! The chain checks a payload by re-encoding its `InputInferenceForecastBundle`,
+//! hashing it with SHA-256 and verifying the secp256k1 signature against the
+//! `pubkey` field, whose address must equal the worker, inferer and
+//! forecaster. [`WorkerPayload::sign`] produces exactly that.
+//!
+//! ```
+//! use allora_sdk::keys::{Mnemonic, WorkerKey};
+//! use allora_sdk::payload::WorkerPayload;
+//! use allora_sdk::Dec;
+//!
+//! let mnemonic: Mnemonic = "abandon abandon abandon abandon abandon abandon \
+//!     abandon abandon abandon abandon abandon about".parse()?;
+//! let key = WorkerKey::from_mnemonic(&mnemonic, "")?;
+//! let payload = WorkerPayload::inference(69, 1_234_567, "123.456".parse::<Dec>()?);
+//! let signed = payload.sign(&key)?;
+//! assert_eq!(signed.signature().len(), 64);
+//! key.public_key().verify(signed.bundle_bytes(), signed.signature())?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use prost::Message;
+
+use crate::decimal::Dec;
+use crate::keys::{Address, PublicKey, WorkerKey};
+use crate::proto::emissions::{v10, v3};
+use crate::proto::Any;
+
+/// The label of a single-valued inference.
+pub const DEFAULT_LABEL: &str = "y";
+/// Longest label accepted.
+pub const MAX_LABEL_LEN: usize = 64;
+
+/// Why a payload could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PayloadError {
+    /// The payload has neither an inference nor a forecast.
+    #[error("payload for topic {topic_id} has neither an inference nor a forecast")]
+    Empty {
+        /// The topic.
+        topic_id: u64,
+    },
+    /// The nonce block height is not positive.
+    #[error("nonce block height {0} is not positive")]
+    InvalidNonce(i64),
+    /// A labeled inference has no values.
+    #[error("labeled inference has no values")]
+    NoValues,
+    /// A label is empty, too long or not printable ASCII.
+    #[error("invalid label {0:?}: labels are 1 to 64 printable ASCII characters")]
+    InvalidLabel(String),
+    /// The same label appears twice.
+    #[error("duplicate label {0:?}")]
+    DuplicateLabel(String),
+    /// A forecast has no elements.
+    #[error("forecast has no elements")]
+    EmptyForecast,
+    /// Two forecast elements name the same inferer.
+    #[error("forecast names inferer {0} twice")]
+    DuplicateInferer(String),
+    /// An externally made signature does not verify for the bundle.
+    #[error("bundle signature rejected: {0}")]
+    BadSignature(String),
+}
+
+/// The inference part of a payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inference {
+    /// One value, sent with the label `"y"`.
+    Single(Dec),
+    /// Several labeled values, sent in the given order.
+    Labeled(Vec<(String, Dec)>),
+}
+
+/// One element of a forecast: the predicted loss of an inferer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForecastElement {
+    /// The inferer whose loss is forecast.
+    pub inferer: Address,
+    /// The forecast value.
+    pub value: Dec,
+}
+
+/// An unsigned worker payload for one topic and nonce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerPayload {
+    topic_id: u64,
+    nonce: i64,
+    inference: Option<Inference>,
+    forecast: Vec<ForecastElement>,
+}
+
+impl WorkerPayload {
+    /// A payload with a single-valued inference.
+    pub fn inference(topic_id: u64, nonce: i64, value: Dec) -> Self {
+        WorkerPayload {
+            topic_id,
+            nonce,
+            inference: Some(Inference::Single(value)),
+            forecast: Vec::new(),
+        }
+    }
+
+    /// A payload with a labeled (multi-output) inference.
+    pub fn labeled_inference(
+        topic_id: u64,
+        nonce: i64,
+        values: impl IntoIterator<Item = (String, Dec)>,
+    ) -> Self {
+        WorkerPayload {
+            topic_id,
+            nonce,
+            inference: Some(Inference::Labeled(values.into_iter().collect())),
+            forecast: Vec::new(),
+        }
+    }
+
+    /// A payload with only a forecast.
+    pub fn forecast(
+        topic_id: u64,
+        nonce: i64,
+        elements: impl IntoIterator<Item = ForecastElement>,
+    ) -> Self {
+        WorkerPayload {
+            topic_id,
+            nonce,
+            inference: None,
+            forecast: elements.into_iter().collect(),
+        }
+    }
+
+    /// Adds (or replaces) the forecast of this payload.
+    pub fn with_forecast(mut self, elements: impl IntoIterator<Item = ForecastElement>) -> Self {
+        self.forecast = elements.into_iter().collect();
+        self
+    }
+
+    /// The topic.
+    pub fn topic_id(&self) -> u64 {
+        self.topic_id
+    }
+
+    /// The nonce block height.
+    pub fn nonce(&self) -> i64 {
+        self.nonce
+    }
+
+    /// Builds the bundle for `worker` after checking the payload.
+    pub fn bundle(
+        &self,
+        worker: &Address,
+    ) -> Result<v10::InputInferenceForecastBundle, PayloadError> {
+        if self.nonce <= 0 {
+            return Err(PayloadError::InvalidNonce(self.nonce));
+        }
+        if self.inference.is_none() && self.forecast.is_empty() {
+            return Err(PayloadError::Empty {
+                topic_id: self.topic_id,
+            });
+        }
+        let inference = self
+            .inference
+            .as_ref()
+            .map(|inf| self.input_inference(inf, worker))
+            .transpose()?;
+        let forecast = if self.forecast.is_empty() {
+            None
+        } else {
+            Some(self.input_forecast(worker)?)
+        };
+        Ok(v10::InputInferenceForecastBundle {
+            inference,
+            forecast,
+        })
+    }
+
+    fn input_inference(
+        &self,
+        inference: &Inference,
+        worker: &Address,
+    ) -> Result<v10::InputInference, PayloadError> {
+        let values = match inference {
+            Inference::Single(v) => vec![v10::InputLabeledValue {
+                label: DEFAULT_LABEL.to_owned(),
+                value: v.as_str().to_owned(),
+            }],
+            Inference::Labeled(pairs) => {
+                if pairs.is_empty() {
+                    return Err(PayloadError::NoValues);
+                }
+                let mut seen = std::collections::HashSet::with_capacity(pairs.len());
+                for (label, _) in pairs {
+                    let valid = !label.is_empty()
+                        && label.len() <= MAX_LABEL_LEN
+                        && label.bytes().all(|b| b.is_ascii_graphic());
+                    if !valid {
+                        return Err(PayloadError::InvalidLabel(label.clone()));
+                    }
+                    if !seen.insert(label.as_str()) {
+                        return Err(PayloadError::DuplicateLabel(label.clone()));
+                    }
+                }
+                pairs
+                    .iter()
+                    .map(|(label, value)| v10::InputLabeledValue {
+                        label: label.clone(),
+                        value: value.as_str().to_owned(),
+                    })
+                    .collect()
+            }
+        };
+        Ok(v10::InputInference {
+            topic_id: self.topic_id,
+            block_height: self.nonce,
+            inferer: worker.as_str().to_owned(),
+            // The chain reads `values`; the legacy field carries a zero.
+            value: "0".to_owned(),
+            extra_data: Vec::new(),
+            proof: String::new(),
+            values,
+        })
+    }
+
+    fn input_forecast(&self, worker: &Address) -> Result<v10::InputForecast, PayloadError> {
+        let mut elements: Vec<&ForecastElement> = self.forecast.iter().collect();
+        elements.sort_by(|a, b| a.inferer.cmp(&b.inferer));
+        if let Some(pair) = elements.windows(2).find(|w| w[0].inferer == w[1].inferer) {
+            return Err(PayloadError::DuplicateInferer(pair[0].inferer.to_string()));
+        }
+        Ok(v10::InputForecast {
+            topic_id: self.topic_id,
+            block_height: self.nonce,
+            forecaster: worker.as_str().to_owned(),
+            forecast_elements: elements
+                .into_iter()
+                .map(|e| v10::InputForecastElement {
+                    inferer: e.inferer.as_str().to_owned(),
+                    value: e.value.as_str().to_owned(),
+                })
+                .collect(),
+            extra_data: Vec::new(),
+        })
+    }
+
+    /// Builds, encodes and signs the payload with the worker's key.
+    pub fn sign(&self, key: &WorkerKey) -> Result<SignedPayload, PayloadError> {
+        let worker = key.address();
+        let bundle = self.bundle(worker)?;
+        let bundle_bytes = bundle.encode_to_vec();
+        let signature = key.sign(&bundle_bytes);
+        Ok(self.assemble(worker, key.public_key(), bundle, bundle_bytes, &signature))
+    }
+
+    /// Attaches a signature made elsewhere (a remote signer or hardware key)
+    /// over `sha256(bundle bytes)`, after checking that it verifies.
+    ///
+    /// [`WorkerPayload::bundle_bytes_for`] gives the bytes to sign.
+    pub fn with_signature(
+        &self,
+        public_key: PublicKey,
+        signature: &[u8],
+    ) -> Result<SignedPayload, PayloadError> {
+        let worker = public_key
+            .address()
+            .map_err(|e| PayloadError::BadSignature(e.to_string()))?;
+        let bundle = self.bundle(&worker)?;
+        let bundle_bytes = bundle.encode_to_vec();
+        public_key
+            .verify(&bundle_bytes, signature)
+            .map_err(|e| PayloadError::BadSignature(e.to_string()))?;
+        Ok(self.assemble(&worker, public_key, bundle, bundle_bytes, signature))
+    }
+
+    /// The encoded bundle a worker with this public key signs.
+    pub fn bundle_bytes_for(&self, public_key: PublicKey) -> Result<Vec<u8>, PayloadError> {
+        let worker = public_key
+            .address()
+            .map_err(|e| PayloadError::BadSignature(e.to_string()))?;
+        Ok(self.bundle(&worker)?.encode_to_vec())
+    }
+
+    fn assemble(
+        &self,
+        worker: &Address,
+        public_key: PublicKey,
+        bundle: v10::InputInferenceForecastBundle,
+        bundle_bytes: Vec<u8>,
+        signature: &[u8],
+    ) -> SignedPayload {
+        let message = v10::InsertWorkerPayloadRequest {
+            sender: worker.as_str().to_owned(),
+            worker_data_bundle: Some(v10::InputWorkerDataBundle {
+                worker: worker.as_str().to_owned(),
+                nonce: Some(v3::Nonce {
+                    block_height: self.nonce,
+                }),
+                topic_id: self.topic_id,
+                inference_forecasts_bundle: Some(bundle),
+                inferences_forecasts_bundle_signature: signature.to_vec(),
+                pubkey: public_key.to_hex(),
+            }),
+        };
+        SignedPayload {
+            bundle_bytes,
+            message,
+        }
+    }
+}
+
+/// A signed worker payload, ready to go into a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedPayload {
+    bundle_bytes: Vec<u8>,
+    message: v10::InsertWorkerPayloadRequest,
+}
+
+impl SignedPayload {
+    /// The encoded bundle that was signed.
+    pub fn bundle_bytes(&self) -> &[u8] {
+        &self.bundle_bytes
+    }
+
+    /// The 64-byte bundle signature.
+    pub fn signature(&self) -> &[u8] {
+        self.message
+            .worker_data_bundle
+            .as_ref()
+            .map(|b| b.inferences_forecasts_bundle_signature.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// The `InsertWorkerPayloadRequest` message.
+    pub fn message(&self) -> &v10::InsertWorkerPayloadRequest {
+        &self.message
+    }
+
+    /// The message as a transaction `Any`.
+    pub fn to_any(&self) -> Any {
+        crate::proto::to_any(&self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Mnemonic;
+
+    fn key() -> WorkerKey {
+        let m: Mnemonic = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about".parse().unwrap();
+        WorkerKey::from_mnemonic(&m, "").unwrap()
+    }
+
+    fn dec(s: &str) -> Dec {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn signature_verifies_and_message_round_trips() {
+        let key = key();
+        let signed = WorkerPayload::inference(7, 100, dec("1.5"))
+            .sign(&key)
+            .unwrap();
+        key.public_key()
+            .verify(signed.bundle_bytes(), signed.signature())
+            .unwrap();
+        let any = signed.to_any();
+        assert_eq!(any.type_url, "/emissions.v10.InsertWorkerPayloadRequest");
+        let decoded = v10::InsertWorkerPayloadRequest::decode(any.value.as_slice()).unwrap();
+        assert_eq!(&decoded, signed.message());
+        let bundle = decoded
+            .worker_data_bundle
+            .unwrap()
+            .inference_forecasts_bundle
+            .unwrap();
+        assert_eq!(bundle.encode_to_vec(), signed.bundle_bytes());
+    }
+
+    #[test]
+    fn forecast_elements_are_sorted_and_unique() {
+        let key = key();
+        let a: Address = "allo19rl4cm2hmr8afy4kldpxz3fka4jguq0ajnh7gv"
+            .parse()
+            .unwrap();
+        let b: Address = "allo15gpgf5e3gq6v336806d64z4pdtskhd634q22f4"
+            .parse()
+            .unwrap();
+        let p = WorkerPayload::forecast(
+            1,
+            10,
+            [
+                ForecastElement {
+                    inferer: a.clone(),
+                    value: dec("2"),
+                },
+                ForecastElement {
+                    inferer: b.clone(),
+                    value: dec("1"),
+                },
+            ],
+        );
+        let bundle = p.bundle(key.address()).unwrap();
+        let f = bundle.forecast.unwrap();
+        assert_eq!(f.forecast_elements[0].inferer, b.as_str());
+        assert_eq!(f.forecast_elements[1].inferer, a.as_str());
+        assert!(bundle.inference.is_none());
+
+        let dup = WorkerPayload::forecast(
+            1,
+            10,
+            [
+                ForecastElement {
+                    inferer: a.clone(),
+                    value: dec("2"),
+                },
+                ForecastElement {
+                    inferer: a.clone(),
+                    value: dec("3"),
+                },
+            ],
+        );
+        assert!(matches!(
+            dup.sign(&key),
+            Err(PayloadError::DuplicateInferer(_))
+        ));
+    }
+
+    #[test]
+    fn rejects_malformed_payloads() {
+        let key = key();
+        let cases = [
+            (WorkerPayload::inference(1, 0, dec("1")), "InvalidNonce"),
+            (WorkerPayload::forecast(1, 5, []), "Empty"),
+            (WorkerPayload::labeled_inference(1, 5, []), "NoValues"),
+            (
+                WorkerPayload::labeled_inference(1, 5, [(String::new(), dec("1"))]),
+                "InvalidLabel",
+            ),
+            (
+                WorkerPayload::labeled_inference(1, 5, [("a b".into(), dec("1"))]),
+                "InvalidLabel",
+            ),
+            (
+                WorkerPayload::labeled_inference(
+                    1,
+                    5,
+                    [("a".into(), dec("1")), ("a".into(), dec("2"))],
+                ),
+                "DuplicateLabel",
+            ),
+        ];
+        for (payload, want) in cases {
+            let err = payload.sign(&key).unwrap_err();
+            assert!(
+                format!("{err:?}").starts_with(want),
+                "{err:?} is not {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn inference_and_forecast_together() {
+        let key = key();
+        let other: Address = "allo15gpgf5e3gq6v336806d64z4pdtskhd634q22f4"
+            .parse()
+            .unwrap();
+        let signed = WorkerPayload::inference(3, 9, dec("0.5"))
+            .with_forecast([ForecastElement {
+                inferer: other,
+                value: dec("0.1"),
+            }])
+            .sign(&key)
+            .unwrap();
+        let bundle = signed
+            .message()
+            .worker_data_bundle
+            .as_ref()
+            .unwrap()
+            .inference_forecasts_bundle
+            .as_ref()
+            .unwrap();
+        assert!(bundle.inference.is_some() && bundle.forecast.is_some());
+        key.public_key()
+            .verify(signed.bundle_bytes(), signed.signature())
+            .unwrap();
+    }
+}

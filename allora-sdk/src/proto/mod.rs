@@ -1,0 +1,21 @@
+//! Protobuf types of the Allora chain that a worker sends and receives.
+//!
+//! Written by hand with `prost` derives (no `protoc` on the build path). Field
+//! numbers, names and type URLs follow the chain's `emissions` module
+//! (messages of version v10, nonces from v3); the golden vectors of the
+//! official Python SDK pin the encoding byte for byte in this crate's tests.
+//!
+//! Decimal fields are strings on the wire; build them with [`crate::Dec`] so
+//! they are in the canonical form the chain re-encodes for signature checks.
+
+pub mod emissions;
+
+pub use cosmrs::proto::Any;
+
+/// Wraps a message into an [`Any`] with its type URL (`/package.Name`).
+pub fn to_any<M: prost::Name>(message: &M) -> Any {
+    Any {
+        type_url: M::type_url(),
+        value: prost::Message::encode_to_vec(message),
+    }
+}

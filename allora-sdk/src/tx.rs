@@ -1,0 +1,562 @@
+//! Transactions: SIGN_MODE_DIRECT sign docs, `TxRaw` bytes and hashes, fees.
+//!
+//! The account number and sequence are supplied by the caller here; the
+//! submit pipeline keeps them up to date.
+//!
+//! ```
+//! use allora_sdk::keys::{Mnemonic, WorkerKey};
+//! use allora_sdk::payload::WorkerPayload;
+//! use allora_sdk::tx::{Fee, SignerData, UnsignedTx};
+//!
+//! let mnemonic: Mnemonic = "abandon abandon abandon abandon abandon abandon \
+//!     abandon abandon abandon abandon abandon about".parse()?;
+//! let key = WorkerKey::from_mnemonic(&mnemonic, "")?;
+//! let payload = WorkerPayload::inference(69, 1_234_567, "123.456".parse()?).sign(&key)?;
+//! let tx = UnsignedTx::new(vec![payload.to_any()])
+//!     .sign(&key, &SignerData::new("allora-testnet-1", 12345, 7), &Fee::uallo(9_720_000, 216_000))?;
+//! assert_eq!(tx.hash(), "C6FC3BB9F0810D7218A128A78757B0A0A29E14F4BC37D7432CD501A168DB60E1");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use cosmrs::proto::cosmos::tx::v1beta1::TxRaw;
+use prost::Message;
+use sha2::{Digest, Sha256};
+
+use crate::keys::{PublicKey, WorkerKey};
+use crate::proto::Any;
+
+/// The fee denomination of the Allora chain.
+pub const DENOM: &str = "uallo";
+
+/// Why a transaction could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TxBuildError {
+    /// The chain id is not a valid Cosmos chain id.
+    #[error("invalid chain id {0:?}")]
+    InvalidChainId(String),
+    /// The fee denomination is invalid.
+    #[error("invalid fee denomination {0:?}")]
+    InvalidDenom(String),
+    /// The transaction has no messages.
+    #[error("a transaction needs at least one message")]
+    NoMessages,
+    /// cosmrs refused a part of the transaction.
+    #[error("cannot encode transaction: {0}")]
+    Encode(String),
+    /// An externally made signature does not verify for the sign doc.
+    #[error("transaction signature rejected: {0}")]
+    BadSignature(String),
+    /// A gas price could not be parsed.
+    #[error("invalid gas price {input:?}: {reason}")]
+    InvalidGasPrice {
+        /// The input.
+        input: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+/// Who signs and in which account state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerData {
+    /// The chain id (e.g. `allora-testnet-1`).
+    pub chain_id: String,
+    /// The signer's account number.
+    pub account_number: u64,
+    /// The signer's next sequence.
+    pub sequence: u64,
+}
+
+impl SignerData {
+    /// Bundles the three values.
+    pub fn new(chain_id: impl Into<String>, account_number: u64, sequence: u64) -> Self {
+        SignerData {
+            chain_id: chain_id.into(),
+            account_number,
+            sequence,
+        }
+    }
+}
+
+/// The fee of a transaction: an amount of one denomination and a gas limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fee {
+    /// The amount paid.
+    pub amount: u128,
+    /// Its denomination.
+    pub denom: String,
+    /// The gas limit.
+    pub gas_limit: u64,
+}
+
+impl Fee {
+    /// A fee in `uallo`.
+    pub fn uallo(amount: u128, gas_limit: u64) -> Self {
+        Fee {
+            amount,
+            denom: DENOM.to_owned(),
+            gas_limit,
+        }
+    }
+
+    /// The fee for `gas_limit` at a gas price and tier (rounded down, as the
+    /// official SDK does).
+    pub fn for_gas(gas_limit: u64, price: GasPrice, tier: FeeTier) -> Self {
+        Fee::uallo(price.fee_for(gas_limit, tier), gas_limit)
+    }
+
+    fn to_cosmrs(&self) -> Result<cosmrs::tx::Fee, TxBuildError> {
+        let denom = self
+            .denom
+            .parse()
+            .map_err(|_| TxBuildError::InvalidDenom(self.denom.clone()))?;
+        Ok(cosmrs::tx::Fee::from_amount_and_gas(
+            cosmrs::Coin {
+                denom,
+                amount: self.amount,
+            },
+            self.gas_limit,
+        ))
+    }
+}
+
+/// A fee tier: how much above the gas price to pay for priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum FeeTier {
+    /// 1.0 × the gas price.
+    Eco,
+    /// 1.5 × the gas price.
+    #[default]
+    Standard,
+    /// 2.5 × the gas price.
+    Priority,
+}
+
+impl FeeTier {
+    /// The multiplier in tenths.
+    fn tenths(self) -> u128 {
+        match self {
+            FeeTier::Eco => 10,
+            FeeTier::Standard => 15,
+            FeeTier::Priority => 25,
+        }
+    }
+
+    /// The next tier up, if any.
+    pub fn raised(self) -> Option<FeeTier> {
+        match self {
+            FeeTier::Eco => Some(FeeTier::Standard),
+            FeeTier::Standard => Some(FeeTier::Priority),
+            FeeTier::Priority => None,
+        }
+    }
+}
+
+impl FromStr for FeeTier {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "eco" => Ok(FeeTier::Eco),
+            "standard" => Ok(FeeTier::Standard),
+            "priority" => Ok(FeeTier::Priority),
+            other => Err(format!(
+                "unknown fee tier {other:?}: use eco, standard or priority"
+            )),
+        }
+    }
+}
+
+/// A gas price in `uallo` per gas unit, held exactly with 18 decimals (the
+/// chain's `LegacyDec` precision).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct GasPrice {
+    atto: u128,
+}
+
+const ATTO: u128 = 1_000_000_000_000_000_000;
+
+impl GasPrice {
+    /// From the raw 18-decimal integer, as the feemarket module reports it
+    /// (`"10000000000000000000"` is 10 uallo per gas).
+    pub fn from_atto(atto: u128) -> Self {
+        GasPrice { atto }
+    }
+
+    /// A whole number of uallo per gas.
+    pub fn from_uallo(uallo: u64) -> Self {
+        GasPrice {
+            atto: u128::from(uallo) * ATTO,
+        }
+    }
+
+    /// The raw 18-decimal integer.
+    pub fn atto(self) -> u128 {
+        self.atto
+    }
+
+    /// This price multiplied by `numerator / denominator` (rounded down).
+    pub fn scaled(self, numerator: u128, denominator: u128) -> Self {
+        GasPrice {
+            atto: self.atto.saturating_mul(numerator) / denominator.max(1),
+        }
+    }
+
+    /// `floor(gas × price × tier)`, saturating at `u128::MAX`.
+    pub fn fee_for(self, gas: u64, tier: FeeTier) -> u128 {
+        let total = u128::from(gas)
+            .saturating_mul(self.atto)
+            .saturating_mul(tier.tenths());
+        total / (10 * ATTO)
+    }
+}
+
+impl FromStr for GasPrice {
+    type Err = TxBuildError;
+
+    /// Parses a plain decimal such as `10`, `0.025` or `2.5e8` (an optional
+    /// trailing `uallo` is accepted: `10uallo`).
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let bad = |reason| TxBuildError::InvalidGasPrice {
+            input: input.to_owned(),
+            reason,
+        };
+        let s = input.trim();
+        let s = s.strip_suffix(DENOM).unwrap_or(s);
+        let dec: crate::Dec = s.parse().map_err(|_| bad("not a decimal number"))?;
+        let text = dec.as_str();
+        if text.starts_with('-') {
+            return Err(bad("must not be negative"));
+        }
+        let (mantissa, exp) = match text.split_once('E') {
+            Some((m, e)) => (m, e.parse::<i32>().map_err(|_| bad("bad exponent"))?),
+            None => (text, 0),
+        };
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let digits = format!("{int}{frac}");
+        let scale = 18 + exp - frac.len() as i32;
+        let mut atto: u128 = digits.parse().map_err(|_| bad("too large"))?;
+        if scale >= 0 {
+            for _ in 0..scale {
+                atto = atto.checked_mul(10).ok_or_else(|| bad("too large"))?;
+            }
+        } else {
+            for _ in 0..(-scale) {
+                atto /= 10;
+            }
+        }
+        Ok(GasPrice { atto })
+    }
+}
+
+impl fmt::Display for GasPrice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let int = self.atto / ATTO;
+        let frac = self.atto % ATTO;
+        if frac == 0 {
+            write!(f, "{int}{DENOM}")
+        } else {
+            let frac = format!("{frac:018}");
+            write!(f, "{int}.{}{DENOM}", frac.trim_end_matches('0'))
+        }
+    }
+}
+
+impl fmt::Debug for GasPrice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GasPrice({self})")
+    }
+}
+
+/// The messages and body fields of a transaction, before signing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnsignedTx {
+    messages: Vec<Any>,
+    memo: String,
+    timeout_height: u32,
+}
+
+impl UnsignedTx {
+    /// A transaction carrying these messages, with no memo and no timeout.
+    pub fn new(messages: Vec<Any>) -> Self {
+        UnsignedTx {
+            messages,
+            memo: String::new(),
+            timeout_height: 0,
+        }
+    }
+
+    /// Sets the memo.
+    pub fn with_memo(mut self, memo: impl Into<String>) -> Self {
+        self.memo = memo.into();
+        self
+    }
+
+    /// Sets the block height after which the transaction is invalid (0: none).
+    pub fn with_timeout_height(mut self, height: u32) -> Self {
+        self.timeout_height = height;
+        self
+    }
+
+    /// The messages.
+    pub fn messages(&self) -> &[Any] {
+        &self.messages
+    }
+
+    fn body_bytes(&self) -> Result<Vec<u8>, TxBuildError> {
+        if self.messages.is_empty() {
+            return Err(TxBuildError::NoMessages);
+        }
+        let body = cosmrs::tx::Body::new(
+            self.messages.clone(),
+            self.memo.clone(),
+            self.timeout_height,
+        );
+        body.into_bytes()
+            .map_err(|e| TxBuildError::Encode(e.to_string()))
+    }
+
+    fn auth_info_bytes(
+        public_key: PublicKey,
+        sequence: u64,
+        fee: &Fee,
+    ) -> Result<Vec<u8>, TxBuildError> {
+        cosmrs::tx::SignerInfo::single_direct(Some(public_key.to_cosmrs()), sequence)
+            .auth_info(fee.to_cosmrs()?)
+            .into_bytes()
+            .map_err(|e| TxBuildError::Encode(e.to_string()))
+    }
+
+    /// The SIGN_MODE_DIRECT sign doc bytes.
+    pub fn sign_doc_bytes(
+        &self,
+        public_key: PublicKey,
+        signer: &SignerData,
+        fee: &Fee,
+    ) -> Result<Vec<u8>, TxBuildError> {
+        Ok(self.sign_doc(public_key, signer, fee)?.doc)
+    }
+
+    fn sign_doc(
+        &self,
+        public_key: PublicKey,
+        signer: &SignerData,
+        fee: &Fee,
+    ) -> Result<SignDocParts, TxBuildError> {
+        if signer
+            .chain_id
+            .parse::<cosmrs::tendermint::chain::Id>()
+            .is_err()
+        {
+            return Err(TxBuildError::InvalidChainId(signer.chain_id.clone()));
+        }
+        let body_bytes = self.body_bytes()?;
+        let auth_info_bytes = Self::auth_info_bytes(public_key, signer.sequence, fee)?;
+        let doc = cosmrs::proto::cosmos::tx::v1beta1::SignDoc {
+            body_bytes: body_bytes.clone(),
+            auth_info_bytes: auth_info_bytes.clone(),
+            chain_id: signer.chain_id.clone(),
+            account_number: signer.account_number,
+        }
+        .encode_to_vec();
+        Ok(SignDocParts {
+            body_bytes,
+            auth_info_bytes,
+            doc,
+        })
+    }
+
+    /// Signs the transaction (SIGN_MODE_DIRECT, RFC 6979, low-S).
+    pub fn sign(
+        &self,
+        key: &WorkerKey,
+        signer: &SignerData,
+        fee: &Fee,
+    ) -> Result<SignedTx, TxBuildError> {
+        let parts = self.sign_doc(key.public_key(), signer, fee)?;
+        let signature = key.sign(&parts.doc);
+        Ok(SignedTx::from_parts(
+            parts.body_bytes,
+            parts.auth_info_bytes,
+            signature.to_vec(),
+        ))
+    }
+
+    /// Attaches a signature over the sign doc made elsewhere (a remote signer
+    /// or hardware key), after checking that it verifies.
+    pub fn with_signature(
+        &self,
+        public_key: PublicKey,
+        signer: &SignerData,
+        fee: &Fee,
+        signature: &[u8],
+    ) -> Result<SignedTx, TxBuildError> {
+        let parts = self.sign_doc(public_key, signer, fee)?;
+        public_key
+            .verify(&parts.doc, signature)
+            .map_err(|e| TxBuildError::BadSignature(e.to_string()))?;
+        Ok(SignedTx::from_parts(
+            parts.body_bytes,
+            parts.auth_info_bytes,
+            signature.to_vec(),
+        ))
+    }
+
+    /// The bytes to send to `Simulate`: the real body and auth info with an
+    /// empty signature, which the chain accepts for gas estimation.
+    pub fn simulation_bytes(
+        &self,
+        public_key: PublicKey,
+        sequence: u64,
+        fee: &Fee,
+    ) -> Result<Vec<u8>, TxBuildError> {
+        Ok(TxRaw {
+            body_bytes: self.body_bytes()?,
+            auth_info_bytes: Self::auth_info_bytes(public_key, sequence, fee)?,
+            signatures: vec![Vec::new()],
+        }
+        .encode_to_vec())
+    }
+}
+
+/// The encoded body and auth info, and the sign doc made from them.
+struct SignDocParts {
+    body_bytes: Vec<u8>,
+    auth_info_bytes: Vec<u8>,
+    doc: Vec<u8>,
+}
+
+/// A signed transaction ready to broadcast.
+#[derive(Clone, PartialEq)]
+pub struct SignedTx {
+    raw: TxRaw,
+    bytes: Vec<u8>,
+    hash: String,
+}
+
+impl SignedTx {
+    /// Assembles a signed transaction from its parts.
+    pub fn from_parts(body_bytes: Vec<u8>, auth_info_bytes: Vec<u8>, signature: Vec<u8>) -> Self {
+        let raw = TxRaw {
+            body_bytes,
+            auth_info_bytes,
+            signatures: vec![signature],
+        };
+        let bytes = raw.encode_to_vec();
+        let hash = tx_hash(&bytes);
+        SignedTx { raw, bytes, hash }
+    }
+
+    /// The `TxRaw` bytes to broadcast.
+    pub fn to_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The transaction hash: upper-case hex of sha256 of the `TxRaw` bytes.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// The encoded body.
+    pub fn body_bytes(&self) -> &[u8] {
+        &self.raw.body_bytes
+    }
+
+    /// The encoded auth info.
+    pub fn auth_info_bytes(&self) -> &[u8] {
+        &self.raw.auth_info_bytes
+    }
+
+    /// The signature.
+    pub fn signature(&self) -> &[u8] {
+        self.raw
+            .signatures
+            .first()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for SignedTx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignedTx")
+            .field("hash", &self.hash)
+            .field("len", &self.bytes.len())
+            .finish()
+    }
+}
+
+/// The hash of raw transaction bytes, as the chain reports it.
+pub fn tx_hash(tx_bytes: &[u8]) -> String {
+    hex::encode_upper(Sha256::digest(tx_bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fee_tiers_match_the_official_sdk_arithmetic() {
+        // The four fees of the golden vectors.
+        let dynamic = |dec18: u128| GasPrice::from_atto(dec18).scaled(3, 1);
+        assert_eq!(
+            dynamic(10 * ATTO).fee_for(216_000, FeeTier::Standard),
+            9_720_000
+        );
+        assert_eq!(
+            GasPrice::from_uallo(10).fee_for(300_000, FeeTier::Priority),
+            7_500_000
+        );
+        assert_eq!(
+            dynamic(12_500_000_000_000_000_000).fee_for(300_000, FeeTier::Standard),
+            16_875_000
+        );
+        assert_eq!(
+            GasPrice::from_uallo(250_000_000).fee_for(148_147, FeeTier::Eco),
+            37_036_750_000_000
+        );
+    }
+
+    #[test]
+    fn gas_prices_parse() {
+        assert_eq!("10".parse::<GasPrice>().unwrap(), GasPrice::from_uallo(10));
+        assert_eq!(
+            "2.5e8".parse::<GasPrice>().unwrap(),
+            GasPrice::from_uallo(250_000_000)
+        );
+        assert_eq!(
+            "0.025uallo".parse::<GasPrice>().unwrap().atto(),
+            25_000_000_000_000_000
+        );
+        assert_eq!(
+            GasPrice::from_atto(25_000_000_000_000_000).to_string(),
+            "0.025uallo"
+        );
+        assert!("-1".parse::<GasPrice>().is_err());
+        assert!("abc".parse::<GasPrice>().is_err());
+        assert!("1e40".parse::<GasPrice>().is_err());
+        assert_eq!("eco".parse::<FeeTier>().unwrap(), FeeTier::Eco);
+        assert!("cheap".parse::<FeeTier>().is_err());
+        assert_eq!(FeeTier::Eco.raised(), Some(FeeTier::Standard));
+        assert_eq!(FeeTier::Priority.raised(), None);
+    }
+
+    #[test]
+    fn empty_transactions_and_bad_chain_ids_are_refused() {
+        let key = WorkerKey::from_private_key_hex(&"11".repeat(32)).unwrap();
+        let fee = Fee::uallo(1, 1);
+        let err = UnsignedTx::new(vec![]).sign(&key, &SignerData::new("c", 0, 0), &fee);
+        assert_eq!(err.unwrap_err(), TxBuildError::NoMessages);
+        let any = Any {
+            type_url: "/x.Y".into(),
+            value: vec![],
+        };
+        let err =
+            UnsignedTx::new(vec![any]).sign(&key, &SignerData::new("bad chain id", 0, 0), &fee);
+        assert!(matches!(err, Err(TxBuildError::InvalidChainId(_))));
+    }
+}

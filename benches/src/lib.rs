@@ -1,0 +1,1 @@
+//! Criterion benches of the allora-sdk submit path; see `benches/`.
