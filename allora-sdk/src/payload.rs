@@ -311,7 +311,7 @@ impl WorkerPayload {
 }
 
 /// A signed worker payload, ready to go into a transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SignedPayload {
     bundle_bytes: Vec<u8>,
     message: v10::InsertWorkerPayloadRequest,

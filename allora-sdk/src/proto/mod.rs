@@ -9,6 +9,7 @@
 //! they are in the canonical form the chain re-encodes for signature checks.
 
 pub mod emissions;
+pub mod feemarket;
 
 pub use cosmrs::proto::Any;
 
