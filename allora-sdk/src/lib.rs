@@ -31,14 +31,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod decimal;
 pub mod keyfile;
 pub mod keys;
 pub mod payload;
 pub mod proto;
 pub mod tx;
 
-pub use decimal::{Dec, DecimalError};
+/// Canonical decimals (from `allora-infer`, where provider values are validated).
+pub use allora_infer::decimal;
+pub use allora_infer::{Dec, DecimalError};
 pub use keys::{Address, KeyError, Mnemonic, PublicKey, WorkerKey};
 pub use payload::{PayloadError, SignedPayload, WorkerPayload};
 pub use tx::{Fee, FeeTier, GasPrice, SignedTx, SignerData, TxBuildError, UnsignedTx};

@@ -17,7 +17,7 @@
 //! would be refused at decode time on the chain is refused here first.
 //!
 //! ```
-//! use allora_sdk::Dec;
+//! use allora_infer::Dec;
 //!
 //! assert_eq!("1e3".parse::<Dec>().unwrap().as_str(), "1E+3");
 //! assert_eq!(Dec::try_from(1.2345e-7).unwrap().as_str(), "1.2345E-7");
