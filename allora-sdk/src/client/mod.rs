@@ -1,0 +1,117 @@
+//! A typed gRPC client for the Allora chain, with per-call deadlines and
+//! failover between several endpoints.
+//!
+//! ```no_run
+//! use allora_sdk::client::{ChainClient, ClientConfig};
+//!
+//! # async fn demo() -> Result<(), allora_sdk::client::ClientError> {
+//! let client = ChainClient::new(ClientConfig::new([
+//!     "grpc+https://allora-grpc.testnet.allora.network:443",
+//!     "http://127.0.0.1:9090",
+//! ]))?;
+//! let chain_id = client.chain_id().await?;
+//! let topic = client.topic(69).await?;
+//! println!("{chain_id}: topic {} epoch length {}", topic.id, topic.epoch_length);
+//! # Ok(())
+//! # }
+//! ```
+
+mod endpoint;
+mod error;
+mod queries;
+mod txs;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use endpoint::EndpointHealth;
+pub use error::{classify, ChainError, ClientError, TxErrorKind, TxStage};
+pub use queries::{AccountInfo, LatestBlock};
+pub use txs::{BroadcastAck, GasEstimate, TxOutcome};
+
+use endpoint::{Endpoint, EndpointPool};
+
+/// Settings of a [`ChainClient`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// gRPC endpoints, tried in this order (`http://`, `https://`, or the
+    /// official SDK's `grpc+http://` / `grpc+https://`).
+    pub endpoints: Vec<String>,
+    /// Deadline of each call on one endpoint.
+    pub request_timeout: Duration,
+    /// Deadline of connection set-up.
+    pub connect_timeout: Duration,
+    /// How long a failed endpoint is passed over before it is tried again.
+    pub unhealthy_cooldown: Duration,
+}
+
+impl ClientConfig {
+    /// Endpoints with default timeouts (5 s per call, 3 s to connect, 30 s
+    /// cool-down).
+    pub fn new<I, S>(endpoints: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        ClientConfig {
+            endpoints: endpoints.into_iter().map(Into::into).collect(),
+            request_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(3),
+            unhealthy_cooldown: Duration::from_secs(30),
+        }
+    }
+
+    /// Sets the per-call deadline.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets the connection deadline.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the cool-down of a failed endpoint.
+    pub fn unhealthy_cooldown(mut self, cooldown: Duration) -> Self {
+        self.unhealthy_cooldown = cooldown;
+        self
+    }
+}
+
+/// A cheaply cloneable chain client. Connections open on first use.
+#[derive(Debug, Clone)]
+pub struct ChainClient {
+    pool: Arc<EndpointPool>,
+}
+
+impl ChainClient {
+    /// Makes a client. Fails on an empty or malformed endpoint list; does not
+    /// connect. Must be called inside a tokio runtime.
+    pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
+        if config.endpoints.is_empty() {
+            return Err(ClientError::InvalidEndpoint {
+                url: String::new(),
+                reason: "at least one gRPC endpoint is required".to_owned(),
+            });
+        }
+        let endpoints = config
+            .endpoints
+            .iter()
+            .map(|url| Endpoint::new(url, config.connect_timeout))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ChainClient {
+            pool: Arc::new(EndpointPool::new(
+                endpoints,
+                config.request_timeout,
+                config.unhealthy_cooldown,
+            )),
+        })
+    }
+
+    /// The health of each endpoint, in configured order.
+    pub fn endpoint_health(&self) -> Vec<EndpointHealth> {
+        self.pool.health()
+    }
+}

@@ -1,0 +1,383 @@
+//! Typed queries: node, accounts, balances, fees and the emissions module.
+
+use std::time::{Duration, SystemTime};
+
+use cosmrs::proto::cosmos::auth::v1beta1 as auth;
+use cosmrs::proto::cosmos::bank::v1beta1 as bank;
+use cosmrs::proto::cosmos::base::tendermint::v1beta1 as tm;
+
+use super::{ChainClient, ClientError};
+use crate::keys::Address;
+use crate::proto::emissions::{v10, v9};
+use crate::proto::feemarket;
+use crate::tx::GasPrice;
+
+/// An account's number and next sequence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountInfo {
+    /// The account address.
+    pub address: String,
+    /// The account number (fixed at creation).
+    pub account_number: u64,
+    /// The next sequence the chain expects.
+    pub sequence: u64,
+}
+
+/// The newest block the endpoint knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestBlock {
+    /// Its height.
+    pub height: i64,
+    /// Its time, when the header has one.
+    pub time: Option<SystemTime>,
+    /// The chain id in its header.
+    pub chain_id: String,
+}
+
+fn not_found_as(error: ClientError, what: impl FnOnce() -> String) -> ClientError {
+    match error {
+        ClientError::Status {
+            code: tonic::Code::NotFound,
+            ..
+        } => ClientError::NotFound(what()),
+        other => other,
+    }
+}
+
+fn malformed(method: &'static str, reason: &str) -> ClientError {
+    ClientError::Malformed {
+        method,
+        reason: reason.to_owned(),
+    }
+}
+
+impl ChainClient {
+    /// The chain id the node reports (`default_node_info.network`).
+    pub async fn chain_id(&self) -> Result<String, ClientError> {
+        let response = self
+            .pool
+            .call("GetNodeInfo", |ch| async move {
+                tm::service_client::ServiceClient::new(ch)
+                    .get_node_info(tm::GetNodeInfoRequest {})
+                    .await
+            })
+            .await?;
+        response
+            .default_node_info
+            .map(|info| info.network)
+            .filter(|network| !network.is_empty())
+            .ok_or_else(|| malformed("GetNodeInfo", "no network in default_node_info"))
+    }
+
+    /// The newest block's height, time and chain id.
+    pub async fn latest_block(&self) -> Result<LatestBlock, ClientError> {
+        let response = self
+            .pool
+            .call("GetLatestBlock", |ch| async move {
+                tm::service_client::ServiceClient::new(ch)
+                    .get_latest_block(tm::GetLatestBlockRequest {})
+                    .await
+            })
+            .await?;
+        let header = response
+            .sdk_block
+            .and_then(|b| b.header)
+            .map(|h| (h.height, h.time, h.chain_id))
+            .or_else(|| {
+                response
+                    .block
+                    .and_then(|b| b.header)
+                    .map(|h| (h.height, h.time, h.chain_id))
+            })
+            .ok_or_else(|| malformed("GetLatestBlock", "block has no header"))?;
+        let time = header.1.and_then(|t| {
+            let secs = u64::try_from(t.seconds).ok()?;
+            let nanos = u32::try_from(t.nanos).ok()?;
+            SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
+        });
+        Ok(LatestBlock {
+            height: header.0,
+            time,
+            chain_id: header.2,
+        })
+    }
+
+    /// An account's number and sequence ([`ClientError::NotFound`] for an
+    /// account the chain has never seen: it needs funds first).
+    pub async fn account_info(&self, address: &Address) -> Result<AccountInfo, ClientError> {
+        let request = auth::QueryAccountInfoRequest {
+            address: address.to_string(),
+        };
+        let response = self
+            .pool
+            .call("AccountInfo", |ch| {
+                let request = request.clone();
+                async move {
+                    auth::query_client::QueryClient::new(ch)
+                        .account_info(request)
+                        .await
+                }
+            })
+            .await
+            .map_err(|e| not_found_as(e, || format!("account {address} (fund it first)")))?;
+        let info = response
+            .info
+            .ok_or_else(|| malformed("AccountInfo", "no account info"))?;
+        Ok(AccountInfo {
+            address: info.address,
+            account_number: info.account_number,
+            sequence: info.sequence,
+        })
+    }
+
+    /// The balance of `address` in `denom` (0 when it holds none).
+    pub async fn balance(&self, address: &Address, denom: &str) -> Result<u128, ClientError> {
+        let request = bank::QueryBalanceRequest {
+            address: address.to_string(),
+            denom: denom.to_owned(),
+        };
+        let response = self
+            .pool
+            .call("Balance", |ch| {
+                let request = request.clone();
+                async move {
+                    bank::query_client::QueryClient::new(ch)
+                        .balance(request)
+                        .await
+                }
+            })
+            .await?;
+        match response.balance {
+            None => Ok(0),
+            Some(coin) if coin.amount.is_empty() => Ok(0),
+            Some(coin) => coin
+                .amount
+                .parse()
+                .map_err(|_| malformed("Balance", "amount is not an integer")),
+        }
+    }
+
+    /// The feemarket's current minimum gas price for `denom`.
+    pub async fn gas_price(&self, denom: &str) -> Result<GasPrice, ClientError> {
+        let request = feemarket::GasPriceRequest {
+            denom: denom.to_owned(),
+        };
+        let response = self
+            .pool
+            .call("GasPrice", |ch| {
+                let request = request.clone();
+                async move {
+                    feemarket::query_client::QueryClient::new(ch)
+                        .gas_price(request)
+                        .await
+                }
+            })
+            .await?;
+        let price = response
+            .price
+            .ok_or_else(|| malformed("GasPrice", "no price"))?;
+        // LegacyDec travels as the integer of value x 10^18.
+        price
+            .amount
+            .parse::<u128>()
+            .map(GasPrice::from_atto)
+            .map_err(|_| malformed("GasPrice", "amount is not an 18-decimal integer"))
+    }
+
+    /// The emissions module parameters.
+    pub async fn params(&self) -> Result<v9::Params, ClientError> {
+        let response = self
+            .pool
+            .call("GetParams", |ch| async move {
+                v10::query_service_client::QueryServiceClient::new(ch)
+                    .get_params(v10::GetParamsRequest {})
+                    .await
+            })
+            .await?;
+        response
+            .params
+            .ok_or_else(|| malformed("GetParams", "no params"))
+    }
+
+    /// A topic ([`ClientError::NotFound`] when it does not exist).
+    pub async fn topic(&self, topic_id: u64) -> Result<v10::Topic, ClientError> {
+        let response = self
+            .pool
+            .call("GetTopic", |ch| async move {
+                v10::query_service_client::QueryServiceClient::new(ch)
+                    .get_topic(v10::GetTopicRequest { topic_id })
+                    .await
+            })
+            .await
+            .map_err(|e| not_found_as(e, || format!("topic {topic_id}")))?;
+        response
+            .topic
+            .ok_or_else(|| ClientError::NotFound(format!("topic {topic_id}")))
+    }
+
+    /// The id the next created topic will get.
+    pub async fn next_topic_id(&self) -> Result<u64, ClientError> {
+        let response = self
+            .pool
+            .call("GetNextTopicId", |ch| async move {
+                v10::query_service_client::QueryServiceClient::new(ch)
+                    .get_next_topic_id(v10::GetNextTopicIdRequest {})
+                    .await
+            })
+            .await?;
+        Ok(response.next_topic_id)
+    }
+
+    /// Whether a topic exists.
+    pub async fn topic_exists(&self, topic_id: u64) -> Result<bool, ClientError> {
+        let response = self
+            .pool
+            .call("TopicExists", |ch| async move {
+                v10::query_service_client::QueryServiceClient::new(ch)
+                    .topic_exists(v10::TopicExistsRequest { topic_id })
+                    .await
+            })
+            .await?;
+        Ok(response.exists)
+    }
+
+    /// Whether a topic is active (opens nonces).
+    pub async fn is_topic_active(&self, topic_id: u64) -> Result<bool, ClientError> {
+        let response = self
+            .pool
+            .call("IsTopicActive", |ch| async move {
+                v10::query_service_client::QueryServiceClient::new(ch)
+                    .is_topic_active(v10::IsTopicActiveRequest { topic_id })
+                    .await
+            })
+            .await?;
+        Ok(response.is_active)
+    }
+
+    /// Whether `address` is registered as a worker in the topic.
+    pub async fn is_worker_registered(
+        &self,
+        topic_id: u64,
+        address: &Address,
+    ) -> Result<bool, ClientError> {
+        let request = v10::IsWorkerRegisteredInTopicIdRequest {
+            topic_id,
+            address: address.to_string(),
+        };
+        let response = self
+            .pool
+            .call("IsWorkerRegisteredInTopicId", |ch| {
+                let request = request.clone();
+                async move {
+                    v10::query_service_client::QueryServiceClient::new(ch)
+                        .is_worker_registered_in_topic_id(request)
+                        .await
+                }
+            })
+            .await?;
+        Ok(response.is_registered)
+    }
+
+    /// Whether `address` may submit worker payloads to the topic (whitelists).
+    pub async fn can_submit_worker_payload(
+        &self,
+        topic_id: u64,
+        address: &Address,
+    ) -> Result<bool, ClientError> {
+        let request = v10::CanSubmitWorkerPayloadRequest {
+            topic_id,
+            address: address.to_string(),
+        };
+        let response = self
+            .pool
+            .call("CanSubmitWorkerPayload", |ch| {
+                let request = request.clone();
+                async move {
+                    v10::query_service_client::QueryServiceClient::new(ch)
+                        .can_submit_worker_payload(request)
+                        .await
+                }
+            })
+            .await?;
+        Ok(response.can_submit_worker_payload)
+    }
+
+    /// The open, unfulfilled worker nonces of a topic, oldest first.
+    pub async fn unfulfilled_worker_nonces(&self, topic_id: u64) -> Result<Vec<i64>, ClientError> {
+        let response = self
+            .pool
+            .call("GetUnfulfilledWorkerNonces", |ch| async move {
+                v10::query_service_client::QueryServiceClient::new(ch)
+                    .get_unfulfilled_worker_nonces(v10::GetUnfulfilledWorkerNoncesRequest {
+                        topic_id,
+                    })
+                    .await
+            })
+            .await?;
+        let mut nonces: Vec<i64> = response
+            .nonces
+            .map(|n| n.nonces.into_iter().map(|n| n.block_height).collect())
+            .unwrap_or_default();
+        nonces.sort_unstable();
+        nonces.dedup();
+        Ok(nonces)
+    }
+
+    /// Whether a worker nonce of the topic is still open.
+    pub async fn is_worker_nonce_unfulfilled(
+        &self,
+        topic_id: u64,
+        block_height: i64,
+    ) -> Result<bool, ClientError> {
+        let response = self
+            .pool
+            .call("IsWorkerNonceUnfulfilled", |ch| async move {
+                v10::query_service_client::QueryServiceClient::new(ch)
+                    .is_worker_nonce_unfulfilled(v10::IsWorkerNonceUnfulfilledRequest {
+                        topic_id,
+                        block_height,
+                    })
+                    .await
+            })
+            .await?;
+        Ok(response.is_worker_nonce_unfulfilled)
+    }
+
+    /// The newest network inferences of a topic.
+    pub async fn latest_network_inferences(
+        &self,
+        topic_id: u64,
+    ) -> Result<v10::GetLatestNetworkInferencesResponse, ClientError> {
+        self.pool
+            .call("GetLatestNetworkInferences", |ch| async move {
+                v10::query_service_client::QueryServiceClient::new(ch)
+                    .get_latest_network_inferences(v10::GetLatestNetworkInferencesRequest {
+                        topic_id,
+                    })
+                    .await
+            })
+            .await
+    }
+
+    /// The worker submission window of a topic as seen by `address`.
+    pub async fn worker_submission_window_status(
+        &self,
+        topic_id: u64,
+        address: &Address,
+    ) -> Result<v10::GetWorkerSubmissionWindowStatusResponse, ClientError> {
+        let request = v10::GetWorkerSubmissionWindowStatusRequest {
+            topic_id,
+            address: address.to_string(),
+        };
+        self.pool
+            .call("GetWorkerSubmissionWindowStatus", |ch| {
+                let request = request.clone();
+                async move {
+                    v10::query_service_client::QueryServiceClient::new(ch)
+                        .get_worker_submission_window_status(request)
+                        .await
+                }
+            })
+            .await
+    }
+}

@@ -1,0 +1,75 @@
+//! The client against endpoints that refuse or hang, over real sockets.
+
+use std::time::{Duration, Instant};
+
+use allora_sdk::client::{ChainClient, ClientConfig, ClientError};
+
+/// A port that refuses connections: bound, then released.
+fn refused_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A listener that accepts connections and never answers.
+async fn hanging_endpoint() -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn dead_endpoints_fail_fast_with_every_attempt_reported() {
+    let (hang, _task) = hanging_endpoint().await;
+    let refused = refused_port();
+    let client = ChainClient::new(
+        ClientConfig::new([
+            format!("http://127.0.0.1:{hang}"),
+            format!("grpc+http://127.0.0.1:{refused}"),
+        ])
+        .request_timeout(Duration::from_millis(400))
+        .connect_timeout(Duration::from_millis(400)),
+    )
+    .unwrap();
+
+    let started = Instant::now();
+    let err = client.chain_id().await.unwrap_err();
+    let took = started.elapsed();
+    match &err {
+        ClientError::Unavailable { method, attempts } => {
+            assert_eq!(*method, "GetNodeInfo");
+            assert_eq!(attempts.len(), 2, "{attempts:?}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    assert!(err.is_retryable());
+    // One timeout for the hanging endpoint, the refused one fails at once.
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+
+    let health = client.endpoint_health();
+    assert!(
+        health
+            .iter()
+            .all(|h| !h.healthy && h.consecutive_failures == 1),
+        "{health:?}"
+    );
+    assert!(health.iter().all(|h| h.last_error.is_some()));
+}
+
+#[tokio::test]
+async fn empty_and_malformed_endpoint_lists_are_refused() {
+    let none: [&str; 0] = [];
+    assert!(matches!(
+        ChainClient::new(ClientConfig::new(none)),
+        Err(ClientError::InvalidEndpoint { .. })
+    ));
+    assert!(matches!(
+        ChainClient::new(ClientConfig::new(["localhost:9090"])),
+        Err(ClientError::InvalidEndpoint { .. })
+    ));
+}
