@@ -31,6 +31,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "devnet")]
+pub mod devnet;
 pub mod keyfile;
 pub mod keys;
 pub mod payload;
