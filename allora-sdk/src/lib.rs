@@ -32,6 +32,8 @@
 #![warn(missing_docs)]
 
 pub mod client;
+#[cfg(feature = "devnet")]
+pub mod devnet;
 pub mod keyfile;
 pub mod keys;
 pub mod payload;

@@ -1,0 +1,306 @@
+//! `emissions.v10.QueryService`: topics, registrations, nonces, windows and
+//! the latest network inferences.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use crate::decimal::Dec;
+use crate::proto::emissions::v10::query_service_server::QueryService;
+use crate::proto::emissions::{v10, v3, v9};
+
+use super::super::state::{Ledger, NetworkInferences, Topic};
+use super::super::Shared;
+use super::parse_address;
+
+/// The loss method every devnet topic reports.
+const LOSS_METHOD: &str = "mse";
+
+/// Serves the emissions module's queries from the devnet ledger.
+#[derive(Debug)]
+pub(crate) struct EmissionsService {
+    shared: Arc<Shared>,
+}
+
+impl EmissionsService {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        EmissionsService { shared }
+    }
+}
+
+fn topic_not_found(topic_id: u64) -> Status {
+    Status::not_found(format!("topic {topic_id} not found"))
+}
+
+fn get_topic(ledger: &Ledger, topic_id: u64) -> Result<&Topic, Status> {
+    ledger
+        .topics
+        .get(&topic_id)
+        .ok_or_else(|| topic_not_found(topic_id))
+}
+
+fn topic_proto(topic: &Topic) -> v10::Topic {
+    v10::Topic {
+        id: topic.config.id,
+        metadata: topic.config.metadata.clone(),
+        loss_method: LOSS_METHOD.to_owned(),
+        epoch_last_ended: topic.epoch_last_ended,
+        epoch_length: topic.config.epoch_length,
+        ground_truth_lag: topic.config.epoch_length,
+        worker_submission_window: topic.config.worker_submission_window,
+        topic_type: v10::TopicType::Regression as i32,
+        output_arity: v10::TopicOutputArity::Single as i32,
+        ..Default::default()
+    }
+}
+
+/// The network inference bundle of a closed nonce: each inferer's values,
+/// and per label the plain mean of the inferers' values as the combined and
+/// naive values (the devnet has no scores to weight them by).
+fn network_bundle(topic_id: u64, latest: &NetworkInferences) -> v10::NetworkInferenceBundle {
+    let mut labels: Vec<String> = Vec::new();
+    let mut sums: BTreeMap<String, (f64, u32)> = BTreeMap::new();
+    let mut inferer_values = Vec::new();
+    for (worker, values) in &latest.inputs.inferences {
+        let mut out = Vec::with_capacity(values.len());
+        for (label, value) in values {
+            let position = labels.iter().position(|l| l == label).unwrap_or_else(|| {
+                labels.push(label.clone());
+                labels.len() - 1
+            });
+            if let Ok(v) = value.parse::<f64>() {
+                let entry = sums.entry(label.clone()).or_insert((0.0, 0));
+                entry.0 += v;
+                entry.1 += 1;
+            }
+            out.push(v10::LabeledValue {
+                label_id: u32::try_from(position).unwrap_or(u32::MAX),
+                label_name: label.clone(),
+                value: value.clone(),
+            });
+        }
+        inferer_values.push(v10::WorkerInference {
+            worker: worker.clone(),
+            values: out,
+        });
+    }
+    let combined: Vec<v10::LabeledValue> = labels
+        .iter()
+        .enumerate()
+        .filter_map(|(id, label)| {
+            let (sum, count) = sums.get(label)?;
+            let mean = Dec::try_from(*sum / f64::from(*count)).ok()?;
+            Some(v10::LabeledValue {
+                label_id: u32::try_from(id).unwrap_or(u32::MAX),
+                label_name: label.clone(),
+                value: mean.into_string(),
+            })
+        })
+        .collect();
+    v10::NetworkInferenceBundle {
+        topic_id,
+        block_height: latest.nonce,
+        naive_value: combined.clone(),
+        combined_value: combined,
+        inferer_values,
+        forecaster_values: Vec::new(),
+    }
+}
+
+#[tonic::async_trait]
+impl QueryService for EmissionsService {
+    async fn get_params(
+        &self,
+        _request: Request<v10::GetParamsRequest>,
+    ) -> Result<Response<v10::GetParamsResponse>, Status> {
+        let chain = self.shared.chain();
+        let max = chain.ledger.max_unfulfilled_worker_requests;
+        Ok(Response::new(v10::GetParamsResponse {
+            params: Some(v9::Params {
+                version: "v10-devnet".to_owned(),
+                min_epoch_length: 1,
+                max_unfulfilled_worker_requests: max,
+                max_unfulfilled_reputer_requests: max,
+                registration_fee: chain.ledger.registration_fee.to_string(),
+                ..Default::default()
+            }),
+        }))
+    }
+
+    async fn get_next_topic_id(
+        &self,
+        _request: Request<v10::GetNextTopicIdRequest>,
+    ) -> Result<Response<v10::GetNextTopicIdResponse>, Status> {
+        Ok(Response::new(v10::GetNextTopicIdResponse {
+            next_topic_id: self.shared.chain().ledger.next_topic_id(),
+        }))
+    }
+
+    async fn get_topic(
+        &self,
+        request: Request<v10::GetTopicRequest>,
+    ) -> Result<Response<v10::GetTopicResponse>, Status> {
+        let topic_id = request.into_inner().topic_id;
+        let chain = self.shared.chain();
+        let topic = get_topic(&chain.ledger, topic_id)?;
+        Ok(Response::new(v10::GetTopicResponse {
+            topic: Some(topic_proto(topic)),
+            weight: "0".to_owned(),
+            effective_revenue: "0".to_owned(),
+            topic_stake: "0".to_owned(),
+        }))
+    }
+
+    async fn topic_exists(
+        &self,
+        request: Request<v10::TopicExistsRequest>,
+    ) -> Result<Response<v10::TopicExistsResponse>, Status> {
+        let topic_id = request.into_inner().topic_id;
+        Ok(Response::new(v10::TopicExistsResponse {
+            exists: self.shared.chain().ledger.topics.contains_key(&topic_id),
+        }))
+    }
+
+    async fn is_topic_active(
+        &self,
+        request: Request<v10::IsTopicActiveRequest>,
+    ) -> Result<Response<v10::IsTopicActiveResponse>, Status> {
+        let topic_id = request.into_inner().topic_id;
+        let is_active = self
+            .shared
+            .chain()
+            .ledger
+            .topics
+            .get(&topic_id)
+            .is_some_and(|t| t.config.active);
+        Ok(Response::new(v10::IsTopicActiveResponse { is_active }))
+    }
+
+    async fn is_worker_registered_in_topic_id(
+        &self,
+        request: Request<v10::IsWorkerRegisteredInTopicIdRequest>,
+    ) -> Result<Response<v10::IsWorkerRegisteredInTopicIdResponse>, Status> {
+        let req = request.into_inner();
+        let address = parse_address(&req.address)?;
+        Ok(Response::new(v10::IsWorkerRegisteredInTopicIdResponse {
+            is_registered: self
+                .shared
+                .chain()
+                .ledger
+                .is_worker(req.topic_id, address.as_str()),
+        }))
+    }
+
+    async fn can_submit_worker_payload(
+        &self,
+        request: Request<v10::CanSubmitWorkerPayloadRequest>,
+    ) -> Result<Response<v10::CanSubmitWorkerPayloadResponse>, Status> {
+        let req = request.into_inner();
+        parse_address(&req.address)?;
+        // The devnet has no whitelists: anyone may submit to an existing topic.
+        let can = self
+            .shared
+            .chain()
+            .ledger
+            .topics
+            .contains_key(&req.topic_id);
+        Ok(Response::new(v10::CanSubmitWorkerPayloadResponse {
+            can_submit_worker_payload: can,
+        }))
+    }
+
+    async fn get_unfulfilled_worker_nonces(
+        &self,
+        request: Request<v10::GetUnfulfilledWorkerNoncesRequest>,
+    ) -> Result<Response<v10::GetUnfulfilledWorkerNoncesResponse>, Status> {
+        let topic_id = request.into_inner().topic_id;
+        let chain = self.shared.chain();
+        // Newest first, as the chain prepends new nonces.
+        let nonces = chain
+            .ledger
+            .open_nonces
+            .get(&topic_id)
+            .map(|open| {
+                open.iter()
+                    .rev()
+                    .map(|h| v3::Nonce { block_height: *h })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Response::new(v10::GetUnfulfilledWorkerNoncesResponse {
+            nonces: Some(v3::Nonces { nonces }),
+        }))
+    }
+
+    async fn is_worker_nonce_unfulfilled(
+        &self,
+        request: Request<v10::IsWorkerNonceUnfulfilledRequest>,
+    ) -> Result<Response<v10::IsWorkerNonceUnfulfilledResponse>, Status> {
+        let req = request.into_inner();
+        Ok(Response::new(v10::IsWorkerNonceUnfulfilledResponse {
+            is_worker_nonce_unfulfilled: self
+                .shared
+                .chain()
+                .ledger
+                .is_open_nonce(req.topic_id, req.block_height),
+        }))
+    }
+
+    async fn get_latest_network_inferences(
+        &self,
+        request: Request<v10::GetLatestNetworkInferencesRequest>,
+    ) -> Result<Response<v10::GetLatestNetworkInferencesResponse>, Status> {
+        let topic_id = request.into_inner().topic_id;
+        let chain = self.shared.chain();
+        get_topic(&chain.ledger, topic_id)?;
+        let latest = chain
+            .ledger
+            .latest_inferences
+            .get(&topic_id)
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                "no network inferences for topic {topic_id}: no nonce closed with inferences yet"
+            ))
+            })?;
+        Ok(Response::new(v10::GetLatestNetworkInferencesResponse {
+            network_inferences: Some(network_bundle(topic_id, latest)),
+            inference_block_height: latest.nonce,
+        }))
+    }
+
+    async fn get_worker_submission_window_status(
+        &self,
+        request: Request<v10::GetWorkerSubmissionWindowStatusRequest>,
+    ) -> Result<Response<v10::GetWorkerSubmissionWindowStatusResponse>, Status> {
+        let req = request.into_inner();
+        let chain = self.shared.chain();
+        let topic = get_topic(&chain.ledger, req.topic_id)?;
+        let window = topic.config.worker_submission_window;
+        let current = chain
+            .ledger
+            .open_nonces
+            .get(&req.topic_id)
+            .and_then(|open| open.last().copied());
+        let start = current.unwrap_or(topic.epoch_last_ended);
+        let is_registered = if req.address.is_empty() {
+            false
+        } else {
+            let address = parse_address(&req.address)?;
+            chain.ledger.is_worker(req.topic_id, address.as_str())
+        };
+        Ok(Response::new(
+            v10::GetWorkerSubmissionWindowStatusResponse {
+                is_open: current.is_some(),
+                current_nonce_block_height: start,
+                window_start_block: start,
+                window_end_block: start.saturating_add(window),
+                next_window_start_block: topic.next_epoch_end,
+                next_window_end_block: topic.next_epoch_end.saturating_add(window),
+                is_registered,
+                is_whitelisted: true,
+                is_topic_active: topic.config.active,
+            },
+        ))
+    }
+}

@@ -1,0 +1,59 @@
+//! `feemarket.feemarket.v1.Query`: the minimum gas price (constant on the devnet).
+
+use std::sync::Arc;
+
+use cosmrs::proto::cosmos::base::v1beta1::DecCoin;
+use tonic::{Request, Response, Status};
+
+use crate::proto::feemarket::{self as fm, query_server::Query};
+use crate::tx::DENOM;
+
+use super::super::Shared;
+
+/// Serves the devnet's gas price.
+#[derive(Debug)]
+pub(crate) struct FeemarketService {
+    shared: Arc<Shared>,
+}
+
+impl FeemarketService {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        FeemarketService { shared }
+    }
+
+    /// The price as a `DecCoin` whose amount is `LegacyDec` wire text (the
+    /// value × 10^18, no decimal point).
+    fn price(&self) -> DecCoin {
+        DecCoin {
+            denom: DENOM.to_owned(),
+            amount: self.shared.chain().min_gas_price.atto().to_string(),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Query for FeemarketService {
+    async fn gas_price(
+        &self,
+        request: Request<fm::GasPriceRequest>,
+    ) -> Result<Response<fm::GasPriceResponse>, Status> {
+        let denom = request.into_inner().denom;
+        if denom != DENOM {
+            return Err(Status::not_found(format!(
+                "unable to get gas price for denom {denom}"
+            )));
+        }
+        Ok(Response::new(fm::GasPriceResponse {
+            price: Some(self.price()),
+        }))
+    }
+
+    async fn gas_prices(
+        &self,
+        _request: Request<fm::GasPricesRequest>,
+    ) -> Result<Response<fm::GasPricesResponse>, Status> {
+        Ok(Response::new(fm::GasPricesResponse {
+            prices: vec![self.price()],
+        }))
+    }
+}

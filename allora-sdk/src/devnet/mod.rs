@@ -1,0 +1,482 @@
+//! An in-process Allora devnet (feature `devnet`): the chain's real wire
+//! protocols on 127.0.0.1 with its rules enforced by real cryptography.
+//!
+//! It serves the gRPC services a worker uses (node info, auth, bank, tx,
+//! feemarket, emissions queries) and a CometBFT-compatible `/websocket`
+//! publishing `NewBlockEvents`. Transactions are decoded, their
+//! SIGN_MODE_DIRECT signatures verified against the chain id and account
+//! number, sequences, fees and gas enforced, and worker payloads checked the
+//! way the emissions module checks them (bundle signature, registration,
+//! open nonce and submission window, one payload per nonce). Nonces open at
+//! epoch ends and close after the submission window, with the chain's
+//! events.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use allora_sdk::devnet::{Devnet, TopicConfig};
+//!
+//! let devnet = Devnet::builder()
+//!     .chain_id("allora-devnet-1")
+//!     .manual_blocks()
+//!     .topic(TopicConfig::new(1, 10, 5))
+//!     .build()
+//!     .start()
+//!     .await?;
+//! let block = devnet.produce_block().await;
+//! assert_eq!(block.height, 1);
+//! println!("gRPC at {}, websocket at {}", devnet.grpc_endpoint(), devnet.websocket_url());
+//! devnet.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod abci;
+mod ante;
+mod chain;
+mod config;
+mod emissions;
+mod error;
+mod events;
+mod gas;
+mod grpc;
+mod state;
+mod websocket;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{broadcast, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::keys::Address;
+use crate::tx::GasPrice;
+
+use chain::Chain;
+pub use config::{
+    AccountConfig, BlockMode, DevnetConfig, TopicConfig, DEFAULT_BLOCK_INTERVAL, DEFAULT_CHAIN_ID,
+    DEFAULT_MAX_UNFULFILLED_WORKER_REQUESTS, DEFAULT_MIN_GAS_PRICE_UALLO, DEFAULT_REGISTRATION_FEE,
+};
+pub use error::DevnetError;
+pub use events::{
+    BlockEvents, Event, EventAttribute, REPUTER_REGISTERED, WINDOW_CLOSED, WINDOW_OPENED,
+    WORKER_REGISTERED,
+};
+pub use gas::{
+    ante_gas, GAS_PER_TX_BYTE, PAYLOAD_BASE_GAS, PAYLOAD_GAS_PER_VALUE, REGISTER_GAS,
+    SIG_VERIFY_GAS, TX_BASE_GAS,
+};
+pub use state::{IncludedTx, LabeledValues, Submission};
+use websocket::WebsocketServer;
+
+/// Blocks kept for websocket subscribers that fall behind.
+const BLOCK_CHANNEL_CAPACITY: usize = 256;
+
+/// State shared by the servers, the block producer and the handle.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    chain: Mutex<Chain>,
+    blocks: broadcast::Sender<Arc<BlockEvents>>,
+}
+
+impl Shared {
+    /// Locks the chain. The lock is only ever held for synchronous work, so
+    /// a poisoned lock means a panic mid-update of plain data that is still
+    /// safe to read.
+    pub(crate) fn chain(&self) -> MutexGuard<'_, Chain> {
+        self.chain
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn produce_block(&self) -> Arc<BlockEvents> {
+        let block = Arc::new(self.chain().produce_block());
+        // No subscriber is not an error: the websocket may be stopped.
+        let _ = self.blocks.send(Arc::clone(&block));
+        block
+    }
+}
+
+/// A devnet ready to start. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct Devnet {
+    config: DevnetConfig,
+}
+
+impl Devnet {
+    /// A builder with the defaults of [`DevnetConfig`].
+    pub fn builder() -> DevnetBuilder {
+        DevnetBuilder {
+            config: DevnetConfig::default(),
+        }
+    }
+
+    /// A devnet from a full configuration.
+    pub fn new(config: DevnetConfig) -> Self {
+        Devnet { config }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DevnetConfig {
+        &self.config
+    }
+
+    /// Binds the servers and, in timed mode, starts producing blocks.
+    pub async fn start(self) -> Result<DevnetHandle, DevnetError> {
+        let chain = Chain::new(&self.config)?;
+        let (blocks, _) = broadcast::channel(BLOCK_CHANNEL_CAPACITY);
+        let shared = Arc::new(Shared {
+            chain: Mutex::new(chain),
+            blocks: blocks.clone(),
+        });
+        let (grpc_addr, grpc_shutdown, grpc_task) =
+            grpc::serve(self.config.grpc_addr, Arc::clone(&shared)).await?;
+        let websocket = WebsocketServer::start(self.config.websocket_addr, blocks).await?;
+        let websocket_addr = websocket.addr();
+        let block_task = match self.config.block_mode {
+            BlockMode::Manual => None,
+            BlockMode::Timed(interval) => {
+                Some(tokio::spawn(produce_blocks(Arc::clone(&shared), interval)))
+            }
+        };
+        Ok(DevnetHandle {
+            shared,
+            chain_id: self.config.chain_id,
+            grpc_addr,
+            websocket_addr,
+            grpc_shutdown: Some(grpc_shutdown),
+            grpc_task: Some(grpc_task),
+            block_task,
+            websocket: tokio::sync::Mutex::new(websocket),
+        })
+    }
+}
+
+async fn produce_blocks(shared: Arc<Shared>, interval: Duration) {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        shared.produce_block();
+    }
+}
+
+/// Builds a [`Devnet`].
+#[derive(Debug, Clone)]
+pub struct DevnetBuilder {
+    config: DevnetConfig,
+}
+
+impl DevnetBuilder {
+    /// Sets the chain id.
+    pub fn chain_id(mut self, chain_id: impl Into<String>) -> Self {
+        self.config.chain_id = chain_id.into();
+        self
+    }
+
+    /// Produces a block every `interval` (the default mode, 1 s).
+    pub fn block_interval(mut self, interval: Duration) -> Self {
+        self.config.block_mode = BlockMode::Timed(interval);
+        self
+    }
+
+    /// Produces blocks only through [`DevnetHandle::produce_block`].
+    pub fn manual_blocks(mut self) -> Self {
+        self.config.block_mode = BlockMode::Manual;
+        self
+    }
+
+    /// Sets the feemarket minimum gas price.
+    pub fn min_gas_price(mut self, price: GasPrice) -> Self {
+        self.config.min_gas_price = price;
+        self
+    }
+
+    /// Sets the registration fee, in uallo.
+    pub fn registration_fee(mut self, fee: u128) -> Self {
+        self.config.registration_fee = fee;
+        self
+    }
+
+    /// Sets how many worker nonces may stay open per topic.
+    pub fn max_unfulfilled_worker_requests(mut self, max: u64) -> Self {
+        self.config.max_unfulfilled_worker_requests = max;
+        self
+    }
+
+    /// Sets the gRPC listening address (default `127.0.0.1:0`).
+    pub fn grpc_addr(mut self, addr: SocketAddr) -> Self {
+        self.config.grpc_addr = addr;
+        self
+    }
+
+    /// Sets the websocket listening address (default `127.0.0.1:0`).
+    pub fn websocket_addr(mut self, addr: SocketAddr) -> Self {
+        self.config.websocket_addr = addr;
+        self
+    }
+
+    /// Adds a topic.
+    pub fn topic(mut self, topic: TopicConfig) -> Self {
+        self.config.topics.push(topic);
+        self
+    }
+
+    /// Adds an account.
+    pub fn account(mut self, account: AccountConfig) -> Self {
+        self.config.accounts.push(account);
+        self
+    }
+
+    /// Registers a worker in a topic at genesis.
+    pub fn worker(mut self, topic_id: u64, address: Address) -> Self {
+        self.config.workers.push((topic_id, address));
+        self
+    }
+
+    /// The devnet.
+    pub fn build(self) -> Devnet {
+        Devnet::new(self.config)
+    }
+}
+
+/// An account as the devnet holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountState {
+    /// The account number.
+    pub account_number: u64,
+    /// The committed sequence.
+    pub sequence: u64,
+    /// The balance in uallo.
+    pub balance: u128,
+}
+
+/// A running devnet: its endpoints and test hooks. Dropping it stops it.
+#[derive(Debug)]
+pub struct DevnetHandle {
+    shared: Arc<Shared>,
+    chain_id: String,
+    grpc_addr: SocketAddr,
+    websocket_addr: SocketAddr,
+    grpc_shutdown: Option<oneshot::Sender<()>>,
+    grpc_task: Option<JoinHandle<()>>,
+    block_task: Option<JoinHandle<()>>,
+    websocket: tokio::sync::Mutex<WebsocketServer>,
+}
+
+impl DevnetHandle {
+    /// The chain id.
+    pub fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
+
+    /// The gRPC server's address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// The gRPC endpoint URL (`http://127.0.0.1:PORT`, plaintext HTTP/2).
+    pub fn grpc_endpoint(&self) -> String {
+        format!("http://{}", self.grpc_addr)
+    }
+
+    /// The websocket server's address (kept across stop and restart).
+    pub fn websocket_addr(&self) -> SocketAddr {
+        self.websocket_addr
+    }
+
+    /// The websocket URL (`ws://127.0.0.1:PORT/websocket`).
+    pub fn websocket_url(&self) -> String {
+        format!("ws://{}/websocket", self.websocket_addr)
+    }
+
+    /// Produces one block now (in either mode) and returns its events.
+    pub async fn produce_block(&self) -> BlockEvents {
+        (*self.shared.produce_block()).clone()
+    }
+
+    /// Produces blocks until the height reaches `height`.
+    pub async fn produce_blocks_until(&self, height: i64) {
+        while self.height() < height {
+            self.shared.produce_block();
+        }
+    }
+
+    /// Height of the last block.
+    pub fn height(&self) -> i64 {
+        self.shared.chain().height
+    }
+
+    /// Receives every block's events from now on.
+    pub fn subscribe_blocks(&self) -> broadcast::Receiver<Arc<BlockEvents>> {
+        self.shared.blocks.subscribe()
+    }
+
+    /// Activates or deactivates a topic (an inactive topic opens no nonces
+    /// and refuses payloads).
+    pub fn set_topic_active(&self, topic_id: u64, active: bool) -> Result<(), DevnetError> {
+        self.shared.chain().apply(|ledger, _| {
+            let topic = ledger
+                .topics
+                .get_mut(&topic_id)
+                .ok_or(DevnetError::UnknownTopic(topic_id))?;
+            topic.config.active = active;
+            Ok(())
+        })
+    }
+
+    /// Adds a topic; its first epoch ends `epoch_length` blocks from now.
+    pub fn add_topic(&self, topic: TopicConfig) -> Result<(), DevnetError> {
+        self.shared
+            .chain()
+            .apply(|ledger, height| chain::add_topic(ledger, topic.clone(), height))
+    }
+
+    /// Creates an account.
+    pub fn add_account(&self, account: AccountConfig) -> Result<(), DevnetError> {
+        self.shared
+            .chain()
+            .apply(|ledger, _| chain::add_account(ledger, &account))
+    }
+
+    /// Adds uallo to an account, creating it (next account number) if needed.
+    pub fn fund(&self, address: &Address, amount: u128) -> Result<(), DevnetError> {
+        self.shared.chain().apply(|ledger, _| {
+            if !ledger.accounts.contains_key(address.as_str()) {
+                chain::add_account(ledger, &AccountConfig::new(address.clone(), 0))?;
+            }
+            if let Some(account) = ledger.accounts.get_mut(address.as_str()) {
+                account.balance = account.balance.saturating_add(amount);
+            }
+            Ok(())
+        })
+    }
+
+    /// Registers a worker in a topic without a transaction.
+    pub fn register_worker(&self, topic_id: u64, address: &Address) -> Result<(), DevnetError> {
+        self.shared.chain().apply(|ledger, _| {
+            if !ledger.topics.contains_key(&topic_id) {
+                return Err(DevnetError::UnknownTopic(topic_id));
+            }
+            ledger.workers.insert((topic_id, address.to_string()));
+            Ok(())
+        })
+    }
+
+    /// Advances an account's sequence as if it had sent a transaction behind
+    /// the client's back. Returns the new committed sequence.
+    pub fn bump_sequence(&self, address: &Address) -> Result<u64, DevnetError> {
+        let mut chain = self.shared.chain();
+        chain.apply(|ledger, _| {
+            let account = ledger
+                .accounts
+                .get_mut(address.as_str())
+                .ok_or_else(|| DevnetError::UnknownAccount(address.to_string()))?;
+            account.sequence = account.sequence.saturating_add(1);
+            Ok(())
+        })?;
+        Ok(chain
+            .ledger
+            .accounts
+            .get(address.as_str())
+            .map_or(0, |a| a.sequence))
+    }
+
+    /// An account's committed state.
+    pub fn account(&self, address: &Address) -> Option<AccountState> {
+        self.shared
+            .chain()
+            .ledger
+            .accounts
+            .get(address.as_str())
+            .map(|a| AccountState {
+                account_number: a.number,
+                sequence: a.sequence,
+                balance: a.balance,
+            })
+    }
+
+    /// Open (unfulfilled) worker nonces of a topic, oldest first.
+    pub fn open_nonces(&self, topic_id: u64) -> Vec<i64> {
+        self.shared
+            .chain()
+            .ledger
+            .open_nonces
+            .get(&topic_id)
+            .map(|n| n.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every accepted payload, in inclusion order.
+    pub fn submissions(&self) -> Vec<Submission> {
+        self.shared.chain().submissions().to_vec()
+    }
+
+    /// The payload a worker submitted for a topic and nonce, if any.
+    pub fn submission(&self, topic_id: u64, nonce: i64, worker: &Address) -> Option<Submission> {
+        self.shared
+            .chain()
+            .submissions()
+            .iter()
+            .find(|s| s.topic_id == topic_id && s.nonce == nonce && s.worker == worker.as_str())
+            .cloned()
+    }
+
+    /// Every included transaction, in block order.
+    pub fn included_txs(&self) -> Vec<IncludedTx> {
+        self.shared.chain().included_txs()
+    }
+
+    /// An included transaction by hash.
+    pub fn included_tx(&self, hash: &str) -> Option<IncludedTx> {
+        self.shared.chain().included_tx(hash).cloned()
+    }
+
+    /// Closes every websocket connection (the server keeps accepting).
+    pub async fn drop_websocket_connections(&self) {
+        self.websocket.lock().await.drop_connections();
+    }
+
+    /// Stops the websocket server and closes its connections.
+    pub async fn stop_websocket(&self) -> Result<(), DevnetError> {
+        self.websocket.lock().await.stop()
+    }
+
+    /// Starts the websocket server again on the same address.
+    pub async fn start_websocket(&self) -> Result<(), DevnetError> {
+        self.websocket.lock().await.restart().await
+    }
+
+    /// Whether the websocket server is running.
+    pub async fn websocket_running(&self) -> bool {
+        self.websocket.lock().await.is_running()
+    }
+
+    /// Stops block production and both servers, waiting for gRPC to finish.
+    pub async fn shutdown(mut self) {
+        self.stop_tasks();
+        if let Some(task) = self.grpc_task.take() {
+            // Cancelled or finished: either way the server is gone.
+            let _ = task.await;
+        }
+    }
+
+    fn stop_tasks(&mut self) {
+        if let Some(task) = self.block_task.take() {
+            task.abort();
+        }
+        if let Some(tx) = self.grpc_shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for DevnetHandle {
+    fn drop(&mut self) {
+        self.stop_tasks();
+        if let Some(task) = self.grpc_task.take() {
+            task.abort();
+        }
+    }
+}

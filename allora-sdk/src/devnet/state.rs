@@ -1,0 +1,132 @@
+//! The devnet's chain state: accounts, topics, registrations and open
+//! worker nonces (the "ledger", cloned to make checks and messages atomic),
+//! and what the chain records about the past (blocks, transactions,
+//! submissions).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::keys::PublicKey;
+
+use super::config::TopicConfig;
+use super::events::Event;
+
+/// An account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Account {
+    pub(crate) number: u64,
+    pub(crate) sequence: u64,
+    pub(crate) balance: u128,
+    /// Set by the first transaction the account signs.
+    pub(crate) pubkey: Option<PublicKey>,
+}
+
+/// A topic and its epoch schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Topic {
+    pub(crate) config: TopicConfig,
+    pub(crate) epoch_last_ended: i64,
+    pub(crate) next_epoch_end: i64,
+}
+
+/// Labeled values, as (label, canonical decimal text).
+pub type LabeledValues = Vec<(String, String)>;
+
+/// What workers submitted for one open nonce of a topic.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct NonceInputs {
+    /// Inferer address -> its values.
+    pub(crate) inferences: BTreeMap<String, LabeledValues>,
+    /// Forecaster address -> (inferer, forecast value) elements.
+    pub(crate) forecasts: BTreeMap<String, LabeledValues>,
+}
+
+/// The network inferences computed when a nonce closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NetworkInferences {
+    pub(crate) nonce: i64,
+    pub(crate) inputs: NonceInputs,
+}
+
+/// The part of the state transactions and EndBlock change.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Ledger {
+    pub(crate) accounts: BTreeMap<String, Account>,
+    pub(crate) next_account_number: u64,
+    pub(crate) topics: BTreeMap<u64, Topic>,
+    /// (topic, worker address).
+    pub(crate) workers: BTreeSet<(u64, String)>,
+    /// (topic, reputer address).
+    pub(crate) reputers: BTreeSet<(u64, String)>,
+    /// Topic -> unfulfilled worker nonces (block heights).
+    pub(crate) open_nonces: BTreeMap<u64, BTreeSet<i64>>,
+    /// (topic, nonce) -> inputs received while the nonce is open.
+    pub(crate) inputs: BTreeMap<(u64, i64), NonceInputs>,
+    /// Topic -> inferences of the last nonce that closed with inferences.
+    pub(crate) latest_inferences: BTreeMap<u64, NetworkInferences>,
+    pub(crate) registration_fee: u128,
+    pub(crate) max_unfulfilled_worker_requests: u64,
+}
+
+impl Ledger {
+    /// The next topic id `CreateNewTopic` would assign.
+    pub(crate) fn next_topic_id(&self) -> u64 {
+        self.topics
+            .keys()
+            .next_back()
+            .map_or(1, |id| id.saturating_add(1))
+    }
+
+    pub(crate) fn is_worker(&self, topic_id: u64, address: &str) -> bool {
+        self.workers.contains(&(topic_id, address.to_owned()))
+    }
+
+    pub(crate) fn is_open_nonce(&self, topic_id: u64, nonce: i64) -> bool {
+        self.open_nonces
+            .get(&topic_id)
+            .is_some_and(|nonces| nonces.contains(&nonce))
+    }
+}
+
+/// A payload the chain accepted, recorded for tests to inspect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    /// The topic.
+    pub topic_id: u64,
+    /// The nonce block height.
+    pub nonce: i64,
+    /// The worker address.
+    pub worker: String,
+    /// Inference values (label, decimal text), if the payload had an inference.
+    pub inference: Option<LabeledValues>,
+    /// Forecast elements (inferer, decimal text), if the payload had a forecast.
+    pub forecast: Option<LabeledValues>,
+    /// Hash of the transaction that carried it.
+    pub tx_hash: String,
+    /// Height of the block that included it.
+    pub height: i64,
+}
+
+/// A transaction included in a block, with its result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncludedTx {
+    /// Upper-case hex sha256 of the tx bytes.
+    pub hash: String,
+    /// The block that included it.
+    pub height: i64,
+    /// ABCI code: 0 on success.
+    pub code: u32,
+    /// Codespace of a failure ("" on success).
+    pub codespace: String,
+    /// The raw log (the error text on failure).
+    pub raw_log: String,
+    /// The gas limit.
+    pub gas_wanted: u64,
+    /// The gas consumed.
+    pub gas_used: u64,
+    /// Events of the transaction (empty on failure).
+    pub events: Vec<Event>,
+    /// The raw transaction bytes.
+    pub tx_bytes: Vec<u8>,
+    /// RFC 3339 time of the block.
+    pub timestamp: String,
+}
