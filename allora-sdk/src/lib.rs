@@ -37,6 +37,7 @@ pub mod devnet;
 pub mod keyfile;
 pub mod keys;
 pub mod payload;
+pub mod pipeline;
 pub mod proto;
 pub mod tx;
 

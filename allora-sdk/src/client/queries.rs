@@ -343,7 +343,8 @@ impl ChainClient {
         Ok(response.is_worker_nonce_unfulfilled)
     }
 
-    /// The newest network inferences of a topic.
+    /// The newest network inferences of a topic ([`ClientError::NotFound`]
+    /// before any window of it closed with inferences).
     pub async fn latest_network_inferences(
         &self,
         topic_id: u64,
@@ -357,6 +358,7 @@ impl ChainClient {
                     .await
             })
             .await
+            .map_err(|e| not_found_as(e, || format!("network inferences of topic {topic_id}")))
     }
 
     /// The worker submission window of a topic as seen by `address`.

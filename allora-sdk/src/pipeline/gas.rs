@@ -1,0 +1,85 @@
+//! Gas limits: simulation times an adjustment, with a fallback when
+//! simulation is not possible.
+
+/// How the gas limit of a transaction is chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GasPolicy {
+    /// Multiplier on simulated gas (default 1.3).
+    pub adjustment: f64,
+    /// Gas per message when simulation fails (default 250 000, as the
+    /// official SDK assumes for a worker payload).
+    pub fallback_per_message: u64,
+    /// Lower bound of any gas limit (default 100 000).
+    pub min_gas: u64,
+    /// Upper bound of any gas limit (default 50 000 000).
+    pub max_gas: u64,
+    /// Factor applied after an out-of-gas failure (default 1.5).
+    pub out_of_gas_bump: f64,
+}
+
+impl Default for GasPolicy {
+    fn default() -> Self {
+        GasPolicy {
+            adjustment: 1.3,
+            fallback_per_message: 250_000,
+            min_gas: 100_000,
+            max_gas: 50_000_000,
+            out_of_gas_bump: 1.5,
+        }
+    }
+}
+
+impl GasPolicy {
+    /// The limit for a simulated gas use.
+    pub fn from_simulation(&self, gas_used: u64) -> u64 {
+        self.clamp(scale(gas_used, self.adjustment))
+    }
+
+    /// The limit when simulation failed, for `messages` messages.
+    pub fn fallback(&self, messages: usize) -> u64 {
+        self.clamp(
+            self.fallback_per_message
+                .saturating_mul(u64::try_from(messages.max(1)).unwrap_or(u64::MAX)),
+        )
+    }
+
+    /// The limit after running out of gas with `previous`.
+    pub fn bumped(&self, previous: u64) -> u64 {
+        self.clamp(scale(previous, self.out_of_gas_bump).max(previous.saturating_add(1)))
+    }
+
+    /// Gas to ask for in a simulation: enough that simulation itself does
+    /// not run out.
+    pub fn simulation_limit(&self, messages: usize) -> u64 {
+        self.max_gas.min(self.fallback(messages).saturating_mul(4))
+    }
+
+    fn clamp(&self, gas: u64) -> u64 {
+        gas.clamp(self.min_gas, self.max_gas.max(self.min_gas))
+    }
+}
+
+fn scale(gas: u64, factor: f64) -> u64 {
+    let scaled = (gas as f64 * factor).ceil();
+    if scaled.is_finite() && scaled >= 0.0 && scaled < u64::MAX as f64 {
+        scaled as u64
+    } else {
+        u64::MAX
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_follow_the_policy() {
+        let p = GasPolicy::default();
+        assert_eq!(p.from_simulation(180_000), 234_000);
+        assert_eq!(p.from_simulation(1), p.min_gas);
+        assert_eq!(p.fallback(3), 750_000);
+        assert_eq!(p.bumped(200_000), 300_000);
+        assert_eq!(p.from_simulation(u64::MAX), p.max_gas);
+        assert!(p.simulation_limit(1) >= p.fallback(1));
+    }
+}
