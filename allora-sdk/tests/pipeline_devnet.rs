@@ -1,0 +1,185 @@
+//! The transaction pipeline against the devnet: each rejection kind is met
+//! for real and handled as documented.
+#![cfg(feature = "devnet")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use allora_sdk::client::{ChainClient, ClientConfig, TxErrorKind};
+use allora_sdk::devnet::{AccountConfig, BlockMode, Devnet, DevnetHandle, TopicConfig};
+use allora_sdk::keys::WorkerKey;
+use allora_sdk::payload::WorkerPayload;
+use allora_sdk::pipeline::{GasPolicy, GasPriceSource, PipelineConfig, SubmitError, TxPipeline};
+use allora_sdk::tx::{FeeTier, GasPrice};
+use tokio::time::Instant;
+
+const CHAIN_ID: &str = "allora-pipeline-test";
+
+fn key() -> WorkerKey {
+    WorkerKey::from_private_key_bytes(&[5; 32]).unwrap()
+}
+
+async fn devnet(min_price: u64) -> DevnetHandle {
+    let k = key();
+    let devnet = Devnet::builder()
+        .chain_id(CHAIN_ID)
+        .block_interval(Duration::from_millis(100))
+        .min_gas_price(GasPrice::from_uallo(min_price))
+        .topic(TopicConfig::new(1, 20, 20))
+        .topic(TopicConfig::new(2, 20, 20))
+        .account(AccountConfig::new(k.address().clone(), 10_000_000_000_000))
+        .worker(1, k.address().clone())
+        .worker(2, k.address().clone())
+        .build();
+    assert!(matches!(devnet.config().block_mode, BlockMode::Timed(_)));
+    let devnet = devnet.start().await.unwrap();
+    while devnet.open_nonces(1).is_empty() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    devnet
+}
+
+fn pipeline(devnet: &DevnetHandle, config: PipelineConfig) -> TxPipeline {
+    let client = ChainClient::new(ClientConfig::new([devnet.grpc_endpoint()])).unwrap();
+    TxPipeline::new(client, Arc::new(key()), config)
+}
+
+fn payload(topic: u64, nonce: i64) -> allora_sdk::proto::Any {
+    WorkerPayload::inference(topic, nonce, "3.5".parse().unwrap())
+        .sign(&key())
+        .unwrap()
+        .to_any()
+}
+
+fn deadlines() -> (Instant, Instant) {
+    let now = Instant::now();
+    (now + Duration::from_secs(4), now + Duration::from_secs(6))
+}
+
+#[tokio::test]
+async fn sequence_bumped_behind_our_back_is_recovered_at_once() {
+    let devnet = devnet(10).await;
+    let p = pipeline(&devnet, PipelineConfig::new(CHAIN_ID));
+    let nonce = devnet.open_nonces(1)[0];
+    let (send_by, confirm_by) = deadlines();
+    let first = p
+        .submit(vec![payload(1, nonce)], send_by, confirm_by)
+        .await
+        .unwrap();
+    assert_eq!(first.attempts, 1);
+
+    // Someone else uses the account: our local sequence is now stale.
+    devnet.bump_sequence(key().address()).unwrap();
+    let (send_by, confirm_by) = deadlines();
+    let second = p
+        .submit(vec![payload(2, nonce)], send_by, confirm_by)
+        .await
+        .unwrap();
+    assert_eq!(second.attempts, 2, "one rejected attempt, then the resend");
+    assert!(devnet.submission(2, nonce, key().address()).is_some());
+}
+
+#[tokio::test]
+async fn out_of_gas_raises_the_limit_and_resends() {
+    let devnet = devnet(10).await;
+    let mut config = PipelineConfig::new(CHAIN_ID);
+    // Far too little gas, and simulation pretends to need almost none.
+    config.gas = GasPolicy {
+        adjustment: 0.01,
+        min_gas: 1_000,
+        out_of_gas_bump: 4.0,
+        ..GasPolicy::default()
+    };
+    let p = pipeline(&devnet, config);
+    let nonce = devnet.open_nonces(1)[0];
+    let (send_by, confirm_by) = deadlines();
+    let included = p
+        .submit(vec![payload(1, nonce)], send_by, confirm_by)
+        .await
+        .unwrap();
+    assert!(
+        included.attempts > 1,
+        "expected a resend after running out of gas"
+    );
+    let txs = devnet.included_txs();
+    assert!(
+        txs.iter().any(|t| t.code == 11),
+        "an out-of-gas tx was included"
+    );
+}
+
+#[tokio::test]
+async fn a_fee_below_the_minimum_is_raised() {
+    let devnet = devnet(20).await;
+    let mut config = PipelineConfig::new(CHAIN_ID);
+    // Eco at 10 uallo/gas pays half of what the chain wants; priority (2.5x) is enough.
+    config.gas_price = GasPriceSource::Static(GasPrice::from_uallo(10));
+    config.tier = FeeTier::Eco;
+    let p = pipeline(&devnet, config);
+    let nonce = devnet.open_nonces(1)[0];
+    let (send_by, confirm_by) = deadlines();
+    let included = p
+        .submit(vec![payload(1, nonce)], send_by, confirm_by)
+        .await
+        .unwrap();
+    assert!(included.attempts >= 2);
+    assert!(included.fee.amount >= u128::from(included.gas_used as u64) * 20);
+}
+
+#[tokio::test]
+async fn the_feemarket_price_is_used_when_asked() {
+    let devnet = devnet(25).await;
+    let mut config = PipelineConfig::new(CHAIN_ID);
+    config.gas_price = GasPriceSource::Feemarket {
+        multiplier_percent: 100,
+        cache_for: Duration::from_secs(30),
+        fallback: GasPrice::from_uallo(1),
+    };
+    config.tier = FeeTier::Eco;
+    let p = pipeline(&devnet, config);
+    let nonce = devnet.open_nonces(1)[0];
+    let (send_by, confirm_by) = deadlines();
+    let included = p
+        .submit(vec![payload(1, nonce)], send_by, confirm_by)
+        .await
+        .unwrap();
+    assert_eq!(
+        included.attempts, 1,
+        "the feemarket price is accepted first time"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_message_is_named_and_nothing_is_paid_for_it() {
+    let devnet = devnet(10).await;
+    let p = pipeline(&devnet, PipelineConfig::new(CHAIN_ID));
+    let nonce = devnet.open_nonces(1)[0];
+    let (send_by, confirm_by) = deadlines();
+    p.submit(vec![payload(1, nonce)], send_by, confirm_by)
+        .await
+        .unwrap();
+    let balance = devnet.account(key().address()).unwrap().balance;
+
+    // Topic 1 again (already submitted) batched with a fresh topic 2 payload:
+    // simulation names message 0 and no transaction is sent.
+    let (send_by, confirm_by) = deadlines();
+    let err = p
+        .submit(
+            vec![payload(1, nonce), payload(2, nonce)],
+            send_by,
+            confirm_by,
+        )
+        .await
+        .unwrap_err();
+    match err {
+        SubmitError::Rejected {
+            error,
+            message_index,
+        } => {
+            assert_eq!(error.kind(), TxErrorKind::AlreadySubmitted);
+            assert_eq!(message_index, Some(0));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(devnet.account(key().address()).unwrap().balance, balance);
+}
