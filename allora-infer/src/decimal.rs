@@ -309,6 +309,33 @@ fn trim_leading_zeros(digits: &str) -> &str {
     }
 }
 
+impl TryFrom<&str> for Dec {
+    type Error = DecimalError;
+
+    /// Parses the text, as [`FromStr`] does.
+    fn try_from(value: &str) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl TryFrom<String> for Dec {
+    type Error = DecimalError;
+
+    /// Parses the text, as [`FromStr`] does.
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl TryFrom<&String> for Dec {
+    type Error = DecimalError;
+
+    /// Parses the text, as [`FromStr`] does.
+    fn try_from(value: &String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
 macro_rules! dec_from_int {
     ($($t:ty),*) => {$(
         impl From<$t> for Dec {

@@ -1,0 +1,280 @@
+//! Reading what an inference server answers: a bare number as text, a JSON
+//! number, a JSON string holding a number, or a JSON object of labeled
+//! values (inferer address -> value, for forecasts).
+//!
+//! Numbers are taken from the raw response text, never through `f64`, so
+//! `0.70` stays `0.70` and a 30-digit value keeps its digits.
+
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::convert::check_labeled;
+use crate::decimal::Dec;
+use crate::error::InferError;
+use crate::request::{ForecastValue, Prediction};
+
+/// A response, before it is known whether it is an inference or a forecast.
+#[derive(Debug, PartialEq, Eq)]
+enum Answer {
+    Scalar(Dec),
+    Object(Vec<(String, Dec)>),
+}
+
+pub(crate) fn parse_prediction(body: &str, url: &str) -> Result<Prediction, InferError> {
+    match parse_answer(body, url)? {
+        Answer::Scalar(v) => Ok(Prediction::Single(v)),
+        Answer::Object(pairs) => {
+            check_labeled(&pairs)?;
+            Ok(Prediction::Labeled(pairs))
+        }
+    }
+}
+
+pub(crate) fn parse_forecast(body: &str, url: &str) -> Result<Vec<ForecastValue>, InferError> {
+    let pairs = match parse_answer(body, url)? {
+        Answer::Object(pairs) => pairs,
+        Answer::Scalar(_) => {
+            return Err(InferError::UnexpectedShape {
+                detail: "a forecast must be a JSON object mapping inferer address to value, got a single number".into(),
+            })
+        }
+    };
+    check_labeled(&pairs).map_err(|e| match e {
+        InferError::UnexpectedShape { .. } => InferError::UnexpectedShape {
+            detail: "a forecast needs at least one element, each with a non-empty inferer address"
+                .into(),
+        },
+        other => other,
+    })?;
+    Ok(pairs
+        .into_iter()
+        .map(|(inferer, value)| ForecastValue { inferer, value })
+        .collect())
+}
+
+fn parse_answer(body: &str, url: &str) -> Result<Answer, InferError> {
+    let text = body.trim();
+    match text.as_bytes().first() {
+        None => Err(InferError::EmptyResponse {
+            url: url.to_owned(),
+        }),
+        Some(b'{') => {
+            let entries: Entries = serde_json::from_str(text).map_err(invalid_json)?;
+            let mut pairs = Vec::with_capacity(entries.0.len());
+            for (key, raw) in entries.0 {
+                let value = raw_value(&raw).map_err(|e| with_context(e, &key))?;
+                pairs.push((key, value));
+            }
+            Ok(Answer::Object(pairs))
+        }
+        Some(b'"') => {
+            let inner: String = serde_json::from_str(text).map_err(invalid_json)?;
+            Ok(Answer::Scalar(inner.parse()?))
+        }
+        Some(b'[') => Err(InferError::UnexpectedShape {
+            detail: "got a JSON array; answer with a number or an object of labeled values".into(),
+        }),
+        Some(_) if matches!(text, "null" | "true" | "false") => Err(InferError::UnexpectedShape {
+            detail: format!("got JSON {text}; answer with a number"),
+        }),
+        // A bare number in text and a JSON number are the same text.
+        Some(_) => Ok(Answer::Scalar(text.parse()?)),
+    }
+}
+
+fn raw_value(raw: &RawValue) -> Result<Dec, InferError> {
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'"') => {
+            let inner: String = serde_json::from_str(text).map_err(invalid_json)?;
+            Ok(inner.parse()?)
+        }
+        Some(b'-' | b'0'..=b'9') => Ok(text.parse()?),
+        _ => Err(InferError::UnexpectedShape {
+            detail: format!("value {text} is not a number or a numeric string"),
+        }),
+    }
+}
+
+fn with_context(err: InferError, key: &str) -> InferError {
+    match err {
+        InferError::InvalidValue { source, .. } => InferError::invalid_value(key, source),
+        InferError::UnexpectedShape { detail } => InferError::UnexpectedShape {
+            detail: format!("{detail} (key {key:?})"),
+        },
+        other => other,
+    }
+}
+
+fn invalid_json(e: serde_json::Error) -> InferError {
+    InferError::InvalidJson {
+        detail: e.to_string(),
+    }
+}
+
+/// Object entries in document order, each value kept as its raw JSON text.
+struct Entries(Vec<(String, Box<RawValue>)>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor;
+
+        impl<'de> Visitor<'de> for EntriesVisitor {
+            type Value = Entries;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Box<RawValue>>()? {
+                    entries.push(entry);
+                }
+                Ok(Entries(entries))
+            }
+        }
+
+        deserializer.deserialize_map(EntriesVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::decimal::DecimalError;
+
+    fn dec(s: &str) -> Dec {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn scalar_forms_keep_their_text() {
+        for (body, want) in [
+            ("123.45", "123.45"),
+            ("  0.70\n", "0.70"),
+            ("\"0.70\"", "0.70"),
+            ("1e-7", "1E-7"),
+            ("\"-2.5E+3\"", "-2.5E+3"),
+            (
+                "123456789012345678901234567890.5",
+                "123456789012345678901234567890.5",
+            ),
+        ] {
+            assert_eq!(
+                parse_prediction(body, "u").unwrap(),
+                Prediction::Single(dec(want)),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn labeled_object_keeps_order_and_mixed_forms() {
+        assert_eq!(
+            parse_prediction(r#"{"up":0.70,"down":"0.3"}"#, "u").unwrap(),
+            Prediction::Labeled(vec![
+                ("up".into(), dec("0.70")),
+                ("down".into(), dec("0.3"))
+            ])
+        );
+    }
+
+    #[test]
+    fn bad_bodies_are_typed_errors() {
+        let err = |body: &str| parse_prediction(body, "u").unwrap_err();
+        assert!(matches!(err(""), InferError::EmptyResponse { .. }));
+        assert!(matches!(
+            err("NaN"),
+            InferError::InvalidValue {
+                source: DecimalError::NonFinite(_),
+                ..
+            }
+        ));
+        assert!(matches!(
+            err("\"Infinity\""),
+            InferError::InvalidValue {
+                source: DecimalError::NonFinite(_),
+                ..
+            }
+        ));
+        assert!(matches!(
+            err("1e50"),
+            InferError::InvalidValue {
+                source: DecimalError::OutOfRange(_),
+                ..
+            }
+        ));
+        assert!(matches!(
+            err("hello"),
+            InferError::InvalidValue {
+                source: DecimalError::Invalid { .. },
+                ..
+            }
+        ));
+        assert!(matches!(err("{\"a\":1,"), InferError::InvalidJson { .. }));
+        assert!(matches!(err("\"12"), InferError::InvalidJson { .. }));
+        assert!(matches!(err("[1]"), InferError::UnexpectedShape { .. }));
+        assert!(matches!(err("null"), InferError::UnexpectedShape { .. }));
+        assert!(matches!(err("{}"), InferError::UnexpectedShape { .. }));
+        assert!(matches!(
+            err(r#"{"a":{"b":1}}"#),
+            InferError::UnexpectedShape { .. }
+        ));
+        assert!(matches!(err(r#"{"a":1,"a":2}"#), InferError::DuplicateKey(k) if k == "a"));
+        match err(r#"{"up":"NaN"}"#) {
+            InferError::InvalidValue { context, .. } => assert_eq!(context, "up"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn forecasts_are_objects_of_inferers() {
+        let got = parse_forecast(r#"{"allo1b":"0.5","allo1a":0.25}"#, "u").unwrap();
+        assert_eq!(
+            got,
+            vec![
+                ForecastValue::new("allo1b", dec("0.5")),
+                ForecastValue::new("allo1a", dec("0.25"))
+            ]
+        );
+        assert!(matches!(
+            parse_forecast("1.5", "u"),
+            Err(InferError::UnexpectedShape { .. })
+        ));
+        assert!(matches!(
+            parse_forecast("{}", "u"),
+            Err(InferError::UnexpectedShape { .. })
+        ));
+        assert!(matches!(
+            parse_forecast(r#"{"":1}"#, "u"),
+            Err(InferError::UnexpectedShape { .. })
+        ));
+    }
+
+    proptest! {
+        // Outside input must never panic, whatever it is.
+        #[test]
+        fn never_panics(body in ".{0,64}") {
+            let _ = parse_prediction(&body, "u");
+            let _ = parse_forecast(&body, "u");
+        }
+
+        // Any value that parses as a Dec comes back unchanged through each wire form.
+        #[test]
+        fn decimals_round_trip(mantissa in -1_000_000_000i64..1_000_000_000, scale in 0u32..12) {
+            let text = if scale == 0 { mantissa.to_string() } else {
+                let s = format!("{:0>width$}", mantissa.unsigned_abs(), width = scale as usize + 1);
+                let (i, f) = s.split_at(s.len() - scale as usize);
+                format!("{}{i}.{f}", if mantissa < 0 { "-" } else { "" })
+            };
+            let want = Prediction::Single(dec(&text));
+            prop_assert_eq!(parse_prediction(&text, "u").unwrap(), want.clone());
+            prop_assert_eq!(parse_prediction(&format!("\"{text}\""), "u").unwrap(), want);
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! OnnxProvider on the tiny model in tests/fixtures (y = x . [0.5, 0.25, 2.0] + 1).
+#![cfg(feature = "onnx")]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use allora_infer::{
+    DecimalError, InferError, InferenceProvider, InferenceRequest, OnnxProvider, Prediction,
+};
+use tokio::time::Instant;
+
+fn model_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/linear.onnx")
+}
+
+fn request(topic_id: u64) -> InferenceRequest {
+    InferenceRequest::new(topic_id, 100, Instant::now() + Duration::from_secs(10))
+}
+
+#[tokio::test]
+async fn output_equals_the_models_known_output() {
+    let p = OnnxProvider::load(model_path(), &[1, 3], |_: &InferenceRequest| {
+        vec![2.0, 4.0, 1.0]
+    })
+    .unwrap();
+    // 2*0.5 + 4*0.25 + 1*2.0 + 1 = 5, exactly in f32.
+    assert_eq!(
+        p.infer(&request(1)).await.unwrap(),
+        Prediction::Single("5.0".parse().unwrap())
+    );
+}
+
+#[tokio::test]
+async fn features_come_from_the_request() {
+    let p = OnnxProvider::load(model_path(), &[1, 3], |req: &InferenceRequest| {
+        vec![req.topic_id as f32, 0.0, 0.0]
+    })
+    .unwrap();
+    // topic 3: 3*0.5 + 1 = 2.5; topic 10: 10*0.5 + 1 = 6.
+    assert_eq!(
+        p.infer(&request(3)).await.unwrap(),
+        Prediction::Single("2.5".parse().unwrap())
+    );
+    assert_eq!(
+        p.infer(&request(10)).await.unwrap(),
+        Prediction::Single("6.0".parse().unwrap())
+    );
+}
+
+#[tokio::test]
+async fn labeled_output() {
+    let p = OnnxProvider::load(model_path(), &[1, 3], |_: &InferenceRequest| {
+        vec![1.0, 1.0, 1.0]
+    })
+    .unwrap()
+    .with_output_labels(["price"]);
+    assert_eq!(
+        p.infer(&request(1)).await.unwrap(),
+        Prediction::Labeled(vec![("price".into(), "3.75".parse().unwrap())])
+    );
+}
+
+#[tokio::test]
+async fn nan_output_is_a_typed_error() {
+    let p = OnnxProvider::load(model_path(), &[1, 3], |_: &InferenceRequest| {
+        vec![f32::NAN, 0.0, 0.0]
+    })
+    .unwrap();
+    assert!(matches!(
+        p.infer(&request(1)).await,
+        Err(InferError::InvalidValue {
+            source: DecimalError::NonFinite(_),
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn wrong_feature_count_and_missing_model_are_typed_errors() {
+    let p = OnnxProvider::load(model_path(), &[1, 3], |_: &InferenceRequest| vec![1.0]).unwrap();
+    assert!(matches!(
+        p.infer(&request(1)).await,
+        Err(InferError::Config(_))
+    ));
+    assert!(matches!(
+        OnnxProvider::load("no/such/model.onnx", &[1, 3], |_: &InferenceRequest| vec![]),
+        Err(InferError::Model(_))
+    ));
+    assert!(matches!(
+        OnnxProvider::load(model_path(), &[1, 4], |_: &InferenceRequest| vec![]),
+        Err(InferError::Model(_))
+    ));
+}
