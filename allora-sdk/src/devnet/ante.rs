@@ -348,3 +348,39 @@ pub(crate) fn legacy_dec(price: GasPrice) -> String {
     let atto = price.atto();
     format!("{}.{:018}", atto / ATTO_PER_UNIT, atto % ATTO_PER_UNIT)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn required_fee_rounds_up() {
+        assert_eq!(required_fee(GasPrice::from_uallo(10), 200_000), 2_000_000);
+        assert_eq!(required_fee(GasPrice::from_atto(1), 1), 1);
+        assert_eq!(
+            required_fee(GasPrice::from_atto(1_500_000_000_000_000_000), 3),
+            5
+        );
+        assert_eq!(required_fee(GasPrice::from_atto(0), 1_000_000), 0);
+    }
+
+    #[test]
+    fn gas_price_is_written_as_legacy_dec() {
+        assert_eq!(
+            legacy_dec(GasPrice::from_uallo(10)),
+            "10.000000000000000000"
+        );
+        assert_eq!(
+            legacy_dec(GasPrice::from_atto(2_500_000_000_000_000)),
+            "0.002500000000000000"
+        );
+    }
+
+    #[test]
+    fn garbage_and_empty_txs_fail_decoding() {
+        assert_eq!(decode(&[0xff, 0xff]).map(|_| ()).unwrap_err().code, 2);
+        let empty = TxRaw::default().encode_to_vec();
+        let err = decode(&empty).map(|_| ()).unwrap_err();
+        assert_eq!((err.code, err.codespace), (18, "sdk"));
+    }
+}
