@@ -569,3 +569,163 @@ async fn timed_mode_produces_blocks_on_its_own() {
     assert_eq!(second, first + 1);
     devnet.shutdown().await;
 }
+
+/// Polls GetTx until the transaction is included (as the Python worker does).
+async fn wait_for_tx(
+    ch: &tonic::transport::Channel,
+    hash: &str,
+) -> cosmrs::proto::cosmos::base::abci::v1beta1::TxResponse {
+    for _ in 0..200 {
+        match get_tx(ch, hash).await {
+            Ok(res) => return res,
+            Err(e) => assert!(e.message().contains("tx not found"), "{}", e.message()),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("tx {hash} not included within 10 s");
+}
+
+#[tokio::test]
+async fn a_worker_flow_on_timed_blocks_registers_and_submits_on_the_window_event() {
+    use allora_sdk::tx::{Fee, UnsignedTx};
+    use cosmrs::proto::cosmos::tx::v1beta1::service_client::ServiceClient as TxClient;
+    use cosmrs::proto::cosmos::tx::v1beta1::SimulateRequest;
+
+    let worker = key(11);
+    let devnet = allora_sdk::devnet::Devnet::builder()
+        .chain_id(CHAIN_ID)
+        // A 2 s window leaves a loaded machine time for the whole flow.
+        .block_interval(Duration::from_millis(200))
+        .topic(allora_sdk::devnet::TopicConfig::new(5, 10, 10))
+        .account(allora_sdk::devnet::AccountConfig::new(
+            worker.address().clone(),
+            BALANCE,
+        ))
+        .build()
+        .start()
+        .await
+        .unwrap();
+    let ch = channel(&devnet).await;
+    let mut auth = AuthClient::new(ch.clone());
+    let mut q = QueryServiceClient::new(ch.clone());
+    let address = worker.address().to_string();
+    let account_info = |auth: &mut AuthClient<tonic::transport::Channel>| {
+        let address = address.clone();
+        let mut auth = auth.clone();
+        async move {
+            auth.account_info(QueryAccountInfoRequest { address })
+                .await
+                .unwrap()
+                .into_inner()
+                .info
+                .unwrap()
+        }
+    };
+
+    // Start-up: not registered, so register.
+    let registered = q
+        .is_worker_registered_in_topic_id(v10::IsWorkerRegisteredInTopicIdRequest {
+            topic_id: 5,
+            address: address.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .is_registered;
+    assert!(!registered);
+    let info = account_info(&mut auth).await;
+    let register = allora_sdk::proto::to_any(&v10::RegisterRequest {
+        sender: address.clone(),
+        topic_id: 5,
+        owner: address.clone(),
+        is_reputer: false,
+    });
+    let tx = sign(
+        &worker,
+        vec![register],
+        info.account_number,
+        info.sequence,
+        GAS,
+        FEE,
+    );
+    assert_eq!(broadcast(&ch, tx.to_bytes()).await.code, 0);
+    assert_eq!(wait_for_tx(&ch, tx.hash()).await.code, 0);
+
+    // Wait for a window to open, then submit for its nonce.
+    let mut ws = ws_connect(&devnet.websocket_url()).await;
+    let query = "tm.event='NewBlockEvents' AND emissions.v10.EventWorkerSubmissionWindowOpened.topic_id = '\"5\"'";
+    ws.send(subscribe("typed_block_events_1", query))
+        .await
+        .unwrap();
+    assert_eq!(next_json(&mut ws).await["result"], json!({}));
+    let frame = next_json(&mut ws).await;
+    let attrs = frame["result"]["data"]["value"]["events"][0]["attributes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let nonce_text = attrs
+        .iter()
+        .find(|a| a["key"] == "nonce_block_height")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let nonce: i64 = serde_json::from_str::<String>(&nonce_text)
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let open = q
+        .get_unfulfilled_worker_nonces(v10::GetUnfulfilledWorkerNoncesRequest { topic_id: 5 })
+        .await
+        .unwrap()
+        .into_inner()
+        .nonces
+        .unwrap()
+        .nonces;
+    assert!(open.iter().any(|n| n.block_height == nonce));
+    let info = account_info(&mut auth).await;
+    let msgs = vec![payload_any(&worker, 5, nonce, "42.5")];
+    let sim_bytes = UnsignedTx::new(msgs.clone())
+        .simulation_bytes(worker.public_key(), info.sequence, &Fee::uallo(1, 300_000))
+        .unwrap();
+    #[allow(deprecated)]
+    let sim = TxClient::new(ch.clone())
+        .simulate(SimulateRequest {
+            tx: None,
+            tx_bytes: sim_bytes,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let gas = sim.gas_info.unwrap().gas_used * 12 / 10;
+    let price = FeemarketClient::new(ch.clone())
+        .gas_price(GasPriceRequest {
+            denom: "uallo".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .price
+        .unwrap();
+    let per_gas: u128 = price.amount.parse::<u128>().unwrap() / 1_000_000_000_000_000_000;
+    let tx = sign(
+        &worker,
+        msgs,
+        info.account_number,
+        info.sequence,
+        gas,
+        u128::from(gas) * per_gas * 3 / 2,
+    );
+    let checked = broadcast(&ch, tx.to_bytes()).await;
+    assert_eq!(checked.code, 0, "{}", checked.raw_log);
+    let res = wait_for_tx(&ch, tx.hash()).await;
+    assert_eq!(res.code, 0, "{}", res.raw_log);
+    assert!(res.height > nonce && res.height <= nonce + 10);
+    let sub = devnet.submission(5, nonce, worker.address()).unwrap();
+    assert_eq!(
+        sub.inference.unwrap(),
+        vec![("y".to_owned(), "42.5".to_owned())]
+    );
+    devnet.shutdown().await;
+}
