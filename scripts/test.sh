@@ -11,6 +11,8 @@ export AWS_EC2_METADATA_DISABLED=true
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --all-targets --locked
-cargo test --workspace --doc --locked
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+# The devnet (feature `devnet`) and its tests, binary and docs.
+cargo clippy --workspace --all-targets --features allora-sdk/devnet --locked -- -D warnings
+cargo test --workspace --all-targets --features allora-sdk/devnet --locked
+cargo test --workspace --doc --features allora-sdk/devnet --locked
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --features allora-sdk/devnet --locked

@@ -119,7 +119,11 @@ async fn main() -> ExitCode {
         }
     };
     println!("chain id:  {}", devnet.chain_id());
-    println!("gRPC:      grpc+{}", devnet.grpc_endpoint());
+    println!("gRPC:      {}", devnet.grpc_endpoint());
+    println!(
+        "           (Python SDK url: grpc+{})",
+        devnet.grpc_endpoint()
+    );
     println!("websocket: {}", devnet.websocket_url());
     let mut blocks = devnet.subscribe_blocks();
     loop {

@@ -70,6 +70,9 @@ pub use gas::{
 pub use state::{IncludedTx, LabeledValues, Submission};
 use websocket::WebsocketServer;
 
+/// How long [`DevnetHandle::shutdown`] lets open gRPC calls finish.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// Blocks kept for websocket subscribers that fall behind.
 const BLOCK_CHANNEL_CAPACITY: usize = 256;
 
@@ -453,12 +456,17 @@ impl DevnetHandle {
         self.websocket.lock().await.is_running()
     }
 
-    /// Stops block production and both servers, waiting for gRPC to finish.
+    /// Stops block production and both servers. gRPC connections get a
+    /// graceful HTTP/2 shutdown, cut short after [`SHUTDOWN_GRACE`].
     pub async fn shutdown(mut self) {
         self.stop_tasks();
-        if let Some(task) = self.grpc_task.take() {
-            // Cancelled or finished: either way the server is gone.
-            let _ = task.await;
+        if let Some(mut task) = self.grpc_task.take() {
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
         }
     }
 
