@@ -40,6 +40,7 @@ pub mod payload;
 pub mod pipeline;
 pub mod proto;
 pub mod tx;
+pub mod worker;
 
 /// Canonical decimals (from `allora-infer`, where provider values are validated).
 pub use allora_infer::decimal;

@@ -1,0 +1,383 @@
+//! The persisted record of which (topic, nonce) windows were served, so a
+//! restarted worker neither submits twice nor skips a window.
+//!
+//! The record is an append-only JSON-lines file under the worker's data
+//! directory. A window is written as `pending` (with the transaction hash)
+//! *before* its transaction is broadcast, then `confirmed` or `abandoned`.
+//! Each append is flushed to disk before the call returns. On open the file
+//! is folded (last state wins) and rewritten compactly, keeping the newest
+//! windows per topic.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+/// How many windows per topic the record keeps.
+const KEEP_PER_TOPIC: usize = 256;
+/// The record's file name inside the data directory.
+pub const STORE_FILE: &str = "submissions.jsonl";
+
+/// Why the record could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// File I/O failed.
+    #[error("submission record {path}: {source}")]
+    Io {
+        /// The record file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line of the record is not valid.
+    #[error("submission record {path}, line {line}: {reason}; move the file away to start afresh")]
+    Corrupt {
+        /// The record file.
+        path: PathBuf,
+        /// The 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// What is known of one window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum WindowState {
+    /// A transaction carrying the payload is being sent (or was sent and
+    /// not seen in a block).
+    Pending {
+        /// Its hash, once known.
+        tx: Option<String>,
+    },
+    /// The payload is on chain (or the chain said it already had one).
+    Confirmed {
+        /// The transaction hash, when known.
+        tx: Option<String>,
+        /// The block height, when known.
+        height: Option<i64>,
+    },
+    /// The window was given up, for the stated reason.
+    Abandoned {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl WindowState {
+    /// Whether nothing more is to be done for the window.
+    pub fn is_final(&self) -> bool {
+        !matches!(self, WindowState::Pending { .. })
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Line {
+    topic: u64,
+    nonce: i64,
+    #[serde(flatten)]
+    state: WindowState,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    file: std::fs::File,
+    windows: HashMap<u64, BTreeMap<i64, WindowState>>,
+}
+
+/// The submission record. Cloning shares it.
+#[derive(Debug, Clone)]
+pub struct SubmissionStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl SubmissionStore {
+    /// Opens (creating when missing) the record in `data_dir`. Blocking: call
+    /// at start-up or from `spawn_blocking`.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let path = data_dir.join(STORE_FILE);
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(data_dir).map_err(io)?;
+        let mut windows: HashMap<u64, BTreeMap<i64, WindowState>> = HashMap::new();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let mut lines = text.lines().enumerate().peekable();
+                while let Some((i, line)) = lines.next() {
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    match serde_json::from_str::<Line>(line) {
+                        Ok(l) => {
+                            windows.entry(l.topic).or_default().insert(l.nonce, l.state);
+                        }
+                        // A torn last line is what a crash mid-append leaves;
+                        // anything earlier is real corruption.
+                        Err(_) if lines.peek().is_none() => {
+                            tracing::warn!(path = %path.display(), "dropping a torn last line of the submission record");
+                        }
+                        Err(e) => {
+                            return Err(StoreError::Corrupt {
+                                path,
+                                line: i + 1,
+                                reason: e.to_string(),
+                            })
+                        }
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+        for per_topic in windows.values_mut() {
+            while per_topic.len() > KEEP_PER_TOPIC {
+                per_topic.pop_first();
+            }
+        }
+        // Rewrite compactly through a temporary file and an atomic rename.
+        let tmp = data_dir.join(format!("{STORE_FILE}.tmp"));
+        {
+            let mut out = std::fs::File::create(&tmp).map_err(io)?;
+            for (topic, per_topic) in &windows {
+                for (nonce, state) in per_topic {
+                    write_line(&mut out, *topic, *nonce, state).map_err(io)?;
+                }
+            }
+            out.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&tmp, &path).map_err(io)?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(io)?;
+        Ok(SubmissionStore {
+            inner: Arc::new(Mutex::new(Inner {
+                path,
+                file,
+                windows,
+            })),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The known state of a window.
+    pub fn get(&self, topic_id: u64, nonce: i64) -> Option<WindowState> {
+        self.lock()
+            .windows
+            .get(&topic_id)
+            .and_then(|w| w.get(&nonce))
+            .cloned()
+    }
+
+    /// Windows still pending (broadcast but not known to be included).
+    pub fn pending(&self) -> Vec<(u64, i64, Option<String>)> {
+        let inner = self.lock();
+        let mut out = Vec::new();
+        for (topic, per_topic) in &inner.windows {
+            for (nonce, state) in per_topic {
+                if let WindowState::Pending { tx } = state {
+                    out.push((*topic, *nonce, tx.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Records a state, durably, before returning. Blocking (one small write
+    /// and an fsync): async callers use [`SubmissionStore::record_async`].
+    pub fn record(&self, topic_id: u64, nonce: i64, state: WindowState) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let Inner {
+            path,
+            file,
+            windows,
+        } = &mut *inner;
+        write_line(file, topic_id, nonce, &state)
+            .and_then(|()| file.sync_data())
+            .map_err(|source| StoreError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        let per_topic = windows.entry(topic_id).or_default();
+        per_topic.insert(nonce, state);
+        while per_topic.len() > KEEP_PER_TOPIC {
+            per_topic.pop_first();
+        }
+        Ok(())
+    }
+
+    /// [`SubmissionStore::record`] for several windows, off the async runtime.
+    pub async fn record_async(
+        &self,
+        entries: Vec<(u64, i64, WindowState)>,
+    ) -> Result<(), StoreError> {
+        let store = self.clone();
+        let path = self.lock().path.clone();
+        tokio::task::spawn_blocking(move || {
+            entries
+                .into_iter()
+                .try_for_each(|(topic, nonce, state)| store.record(topic, nonce, state))
+        })
+        .await
+        .map_err(|e| StoreError::Io {
+            path,
+            source: std::io::Error::other(e.to_string()),
+        })?
+    }
+}
+
+fn write_line(
+    out: &mut impl Write,
+    topic: u64,
+    nonce: i64,
+    state: &WindowState,
+) -> std::io::Result<()> {
+    let line = Line {
+        topic,
+        nonce,
+        state: state.clone(),
+    };
+    let mut text = serde_json::to_string(&line).map_err(std::io::Error::other)?;
+    text.push('\n');
+    out.write_all(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn survives_reopen_and_folds_to_the_last_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SubmissionStore::open(dir.path()).unwrap();
+        store
+            .record(
+                1,
+                100,
+                WindowState::Pending {
+                    tx: Some("AA".into()),
+                },
+            )
+            .unwrap();
+        store
+            .record(
+                1,
+                100,
+                WindowState::Confirmed {
+                    tx: Some("AA".into()),
+                    height: Some(101),
+                },
+            )
+            .unwrap();
+        store
+            .record(
+                2,
+                100,
+                WindowState::Pending {
+                    tx: Some("BB".into()),
+                },
+            )
+            .unwrap();
+        store
+            .record(
+                3,
+                7,
+                WindowState::Abandoned {
+                    reason: "window closed".into(),
+                },
+            )
+            .unwrap();
+        drop(store);
+
+        let store = SubmissionStore::open(dir.path()).unwrap();
+        assert!(store.get(1, 100).unwrap().is_final());
+        assert_eq!(
+            store.get(2, 100),
+            Some(WindowState::Pending {
+                tx: Some("BB".into())
+            })
+        );
+        assert_eq!(store.pending(), vec![(2, 100, Some("BB".to_owned()))]);
+        assert!(matches!(
+            store.get(3, 7),
+            Some(WindowState::Abandoned { .. })
+        ));
+        assert_eq!(store.get(9, 9), None);
+        // Compaction left one line per window.
+        let text = std::fs::read_to_string(dir.path().join(STORE_FILE)).unwrap();
+        assert_eq!(text.lines().count(), 3);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_dropped_but_earlier_corruption_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STORE_FILE);
+        std::fs::write(
+            &path,
+            "{\"topic\":1,\"nonce\":5,\"state\":\"pending\",\"tx\":\"AA\"}\n{\"topic\":1,\"no",
+        )
+        .unwrap();
+        let store = SubmissionStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.get(1, 5),
+            Some(WindowState::Pending {
+                tx: Some("AA".into())
+            })
+        );
+        drop(store);
+
+        std::fs::write(
+            &path,
+            "garbage\n{\"topic\":1,\"nonce\":5,\"state\":\"pending\",\"tx\":\"AA\"}\n",
+        )
+        .unwrap();
+        let err = SubmissionStore::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { line: 1, .. }), "{err}");
+    }
+
+    #[test]
+    fn keeps_only_the_newest_windows_per_topic() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SubmissionStore::open(dir.path()).unwrap();
+        for nonce in 0..(KEEP_PER_TOPIC as i64 + 10) {
+            store
+                .record(
+                    1,
+                    nonce,
+                    WindowState::Confirmed {
+                        tx: None,
+                        height: None,
+                    },
+                )
+                .unwrap();
+        }
+        assert_eq!(store.get(1, 0), None);
+        assert!(store.get(1, KEEP_PER_TOPIC as i64 + 9).is_some());
+    }
+
+    #[tokio::test]
+    async fn async_recording_is_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SubmissionStore::open(dir.path()).unwrap();
+        store
+            .record_async(vec![(4, 40, WindowState::Pending { tx: None })])
+            .await
+            .unwrap();
+        drop(store);
+        assert!(SubmissionStore::open(dir.path())
+            .unwrap()
+            .get(4, 40)
+            .is_some());
+    }
+}

@@ -1,0 +1,308 @@
+//! The worker loop against the devnet over real sockets: every open window
+//! ends in exactly one confirmed submission, or a reported reason.
+#![cfg(feature = "devnet")]
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use allora_infer::{AsyncFnProvider, FnProvider, InferenceRequest};
+use allora_sdk::client::{ChainClient, ClientConfig};
+use allora_sdk::devnet::{AccountConfig, Devnet, DevnetBuilder, DevnetHandle, TopicConfig};
+use allora_sdk::keys::WorkerKey;
+use allora_sdk::worker::{
+    Outcome, Submission, TopicSpec, Worker, WorkerBuilder, WorkerError, WorkerResults,
+};
+use futures_util::StreamExt;
+
+const CHAIN_ID: &str = "allora-worker-test";
+const BLOCK: Duration = Duration::from_millis(200);
+const EPOCH: i64 = 10;
+const WINDOW: i64 = 5;
+
+fn key() -> WorkerKey {
+    WorkerKey::from_private_key_bytes(&[7; 32]).unwrap()
+}
+
+fn devnet_with(topics: impl IntoIterator<Item = u64>) -> DevnetBuilder {
+    let k = key();
+    let mut b = Devnet::builder()
+        .chain_id(CHAIN_ID)
+        .block_interval(BLOCK)
+        .account(AccountConfig::new(k.address().clone(), 10_000_000_000_000));
+    for t in topics {
+        b = b
+            .topic(TopicConfig::new(t, EPOCH, WINDOW))
+            .worker(t, k.address().clone());
+    }
+    b
+}
+
+fn value_provider() -> Arc<dyn allora_infer::InferenceProvider> {
+    Arc::new(FnProvider::new(|r: &InferenceRequest| {
+        1000.0 + r.topic_id as f64 + r.nonce as f64 / 1000.0
+    }))
+}
+
+fn worker_for(devnet: &DevnetHandle, data_dir: &std::path::Path, topics: &[u64]) -> WorkerBuilder {
+    let client = ChainClient::new(ClientConfig::new([devnet.grpc_endpoint()])).unwrap();
+    let mut b = Worker::builder()
+        .client(client)
+        .key(key())
+        .websocket(devnet.websocket_url())
+        .data_dir(data_dir)
+        .chain_id(CHAIN_ID)
+        .block_time(BLOCK)
+        .poll_interval(Duration::from_millis(500));
+    for t in topics {
+        b = b.topic(TopicSpec::inference(*t, value_provider()));
+    }
+    b
+}
+
+/// Collects results until `until` says stop or the time is up.
+async fn collect(
+    results: &mut WorkerResults,
+    max: Duration,
+    mut until: impl FnMut(&[Submission], &[WorkerError]) -> bool,
+) -> (Vec<Submission>, Vec<WorkerError>) {
+    let mut ok = Vec::new();
+    let mut err = Vec::new();
+    let deadline = tokio::time::Instant::now() + max;
+    while !until(&ok, &err) {
+        match tokio::time::timeout_at(deadline, results.next()).await {
+            Ok(Some(Ok(s))) => ok.push(s),
+            Ok(Some(Err(e))) => err.push(e),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    (ok, err)
+}
+
+/// Every (topic, nonce) appears at most once among the chain's accepted
+/// submissions of this worker.
+fn assert_no_duplicates(devnet: &DevnetHandle) {
+    let mut seen = HashSet::new();
+    for s in devnet.submissions() {
+        if s.worker == key().address().as_str() {
+            assert!(
+                seen.insert((s.topic_id, s.nonce)),
+                "duplicate submission {s:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn one_topic_several_epochs_one_confirmed_submission_each() {
+    let devnet = devnet_with([1]).build().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (handle, mut results) = worker_for(&devnet, dir.path(), &[1])
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let (ok, err) = collect(&mut results, Duration::from_secs(15), |ok, _| ok.len() >= 3).await;
+    handle.shutdown().await;
+    assert!(err.is_empty(), "unexpected failures: {err:?}");
+    assert_eq!(ok.len(), 3);
+    let nonces: Vec<i64> = ok.iter().map(|s| s.nonce).collect();
+    assert_eq!(nonces, vec![EPOCH, 2 * EPOCH, 3 * EPOCH]);
+    for s in &ok {
+        assert_eq!(s.outcome, Outcome::Included);
+        let on_chain = devnet
+            .submission(1, s.nonce, key().address())
+            .expect("on chain");
+        let values = on_chain.inference.expect("an inference");
+        assert_eq!(
+            values[0].1,
+            format!("{}", 1000.0 + 1.0 + s.nonce as f64 / 1000.0)
+        );
+        assert!(s.height.unwrap() <= s.nonce + WINDOW);
+        assert!(s.latency.window_to_broadcast.is_some());
+    }
+    assert_no_duplicates(&devnet);
+}
+
+#[tokio::test]
+async fn twenty_topics_share_one_transaction_per_epoch() {
+    let topics: Vec<u64> = (1..=20).collect();
+    let devnet = devnet_with(topics.clone()).build().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (handle, mut results) = worker_for(&devnet, dir.path(), &topics)
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let (ok, err) = collect(&mut results, Duration::from_secs(15), |ok, _| {
+        ok.len() >= 40
+    })
+    .await;
+    handle.shutdown().await;
+    assert!(err.is_empty(), "unexpected failures: {err:?}");
+    let mut by_nonce: HashMap<i64, HashSet<String>> = HashMap::new();
+    for s in &ok {
+        by_nonce
+            .entry(s.nonce)
+            .or_default()
+            .insert(s.txhash.clone().unwrap());
+    }
+    assert_eq!(by_nonce.len(), 2);
+    for (nonce, txs) in by_nonce {
+        assert_eq!(txs.len(), 1, "nonce {nonce}: all 20 payloads in one tx");
+        let tx = devnet.included_tx(txs.iter().next().unwrap()).unwrap();
+        assert_eq!(tx.code, 0);
+    }
+    assert!(ok.iter().all(|s| s.batch_size == 20));
+    assert_no_duplicates(&devnet);
+}
+
+#[tokio::test]
+async fn polling_keeps_submitting_while_the_websocket_is_down() {
+    let devnet = devnet_with([1]).build().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (handle, mut results) = worker_for(&devnet, dir.path(), &[1])
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let (first, _) = collect(&mut results, Duration::from_secs(6), |ok, _| !ok.is_empty()).await;
+    assert_eq!(first.len(), 1);
+
+    devnet.stop_websocket().await.unwrap();
+    let (ok, err) = collect(&mut results, Duration::from_secs(12), |ok, _| ok.len() >= 2).await;
+    assert!(err.is_empty(), "unexpected failures: {err:?}");
+    assert_eq!(ok.len(), 2, "two more windows served by polling alone");
+    assert!(!devnet.websocket_running().await);
+
+    // The websocket comes back; the worker reconnects and goes on.
+    devnet.start_websocket().await.unwrap();
+    let (more, _) = collect(&mut results, Duration::from_secs(6), |ok, _| !ok.is_empty()).await;
+    handle.shutdown().await;
+    assert_eq!(more.len(), 1);
+    let nonces: Vec<i64> = first
+        .iter()
+        .chain(&ok)
+        .chain(&more)
+        .map(|s| s.nonce)
+        .collect();
+    assert_eq!(nonces, vec![EPOCH, 2 * EPOCH, 3 * EPOCH, 4 * EPOCH]);
+    assert_no_duplicates(&devnet);
+}
+
+#[tokio::test]
+async fn a_sequence_bumped_behind_the_workers_back_loses_nothing() {
+    let devnet = devnet_with([1, 2]).build().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (handle, mut results) = worker_for(&devnet, dir.path(), &[1, 2])
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let (first, _) = collect(&mut results, Duration::from_secs(6), |ok, _| ok.len() >= 2).await;
+    assert_eq!(first.len(), 2);
+    devnet.bump_sequence(key().address()).unwrap();
+    devnet.bump_sequence(key().address()).unwrap();
+    let (ok, err) = collect(&mut results, Duration::from_secs(6), |ok, _| ok.len() >= 2).await;
+    handle.shutdown().await;
+    assert!(err.is_empty(), "unexpected failures: {err:?}");
+    assert_eq!(ok.len(), 2);
+    assert!(ok
+        .iter()
+        .all(|s| s.nonce == 2 * EPOCH && s.outcome == Outcome::Included));
+    assert_no_duplicates(&devnet);
+}
+
+#[tokio::test]
+async fn a_restart_mid_epoch_sends_nothing_twice() {
+    // A long window so the restart happens while it is still open.
+    let k = key();
+    let devnet = Devnet::builder()
+        .chain_id(CHAIN_ID)
+        .block_interval(BLOCK)
+        .account(AccountConfig::new(k.address().clone(), 10_000_000_000_000))
+        .topic(TopicConfig::new(1, 30, 25))
+        .worker(1, k.address().clone())
+        .build()
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (handle, mut results) = worker_for(&devnet, dir.path(), &[1])
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let (ok, _) = collect(&mut results, Duration::from_secs(10), |ok, _| {
+        !ok.is_empty()
+    })
+    .await;
+    handle.shutdown().await;
+    assert_eq!(ok.len(), 1);
+    let nonce = ok[0].nonce;
+    let txs_before = devnet.included_txs().len();
+
+    // Restart with the same data directory while the window is still open.
+    assert!(devnet.open_nonces(1).is_empty() || devnet.height() < nonce + 25);
+    let (handle, mut results) = worker_for(&devnet, dir.path(), &[1])
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let (again, err) = collect(&mut results, Duration::from_secs(3), |_, _| false).await;
+    handle.shutdown().await;
+    assert!(
+        again.is_empty() && err.is_empty(),
+        "restart re-served the window: {again:?} {err:?}"
+    );
+    assert_eq!(
+        devnet.included_txs().len(),
+        txs_before,
+        "no transaction sent after the restart"
+    );
+    assert_no_duplicates(&devnet);
+}
+
+#[tokio::test]
+async fn a_provider_too_slow_for_the_window_is_reported_and_never_sent_late() {
+    let devnet = devnet_with([1]).build().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let slow = Arc::new(AsyncFnProvider::new(|_req: InferenceRequest| async {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        Ok::<f64, allora_infer::InferError>(1.0)
+    }));
+    let client = ChainClient::new(ClientConfig::new([devnet.grpc_endpoint()])).unwrap();
+    let (handle, mut results) = Worker::builder()
+        .client(client)
+        .key(key())
+        .websocket(devnet.websocket_url())
+        .data_dir(dir.path())
+        .block_time(BLOCK)
+        .topic(TopicSpec::inference(1, slow))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let (ok, err) = collect(&mut results, Duration::from_secs(6), |_, err| {
+        !err.is_empty()
+    })
+    .await;
+    assert!(ok.is_empty());
+    let failure = &err[0];
+    assert_eq!(failure.window(), Some((1, EPOCH)));
+    assert_eq!(failure.kind(), "provider_timeout", "{failure}");
+    // Well past the window: nothing was sent for it.
+    while devnet.height() < EPOCH + WINDOW + 2 {
+        tokio::time::sleep(BLOCK).await;
+    }
+    handle.shutdown().await;
+    assert!(devnet.submission(1, EPOCH, key().address()).is_none());
+    assert!(devnet.included_txs().is_empty(), "no transaction at all");
+}
