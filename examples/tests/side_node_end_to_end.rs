@@ -1,0 +1,101 @@
+//! The EC2 blueprint in one process: the side inference server on loopback,
+//! the worker reading it over HTTP, the devnet enforcing the chain's rules.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use allora_infer::{HttpProvider, InferenceProvider};
+use allora_sdk::client::{ChainClient, ClientConfig};
+use allora_sdk::devnet::{AccountConfig, Devnet, TopicConfig};
+use allora_sdk::keys::WorkerKey;
+use allora_sdk::worker::{Outcome, TopicSpec, Worker};
+use allora_worker::demo_model::{demo_price, Clock, DemoModel};
+use allora_worker::inference_server::{router, ServerState};
+use futures_util::StreamExt;
+
+const FIXED_TIME: u64 = 1_764_000_000;
+
+#[tokio::test]
+async fn worker_submits_what_the_side_server_serves() {
+    // The side node, with a fixed clock so its answers are known.
+    let model: Arc<dyn InferenceProvider> = Arc::new(DemoModel::new(Clock::Fixed(FIXED_TIME)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router(ServerState::new(model, Duration::from_secs(2))),
+        )
+        .await
+        .unwrap();
+    });
+
+    let key = WorkerKey::from_private_key_bytes(&[21; 32]).unwrap();
+    let devnet = Devnet::builder()
+        .chain_id("allora-side-node-test")
+        .block_interval(Duration::from_millis(200))
+        .topic(TopicConfig::new(1, 10, 5))
+        .topic(TopicConfig::new(2, 10, 5))
+        .account(AccountConfig::new(
+            key.address().clone(),
+            10_000_000_000_000,
+        ))
+        .build()
+        .start()
+        .await
+        .unwrap();
+
+    // The official off-chain node's URL shape; one provider serves both topics.
+    let http: Arc<dyn InferenceProvider> = Arc::new(
+        HttpProvider::builder(format!("http://127.0.0.1:{port}/inference/{{Token}}"))
+            .topic_token(1, "ETH")
+            .topic_token(2, "BTC")
+            .build()
+            .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (handle, mut results) = Worker::builder()
+        .client(ChainClient::new(ClientConfig::new([devnet.grpc_endpoint()])).unwrap())
+        .websocket(devnet.websocket_url())
+        .key(key.clone())
+        .data_dir(dir.path())
+        .block_time(Duration::from_millis(200))
+        .auto_register(true)
+        .topic(TopicSpec::inference(1, Arc::clone(&http)))
+        .topic(TopicSpec::inference(2, http))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+
+    let mut served = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while served.len() < 4 {
+        match tokio::time::timeout_at(deadline, results.next()).await {
+            Ok(Some(Ok(s))) => served.push(s),
+            Ok(Some(Err(e))) => panic!("worker failure: {e}"),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    handle.shutdown().await;
+    server.abort();
+
+    assert_eq!(served.len(), 4, "two epochs of two topics");
+    for s in &served {
+        assert_eq!(s.outcome, Outcome::Included);
+        let token = if s.topic_id == 1 { "ETH" } else { "BTC" };
+        let expected = format!("{:.4}", demo_price(token, FIXED_TIME));
+        let on_chain = devnet
+            .submission(s.topic_id, s.nonce, key.address())
+            .expect("payload on chain");
+        let values = on_chain.inference.expect("an inference");
+        assert_eq!(
+            values,
+            vec![(
+                "y".to_owned(),
+                expected.parse::<allora_sdk::Dec>().unwrap().into_string()
+            )]
+        );
+    }
+}
