@@ -58,7 +58,18 @@ impl MotoServer {
 
     /// SDK configuration for this server, with dummy credentials.
     pub async fn sdk_config(&self) -> SdkConfig {
-        loopback_sdk_config(&self.endpoint).await
+        let config = loopback_sdk_config(&self.endpoint).await;
+        // The emulator is much slower than AWS, more so when tests share two cores.
+        config
+            .into_builder()
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .operation_timeout(Duration::from_secs(120))
+                    .build(),
+            )
+            .build()
     }
 }
 
