@@ -408,6 +408,9 @@ impl Publisher {
                     self.flush().await;
                     return;
                 }
+                // Before the queue: under a steady stream of metrics the queue is
+                // always ready, and a biased select would never reach the timer.
+                _ = ticker.tick() => self.flush().await,
                 received = queue.recv() => match received {
                     Some(metric) => {
                         self.add(metric);
@@ -421,7 +424,6 @@ impl Publisher {
                         return;
                     }
                 },
-                _ = ticker.tick() => self.flush().await,
             }
         }
     }
