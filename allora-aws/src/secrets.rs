@@ -27,6 +27,7 @@
 use std::borrow::Cow;
 
 use allora_sdk::keys::Mnemonic;
+use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::Client;
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -46,7 +47,8 @@ pub enum SecretError {
         /// The secret name or ARN asked for.
         secret_id: String,
     },
-    /// The credentials in use may not read (or create) the secret.
+    /// The credentials in use are refused, or may not read (or create) the
+    /// secret.
     #[error("access to secret {secret_id:?} denied ({code}); check the IAM policy of the role")]
     AccessDenied {
         /// The secret name or ARN asked for.
@@ -219,10 +221,9 @@ impl SecretsManagerKeySource {
 
     /// Maps an SDK error to a [`SecretError`]. `relay_message` is false for
     /// requests that carried the secret, in case the service quoted it back.
-    fn classify<E, R>(&self, error: SdkError<E, R>, relay_message: bool) -> SecretError
+    fn classify<E>(&self, error: SdkError<E, HttpResponse>, relay_message: bool) -> SecretError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
         let secret_id = self.secret_id.clone();
         match &error {
@@ -230,9 +231,17 @@ impl SecretsManagerKeySource {
                 let code = context.err().code().unwrap_or("Unknown").to_owned();
                 match code.as_str() {
                     "ResourceNotFoundException" => SecretError::NotFound { secret_id },
-                    "AccessDeniedException" | "AccessDenied" | "UnrecognizedClientException" => {
-                        SecretError::AccessDenied { secret_id, code }
-                    }
+                    "AccessDeniedException"
+                    | "AccessDenied"
+                    | "UnrecognizedClientException"
+                    | "InvalidClientTokenId"
+                    | "InvalidSignatureException" => SecretError::AccessDenied { secret_id, code },
+                    // A 403 whose body is not the service's JSON (a proxy, an
+                    // endpoint in front of the service) is still a refusal.
+                    _ if context.raw().status().as_u16() == 403 => SecretError::AccessDenied {
+                        secret_id,
+                        code: format!("HTTP 403 ({code})"),
+                    },
                     _ => SecretError::Service {
                         secret_id,
                         message: if relay_message {

@@ -199,8 +199,8 @@ async fn record_never_blocks_even_with_a_full_queue_and_a_hung_endpoint() {
         .test_credentials()
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
-                .operation_attempt_timeout(Duration::from_millis(300))
-                .operation_timeout(Duration::from_millis(300))
+                .operation_attempt_timeout(Duration::from_secs(1))
+                .operation_timeout(Duration::from_secs(1))
                 .build(),
         )
         .load()
@@ -227,8 +227,10 @@ async fn record_never_blocks_even_with_a_full_queue_and_a_hung_endpoint() {
         }
         slowest = slowest.max(started.elapsed());
     }
+    // A call that waited for the publisher would take the 1 s deadline; the
+    // margin below it only absorbs scheduling hiccups on a busy machine.
     assert!(
-        slowest < Duration::from_millis(20),
+        slowest < Duration::from_millis(200),
         "record took {slowest:?}"
     );
     assert!(accepted <= capacity, "{accepted} accepted");
@@ -236,7 +238,7 @@ async fn record_never_blocks_even_with_a_full_queue_and_a_hung_endpoint() {
 
     let started = Instant::now();
     sink.shutdown().await;
-    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(started.elapsed() < Duration::from_secs(15));
     assert_eq!(sink.published(), 0);
     assert_eq!(sink.dropped(), total as u64 + 1);
     held.abort();

@@ -108,3 +108,19 @@ async fn unreachable_secrets_manager_is_a_typed_retryable_error() {
     assert!(err.is_retryable());
     assert!(started.elapsed() < Duration::from_secs(30));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_are_access_denied() {
+    // moto serves one request without checking credentials, then requires
+    // IAM users it knows; the dummy test credentials are not one.
+    let moto = MotoServer::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", "1")]).await;
+    let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
+    put_secret(&client, "worker/locked", ABOUT).await;
+    let err = SecretsManagerKeySource::new(client, "worker/locked")
+        .load()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SecretError::AccessDenied { .. }), "{err:?}");
+    assert!(!format!("{err} {err:?}").contains("abandon"));
+    assert!(!err.is_retryable());
+}

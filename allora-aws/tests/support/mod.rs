@@ -21,10 +21,17 @@ impl MotoServer {
     /// port and waits until it answers. Panics with instructions when moto is
     /// missing: these tests must not pass by skipping.
     pub async fn start() -> MotoServer {
+        Self::start_with_env(&[]).await
+    }
+
+    /// Like [`MotoServer::start`], with extra environment for moto (such as
+    /// `INITIAL_NO_AUTH_ACTION_COUNT`, after which it checks credentials).
+    pub async fn start_with_env(env: &[(&str, &str)]) -> MotoServer {
         let program = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_owned());
         let port = free_port();
         let child = Command::new(&program)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
