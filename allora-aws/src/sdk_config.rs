@@ -1,0 +1,62 @@
+//! Loading the AWS SDK configuration the adapters share.
+//!
+//! The SDK crates are built without their default HTTPS client (which
+//! compiles aws-lc); [`config_loader`] plugs in a rustls client on ring, the
+//! same TLS stack `reqwest` uses in the rest of the workspace, and sets
+//! deadlines so that an unreachable endpoint fails in seconds rather than
+//! hanging a worker.
+//!
+//! ```no_run
+//! # async fn example() {
+//! // Region, credentials and endpoint come from the usual environment
+//! // variables, profile files or the instance role unless set here.
+//! let config = allora_aws::sdk_config::config_loader()
+//!     .region(aws_config::Region::new("us-east-1"))
+//!     .load()
+//!     .await;
+//! let secrets = aws_sdk_secretsmanager::Client::new(&config);
+//! # let _ = secrets;
+//! # }
+//! ```
+
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, ConfigLoader};
+use aws_sdk_secretsmanager::config::SharedHttpClient;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_smithy_http_client::Builder;
+
+/// How long establishing a TCP/TLS connection may take.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one attempt of an API call may take, connection included.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an API call may take, retries included.
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An HTTPS client for the AWS SDK: hyper with rustls on ring, trusting the
+/// platform's root certificates.
+pub fn https_client() -> SharedHttpClient {
+    Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+/// The timeouts [`config_loader`] sets.
+pub fn default_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
+        .operation_attempt_timeout(DEFAULT_ATTEMPT_TIMEOUT)
+        .operation_timeout(DEFAULT_OPERATION_TIMEOUT)
+        .build()
+}
+
+/// An `aws_config` loader with the latest behaviour version, the rustls
+/// client of [`https_client`] and the [`default_timeouts`]. Everything else
+/// (region, credentials, `AWS_ENDPOINT_URL`) is resolved as the SDK always
+/// does, and any of it can be overridden on the returned loader.
+pub fn config_loader() -> ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
+        .timeout_config(default_timeouts())
+}

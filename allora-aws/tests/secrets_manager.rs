@@ -1,0 +1,126 @@
+//! The Secrets Manager key source against moto on loopback.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use allora_aws::secrets::{SecretError, SecretsManagerKeySource};
+use support::{free_port, loopback_sdk_config, MotoServer};
+
+const ABOUT: &str =
+    "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+
+async fn put_secret(client: &aws_sdk_secretsmanager::Client, name: &str, value: &str) {
+    client
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_bare_and_json_secrets_and_reports_bad_ones() {
+    let moto = MotoServer::start().await;
+    let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
+
+    put_secret(&client, "worker/bare", &format!("{ABOUT}\n")).await;
+    put_secret(
+        &client,
+        "worker/json",
+        &format!("{{\"mnemonic\": \"{ABOUT}\", \"owner\": \"ops\"}}"),
+    )
+    .await;
+    put_secret(&client, "worker/malformed", "hunter2 is my password").await;
+    put_secret(&client, "worker/wrong-json", "{\"phrase\": \"hunter2\"}").await;
+
+    for name in ["worker/bare", "worker/json"] {
+        let mnemonic = SecretsManagerKeySource::new(client.clone(), name)
+            .load()
+            .await
+            .unwrap();
+        assert_eq!(mnemonic.phrase().as_str(), ABOUT, "{name}");
+    }
+
+    for name in ["worker/malformed", "worker/wrong-json"] {
+        let err = SecretsManagerKeySource::new(client.clone(), name)
+            .load()
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SecretError::Malformed { .. }), "{err:?}");
+        let shown = format!("{err} {err:?}");
+        assert!(
+            !shown.contains("hunter2"),
+            "error quotes the secret: {shown}"
+        );
+        assert!(!err.is_retryable());
+    }
+
+    let err = SecretsManagerKeySource::new(client.clone(), "worker/missing")
+        .load()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SecretError::NotFound { secret_id } if secret_id == "worker/missing"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_the_mnemonic_on_first_run_and_reuses_it() {
+    let moto = MotoServer::start().await;
+    let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
+    let source =
+        SecretsManagerKeySource::new(client.clone(), "allora/worker/new").create_if_missing(true);
+
+    let first = source.load().await.unwrap();
+    assert_eq!(first.word_count(), 24);
+    let second = source.load().await.unwrap();
+    assert_eq!(first.phrase(), second.phrase());
+    // A source that may not create finds it too.
+    let third = SecretsManagerKeySource::new(client.clone(), "allora/worker/new")
+        .load()
+        .await
+        .unwrap();
+    assert_eq!(first.phrase(), third.phrase());
+
+    let stored = client
+        .get_secret_value()
+        .secret_id("allora/worker/new")
+        .send()
+        .await
+        .unwrap();
+    let stored: serde_json::Value = serde_json::from_str(stored.secret_string().unwrap()).unwrap();
+    assert_eq!(stored["mnemonic"].as_str(), Some(first.phrase().as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_secrets_manager_is_a_typed_retryable_error() {
+    let aws = loopback_sdk_config(&format!("http://127.0.0.1:{}", free_port())).await;
+    let started = Instant::now();
+    let err = SecretsManagerKeySource::new(aws_sdk_secretsmanager::Client::new(&aws), "any")
+        .create_if_missing(true)
+        .load()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SecretError::Unreachable { .. }), "{err:?}");
+    assert!(err.is_retryable());
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_are_access_denied() {
+    // moto serves one request without checking credentials, then requires
+    // IAM users it knows; the dummy test credentials are not one.
+    let moto = MotoServer::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", "1")]).await;
+    let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
+    put_secret(&client, "worker/locked", ABOUT).await;
+    let err = SecretsManagerKeySource::new(client, "worker/locked")
+        .load()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SecretError::AccessDenied { .. }), "{err:?}");
+    assert!(!format!("{err} {err:?}").contains("abandon"));
+    assert!(!err.is_retryable());
+}
