@@ -22,6 +22,14 @@ cargo test --workspace --all-targets --features allora-sdk/devnet --locked
 cargo test --workspace --doc --features allora-sdk/devnet --locked
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --features allora-sdk/devnet --locked
 
+# Optional features: the provider mocks and the ONNX provider (tract), which
+# the default build leaves out. The ONNX tests use the committed
+# allora-infer/tests/fixtures/linear.onnx, so no Python is needed here.
+cargo clippy -p allora-infer -p allora-worker --all-targets --features allora-infer/mock,allora-worker/onnx --locked -- -D warnings
+cargo test -p allora-infer --all-features --locked
+cargo test -p allora-worker --features onnx --locked
+RUSTDOCFLAGS="-D warnings" cargo doc -p allora-infer --all-features --no-deps --locked
+
 # The deployment app: cdk synth runs the cdk-nag AwsSolutions checks (a finding
 # that is not acknowledged fails it) and cfn-lint checks the template. Synth
 # only renders the template, so the release URL and digest are never fetched.

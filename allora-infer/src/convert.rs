@@ -17,7 +17,7 @@ use std::collections::HashSet;
 
 use crate::decimal::Dec;
 use crate::error::InferError;
-use crate::request::Prediction;
+use crate::request::{ForecastValue, Prediction};
 
 /// A value a closure provider may return.
 ///
@@ -69,12 +69,9 @@ where
         let mut pairs = Vec::with_capacity(self.len());
         for (label, value) in self {
             let label = label.into();
-            let value = value.try_into().map_err(|e| match e.into() {
-                InferError::InvalidValue { source, .. } => {
-                    InferError::invalid_value(label.clone(), source)
-                }
-                other => other,
-            })?;
+            let value = value
+                .try_into()
+                .map_err(|e| name_invalid(e.into(), &label))?;
             pairs.push((label, value));
         }
         check_labeled(&pairs)?;
@@ -90,6 +87,90 @@ where
     fn into_prediction(self) -> Result<Prediction, InferError> {
         self.map_err(Into::into)?.into_prediction()
     }
+}
+
+/// A value a closure forecaster may return.
+///
+/// Implemented for `Vec<ForecastValue>`, `Vec<(inferer, value)>` (any value
+/// [`IntoPrediction`] accepts for a single value: `f64`, integers, text,
+/// `Dec`) and `Result<T, E>` of those where `E: Into<InferError>`.
+///
+/// ```
+/// use allora_infer::IntoForecast;
+///
+/// let f = vec![("allo1a", 0.25), ("allo1b", 0.5)].into_forecast().unwrap();
+/// assert_eq!(f[1].inferer, "allo1b");
+/// assert!(vec![("allo1a", f64::NAN)].into_forecast().is_err());
+/// ```
+pub trait IntoForecast {
+    /// Converts, refusing invalid values, empty or repeated inferer
+    /// addresses and empty forecasts.
+    fn into_forecast(self) -> Result<Vec<ForecastValue>, InferError>;
+}
+
+impl IntoForecast for Vec<ForecastValue> {
+    fn into_forecast(self) -> Result<Vec<ForecastValue>, InferError> {
+        check_forecast(&self)?;
+        Ok(self)
+    }
+}
+
+impl<K, V> IntoForecast for Vec<(K, V)>
+where
+    K: Into<String>,
+    V: TryInto<Dec>,
+    V::Error: Into<InferError>,
+{
+    fn into_forecast(self) -> Result<Vec<ForecastValue>, InferError> {
+        let mut values = Vec::with_capacity(self.len());
+        for (inferer, value) in self {
+            let inferer = inferer.into();
+            let value = value
+                .try_into()
+                .map_err(|e| name_invalid(e.into(), &inferer))?;
+            values.push(ForecastValue { inferer, value });
+        }
+        values.into_forecast()
+    }
+}
+
+impl<T, E> IntoForecast for Result<T, E>
+where
+    T: IntoForecast,
+    E: Into<InferError>,
+{
+    fn into_forecast(self) -> Result<Vec<ForecastValue>, InferError> {
+        self.map_err(Into::into)?.into_forecast()
+    }
+}
+
+/// Says which value was invalid.
+fn name_invalid(err: InferError, name: &str) -> InferError {
+    match err {
+        InferError::InvalidValue { source, .. } => InferError::invalid_value(name, source),
+        other => other,
+    }
+}
+
+/// A forecast needs at least one element, each for a distinct, named inferer.
+pub(crate) fn check_forecast(values: &[ForecastValue]) -> Result<(), InferError> {
+    if values.is_empty() {
+        return Err(InferError::UnexpectedShape {
+            detail: "empty forecast: give at least one (inferer address, value) element".into(),
+        });
+    }
+    let mut seen = HashSet::with_capacity(values.len());
+    for v in values {
+        if v.inferer.is_empty() {
+            return Err(InferError::UnexpectedShape {
+                detail: "forecast element with an empty inferer address".into(),
+            });
+        }
+        if !seen.insert(v.inferer.as_str()) {
+            return Err(InferError::DuplicateKey(v.inferer.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// Labeled values must be non-empty, with distinct non-empty labels: the
@@ -183,6 +264,38 @@ mod tests {
             Err(InferError::DuplicateKey("a".into()))
         );
         assert!(Vec::<(String, f64)>::new().into_prediction().is_err());
+    }
+
+    #[test]
+    fn forecasts_keep_order_and_refuse_bad_elements() {
+        let f = vec![("allo1b", "0.5"), ("allo1a", "1")]
+            .into_forecast()
+            .unwrap();
+        assert_eq!(
+            f,
+            vec![
+                ForecastValue::new("allo1b", "0.5".parse().unwrap()),
+                ForecastValue::new("allo1a", Dec::from(1))
+            ]
+        );
+        assert!(matches!(
+            Vec::<ForecastValue>::new().into_forecast(),
+            Err(InferError::UnexpectedShape { .. })
+        ));
+        assert!(matches!(
+            vec![("", 1.0)].into_forecast(),
+            Err(InferError::UnexpectedShape { .. })
+        ));
+        assert_eq!(
+            vec![("allo1a", 1), ("allo1a", 2)].into_forecast(),
+            Err(InferError::DuplicateKey("allo1a".into()))
+        );
+        match vec![("allo1a", f64::INFINITY)].into_forecast() {
+            Err(InferError::InvalidValue { context, .. }) => assert_eq!(context, "allo1a"),
+            other => panic!("{other:?}"),
+        }
+        let failed: Result<Vec<ForecastValue>, InferError> = Err(InferError::provider("no data"));
+        assert_eq!(failed.into_forecast(), Err(InferError::provider("no data")));
     }
 
     #[test]

@@ -163,7 +163,7 @@ fn status_advice(status: u16) -> &'static str {
     if (400..500).contains(&status) && status != 429 {
         "the request is wrong; check the URL template and the token"
     } else {
-        "the server failed or is overloaded; it is retried while the deadline allows"
+        "the server failed or is overloaded; asking again later may succeed"
     }
 }
 

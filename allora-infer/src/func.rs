@@ -21,10 +21,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use crate::convert::IntoPrediction;
+use crate::convert::{IntoForecast, IntoPrediction};
 use crate::error::InferError;
+use crate::forecast::ForecastProvider;
 use crate::inference::InferenceProvider;
-use crate::request::{InferenceRequest, Prediction};
+use crate::request::{ForecastValue, InferenceRequest, Prediction};
 
 /// A provider from a synchronous closure.
 ///
@@ -64,18 +65,7 @@ where
 {
     async fn infer(&self, req: &InferenceRequest) -> Result<Prediction, InferError> {
         let f = Arc::clone(&self.f);
-        let owned = req.clone();
-        let task = tokio::task::spawn_blocking(move || f(&owned).into_prediction());
-        let started = Instant::now();
-        match tokio::time::timeout_at(req.deadline, task).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(join)) => Err(InferError::provider(format!(
-                "the inference closure panicked or was cancelled: {join}"
-            ))),
-            Err(_) => Err(InferError::Timeout {
-                elapsed: started.elapsed(),
-            }),
-        }
+        run_blocking(req, move |owned| f(owned).into_prediction()).await
     }
 }
 
@@ -116,14 +106,136 @@ where
     Fut::Output: IntoPrediction,
 {
     async fn infer(&self, req: &InferenceRequest) -> Result<Prediction, InferError> {
-        let started = Instant::now();
-        match tokio::time::timeout_at(req.deadline, (self.f)(req.clone())).await {
-            Ok(value) => value.into_prediction(),
-            Err(_) => Err(InferError::Timeout {
-                elapsed: started.elapsed(),
-            }),
-        }
+        until_deadline(req, (self.f)(req.clone()))
+            .await?
+            .into_prediction()
     }
+}
+
+/// A forecaster from a synchronous closure, run on the blocking pool like
+/// [`FnProvider`]; its result is converted with [`IntoForecast`] (e.g.
+/// `Vec<(address, f64)>`).
+///
+/// ```
+/// use std::time::Duration;
+/// use allora_infer::{ForecastProvider, FnForecaster, InferenceRequest};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let f = FnForecaster::new(|_: &InferenceRequest| vec![("allo1inferer", 0.02)]);
+/// let req = InferenceRequest::new(1, 100, tokio::time::Instant::now() + Duration::from_secs(1));
+/// assert_eq!(f.forecast(&req).await.unwrap()[0].value.as_str(), "0.02");
+/// # }
+/// ```
+pub struct FnForecaster<F> {
+    f: Arc<F>,
+}
+
+impl<F, T> FnForecaster<F>
+where
+    F: Fn(&InferenceRequest) -> T + Send + Sync + 'static,
+    T: IntoForecast + Send + 'static,
+{
+    /// Wraps `f`.
+    pub fn new(f: F) -> Self {
+        FnForecaster { f: Arc::new(f) }
+    }
+}
+
+impl<F> std::fmt::Debug for FnForecaster<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FnForecaster")
+    }
+}
+
+#[async_trait]
+impl<F, T> ForecastProvider for FnForecaster<F>
+where
+    F: Fn(&InferenceRequest) -> T + Send + Sync + 'static,
+    T: IntoForecast + Send + 'static,
+{
+    async fn forecast(&self, req: &InferenceRequest) -> Result<Vec<ForecastValue>, InferError> {
+        let f = Arc::clone(&self.f);
+        run_blocking(req, move |owned| f(owned).into_forecast()).await
+    }
+}
+
+/// A forecaster from an async closure, cancelled at the deadline like
+/// [`AsyncFnProvider`].
+///
+/// ```
+/// use std::time::Duration;
+/// use allora_infer::{AsyncFnForecaster, ForecastProvider, InferenceRequest};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let f = AsyncFnForecaster::new(|_req: InferenceRequest| async { vec![("allo1inferer", "0.5")] });
+/// let req = InferenceRequest::new(1, 100, tokio::time::Instant::now() + Duration::from_secs(1));
+/// assert_eq!(f.forecast(&req).await.unwrap().len(), 1);
+/// # }
+/// ```
+pub struct AsyncFnForecaster<F> {
+    f: F,
+}
+
+impl<F, Fut> AsyncFnForecaster<F>
+where
+    F: Fn(InferenceRequest) -> Fut + Send + Sync,
+    Fut: Future + Send,
+    Fut::Output: IntoForecast,
+{
+    /// Wraps `f`.
+    pub fn new(f: F) -> Self {
+        AsyncFnForecaster { f }
+    }
+}
+
+impl<F> std::fmt::Debug for AsyncFnForecaster<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AsyncFnForecaster")
+    }
+}
+
+#[async_trait]
+impl<F, Fut> ForecastProvider for AsyncFnForecaster<F>
+where
+    F: Fn(InferenceRequest) -> Fut + Send + Sync,
+    Fut: Future + Send,
+    Fut::Output: IntoForecast,
+{
+    async fn forecast(&self, req: &InferenceRequest) -> Result<Vec<ForecastValue>, InferError> {
+        until_deadline(req, (self.f)(req.clone()))
+            .await?
+            .into_forecast()
+    }
+}
+
+/// Runs `work` on the blocking pool, giving up at the request's deadline
+/// (the work itself cannot be interrupted and finishes in the background).
+async fn run_blocking<R, W>(req: &InferenceRequest, work: W) -> Result<R, InferError>
+where
+    R: Send + 'static,
+    W: FnOnce(&InferenceRequest) -> Result<R, InferError> + Send + 'static,
+{
+    let owned = req.clone();
+    let task = tokio::task::spawn_blocking(move || work(&owned));
+    match until_deadline(req, task).await? {
+        Ok(result) => result,
+        Err(join) => Err(InferError::provider(format!(
+            "the closure panicked or was cancelled: {join}"
+        ))),
+    }
+}
+
+/// Awaits `fut` until the request's deadline, dropping it then.
+async fn until_deadline<T>(
+    req: &InferenceRequest,
+    fut: impl Future<Output = T>,
+) -> Result<T, InferError> {
+    let started = Instant::now();
+    tokio::time::timeout_at(req.deadline, fut)
+        .await
+        .map_err(|_| InferError::Timeout {
+            elapsed: started.elapsed(),
+        })
 }
 
 #[cfg(test)]
@@ -189,6 +301,29 @@ mod tests {
         assert!(matches!(
             p.infer(&req(50)).await,
             Err(InferError::Timeout { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn forecast_closures() {
+        let f =
+            FnForecaster::new(|r: &InferenceRequest| vec![(format!("allo1t{}", r.topic_id), 0.5)]);
+        assert_eq!(
+            f.forecast(&req(1000)).await.unwrap(),
+            vec![ForecastValue::new("allo1t7", "0.5".parse().unwrap())]
+        );
+        let f = AsyncFnForecaster::new(|_| async {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            vec![("allo1a", 1)]
+        });
+        assert!(matches!(
+            f.forecast(&req(50)).await,
+            Err(InferError::Timeout { .. })
+        ));
+        let f = AsyncFnForecaster::new(|_| async { Vec::<(String, f64)>::new() });
+        assert!(matches!(
+            f.forecast(&req(1000)).await,
+            Err(InferError::UnexpectedShape { .. })
         ));
     }
 

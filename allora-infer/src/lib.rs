@@ -7,7 +7,8 @@
 //! an `Arc<dyn `[`ForecastProvider`]`>`) and asks it once per topic and nonce,
 //! with an [`InferenceRequest`] that carries the deadline. Providers here:
 //!
-//! - [`FnProvider`] / [`AsyncFnProvider`]: a closure is a provider;
+//! - [`FnProvider`] / [`AsyncFnProvider`] (and [`FnForecaster`] /
+//!   [`AsyncFnForecaster`]): a closure is a provider;
 //! - [`HttpProvider`]: an HTTP inference server, as the official off-chain
 //!   node uses (`http://inference:8000/inference/{Token}`);
 //! - `OnnxProvider` (feature `onnx`): an ONNX model run in process by tract.
@@ -53,13 +54,13 @@ pub mod request;
 
 /// Re-exported so that implementing the traits needs no extra dependency.
 pub use async_trait::async_trait;
-pub use convert::IntoPrediction;
+pub use convert::{IntoForecast, IntoPrediction};
 pub use decimal::{Dec, DecimalError};
 pub use error::InferError;
 pub use forecast::ForecastProvider;
 #[cfg(feature = "mock")]
 pub use forecast::MockForecastProvider;
-pub use func::{AsyncFnProvider, FnProvider};
+pub use func::{AsyncFnForecaster, AsyncFnProvider, FnForecaster, FnProvider};
 pub use http::{HttpProvider, HttpProviderBuilder, DEFAULT_MAX_BODY_BYTES, DEFAULT_URL_TEMPLATE};
 pub use inference::InferenceProvider;
 #[cfg(feature = "mock")]

@@ -10,7 +10,7 @@ use std::fmt;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::convert::check_labeled;
+use crate::convert::{check_forecast, check_labeled};
 use crate::decimal::Dec;
 use crate::error::InferError;
 use crate::request::{ForecastValue, Prediction};
@@ -41,17 +41,12 @@ pub(crate) fn parse_forecast(body: &str, url: &str) -> Result<Vec<ForecastValue>
             })
         }
     };
-    check_labeled(&pairs).map_err(|e| match e {
-        InferError::UnexpectedShape { .. } => InferError::UnexpectedShape {
-            detail: "a forecast needs at least one element, each with a non-empty inferer address"
-                .into(),
-        },
-        other => other,
-    })?;
-    Ok(pairs
+    let values: Vec<ForecastValue> = pairs
         .into_iter()
         .map(|(inferer, value)| ForecastValue { inferer, value })
-        .collect())
+        .collect();
+    check_forecast(&values)?;
+    Ok(values)
 }
 
 fn parse_answer(body: &str, url: &str) -> Result<Answer, InferError> {

@@ -19,7 +19,7 @@ use clap::Parser;
 
 /// Serves model inferences over HTTP for an Allora worker.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Address to listen on; loopback by default so the model is not exposed.
     #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
@@ -40,8 +40,17 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
+async fn main() -> std::process::ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("allora-inference-server: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let model = load_model(&args)?;
     let state = ServerState::new(model, Duration::from_millis(args.timeout_ms));
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.address, args.port)).await?;
