@@ -34,6 +34,7 @@
 pub mod client;
 #[cfg(feature = "devnet")]
 pub mod devnet;
+pub mod faucet;
 pub mod keyfile;
 pub mod keys;
 pub mod payload;

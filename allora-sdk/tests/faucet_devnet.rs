@@ -1,0 +1,131 @@
+//! Faucet top-ups against a loopback faucet that funds accounts on the devnet.
+#![cfg(feature = "devnet")]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use allora_sdk::client::{ChainClient, ClientConfig};
+use allora_sdk::devnet::{AccountConfig, Devnet, DevnetHandle};
+use allora_sdk::faucet::{top_up, FaucetConfig, FaucetError, TopUp};
+use allora_sdk::keys::{Address, WorkerKey};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+
+const CHAIN_ID: &str = "allora-faucet-test";
+
+struct Faucet {
+    devnet: DevnetHandle,
+    status: StatusCode,
+    requests: AtomicU32,
+}
+
+/// Starts a faucet answering `status`; on success it funds the posted address.
+async fn faucet(devnet: DevnetHandle, status: StatusCode) -> (String, Arc<Faucet>) {
+    let state = Arc::new(Faucet {
+        devnet,
+        status,
+        requests: AtomicU32::new(0),
+    });
+    let shared = Arc::clone(&state);
+    let app = Router::new().route(
+        "/api/request",
+        post(move |headers: HeaderMap, body: String| {
+            let state = Arc::clone(&shared);
+            async move {
+                state.requests.fetch_add(1, Ordering::SeqCst);
+                let field = |name: &str| {
+                    body.split('&')
+                        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                        .map(str::to_owned)
+                };
+                assert_eq!(field("chain").as_deref(), Some(CHAIN_ID));
+                assert_eq!(headers.get("x-api-key").unwrap(), "k3y");
+                if state.status.is_success() {
+                    let address: Address = field("address").unwrap().parse().unwrap();
+                    state.devnet.fund(&address, 500_000_000).unwrap();
+                }
+                state.status
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, state)
+}
+
+async fn setup(balance: u128) -> (DevnetHandle, ChainClient, WorkerKey) {
+    let key = WorkerKey::from_private_key_bytes(&[33; 32]).unwrap();
+    let devnet = Devnet::builder()
+        .chain_id(CHAIN_ID)
+        .manual_blocks()
+        .account(AccountConfig::new(key.address().clone(), balance))
+        .build()
+        .start()
+        .await
+        .unwrap();
+    let client = ChainClient::new(ClientConfig::new([devnet.grpc_endpoint()])).unwrap();
+    (devnet, client, key)
+}
+
+fn config(url: &str) -> FaucetConfig {
+    let mut c = FaucetConfig::new(url, CHAIN_ID);
+    c.api_key = Some("k3y".into());
+    c.attempts = 3;
+    c.polls = 3;
+    c.poll_interval = Duration::from_millis(50);
+    c
+}
+
+#[tokio::test]
+async fn a_poor_worker_is_funded_and_a_rich_one_asks_nothing() {
+    let (devnet, client, key) = setup(1_000).await;
+    let (url, faucet) = faucet(devnet, StatusCode::OK).await;
+    let funded = top_up(&client, key.address(), &config(&url)).await.unwrap();
+    assert_eq!(
+        funded,
+        TopUp::Funded {
+            balance: 500_001_000
+        }
+    );
+    let again = top_up(&client, key.address(), &config(&url)).await.unwrap();
+    assert_eq!(
+        again,
+        TopUp::NotNeeded {
+            balance: 500_001_000
+        }
+    );
+    assert_eq!(faucet.requests.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn too_many_requests_is_a_refusal_not_retried() {
+    let (devnet, client, key) = setup(1_000).await;
+    let (url, faucet) = faucet(devnet, StatusCode::TOO_MANY_REQUESTS).await;
+    let err = top_up(&client, key.address(), &config(&url))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FaucetError::Refused { status: 429 }), "{err}");
+    assert!(err.to_string().contains("another wallet"));
+    assert_eq!(faucet.requests.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_failing_faucet_is_tried_a_bounded_number_of_times() {
+    let (devnet, client, key) = setup(1_000).await;
+    let (url, faucet) = faucet(devnet, StatusCode::SERVICE_UNAVAILABLE).await;
+    let err = top_up(&client, key.address(), &config(&url))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FaucetError::Unavailable { attempts: 3, .. }),
+        "{err}"
+    );
+    assert_eq!(faucet.requests.load(Ordering::SeqCst), 3);
+    assert!(matches!(
+        top_up(&client, key.address(), &config("ftp://x")).await,
+        Err(FaucetError::InvalidUrl(_))
+    ));
+}
