@@ -16,3 +16,5 @@ cargo clippy --workspace --all-targets --features allora-sdk/devnet --locked -- 
 cargo test --workspace --all-targets --features allora-sdk/devnet --locked
 cargo test --workspace --doc --features allora-sdk/devnet --locked
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --features allora-sdk/devnet --locked
+# Fuzz every parser of outside input briefly (scripts/fuzz.sh for longer runs).
+FUZZ_SCRATCH=1 bash scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
