@@ -42,3 +42,6 @@ export CDK_DISABLE_CLI_TELEMETRY=true
         >/dev/null
 )
 cfn-lint --non-zero-exit-code error examples/deploy/cdk/cdk.out/*.template.json
+
+# Fuzz every parser of outside input briefly (scripts/fuzz.sh for longer runs).
+FUZZ_SCRATCH=1 bash scripts/fuzz.sh "${FUZZ_SECONDS:-15}"

@@ -238,8 +238,22 @@ impl FromStr for Dec {
             significant
         };
         let exponent = exponent - frac_part.len() as i64;
+        // The canonical text carries the exponent net of the fraction
+        // digits; it must stay within what parsing accepts.
+        if exponent.abs() > MAX_EXPONENT_MAGNITUDE {
+            return Err(DecimalError::invalid(s, "exponent out of range"));
+        }
         check_bounds(negative, digits, exponent)?;
-        Ok(Dec::from_parts(negative, digits, exponent))
+        let dec = Dec::from_parts(negative, digits, exponent);
+        // A zero with a very negative exponent is spelled out in full
+        // ("0E-1590" is 1592 characters); refuse what could not be read back.
+        if dec.0.len() > MAX_INPUT_LEN {
+            return Err(DecimalError::invalid(
+                s,
+                "canonical form longer than 1024 characters",
+            ));
+        }
+        Ok(dec)
     }
 }
 
@@ -544,6 +558,18 @@ mod tests {
         #[test]
         fn parser_never_panics(s in "\\PC{0,40}") {
             let _ = s.parse::<Dec>();
+        }
+    }
+
+    /// Found by `fuzz/fuzz_targets/decimal.rs`: a zero with a large negative
+    /// exponent parsed into a canonical text too long to parse back.
+    #[test]
+    fn every_parsed_value_parses_back() {
+        assert!("0E-01590".parse::<Dec>().is_err());
+        assert!(".000000E-0100000".parse::<Dec>().is_err());
+        for text in ["0E-1000", "0E-1022", "-0E-900", "0E-7", "1E-40"] {
+            let value: Dec = text.parse().unwrap();
+            assert_eq!(value.as_str().parse::<Dec>().unwrap(), value, "{text}");
         }
     }
 }

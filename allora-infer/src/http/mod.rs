@@ -271,6 +271,25 @@ fn transport(url: &str, err: &reqwest::Error) -> InferError {
     }
 }
 
+/// Parses an inference server's response body as [`HttpProvider`] does: a
+/// bare or quoted decimal, or an object of labeled decimals. `url` only
+/// names the source in errors. Exposed for tools and fuzzing.
+///
+/// ```
+/// use allora_infer::{http::parse_inference_body, Prediction};
+/// assert!(matches!(parse_inference_body("2650.5", "test"), Ok(Prediction::Single(_))));
+/// assert!(parse_inference_body("\"NaN\"", "test").is_err());
+/// ```
+pub fn parse_inference_body(body: &str, url: &str) -> Result<Prediction, InferError> {
+    body::parse_prediction(body, url)
+}
+
+/// Parses a forecast response body (an object of inferer address to
+/// decimal) as [`HttpProvider`] does. Exposed for tools and fuzzing.
+pub fn parse_forecast_body(body: &str, url: &str) -> Result<Vec<ForecastValue>, InferError> {
+    body::parse_forecast(body, url)
+}
+
 #[async_trait]
 impl InferenceProvider for HttpProvider {
     async fn infer(&self, req: &InferenceRequest) -> Result<Prediction, InferError> {

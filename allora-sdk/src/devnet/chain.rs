@@ -59,6 +59,8 @@ pub(crate) struct Chain {
     txs: HashMap<String, IncludedTx>,
     tx_order: Vec<String>,
     submissions: Vec<Submission>,
+    /// Fault injection: accepted transactions are not kept in the mempool.
+    pub(crate) drop_accepted: bool,
 }
 
 impl Chain {
@@ -94,6 +96,7 @@ impl Chain {
             txs: HashMap::new(),
             tx_order: Vec::new(),
             submissions: Vec::new(),
+            drop_accepted: false,
         })
     }
 
@@ -133,10 +136,12 @@ impl Chain {
             Ok(ante_gas) => {
                 outcome.gas_used = ante_gas;
                 self.check = scratch;
-                self.mempool.push(PendingTx {
-                    hash,
-                    bytes: bytes.to_vec(),
-                });
+                if !self.drop_accepted {
+                    self.mempool.push(PendingTx {
+                        hash,
+                        bytes: bytes.to_vec(),
+                    });
+                }
             }
             Err(e) => outcome.result = Err(e),
         }

@@ -38,6 +38,7 @@ mod config;
 mod emissions;
 mod error;
 mod events;
+mod faults;
 mod gas;
 mod grpc;
 mod state;
@@ -63,6 +64,7 @@ pub use events::{
     BlockEvents, Event, EventAttribute, REPUTER_REGISTERED, WINDOW_CLOSED, WINDOW_OPENED,
     WORKER_REGISTERED,
 };
+pub use faults::{FaultProxy, ProxyMode};
 pub use gas::{
     ante_gas, GAS_PER_TX_BYTE, PAYLOAD_BASE_GAS, PAYLOAD_GAS_PER_VALUE, REGISTER_GAS,
     SIG_VERIFY_GAS, TX_BASE_GAS,
@@ -81,6 +83,7 @@ const BLOCK_CHANNEL_CAPACITY: usize = 256;
 pub(crate) struct Shared {
     chain: Mutex<Chain>,
     blocks: broadcast::Sender<Arc<BlockEvents>>,
+    faults: Arc<faults::FaultSwitches>,
 }
 
 impl Shared {
@@ -132,10 +135,16 @@ impl Devnet {
         let shared = Arc::new(Shared {
             chain: Mutex::new(chain),
             blocks: blocks.clone(),
+            faults: Arc::default(),
         });
         let (grpc_addr, grpc_shutdown, grpc_task) =
             grpc::serve(self.config.grpc_addr, Arc::clone(&shared)).await?;
-        let websocket = WebsocketServer::start(self.config.websocket_addr, blocks).await?;
+        let websocket = WebsocketServer::start(
+            self.config.websocket_addr,
+            blocks,
+            Arc::clone(&shared.faults),
+        )
+        .await?;
         let websocket_addr = websocket.addr();
         let block_task = match self.config.block_mode {
             BlockMode::Manual => None,
@@ -161,7 +170,9 @@ async fn produce_blocks(shared: Arc<Shared>, interval: Duration) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        shared.produce_block();
+        if !shared.faults.blocks_paused() {
+            shared.produce_block();
+        }
     }
 }
 

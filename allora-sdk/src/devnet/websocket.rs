@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 
 use super::error::DevnetError;
 use super::events::BlockEvents;
+use super::faults::FaultSwitches;
 
 /// The only event kind the devnet publishes.
 const NEW_BLOCK_EVENTS: &str = "NewBlockEvents";
@@ -124,6 +125,7 @@ fn frame(id: &Value, query: &str, block: &BlockEvents, flattened: &Value) -> Val
 #[derive(Clone)]
 struct WsState {
     blocks: broadcast::Sender<Arc<BlockEvents>>,
+    faults: Arc<FaultSwitches>,
     kick: watch::Receiver<u64>,
 }
 
@@ -133,6 +135,7 @@ struct WsState {
 pub(crate) struct WebsocketServer {
     addr: SocketAddr,
     blocks: broadcast::Sender<Arc<BlockEvents>>,
+    faults: Arc<FaultSwitches>,
     kick: watch::Sender<u64>,
     task: Option<JoinHandle<()>>,
 }
@@ -142,11 +145,13 @@ impl WebsocketServer {
     pub(crate) async fn start(
         addr: SocketAddr,
         blocks: broadcast::Sender<Arc<BlockEvents>>,
+        faults: Arc<FaultSwitches>,
     ) -> Result<Self, DevnetError> {
         let (kick, _) = watch::channel(0);
         let mut server = WebsocketServer {
             addr,
             blocks,
+            faults,
             kick,
             task: None,
         };
@@ -169,6 +174,7 @@ impl WebsocketServer {
         }
         let state = WsState {
             blocks: self.blocks.clone(),
+            faults: Arc::clone(&self.faults),
             kick: self.kick.subscribe(),
         };
         let app = Router::new()
@@ -268,6 +274,10 @@ async fn connection(socket: WebSocket, state: WsState) {
                     Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => break,
                 };
+                if state.faults.websocket_stalled() {
+                    // Fault injection: a stalled node sends nothing.
+                    continue;
+                }
                 let flattened = flatten(&block);
                 let flattened_json = json!(flattened);
                 for sub in subscriptions.iter().filter(|s| s.query.matches(&flattened)) {

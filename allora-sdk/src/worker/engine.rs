@@ -754,11 +754,20 @@ async fn poll(
     client: ChainClient,
     topics: Vec<u64>,
     out: mpsc::Sender<ChainEvent>,
-    websocket_up: watch::Receiver<bool>,
+    websocket_seen: watch::Receiver<Option<Instant>>,
     intervals: (Duration, Duration),
     cancel: CancellationToken,
 ) {
+    let (fast, slow) = intervals;
+    // The websocket counts as up only while it delivers: a connection that
+    // is open but stalled must not slow polling down (a stall is noticed by
+    // the event stream only after its stall timeout).
+    let websocket_live = |seen: &watch::Receiver<Option<Instant>>| {
+        seen.borrow()
+            .is_some_and(|at| at.elapsed() < fast.saturating_mul(2))
+    };
     loop {
+        let polled_at = Instant::now();
         match client.latest_block().await {
             Ok(block) => {
                 if out
@@ -797,14 +806,16 @@ async fn poll(
             }
         }
         drop(polled);
-        let interval = if *websocket_up.borrow() {
-            intervals.1
-        } else {
-            intervals.0
-        };
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
+        // Wake at the fast interval; poll again at once if the websocket is
+        // not live, else when the slow interval is up.
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(fast) => {}
+            }
+            if !websocket_live(&websocket_seen) || polled_at.elapsed() >= slow {
+                break;
+            }
         }
     }
 }
@@ -813,15 +824,21 @@ pub(super) async fn run(mut engine: Engine) {
     engine.load_topics().await;
     let topics: Vec<u64> = engine.specs.keys().copied().collect();
     let (events_tx, mut events_rx) = mpsc::channel::<ChainEvent>(4096);
-    let (ws_up_tx, ws_up_rx) = watch::channel(false);
+    // When the websocket last delivered something (`None` while down).
+    let (ws_seen_tx, ws_seen_rx) = watch::channel(None::<Instant>);
     let discovery = CancellationToken::new();
 
     let mut background = JoinSet::new();
     if let Some(url) = engine.config.websocket.clone() {
         let (ws_tx, mut ws_rx) = mpsc::channel::<ChainEvent>(4096);
         let topic_set: HashSet<u64> = topics.iter().copied().collect();
+        let mut stream_config = EventStreamConfig::new(url);
+        // A stall is noticed after some blocks of silence, not the default
+        // 30 s, which could span many windows of a fast chain.
+        stream_config.stall_timeout = (engine.config.block_time * 10)
+            .clamp(Duration::from_secs(2), stream_config.stall_timeout);
         background.spawn(events::run(
-            EventStreamConfig::new(url),
+            stream_config,
             topic_set,
             ws_tx,
             discovery.clone(),
@@ -830,9 +847,11 @@ pub(super) async fn run(mut engine: Engine) {
         let relay_tx = events_tx.clone();
         background.spawn(async move {
             while let Some(event) = ws_rx.recv().await {
-                if let ChainEvent::Connection(up) = event {
-                    let _ = ws_up_tx.send(up);
-                }
+                let seen = match event {
+                    ChainEvent::Connection(false) => None,
+                    _ => Some(Instant::now()),
+                };
+                ws_seen_tx.send_replace(seen);
                 if relay_tx.send(event).await.is_err() {
                     return;
                 }
@@ -843,7 +862,7 @@ pub(super) async fn run(mut engine: Engine) {
         engine.client().clone(),
         topics,
         events_tx,
-        ws_up_rx,
+        ws_seen_rx,
         (
             engine.config.poll_interval,
             engine.config.poll_interval_connected,

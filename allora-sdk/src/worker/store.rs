@@ -107,36 +107,11 @@ impl SubmissionStore {
             source,
         };
         std::fs::create_dir_all(data_dir).map_err(io)?;
-        let mut windows: HashMap<u64, BTreeMap<i64, WindowState>> = HashMap::new();
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let mut lines = text.lines().enumerate().peekable();
-                while let Some((i, line)) = lines.next() {
-                    if line.trim().is_empty() {
-                        continue;
-                    }
-                    match serde_json::from_str::<Line>(line) {
-                        Ok(l) => {
-                            windows.entry(l.topic).or_default().insert(l.nonce, l.state);
-                        }
-                        // A torn last line is what a crash mid-append leaves;
-                        // anything earlier is real corruption.
-                        Err(_) if lines.peek().is_none() => {
-                            tracing::warn!(path = %path.display(), "dropping a torn last line of the submission record");
-                        }
-                        Err(e) => {
-                            return Err(StoreError::Corrupt {
-                                path,
-                                line: i + 1,
-                                reason: e.to_string(),
-                            })
-                        }
-                    }
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        let mut windows = match std::fs::read_to_string(&path) {
+            Ok(text) => parse_windows(&text, &path)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashMap::new(),
             Err(e) => return Err(io(e)),
-        }
+        };
         for per_topic in windows.values_mut() {
             while per_topic.len() > KEEP_PER_TOPIC {
                 per_topic.pop_first();
@@ -235,6 +210,57 @@ impl SubmissionStore {
             source: std::io::Error::other(e.to_string()),
         })?
     }
+}
+
+/// The windows of a record's text, by topic and nonce (the last state of
+/// each wins).
+fn parse_windows(
+    text: &str,
+    path: &Path,
+) -> Result<HashMap<u64, BTreeMap<i64, WindowState>>, StoreError> {
+    let mut windows: HashMap<u64, BTreeMap<i64, WindowState>> = HashMap::new();
+    let mut lines = text.lines().enumerate().peekable();
+    while let Some((i, line)) = lines.next() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Line>(line) {
+            Ok(l) => {
+                windows.entry(l.topic).or_default().insert(l.nonce, l.state);
+            }
+            // A torn last line is what a crash mid-append leaves;
+            // anything earlier is real corruption.
+            Err(_) if lines.peek().is_none() => {
+                tracing::warn!(path = %path.display(), "dropping a torn last line of the submission record");
+            }
+            Err(e) => {
+                return Err(StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+    Ok(windows)
+}
+
+/// Parses the text of a submission record as [`SubmissionStore::open`]
+/// does, without touching the disk: every window's last state, ordered by
+/// topic and nonce. A torn last line is dropped; an earlier bad line is
+/// [`StoreError::Corrupt`]. Exposed for tools and fuzzing.
+pub fn parse_record(text: &str) -> Result<Vec<(u64, i64, WindowState)>, StoreError> {
+    let windows = parse_windows(text, Path::new(STORE_FILE))?;
+    let mut out: Vec<(u64, i64, WindowState)> = windows
+        .into_iter()
+        .flat_map(|(topic, per_topic)| {
+            per_topic
+                .into_iter()
+                .map(move |(nonce, state)| (topic, nonce, state))
+        })
+        .collect();
+    out.sort_by_key(|(topic, nonce, _)| (*topic, *nonce));
+    Ok(out)
 }
 
 fn write_line(

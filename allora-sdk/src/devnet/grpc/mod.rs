@@ -46,6 +46,9 @@ pub(crate) async fn serve(
     let local = listener.local_addr().map_err(bind_error)?;
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let router = tonic::transport::Server::builder()
+        .layer(tonic::service::InterceptorLayer::new(
+            super::faults::grpc_gate(Arc::clone(&shared.faults)),
+        ))
         .add_service(NodeServer::new(node::NodeService::new(Arc::clone(&shared))))
         .add_service(AuthServer::new(auth::AuthService::new(Arc::clone(&shared))))
         .add_service(BankServer::new(bank::BankService::new(Arc::clone(&shared))))
