@@ -12,12 +12,7 @@ use crate::logging::LogFormat;
 /// epoch. Without any configuration, `run` starts an embedded devnet and
 /// shows the submit loop end to end.
 #[derive(Debug, Parser)]
-#[command(
-    name = "allora-worker",
-    version,
-    about,
-    args_conflicts_with_subcommands = true
-)]
+#[command(name = "allora-worker", version, about)]
 pub struct Cli {
     /// The TOML configuration file (default: $ALLORA_WORKER_CONFIG).
     #[arg(long, global = true, value_name = "FILE")]
@@ -31,7 +26,7 @@ pub struct Cli {
     /// The command (default: run).
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// Options of `run` when no command is given.
+    /// Options of `run` when no command is given (ignored by other commands).
     #[command(flatten)]
     pub run: RunArgs,
 }
