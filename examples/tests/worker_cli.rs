@@ -235,7 +235,9 @@ async fn run_with_a_config_file_submits_serves_metrics_and_status_reports_it() {
     command
         .arg("--config")
         .arg(&chain.config)
-        .args(["run", "--exit-after", "2"]);
+        // Two topics: the first epoch gives two submissions, so 4 keeps the
+        // metrics server up while the test reads it after the first line.
+        .args(["run", "--exit-after", "4"]);
     let (mut child, mut lines) = spawn(command);
     let mut out = read_until(&mut lines, "submission ", Duration::from_secs(60)).await;
     let metrics = metrics_addr(&out);
@@ -279,7 +281,7 @@ async fn run_with_a_config_file_submits_serves_metrics_and_status_reports_it() {
         .iter()
         .filter(|l| l.starts_with("submission "))
         .collect();
-    assert!(submissions.len() >= 2, "{out:#?}");
+    assert!(submissions.len() >= 4, "{out:#?}");
     for line in &submissions {
         let (topic, nonce, tx, height) = parse_submission(line);
         let on_chain = chain
