@@ -48,10 +48,26 @@ pub async fn load(source: KeySource) -> Result<WorkerKey, AppError> {
     match source {
         KeySource::Mnemonic(mnemonic) => Ok(WorkerKey::from_mnemonic(&mnemonic, "")?),
         KeySource::File(path) => {
-            let mnemonic = tokio::task::spawn_blocking(move || keyfile::read(&path)).await??;
+            let mnemonic = tokio::task::spawn_blocking(move || read_key_file(&path)).await??;
             Ok(WorkerKey::from_mnemonic(&mnemonic, "")?)
         }
     }
+}
+
+/// Reads a key file, saying how to create one when it is missing. Blocking.
+pub fn read_key_file(path: &Path) -> Result<Mnemonic, AppError> {
+    if !path.exists() {
+        return Err(AppError::ConfigValue {
+            field: "key_file".into(),
+            problem: format!(
+                "{} does not exist; create it with `allora-worker keys new --key-file {}`, import a mnemonic with `allora-worker keys import --key-file {}`, or set ALLORA_MNEMONIC",
+                path.display(),
+                path.display(),
+                path.display()
+            ),
+        });
+    }
+    Ok(keyfile::read(path)?)
 }
 
 /// Reads the key file at `path`, or creates it with a new 24-word mnemonic.
@@ -105,7 +121,7 @@ pub fn show_key(
             )
         }
         _ => {
-            let mnemonic = keyfile::read(path)?;
+            let mnemonic = read_key_file(path)?;
             (
                 WorkerKey::from_mnemonic(&mnemonic, "")?,
                 path.display().to_string(),
@@ -164,6 +180,15 @@ mod tests {
             .to_string();
         assert!(imported.contains(&address) && shown.contains(&address));
         assert!(!shown.contains("abandon") && !imported.contains("abandon"));
+    }
+
+    #[test]
+    fn a_missing_key_file_says_how_to_create_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = read_key_file(&dir.path().join("none.key"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("keys new"), "{err}");
     }
 
     #[test]
