@@ -1,0 +1,119 @@
+//! What can stop a command of `allora-worker`, each with what to do about it.
+
+use std::path::PathBuf;
+
+use allora_sdk::client::ClientError;
+use allora_sdk::keys::KeyError;
+use allora_sdk::pipeline::SubmitError;
+use allora_sdk::worker::WorkerError;
+
+/// A failure of an `allora-worker` command. The message says what went wrong
+/// and what to do; `main` prints it and exits non-zero.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// The configuration file could not be read.
+    #[error("cannot read the configuration file {path}: {source}; check the path given with --config or ALLORA_WORKER_CONFIG")]
+    ConfigRead {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML of the expected shape.
+    #[error("invalid configuration file {path}: {message}\nsee examples/config/worker.example.toml for the expected format")]
+    ConfigSyntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (it names the field, line and column).
+        message: String,
+    },
+    /// A configuration value is unusable.
+    #[error("invalid configuration: `{field}`: {problem}")]
+    ConfigValue {
+        /// The field (`topics[1].inference_url`, or an environment variable).
+        field: String,
+        /// What is wrong and what to do.
+        problem: String,
+    },
+    /// The metrics server would be reachable from other hosts.
+    #[error("refusing to serve metrics on {addr}, which is not a loopback address; pass --allow-public-metrics (or set allow_public_metrics = true) if it must be reachable from other hosts")]
+    PublicMetrics {
+        /// The requested address.
+        addr: std::net::SocketAddr,
+    },
+    /// The metrics server could not listen.
+    #[error("cannot serve metrics on {addr}: {source}; choose another address with --metrics-addr or ALLORA_METRICS_ADDR")]
+    MetricsBind {
+        /// The requested address.
+        addr: std::net::SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A key could not be created, read or used.
+    #[error("{0}")]
+    Key(#[from] KeyError),
+    /// No key is configured.
+    #[error("no worker key: set `key_file` in the configuration (create one with `allora-worker keys new`) or the ALLORA_MNEMONIC environment variable")]
+    NoKey,
+    /// The mnemonic read from standard input is not valid.
+    #[error("the mnemonic read from standard input is not valid: {0}; paste the 12 or 24 words separated by spaces")]
+    BadMnemonic(KeyError),
+    /// Reading standard input failed.
+    #[error("cannot read the mnemonic from standard input: {0}")]
+    Stdin(#[source] std::io::Error),
+    /// The chain could not be queried.
+    #[error("chain query failed: {0}; check grpc_endpoints and that the node is reachable")]
+    Client(Box<ClientError>),
+    /// The worker failed to start or stopped abnormally.
+    #[error("worker: {0}")]
+    Worker(Box<WorkerError>),
+    /// A transaction failed.
+    #[error("registering in topic {topic_id} failed: {source}; check the balance (fees and the registration fee) and the topic id")]
+    Register {
+        /// The topic.
+        topic_id: u64,
+        /// Why.
+        #[source]
+        source: Box<SubmitError>,
+    },
+    /// The embedded devnet could not start.
+    #[error("the embedded devnet could not start: {0}")]
+    Devnet(Box<allora_sdk::devnet::DevnetError>),
+    /// A blocking task panicked or was cancelled.
+    #[error("internal task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// Writing the output failed.
+    #[error("cannot write output: {0}")]
+    Output(#[source] std::io::Error),
+    /// A data directory could not be prepared.
+    #[error("cannot prepare the data directory {path}: {source}; check its permissions or choose another with data_dir / ALLORA_DATA_DIR")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+// The chain's errors are large; boxing keeps every `Result` small.
+impl From<ClientError> for AppError {
+    fn from(error: ClientError) -> Self {
+        AppError::Client(Box::new(error))
+    }
+}
+
+impl From<WorkerError> for AppError {
+    fn from(error: WorkerError) -> Self {
+        AppError::Worker(Box::new(error))
+    }
+}
+
+impl From<allora_sdk::devnet::DevnetError> for AppError {
+    fn from(error: allora_sdk::devnet::DevnetError) -> Self {
+        AppError::Devnet(Box::new(error))
+    }
+}

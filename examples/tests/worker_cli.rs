@@ -1,0 +1,520 @@
+//! The `allora-worker` binary as users run it: real processes talking to a
+//! devnet over loopback.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use allora_sdk::devnet::{Devnet, DevnetHandle, TopicConfig};
+use allora_sdk::keyfile;
+use allora_sdk::keys::{Mnemonic, WorkerKey};
+use allora_worker::demo_model::{Clock, DemoModel};
+use allora_worker::inference_server::{router, ServerState};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_allora-worker");
+
+/// Every variable the binary reads, so the tests' own environment cannot
+/// change what they test.
+const WORKER_VARS: &[&str] = &[
+    "ALLORA_WORKER_CONFIG",
+    "ALLORA_CHAIN_ID",
+    "ALLORA_GRPC_ENDPOINTS",
+    "ALLORA_WEBSOCKET_URL",
+    "ALLORA_DATA_DIR",
+    "ALLORA_KEY_FILE",
+    "ALLORA_MNEMONIC",
+    "ALLORA_GAS_PRICE",
+    "ALLORA_FEE_TIER",
+    "ALLORA_AUTO_REGISTER",
+    "ALLORA_METRICS_ADDR",
+    "RUST_LOG",
+];
+
+fn worker(dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command.current_dir(dir).kill_on_drop(true);
+    for var in WORKER_VARS {
+        command.env_remove(var);
+    }
+    command
+}
+
+fn spawn(mut command: Command) -> (Child, Lines<BufReader<ChildStdout>>) {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    (child, BufReader::new(stdout).lines())
+}
+
+/// Reads lines until one starts with `prefix`; returns every line read.
+async fn read_until(
+    lines: &mut Lines<BufReader<ChildStdout>>,
+    prefix: &str,
+    limit: Duration,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let line = tokio::time::timeout_at(deadline, lines.next_line())
+            .await
+            .unwrap_or_else(|_| {
+                panic!("no line starting with {prefix:?} within {limit:?}; got {seen:#?}")
+            })
+            .unwrap();
+        let Some(line) = line else {
+            panic!("stdout closed before a line starting with {prefix:?}; got {seen:#?}");
+        };
+        let done = line.starts_with(prefix);
+        seen.push(line);
+        if done {
+            return seen;
+        }
+    }
+}
+
+async fn rest_of(lines: &mut Lines<BufReader<ChildStdout>>) -> Vec<String> {
+    let mut rest = Vec::new();
+    while let Ok(Some(line)) = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap()
+    {
+        rest.push(line);
+    }
+    rest
+}
+
+fn metrics_addr(lines: &[String]) -> SocketAddr {
+    let line = lines
+        .iter()
+        .find(|l| l.starts_with("metrics on http://"))
+        .unwrap();
+    let rest = line.trim_start_matches("metrics on http://");
+    rest[..rest.find('/').unwrap()].parse().unwrap()
+}
+
+/// (topic, nonce, tx, height) of a `submission ...` line.
+fn parse_submission(line: &str) -> (u64, i64, String, i64) {
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} missing in {line:?}"))
+            .to_owned()
+    };
+    (
+        field("topic").parse().unwrap(),
+        field("nonce").parse().unwrap(),
+        field("tx"),
+        field("height").parse().unwrap(),
+    )
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_without_configuration_submits_to_the_embedded_devnet() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = worker(dir.path());
+    command.args(["--exit-after", "2", "--metrics-addr", "127.0.0.1:0"]);
+    let (mut child, mut lines) = spawn(command);
+    let mut out = read_until(&mut lines, "submission ", Duration::from_secs(60)).await;
+    out.extend(rest_of(&mut lines).await);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}\n{out:#?}");
+    assert!(out[0].contains("embedded devnet"), "{out:#?}");
+    let submissions: Vec<_> = out
+        .iter()
+        .filter(|l| l.starts_with("submission "))
+        .collect();
+    assert!(submissions.len() >= 2, "{out:#?}");
+    for line in submissions {
+        let (topic, nonce, tx, height) = parse_submission(line);
+        assert!((1..=3).contains(&topic));
+        assert!(nonce > 0 && height >= nonce);
+        assert_eq!(tx.len(), 64, "{line}");
+        assert!(line.contains("latency="), "{line}");
+    }
+    #[cfg(unix)]
+    assert_eq!(
+        mode(&dir.path().join("allora-worker-data/worker.key")),
+        0o600
+    );
+}
+
+struct TestChain {
+    devnet: DevnetHandle,
+    key: WorkerKey,
+    config: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// A devnet with two topics, a funded and registered key file, the side
+/// inference server, and a config file pointing at all of them.
+async fn test_chain() -> TestChain {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Devnet::builder()
+        .block_interval(Duration::from_millis(500))
+        .topic(TopicConfig::new(1, 6, 4))
+        .topic(TopicConfig::new(2, 6, 4))
+        .build()
+        .start()
+        .await
+        .unwrap();
+    let mnemonic = Mnemonic::generate(24).unwrap();
+    let key_file = dir.path().join("keys/worker.key");
+    keyfile::write_new(&key_file, &mnemonic).unwrap();
+    let key = WorkerKey::from_mnemonic(&mnemonic, "").unwrap();
+    devnet.fund(key.address(), 1_000_000_000_000).unwrap();
+    devnet.register_worker(1, key.address()).unwrap();
+    devnet.register_worker(2, key.address()).unwrap();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let inference_addr = listener.local_addr().unwrap();
+    let app = router(ServerState::new(
+        Arc::new(DemoModel::new(Clock::System)),
+        Duration::from_secs(2),
+    ));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let config = dir.path().join("worker.toml");
+    let text = format!(
+        r#"
+chain_id = "{chain}"
+grpc_endpoints = ["{grpc}"]
+websocket_url = "{ws}"
+data_dir = "{data}"
+key_file = "{key}"
+gas_price = 10
+fee_tier = "standard"
+metrics_addr = "127.0.0.1:0"
+
+[[topics]]
+id = 1
+token = "ETH"
+inference_url = "http://{inference_addr}/inference/{{Token}}"
+timeout_secs = 2
+
+[[topics]]
+id = 2
+token = "BTC"
+inference_url = "http://{inference_addr}/inference/{{Token}}"
+"#,
+        chain = devnet.chain_id(),
+        grpc = devnet.grpc_endpoint(),
+        ws = devnet.websocket_url(),
+        data = dir.path().join("data").display(),
+        key = key_file.display(),
+    );
+    std::fs::write(&config, text).unwrap();
+    TestChain {
+        devnet,
+        key,
+        config,
+        _dir: dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_with_a_config_file_submits_serves_metrics_and_status_reports_it() {
+    let chain = test_chain().await;
+    let mut command = worker(chain.config.parent().unwrap());
+    command
+        .arg("--config")
+        .arg(&chain.config)
+        // Two topics: the first epoch gives two submissions, so 4 keeps the
+        // metrics server up while the test reads it after the first line.
+        .args(["run", "--exit-after", "4"]);
+    let (mut child, mut lines) = spawn(command);
+    let mut out = read_until(&mut lines, "submission ", Duration::from_secs(60)).await;
+    let metrics = metrics_addr(&out);
+
+    // The metrics endpoint counts the submission and health is good.
+    let http = reqwest::Client::new();
+    let body = http
+        .get(format!("http://{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.contains("allora_worker_submissions_total{topic="),
+        "{body}"
+    );
+    assert!(body.contains("outcome=\"included\"} "), "{body}");
+    assert!(body.contains("allora_worker_block_height "), "{body}");
+    assert!(
+        body.contains("allora_worker_window_to_broadcast_seconds_bucket"),
+        "{body}"
+    );
+    let health = http
+        .get(format!("http://{metrics}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
+    out.extend(rest_of(&mut lines).await);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}\n{out:#?}");
+
+    // Every printed submission is on the devnet, in the printed transaction.
+    let submissions: Vec<_> = out
+        .iter()
+        .filter(|l| l.starts_with("submission "))
+        .collect();
+    assert!(submissions.len() >= 4, "{out:#?}");
+    for line in &submissions {
+        let (topic, nonce, tx, height) = parse_submission(line);
+        let on_chain = chain
+            .devnet
+            .submission(topic, nonce, chain.key.address())
+            .unwrap();
+        assert_eq!(on_chain.tx_hash, tx);
+        assert_eq!(on_chain.height, height);
+    }
+
+    // `status --json` sees the chain, the registration and the landed submissions.
+    let output = worker(chain.config.parent().unwrap())
+        .arg("--config")
+        .arg(&chain.config)
+        .args(["status", "--json"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["chain_id"], chain.devnet.chain_id());
+    assert_eq!(report["address"], chain.key.address().as_str());
+    assert!(report["balance_uallo"].as_u64().unwrap() > 0);
+    assert_eq!(report["websocket"]["reachable"], true);
+    let topics = report["topics"].as_array().unwrap();
+    assert_eq!(topics.len(), 2);
+    let landed = topics
+        .iter()
+        .filter(|t| t["last_submission"]["landed"] == true)
+        .count();
+    assert!(landed >= 1, "{report:#}");
+    for t in topics {
+        assert_eq!(t["registered"], true);
+    }
+
+    // The text form says the same for people.
+    let text = worker(chain.config.parent().unwrap())
+        .arg("--config")
+        .arg(&chain.config)
+        .arg("status")
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("landed") && text.contains("registered"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_registers_only_where_needed() {
+    let chain = test_chain().await;
+    // A third topic the worker is not registered in.
+    chain.devnet.add_topic(TopicConfig::new(3, 6, 4)).unwrap();
+    let text = std::fs::read_to_string(&chain.config).unwrap();
+    let url = text
+        .lines()
+        .find(|l| l.starts_with("inference_url"))
+        .unwrap();
+    std::fs::write(
+        &chain.config,
+        format!("{text}\n[[topics]]\nid = 3\ntoken = \"SOL\"\n{url}\n"),
+    )
+    .unwrap();
+
+    let output = worker(chain.config.parent().unwrap())
+        .arg("--config")
+        .arg(&chain.config)
+        .arg("register")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("topic 1: already registered"), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("topic 3: registered in tx "))
+        .unwrap();
+    let hash = line.split_whitespace().nth(5).unwrap();
+    assert!(chain.devnet.included_tx(hash).is_some(), "{stdout}");
+}
+
+#[tokio::test]
+async fn a_malformed_config_fails_with_a_message_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("grpc_endpoint = [\"http://127.0.0.1:9090\"]\n", "grpc_endpoint"),
+        (
+            "grpc_endpoints = [\"127.0.0.1:9090\"]\n[[topics]]\nid = 1\ninference_url = \"http://127.0.0.1:8000/inference/{Token}\"\n",
+            "grpc_endpoints[0]",
+        ),
+        (
+            "grpc_endpoints = [\"http://127.0.0.1:9090\"]\n[[topics]]\nid = 0\ninference_url = \"http://127.0.0.1:8000/inference/{Token}\"\n",
+            "topics[0].id",
+        ),
+        ("grpc_endpoints = \"http://127.0.0.1:9090\"\n", "grpc_endpoints"),
+    ];
+    for (text, field) in cases {
+        let config = dir.path().join("bad.toml");
+        std::fs::write(&config, text).unwrap();
+        let output = worker(dir.path())
+            .arg("--config")
+            .arg(&config)
+            .arg("run")
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{text}");
+        assert!(
+            stderr.contains("error:") && stderr.contains(field),
+            "{field}: {stderr}"
+        );
+    }
+    let output = worker(dir.path())
+        .args(["--config", "does-not-exist.toml", "run"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("does-not-exist.toml"));
+}
+
+#[tokio::test]
+async fn keys_new_show_and_import_round_trip_without_leaking_the_mnemonic() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = worker(dir.path())
+        .args(["keys", "new", "--words", "12", "--key-file", "a/worker.key"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let address = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("address:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    // The mnemonic is the one 12-word line.
+    let phrase = stdout
+        .lines()
+        .find(|l| l.split_whitespace().count() == 12)
+        .unwrap()
+        .to_owned();
+    #[cfg(unix)]
+    assert_eq!(mode(&dir.path().join("a/worker.key")), 0o600);
+
+    let show = worker(dir.path())
+        .args(["keys", "show", "--key-file", "a/worker.key"])
+        .output()
+        .await
+        .unwrap();
+    let shown = String::from_utf8(show.stdout).unwrap();
+    assert!(show.status.success());
+    assert!(
+        shown.contains(&address) && shown.contains("pubkey:"),
+        "{shown}"
+    );
+    for word in phrase.split_whitespace() {
+        assert!(
+            !shown.split_whitespace().any(|w| w == word),
+            "{word} leaked: {shown}"
+        );
+    }
+
+    // Importing the printed mnemonic gives the same address.
+    let mut import = worker(dir.path())
+        .args(["keys", "import", "--key-file", "b/worker.key"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = import.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{phrase}\n").as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let imported = import.wait_with_output().await.unwrap();
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let imported_out = String::from_utf8(imported.stdout).unwrap();
+    assert!(imported_out.contains(&address), "{imported_out}");
+    assert!(!imported_out.contains(&phrase));
+
+    // An existing key is never overwritten.
+    let again = worker(dir.path())
+        .args(["keys", "new", "--key-file", "a/worker.key"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_worker_gracefully_within_ten_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = worker(dir.path());
+    command.args(["run", "--metrics-addr", "127.0.0.1:0"]);
+    let (mut child, mut lines) = spawn(command);
+    read_until(&mut lines, "worker ", Duration::from_secs(60)).await;
+    let pid = child.id().unwrap();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let started = Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the worker did not exit within 10 s of SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
