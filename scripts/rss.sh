@@ -42,7 +42,7 @@ bin="$target/release"
 
 if [ "$build" = 1 ]; then
     cargo build --release -p allora-worker --bins
-    cargo build --release -p allora-sdk --features devnet --bin allora-devnet
+    cargo build --release -p allora-devnet --bin allora-devnet
 fi
 for b in allora-worker allora-inference-server allora-devnet; do
     [ -x "$bin/$b" ] || { echo "missing $bin/$b (run without --no-build)" >&2; exit 1; }

@@ -16,11 +16,10 @@ export AWS_EC2_METADATA_DISABLED=true
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# The devnet (feature `devnet`) and its tests, binary and docs.
-cargo clippy --workspace --all-targets --features allora-sdk/devnet --locked -- -D warnings
-cargo test --workspace --all-targets --features allora-sdk/devnet --locked
-cargo test --workspace --doc --features allora-sdk/devnet --locked
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --features allora-sdk/devnet --locked
+# Every crate's tests (the devnet's included), doc-tests and docs.
+cargo test --workspace --all-targets --locked
+cargo test --workspace --doc --locked
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
 # Optional features: the provider mocks and the ONNX provider (tract), which
 # the default build leaves out. The ONNX tests use the committed

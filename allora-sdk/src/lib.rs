@@ -32,8 +32,6 @@
 #![warn(missing_docs)]
 
 pub mod client;
-#[cfg(feature = "devnet")]
-pub mod devnet;
 pub mod faucet;
 pub mod keyfile;
 pub mod keys;

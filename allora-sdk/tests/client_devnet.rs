@@ -1,11 +1,10 @@
 //! The typed client against the devnet over real sockets: every query, the
 //! transaction calls with their chain errors, and failover.
-#![cfg(feature = "devnet")]
 
 use std::time::{Duration, Instant};
 
+use allora_devnet::{AccountConfig, Devnet, DevnetHandle, TopicConfig};
 use allora_sdk::client::{ChainClient, ClientConfig, ClientError, TxErrorKind, TxStage};
-use allora_sdk::devnet::{AccountConfig, Devnet, DevnetHandle, TopicConfig};
 use allora_sdk::keys::WorkerKey;
 use allora_sdk::payload::WorkerPayload;
 use allora_sdk::tx::{Fee, GasPrice, SignerData, UnsignedTx};

@@ -1,12 +1,11 @@
 //! Faucet top-ups against a loopback faucet that funds accounts on the devnet.
-#![cfg(feature = "devnet")]
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use allora_devnet::{AccountConfig, Devnet, DevnetHandle};
 use allora_sdk::client::{ChainClient, ClientConfig};
-use allora_sdk::devnet::{AccountConfig, Devnet, DevnetHandle};
 use allora_sdk::faucet::{top_up, FaucetConfig, FaucetError, TopUp};
 use allora_sdk::keys::{Address, WorkerKey};
 use axum::http::{HeaderMap, StatusCode};

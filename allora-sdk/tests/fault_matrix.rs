@@ -7,15 +7,14 @@
 //!
 //! Timing is counted in blocks of the devnet, never in tight wall-clock
 //! bounds, so a loaded machine slows the test down rather than failing it.
-#![cfg(feature = "devnet")]
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use allora_devnet::{AccountConfig, Devnet, DevnetHandle, FaultProxy, ProxyMode, TopicConfig};
 use allora_infer::{FnProvider, InferenceRequest};
 use allora_sdk::client::{ChainClient, ClientConfig};
-use allora_sdk::devnet::{AccountConfig, Devnet, DevnetHandle, FaultProxy, ProxyMode, TopicConfig};
 use allora_sdk::keys::WorkerKey;
 use allora_sdk::worker::{Submission, TopicSpec, Worker, WorkerError, WorkerObserver};
 use futures_util::StreamExt;

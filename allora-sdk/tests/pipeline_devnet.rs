@@ -1,12 +1,11 @@
 //! The transaction pipeline against the devnet: each rejection kind is met
 //! for real and handled as documented.
-#![cfg(feature = "devnet")]
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use allora_devnet::{AccountConfig, BlockMode, Devnet, DevnetHandle, TopicConfig};
 use allora_sdk::client::{ChainClient, ClientConfig, TxErrorKind};
-use allora_sdk::devnet::{AccountConfig, BlockMode, Devnet, DevnetHandle, TopicConfig};
 use allora_sdk::keys::WorkerKey;
 use allora_sdk::payload::WorkerPayload;
 use allora_sdk::pipeline::{GasPolicy, GasPriceSource, PipelineConfig, SubmitError, TxPipeline};

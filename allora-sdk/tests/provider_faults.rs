@@ -6,14 +6,13 @@
 //!
 //! Each topic misbehaves in odd epochs (nonce / EPOCH odd) and answers
 //! well in even ones.
-#![cfg(feature = "devnet")]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use allora_devnet::{AccountConfig, Devnet, TopicConfig};
 use allora_infer::{FnProvider, HttpProvider, InferError, InferenceRequest};
 use allora_sdk::client::{ChainClient, ClientConfig};
-use allora_sdk::devnet::{AccountConfig, Devnet, TopicConfig};
 use allora_sdk::keys::WorkerKey;
 use allora_sdk::worker::{Submission, TopicSpec, Worker, WorkerError};
 use axum::extract::Path;

@@ -5,16 +5,15 @@
 //! base64) in its TRACE-level logs, in any error's Display or Debug, in the
 //! results stream, in the observer's inputs, or in a panic message. And key
 //! files are private: created 0600, refused when group or world readable.
-#![cfg(feature = "devnet")]
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use allora_devnet::{AccountConfig, Devnet, TopicConfig};
 use allora_infer::{AsyncFnProvider, FnProvider, InferError, InferenceRequest};
 use allora_sdk::client::{ChainClient, ClientConfig};
-use allora_sdk::devnet::{AccountConfig, Devnet, TopicConfig};
 use allora_sdk::keys::{Mnemonic, WorkerKey};
 use allora_sdk::worker::{Submission, TopicSpec, Worker, WorkerError, WorkerObserver};
 use base64::Engine as _;

@@ -1,14 +1,13 @@
 //! The worker loop against the devnet over real sockets: every open window
 //! ends in exactly one confirmed submission, or a reported reason.
-#![cfg(feature = "devnet")]
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use allora_devnet::{AccountConfig, Devnet, DevnetBuilder, DevnetHandle, TopicConfig};
 use allora_infer::{AsyncFnProvider, FnProvider, InferenceRequest};
 use allora_sdk::client::{ChainClient, ClientConfig};
-use allora_sdk::devnet::{AccountConfig, Devnet, DevnetBuilder, DevnetHandle, TopicConfig};
 use allora_sdk::keys::WorkerKey;
 use allora_sdk::worker::{
     Outcome, Submission, TopicSpec, Worker, WorkerBuilder, WorkerError, WorkerResults,

@@ -21,9 +21,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use allora_devnet::{AccountConfig, Devnet, DevnetHandle, TopicConfig};
 use allora_infer::{FnProvider, InferenceRequest};
 use allora_sdk::client::{ChainClient, ClientConfig};
-use allora_sdk::devnet::{AccountConfig, Devnet, DevnetHandle, TopicConfig};
 use allora_sdk::keys::WorkerKey;
 use allora_sdk::worker::{Submission, TopicSpec, Worker, WorkerHandle, WorkerResults};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -105,7 +105,7 @@ impl Setup {
     }
 
     /// Produces a block one block time after the previous one.
-    async fn next_block(&mut self) -> allora_sdk::devnet::BlockEvents {
+    async fn next_block(&mut self) -> allora_devnet::BlockEvents {
         tokio::time::sleep_until((self.last_block + BLOCK_TIME).into()).await;
         self.last_block = Instant::now();
         self.devnet.produce_block().await

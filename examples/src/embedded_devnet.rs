@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use allora_sdk::devnet::{Devnet, DevnetHandle, TopicConfig};
+use allora_devnet::{Devnet, DevnetHandle, TopicConfig};
 use allora_sdk::keys::WorkerKey;
 use allora_sdk::worker::{store::STORE_FILE, TopicSpec};
 

@@ -81,7 +81,7 @@ pub enum AppError {
     },
     /// The embedded devnet could not start.
     #[error("the embedded devnet could not start: {0}")]
-    Devnet(Box<allora_sdk::devnet::DevnetError>),
+    Devnet(Box<allora_devnet::DevnetError>),
     /// A blocking task panicked or was cancelled.
     #[error("internal task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -112,8 +112,8 @@ impl From<WorkerError> for AppError {
     }
 }
 
-impl From<allora_sdk::devnet::DevnetError> for AppError {
-    fn from(error: allora_sdk::devnet::DevnetError) -> Self {
+impl From<allora_devnet::DevnetError> for AppError {
+    fn from(error: allora_devnet::DevnetError) -> Self {
         AppError::Devnet(Box::new(error))
     }
 }

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use allora_devnet::{AccountConfig, Devnet, TopicConfig};
 use allora_infer::{HttpProvider, InferenceProvider};
 use allora_sdk::client::{ChainClient, ClientConfig};
-use allora_sdk::devnet::{AccountConfig, Devnet, TopicConfig};
 use allora_sdk::keys::WorkerKey;
 use allora_sdk::worker::{Outcome, TopicSpec, Worker};
 use allora_worker::demo_model::{demo_price, Clock, DemoModel};

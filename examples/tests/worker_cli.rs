@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use allora_sdk::devnet::{Devnet, DevnetHandle, TopicConfig};
+use allora_devnet::{Devnet, DevnetHandle, TopicConfig};
 use allora_sdk::keyfile;
 use allora_sdk::keys::{Mnemonic, WorkerKey};
 use allora_worker::demo_model::{Clock, DemoModel};

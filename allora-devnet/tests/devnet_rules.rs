@@ -1,10 +1,9 @@
 //! The devnet enforces the chain's rules: every rule is broken once over
 //! real gRPC and refused with the chain's code, codespace and log.
-#![cfg(feature = "devnet")]
 
 mod devnet_support;
 
-use allora_sdk::devnet::{ante_gas, PAYLOAD_BASE_GAS, PAYLOAD_GAS_PER_VALUE};
+use allora_devnet::{ante_gas, PAYLOAD_BASE_GAS, PAYLOAD_GAS_PER_VALUE};
 use allora_sdk::proto::emissions::{v10, v3};
 use allora_sdk::proto::{to_any, Any};
 use allora_sdk::tx::tx_hash;
@@ -110,7 +109,7 @@ async fn register_debits_fee_and_registers() {
         .events
         .iter()
         .any(|e| e.r#type == "emissions.v10.EventWorkerRegistered"));
-    let fee = allora_sdk::devnet::DEFAULT_REGISTRATION_FEE;
+    let fee = allora_devnet::DEFAULT_REGISTRATION_FEE;
     assert_eq!(
         devnet.account(a.outsider.address()).unwrap().balance,
         BALANCE - FEE - fee
@@ -331,7 +330,7 @@ async fn simulate_reports_the_gas_delivery_uses() {
 
 /// Delivers a payload tx from the worker at sequence 0 and returns the result.
 async fn deliver_payload(
-    devnet: &allora_sdk::devnet::DevnetHandle,
+    devnet: &allora_devnet::DevnetHandle,
     msg: Any,
 ) -> cosmrs::proto::cosmos::base::abci::v1beta1::TxResponse {
     let ch = channel(devnet).await;
@@ -596,7 +595,7 @@ async fn invalid_decimals_and_unknown_messages_fail_decoding() {
 async fn golden_vector_txs_pass_the_signature_check() {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/vectors/allora-sdk-py-1.3.0.json"
+        "/../allora-sdk/tests/vectors/allora-sdk-py-1.3.0.json"
     ))
     .unwrap();
     let vectors: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -610,11 +609,11 @@ async fn golden_vector_txs_pass_the_signature_check() {
         let address: allora_sdk::keys::Address =
             payload["worker_address"].as_str().unwrap().parse().unwrap();
         let bytes = hex::decode(tx["tx_raw_hex"].as_str().unwrap()).unwrap();
-        let devnet = allora_sdk::devnet::Devnet::builder()
+        let devnet = allora_devnet::Devnet::builder()
             .chain_id(tx["chain_id"].as_str().unwrap())
             .manual_blocks()
             .account(
-                allora_sdk::devnet::AccountConfig::new(address.clone(), u128::MAX / 2)
+                allora_devnet::AccountConfig::new(address.clone(), u128::MAX / 2)
                     .account_number(tx["account_number"].as_u64().unwrap())
                     .sequence(tx["sequence"].as_u64().unwrap()),
             )
@@ -641,11 +640,11 @@ async fn golden_vector_txs_pass_the_signature_check() {
         let acc = devnet.account(&address).unwrap();
         assert_eq!(acc.sequence, tx["sequence"].as_u64().unwrap() + 1);
         // A devnet on another chain id refuses the same bytes.
-        let other = allora_sdk::devnet::Devnet::builder()
+        let other = allora_devnet::Devnet::builder()
             .chain_id("allora-other-1")
             .manual_blocks()
             .account(
-                allora_sdk::devnet::AccountConfig::new(address, u128::MAX / 2)
+                allora_devnet::AccountConfig::new(address, u128::MAX / 2)
                     .account_number(tx["account_number"].as_u64().unwrap())
                     .sequence(tx["sequence"].as_u64().unwrap()),
             )

@@ -22,7 +22,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use allora_sdk::devnet::{Devnet, FaultProxy, ProxyMode};
+//! use allora_devnet::{Devnet, FaultProxy, ProxyMode};
 //!
 //! let devnet = Devnet::builder().manual_blocks().build().start().await?;
 //! let proxy = FaultProxy::start(devnet.grpc_addr()).await?;

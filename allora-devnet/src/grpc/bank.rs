@@ -7,7 +7,7 @@ use cosmrs::proto::cosmos::bank::v1beta1::query_server::Query;
 use cosmrs::proto::cosmos::base::v1beta1::Coin;
 use tonic::{Request, Response, Status};
 
-use crate::tx::DENOM;
+use allora_sdk::tx::DENOM;
 
 use super::super::Shared;
 use super::parse_address;

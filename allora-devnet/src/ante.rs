@@ -10,10 +10,10 @@ use cosmrs::proto::cosmos::tx::signing::v1beta1::SignMode;
 use cosmrs::proto::cosmos::tx::v1beta1::{mode_info, AuthInfo, SignDoc, TxBody, TxRaw};
 use prost::{Message, Name};
 
-use crate::decimal::Dec;
-use crate::keys::{Address, PublicKey};
-use crate::proto::emissions::v10;
-use crate::tx::{GasPrice, DENOM};
+use allora_sdk::decimal::Dec;
+use allora_sdk::keys::{Address, PublicKey};
+use allora_sdk::proto::emissions::v10;
+use allora_sdk::tx::{GasPrice, DENOM};
 
 use super::abci::{self, AbciError};
 use super::gas;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use crate::decimal::Dec;
-use crate::proto::emissions::v10::query_service_server::QueryService;
-use crate::proto::emissions::{v10, v3, v9};
+use super::server::emissions::query_service_server::QueryService;
+use allora_sdk::decimal::Dec;
+use allora_sdk::proto::emissions::{v10, v3, v9};
 
 use super::super::state::{Ledger, NetworkInferences, Topic};
 use super::super::Shared;

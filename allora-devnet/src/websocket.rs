@@ -371,7 +371,7 @@ fn handle_request(text: &str, subscriptions: &mut Vec<Subscription>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::devnet::events::{json_int, Event, WINDOW_OPENED};
+    use crate::events::{json_int, Event, WINDOW_OPENED};
 
     fn block() -> BlockEvents {
         BlockEvents {

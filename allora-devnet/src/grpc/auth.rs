@@ -7,8 +7,8 @@ use cosmrs::proto::cosmos::auth::v1beta1::query_server::Query;
 use cosmrs::proto::cosmos::crypto::secp256k1::PubKey as Secp256k1PubKey;
 use tonic::{Request, Response, Status};
 
-use crate::keys::Address;
-use crate::proto::to_any;
+use allora_sdk::keys::Address;
+use allora_sdk::proto::to_any;
 
 use super::super::state::Account;
 use super::super::Shared;

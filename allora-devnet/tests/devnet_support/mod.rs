@@ -2,7 +2,7 @@
 //! clients and signed transactions.
 #![allow(dead_code)]
 
-use allora_sdk::devnet::{AccountConfig, DevnetBuilder, DevnetHandle, TopicConfig};
+use allora_devnet::{AccountConfig, DevnetBuilder, DevnetHandle, TopicConfig};
 use allora_sdk::keys::WorkerKey;
 use allora_sdk::payload::WorkerPayload;
 use allora_sdk::proto::Any;
@@ -48,7 +48,7 @@ pub fn actors() -> Actors {
 
 /// A manual-block devnet with the standard topics and accounts.
 pub fn builder(a: &Actors) -> DevnetBuilder {
-    allora_sdk::devnet::Devnet::builder()
+    allora_devnet::Devnet::builder()
         .chain_id(CHAIN_ID)
         .manual_blocks()
         .topic(TopicConfig::new(TOPIC, 10, 5))

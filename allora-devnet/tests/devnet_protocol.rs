@@ -1,6 +1,5 @@
 //! The devnet answers every query a worker makes, and publishes nonce
 //! windows on a CometBFT-compatible websocket.
-#![cfg(feature = "devnet")]
 
 mod devnet_support;
 
@@ -188,7 +187,7 @@ async fn emissions_queries_are_answered_truthfully() {
         .unwrap();
     assert_eq!(
         params.registration_fee,
-        allora_sdk::devnet::DEFAULT_REGISTRATION_FEE.to_string()
+        allora_devnet::DEFAULT_REGISTRATION_FEE.to_string()
     );
 
     let registered = |address: String| v10::IsWorkerRegisteredInTopicIdRequest {
@@ -344,7 +343,7 @@ async fn nonces_open_at_epoch_ends_and_respect_the_cap() {
     let opened: Vec<_> = block
         .events
         .iter()
-        .filter(|e| e.kind == allora_sdk::devnet::WINDOW_OPENED)
+        .filter(|e| e.kind == allora_devnet::WINDOW_OPENED)
         .map(|e| e.attribute("topic_id").unwrap().to_owned())
         .collect();
     // Topics 1 and 3 are active; 2 is not.
@@ -358,7 +357,7 @@ async fn nonces_open_at_epoch_ends_and_respect_the_cap() {
     // moment in EndBlock; with a cap of 1 the older one is dropped there
     // (without a Closed event), as the chain's AddWorkerNonce does.
     devnet
-        .add_topic(allora_sdk::devnet::TopicConfig::new(9, 3, 3))
+        .add_topic(allora_devnet::TopicConfig::new(9, 3, 3))
         .unwrap();
     devnet.produce_blocks_until(15 + 3).await;
     assert_eq!(devnet.open_nonces(9), vec![18]);
@@ -371,7 +370,7 @@ async fn nonces_open_at_epoch_ends_and_respect_the_cap() {
         .filter(|e| e.attribute("topic_id") == Some("\"9\""))
         .map(|e| e.kind.as_str())
         .collect();
-    assert_eq!(kinds, vec![allora_sdk::devnet::WINDOW_OPENED]);
+    assert_eq!(kinds, vec![allora_devnet::WINDOW_OPENED]);
     assert_eq!(devnet.open_nonces(9), vec![21]);
     devnet.set_topic_active(TOPIC, false).unwrap();
     devnet.produce_blocks_until(30).await;
@@ -416,7 +415,7 @@ fn subscribe(id: &str, query: &str) -> Message {
 async fn websocket_publishes_window_events_to_matching_subscriptions() {
     let a = actors();
     let devnet = builder(&a)
-        .topic(allora_sdk::devnet::TopicConfig::new(7, 12, 4))
+        .topic(allora_devnet::TopicConfig::new(7, 12, 4))
         .build()
         .start()
         .await
@@ -557,7 +556,7 @@ async fn websocket_faults_drop_stop_and_restart() {
 
 #[tokio::test]
 async fn timed_mode_produces_blocks_on_its_own() {
-    let devnet = allora_sdk::devnet::Devnet::builder()
+    let devnet = allora_devnet::Devnet::builder()
         .block_interval(Duration::from_millis(50))
         .build()
         .start()
@@ -592,12 +591,12 @@ async fn a_worker_flow_on_timed_blocks_registers_and_submits_on_the_window_event
     use cosmrs::proto::cosmos::tx::v1beta1::SimulateRequest;
 
     let worker = key(11);
-    let devnet = allora_sdk::devnet::Devnet::builder()
+    let devnet = allora_devnet::Devnet::builder()
         .chain_id(CHAIN_ID)
         // A 2 s window leaves a loaded machine time for the whole flow.
         .block_interval(Duration::from_millis(200))
-        .topic(allora_sdk::devnet::TopicConfig::new(5, 10, 10))
-        .account(allora_sdk::devnet::AccountConfig::new(
+        .topic(allora_devnet::TopicConfig::new(5, 10, 10))
+        .account(allora_devnet::AccountConfig::new(
             worker.address().clone(),
             BALANCE,
         ))

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Duration;
 
-use allora_sdk::devnet::{AccountConfig, Devnet, TopicConfig, DEFAULT_CHAIN_ID};
+use allora_devnet::{AccountConfig, Devnet, TopicConfig, DEFAULT_CHAIN_ID};
 use allora_sdk::keys::Address;
 use allora_sdk::tx::GasPrice;
 use clap::Parser;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use cosmrs::tendermint::Time;
 
-use crate::tx::{tx_hash, GasPrice};
+use allora_sdk::tx::{tx_hash, GasPrice};
 
 use super::abci::{self, AbciError};
 use super::ante::{self, AnteContext, DecodedTx, Mode, Msg};

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::keys::PublicKey;
+use allora_sdk::keys::PublicKey;
 
 use super::config::TopicConfig;
 use super::events::Event;

@@ -3,10 +3,10 @@
 
 use std::str::FromStr;
 
-use crate::decimal::Dec;
-use crate::keys::{Address, PublicKey};
-use crate::proto::emissions::v10;
-use crate::tx::DENOM;
+use allora_sdk::decimal::Dec;
+use allora_sdk::keys::{Address, PublicKey};
+use allora_sdk::proto::emissions::v10;
+use allora_sdk::tx::DENOM;
 
 use super::abci::{self, AbciError};
 use super::events::{self, json_int, json_str, Event};

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use cosmrs::proto::cosmos::base::v1beta1::DecCoin;
 use tonic::{Request, Response, Status};
 
-use crate::proto::feemarket::{self as fm, query_server::Query};
-use crate::tx::DENOM;
+use allora_sdk::proto::feemarket as fm;
+
+use super::server::feemarket::query_server::Query;
+use allora_sdk::tx::DENOM;
 
 use super::super::Shared;
 

@@ -8,7 +8,7 @@ use cosmrs::proto::cosmos::tx::v1beta1::{self as txpb, BroadcastMode, Tx, TxRaw}
 use prost::Message;
 use tonic::{Request, Response, Status};
 
-use crate::proto::to_any;
+use allora_sdk::proto::to_any;
 
 use super::super::{IncludedTx, Shared};
 use super::not_served;

@@ -1,5 +1,9 @@
-//! An in-process Allora devnet (feature `devnet`): the chain's real wire
-//! protocols on 127.0.0.1 with its rules enforced by real cryptography.
+//! # allora-devnet
+//!
+//! An in-process Allora devnet: the chain's real wire protocols on 127.0.0.1
+//! with its rules enforced by real cryptography. It is what every network
+//! test of `allora-sdk` and the worker talks to, and the `allora-devnet`
+//! binary runs it as a standalone process.
 //!
 //! It serves the gRPC services a worker uses (node info, auth, bank, tx,
 //! feemarket, emissions queries) and a CometBFT-compatible `/websocket`
@@ -9,12 +13,13 @@
 //! way the emissions module checks them (bundle signature, registration,
 //! open nonce and submission window, one payload per nonce). Nonces open at
 //! epoch ends and close after the submission window, with the chain's
-//! events.
+//! events. Message types are `allora-sdk`'s own, so the devnet decodes
+//! exactly what the SDK encodes.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use allora_sdk::devnet::{Devnet, TopicConfig};
+//! use allora_devnet::{Devnet, TopicConfig};
 //!
 //! let devnet = Devnet::builder()
 //!     .chain_id("allora-devnet-1")
@@ -30,6 +35,13 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! [`faults`] makes it misbehave on demand (unavailable gRPC, stalled
+//! websocket, paused blocks, a mempool losing transactions, a TCP proxy that
+//! refuses, hangs or resets).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod abci;
 mod ante;
@@ -38,7 +50,7 @@ mod config;
 mod emissions;
 mod error;
 mod events;
-mod faults;
+pub mod faults;
 mod gas;
 mod grpc;
 mod state;
@@ -51,8 +63,8 @@ use std::time::Duration;
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::keys::Address;
-use crate::tx::GasPrice;
+use allora_sdk::keys::Address;
+use allora_sdk::tx::GasPrice;
 
 use chain::Chain;
 pub use config::{

@@ -10,6 +10,7 @@ mod bank;
 mod emissions;
 mod feemarket;
 mod node;
+mod server;
 mod tx;
 
 use std::net::SocketAddr;
@@ -25,9 +26,9 @@ use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 use tonic::Status;
 
-use crate::keys::Address;
-use crate::proto::emissions::v10::query_service_server::QueryServiceServer as EmissionsServer;
-use crate::proto::feemarket::query_server::QueryServer as FeemarketServer;
+use allora_sdk::keys::Address;
+use server::emissions::query_service_server::QueryServiceServer as EmissionsServer;
+use server::feemarket::query_server::QueryServer as FeemarketServer;
 
 use super::error::DevnetError;
 use super::Shared;

@@ -4,8 +4,8 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use crate::keys::Address;
-use crate::tx::GasPrice;
+use allora_sdk::keys::Address;
+use allora_sdk::tx::GasPrice;
 
 use super::error::DevnetError;
 
