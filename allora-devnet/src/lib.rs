@@ -38,7 +38,10 @@
 //!
 //! [`faults`] makes it misbehave on demand (unavailable gRPC, stalled
 //! websocket, paused blocks, a mempool losing transactions, a TCP proxy that
-//! refuses, hangs or resets).
+//! refuses, hangs or resets). [`fixtures`] holds what tests of workers and
+//! clients set up again and again: keys, a devnet with a funded, registered
+//! worker, a client and a worker wired to it, result collection, raw
+//! transactions.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -51,6 +54,7 @@ mod emissions;
 mod error;
 mod events;
 pub mod faults;
+pub mod fixtures;
 mod gas;
 mod grpc;
 mod state;

@@ -5,6 +5,7 @@ mod devnet_support;
 
 use std::time::Duration;
 
+use allora_devnet::fixtures::*;
 use allora_sdk::proto::emissions::v10;
 use allora_sdk::proto::emissions::v10::query_service_client::QueryServiceClient;
 use allora_sdk::proto::feemarket::query_client::QueryClient as FeemarketClient;
@@ -27,7 +28,7 @@ use tokio_tungstenite::tungstenite::Message;
 async fn node_auth_bank_and_feemarket_queries_are_answered() {
     let a = actors();
     let devnet = started(&a).await;
-    let ch = channel(&devnet).await;
+    let ch = channel(&devnet).await.unwrap();
     let mut node = NodeClient::new(ch.clone());
     let info = node
         .get_node_info(GetNodeInfoRequest {})
@@ -76,7 +77,7 @@ async fn node_auth_bank_and_feemarket_queries_are_answered() {
         .unwrap();
     assert_eq!(info.address, address);
     assert!(info.pub_key.is_none(), "no tx signed yet");
-    let unknown = key(42).address().to_string();
+    let unknown = test_key(42).unwrap().address().to_string();
     let err = auth
         .account(QueryAccountRequest {
             address: unknown.clone(),
@@ -124,7 +125,7 @@ async fn node_auth_bank_and_feemarket_queries_are_answered() {
 async fn emissions_queries_are_answered_truthfully() {
     let a = actors();
     let devnet = started(&a).await;
-    let ch = channel(&devnet).await;
+    let ch = channel(&devnet).await.unwrap();
     let mut q = QueryServiceClient::new(ch.clone());
     let worker = a.worker.address().to_string();
 
@@ -285,27 +286,29 @@ async fn emissions_queries_are_answered_truthfully() {
         &ch,
         &sign(
             &a.worker,
-            vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1.5")],
+            vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1.5").unwrap()],
             5,
             0,
             GAS,
             FEE,
         ),
     )
-    .await;
+    .await
+    .unwrap();
     deliver(
         &devnet,
         &ch,
         &sign(
             &a.outsider,
-            vec![payload_any(&a.outsider, TOPIC, FIRST_NONCE, "2.5")],
+            vec![payload_any(&a.outsider, TOPIC, FIRST_NONCE, "2.5").unwrap()],
             6,
             0,
             GAS,
             FEE,
         ),
     )
-    .await;
+    .await
+    .unwrap();
     devnet.produce_blocks_until(FIRST_NONCE + 5).await;
     let res = q
         .get_latest_network_inferences(latest)
@@ -332,8 +335,7 @@ async fn emissions_queries_are_answered_truthfully() {
 async fn nonces_open_at_epoch_ends_and_respect_the_cap() {
     let a = actors();
     let devnet = builder(&a)
-        .max_unfulfilled_worker_requests(1)
-        .build()
+        .devnet(|d| d.max_unfulfilled_worker_requests(1))
         .start()
         .await
         .unwrap();
@@ -415,8 +417,7 @@ fn subscribe(id: &str, query: &str) -> Message {
 async fn websocket_publishes_window_events_to_matching_subscriptions() {
     let a = actors();
     let devnet = builder(&a)
-        .topic(allora_devnet::TopicConfig::new(7, 12, 4))
-        .build()
+        .devnet(|d| d.topic(allora_devnet::TopicConfig::new(7, 12, 4)))
         .start()
         .await
         .unwrap();
@@ -516,7 +517,7 @@ async fn websocket_publishes_window_events_to_matching_subscriptions() {
 #[tokio::test]
 async fn websocket_faults_drop_stop_and_restart() {
     let a = actors();
-    let devnet = builder(&a).build().start().await.unwrap();
+    let devnet = builder(&a).start().await.unwrap();
     let url = devnet.websocket_url();
     let mut ws = ws_connect(&url).await;
     ws.send(subscribe("s", "tm.event='NewBlockEvents'"))
@@ -590,21 +591,19 @@ async fn a_worker_flow_on_timed_blocks_registers_and_submits_on_the_window_event
     use cosmrs::proto::cosmos::tx::v1beta1::service_client::ServiceClient as TxClient;
     use cosmrs::proto::cosmos::tx::v1beta1::SimulateRequest;
 
-    let worker = key(11);
-    let devnet = allora_devnet::Devnet::builder()
+    let worker = test_key(11).unwrap();
+    // Funded, not registered: the flow registers first.
+    let devnet = TestNet::builder(worker.clone())
         .chain_id(CHAIN_ID)
         // A 2 s window leaves a loaded machine time for the whole flow.
         .block_interval(Duration::from_millis(200))
-        .topic(allora_devnet::TopicConfig::new(5, 10, 10))
-        .account(allora_devnet::AccountConfig::new(
-            worker.address().clone(),
-            BALANCE,
-        ))
-        .build()
+        .topics([5], 10, 10)
+        .balance(BALANCE)
+        .unregistered()
         .start()
         .await
         .unwrap();
-    let ch = channel(&devnet).await;
+    let ch = channel(&devnet).await.unwrap();
     let mut auth = AuthClient::new(ch.clone());
     let mut q = QueryServiceClient::new(ch.clone());
     let address = worker.address().to_string();
@@ -647,7 +646,7 @@ async fn a_worker_flow_on_timed_blocks_registers_and_submits_on_the_window_event
         GAS,
         FEE,
     );
-    assert_eq!(broadcast(&ch, tx.to_bytes()).await.code, 0);
+    assert_eq!(broadcast(&ch, tx.to_bytes()).await.unwrap().code, 0);
     assert_eq!(wait_for_tx(&ch, tx.hash()).await.code, 0);
 
     // Wait for a window to open, then submit for its nonce.
@@ -684,7 +683,7 @@ async fn a_worker_flow_on_timed_blocks_registers_and_submits_on_the_window_event
         .nonces;
     assert!(open.iter().any(|n| n.block_height == nonce));
     let info = account_info(&mut auth).await;
-    let msgs = vec![payload_any(&worker, 5, nonce, "42.5")];
+    let msgs = vec![payload_any(&worker, 5, nonce, "42.5").unwrap()];
     let sim_bytes = UnsignedTx::new(msgs.clone())
         .simulation_bytes(worker.public_key(), info.sequence, &Fee::uallo(1, 300_000))
         .unwrap();
@@ -716,7 +715,7 @@ async fn a_worker_flow_on_timed_blocks_registers_and_submits_on_the_window_event
         gas,
         u128::from(gas) * per_gas * 3 / 2,
     );
-    let checked = broadcast(&ch, tx.to_bytes()).await;
+    let checked = broadcast(&ch, tx.to_bytes()).await.unwrap();
     assert_eq!(checked.code, 0, "{}", checked.raw_log);
     let res = wait_for_tx(&ch, tx.hash()).await;
     assert_eq!(res.code, 0, "{}", res.raw_log);

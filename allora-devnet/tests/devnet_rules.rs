@@ -3,6 +3,7 @@
 
 mod devnet_support;
 
+use allora_devnet::fixtures::*;
 use allora_devnet::{ante_gas, PAYLOAD_BASE_GAS, PAYLOAD_GAS_PER_VALUE};
 use allora_sdk::proto::emissions::{v10, v3};
 use allora_sdk::proto::{to_any, Any};
@@ -15,16 +16,16 @@ use prost::Message;
 async fn valid_payload_is_included_recorded_and_charged() {
     let a = actors();
     let devnet = started(&a).await;
-    let ch = channel(&devnet).await;
+    let ch = channel(&devnet).await.unwrap();
     let tx = sign(
         &a.worker,
-        vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "123.456")],
+        vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "123.456").unwrap()],
         5,
         0,
         GAS,
         FEE,
     );
-    let res = deliver(&devnet, &ch, &tx).await;
+    let res = deliver(&devnet, &ch, &tx).await.unwrap();
     assert_eq!(
         (res.code, res.height),
         (0, FIRST_NONCE + 1),
@@ -51,13 +52,13 @@ async fn valid_payload_is_included_recorded_and_charged() {
 async fn one_account_sends_several_txs_per_block_and_batches_topics() {
     let a = actors();
     let devnet = started(&a).await;
-    let ch = channel(&devnet).await;
+    let ch = channel(&devnet).await.unwrap();
     // Both topics share the schedule, so nonce 10 is open in both.
     let batched = sign(
         &a.worker,
         vec![
-            payload_any(&a.worker, TOPIC, FIRST_NONCE, "1"),
-            payload_any(&a.worker, TOPIC_B, FIRST_NONCE, "2"),
+            payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap(),
+            payload_any(&a.worker, TOPIC_B, FIRST_NONCE, "2").unwrap(),
         ],
         5,
         0,
@@ -77,8 +78,8 @@ async fn one_account_sends_several_txs_per_block_and_batches_topics() {
         GAS,
         FEE,
     );
-    assert_eq!(broadcast(&ch, batched.to_bytes()).await.code, 0);
-    assert_eq!(broadcast(&ch, register.to_bytes()).await.code, 0);
+    assert_eq!(broadcast(&ch, batched.to_bytes()).await.unwrap().code, 0);
+    assert_eq!(broadcast(&ch, register.to_bytes()).await.unwrap().code, 0);
     let block = devnet.produce_block().await;
     assert_eq!(block.num_txs, 2);
     for hash in [batched.hash(), register.hash()] {
@@ -95,7 +96,7 @@ async fn one_account_sends_several_txs_per_block_and_batches_topics() {
 async fn register_debits_fee_and_registers() {
     let a = actors();
     let devnet = started(&a).await;
-    let ch = channel(&devnet).await;
+    let ch = channel(&devnet).await.unwrap();
     let msg = to_any(&v10::RegisterRequest {
         sender: a.outsider.address().to_string(),
         topic_id: TOPIC,
@@ -103,7 +104,7 @@ async fn register_debits_fee_and_registers() {
         is_reputer: false,
     });
     let tx = sign(&a.outsider, vec![msg.clone()], 6, 0, GAS, FEE);
-    let res = deliver(&devnet, &ch, &tx).await;
+    let res = deliver(&devnet, &ch, &tx).await.unwrap();
     assert_eq!(res.code, 0, "{}", res.raw_log);
     assert!(res
         .events
@@ -116,7 +117,7 @@ async fn register_debits_fee_and_registers() {
     );
     // Registering twice is refused.
     let again = sign(&a.outsider, vec![msg], 6, 1, GAS, FEE);
-    let res = deliver(&devnet, &ch, &again).await;
+    let res = deliver(&devnet, &ch, &again).await.unwrap();
     assert_eq!(
         (res.code, res.codespace.as_str()),
         (8, "emissions"),
@@ -129,12 +130,12 @@ async fn register_debits_fee_and_registers() {
 async fn tx_signatures_are_verified_against_chain_id_and_account_number() {
     let a = actors();
     let devnet = started(&a).await;
-    let ch = channel(&devnet).await;
-    let msg = || vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1")];
-    let wrong_chain = sign_for("allora-testnet-1", &a.worker, msg(), 5, 0, GAS, FEE);
+    let ch = channel(&devnet).await.unwrap();
+    let msg = || vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap()];
+    let wrong_chain = sign_tx("allora-testnet-1", &a.worker, msg(), 5, 0, GAS, FEE).unwrap();
     let wrong_number = sign(&a.worker, msg(), 99, 0, GAS, FEE);
     for tx in [wrong_chain, wrong_number] {
-        let res = broadcast(&ch, tx.to_bytes()).await;
+        let res = broadcast(&ch, tx.to_bytes()).await.unwrap();
         assert_eq!(
             (res.code, res.codespace.as_str()),
             (4, "sdk"),
@@ -155,7 +156,7 @@ async fn tx_signatures_are_verified_against_chain_id_and_account_number() {
         good.auth_info_bytes().to_vec(),
         sig,
     );
-    assert_eq!(broadcast(&ch, bad.to_bytes()).await.code, 4);
+    assert_eq!(broadcast(&ch, bad.to_bytes()).await.unwrap().code, 4);
     // Nothing was charged and the sequence did not move.
     devnet.produce_block().await;
     let acc = devnet.account(a.worker.address()).unwrap();
@@ -166,17 +167,17 @@ async fn tx_signatures_are_verified_against_chain_id_and_account_number() {
 async fn tx_signed_by_another_key_than_the_message_signer_is_refused() {
     let a = actors();
     let devnet = started(&a).await;
-    let ch = channel(&devnet).await;
+    let ch = channel(&devnet).await.unwrap();
     // The worker's payload, in a tx signed by the outsider.
     let tx = sign(
         &a.outsider,
-        vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1")],
+        vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap()],
         5,
         0,
         GAS,
         FEE,
     );
-    let res = broadcast(&ch, tx.to_bytes()).await;
+    let res = broadcast(&ch, tx.to_bytes()).await.unwrap();
     assert_eq!(
         (res.code, res.codespace.as_str()),
         (8, "sdk"),
@@ -190,16 +191,16 @@ async fn tx_signed_by_another_key_than_the_message_signer_is_refused() {
 async fn wrong_sequence_is_refused_at_check_tx_and_bump_sequence_desyncs() {
     let a = actors();
     let devnet = started(&a).await;
-    let ch = channel(&devnet).await;
+    let ch = channel(&devnet).await.unwrap();
     let tx = sign(
         &a.worker,
-        vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1")],
+        vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap()],
         5,
         3,
         GAS,
         FEE,
     );
-    let res = broadcast(&ch, tx.to_bytes()).await;
+    let res = broadcast(&ch, tx.to_bytes()).await.unwrap();
     assert_eq!((res.code, res.codespace.as_str()), (32, "sdk"));
     assert_eq!(
         res.raw_log,
@@ -209,13 +210,13 @@ async fn wrong_sequence_is_refused_at_check_tx_and_bump_sequence_desyncs() {
     assert_eq!(devnet.bump_sequence(a.worker.address()).unwrap(), 1);
     let stale = sign(
         &a.worker,
-        vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1")],
+        vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap()],
         5,
         0,
         GAS,
         FEE,
     );
-    let res = broadcast(&ch, stale.to_bytes()).await;
+    let res = broadcast(&ch, stale.to_bytes()).await.unwrap();
     assert_eq!(res.code, 32);
     assert!(res.raw_log.contains("expected 1, got 0"));
     // The chain never includes a refused tx.
@@ -228,16 +229,16 @@ async fn wrong_sequence_is_refused_at_check_tx_and_bump_sequence_desyncs() {
 async fn low_fee_and_low_balance_are_refused() {
     let a = actors();
     let devnet = started(&a).await;
-    let ch = channel(&devnet).await;
+    let ch = channel(&devnet).await.unwrap();
     let low = sign(
         &a.worker,
-        vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1")],
+        vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap()],
         5,
         0,
         GAS,
         FEE - 1,
     );
-    let res = broadcast(&ch, low.to_bytes()).await;
+    let res = broadcast(&ch, low.to_bytes()).await.unwrap();
     assert_eq!((res.code, res.codespace.as_str()), (13, "sdk"));
     assert_eq!(
         res.raw_log,
@@ -248,13 +249,13 @@ async fn low_fee_and_low_balance_are_refused() {
     );
     let poor = sign(
         &a.poor,
-        vec![payload_any(&a.poor, TOPIC, FIRST_NONCE, "1")],
+        vec![payload_any(&a.poor, TOPIC, FIRST_NONCE, "1").unwrap()],
         7,
         0,
         GAS,
         FEE,
     );
-    let res = broadcast(&ch, poor.to_bytes()).await;
+    let res = broadcast(&ch, poor.to_bytes()).await.unwrap();
     assert_eq!(
         (res.code, res.codespace.as_str()),
         (5, "sdk"),
@@ -268,14 +269,14 @@ async fn low_fee_and_low_balance_are_refused() {
 async fn out_of_gas_is_included_charged_and_not_applied() {
     let a = actors();
     let devnet = started(&a).await;
-    let ch = channel(&devnet).await;
-    let msgs = vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1")];
+    let ch = channel(&devnet).await.unwrap();
+    let msgs = vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap()];
     // Enough for the ante handler, not for the payload.
     let probe = sign(&a.worker, msgs.clone(), 5, 0, GAS, FEE);
     let gas = ante_gas(probe.to_bytes().len(), 1) + PAYLOAD_BASE_GAS / 2;
     let fee = u128::from(gas) * 10;
     let tx = sign(&a.worker, msgs, 5, 0, gas, fee);
-    let res = deliver(&devnet, &ch, &tx).await;
+    let res = deliver(&devnet, &ch, &tx).await.unwrap();
     assert_eq!((res.code, res.codespace.as_str()), (11, "sdk"));
     assert!(res
         .raw_log
@@ -287,13 +288,13 @@ async fn out_of_gas_is_included_charged_and_not_applied() {
     // Less gas than the ante handler needs is refused at CheckTx.
     let tiny = sign(
         &a.worker,
-        vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1")],
+        vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap()],
         5,
         1,
         1_000,
         10_000,
     );
-    assert_eq!(broadcast(&ch, tiny.to_bytes()).await.code, 11);
+    assert_eq!(broadcast(&ch, tiny.to_bytes()).await.unwrap().code, 11);
 }
 
 #[tokio::test]
@@ -303,8 +304,8 @@ async fn simulate_reports_the_gas_delivery_uses() {
     use cosmrs::proto::cosmos::tx::v1beta1::SimulateRequest;
     let a = actors();
     let devnet = started(&a).await;
-    let ch = channel(&devnet).await;
-    let msgs = vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "7.5")];
+    let ch = channel(&devnet).await.unwrap();
+    let msgs = vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "7.5").unwrap()];
     let sim_bytes = UnsignedTx::new(msgs.clone())
         // Same fee as the signed tx, so the two differ only in the signature.
         .simulation_bytes(a.worker.public_key(), 0, &Fee::uallo(FEE, GAS))
@@ -324,7 +325,7 @@ async fn simulate_reports_the_gas_delivery_uses() {
         simulated,
         ante_gas(signed.to_bytes().len(), 1) + PAYLOAD_BASE_GAS + PAYLOAD_GAS_PER_VALUE
     );
-    let res = deliver(&devnet, &ch, &signed).await;
+    let res = deliver(&devnet, &ch, &signed).await.unwrap();
     assert_eq!(res.gas_used as u64, simulated);
 }
 
@@ -333,10 +334,12 @@ async fn deliver_payload(
     devnet: &allora_devnet::DevnetHandle,
     msg: Any,
 ) -> cosmrs::proto::cosmos::base::abci::v1beta1::TxResponse {
-    let ch = channel(devnet).await;
-    let worker = key(1);
+    let ch = channel(devnet).await.unwrap();
+    let worker = test_key(1).unwrap();
     let seq = devnet.account(worker.address()).unwrap().sequence;
-    deliver(devnet, &ch, &sign(&worker, vec![msg], 5, seq, GAS, FEE)).await
+    deliver(devnet, &ch, &sign(&worker, vec![msg], 5, seq, GAS, FEE))
+        .await
+        .unwrap()
 }
 
 fn payload_message(any: &Any) -> v10::InsertWorkerPayloadRequest {
@@ -348,7 +351,7 @@ async fn bundle_signature_must_verify_with_low_s() {
     let a = actors();
     let devnet = started(&a).await;
     // Tampered value after signing.
-    let mut msg = payload_message(&payload_any(&a.worker, TOPIC, FIRST_NONCE, "1"));
+    let mut msg = payload_message(&payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap());
     let bundle = msg.worker_data_bundle.as_mut().unwrap();
     bundle
         .inference_forecasts_bundle
@@ -367,7 +370,7 @@ async fn bundle_signature_must_verify_with_low_s() {
          signature verification failed: unauthorized"
     );
     // The same signature with S replaced by n - S (valid ECDSA, high S).
-    let mut msg = payload_message(&payload_any(&a.worker, TOPIC, FIRST_NONCE, "1"));
+    let mut msg = payload_message(&payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap());
     let bundle = msg.worker_data_bundle.as_mut().unwrap();
     let sig =
         k256::ecdsa::Signature::from_slice(&bundle.inferences_forecasts_bundle_signature).unwrap();
@@ -393,12 +396,12 @@ async fn bundle_signature_must_verify_with_low_s() {
 async fn sender_must_be_the_worker() {
     let a = actors();
     let devnet = started(&a).await;
-    let ch = channel(&devnet).await;
+    let ch = channel(&devnet).await.unwrap();
     // The worker's signed bundle relayed by the outsider.
-    let mut msg = payload_message(&payload_any(&a.worker, TOPIC, FIRST_NONCE, "1"));
+    let mut msg = payload_message(&payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap());
     msg.sender = a.outsider.address().to_string();
     let tx = sign(&a.outsider, vec![to_any(&msg)], 6, 0, GAS, FEE);
-    let res = deliver(&devnet, &ch, &tx).await;
+    let res = deliver(&devnet, &ch, &tx).await.unwrap();
     assert_eq!(
         (res.code, res.codespace.as_str()),
         (4, "sdk"),
@@ -412,7 +415,11 @@ async fn sender_must_be_the_worker() {
 async fn topic_must_exist_and_be_active() {
     let a = actors();
     let devnet = started(&a).await;
-    let res = deliver_payload(&devnet, payload_any(&a.worker, 99, FIRST_NONCE, "1")).await;
+    let res = deliver_payload(
+        &devnet,
+        payload_any(&a.worker, 99, FIRST_NONCE, "1").unwrap(),
+    )
+    .await;
     assert_eq!(
         (res.code, res.codespace.as_str()),
         (6, "emissions"),
@@ -422,14 +429,18 @@ async fn topic_must_exist_and_be_active() {
     assert!(res.raw_log.ends_with("invalid topic ID"));
     let res = deliver_payload(
         &devnet,
-        payload_any(&a.worker, INACTIVE_TOPIC, FIRST_NONCE, "1"),
+        payload_any(&a.worker, INACTIVE_TOPIC, FIRST_NONCE, "1").unwrap(),
     )
     .await;
     assert_eq!((res.code, res.codespace.as_str()), (6, "emissions"));
     assert!(res.raw_log.contains("is not active"));
     // Deactivating a topic with an open nonce refuses payloads for it too.
     devnet.set_topic_active(TOPIC, false).unwrap();
-    let res = deliver_payload(&devnet, payload_any(&a.worker, TOPIC, FIRST_NONCE, "1")).await;
+    let res = deliver_payload(
+        &devnet,
+        payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap(),
+    )
+    .await;
     assert_eq!(res.code, 6);
 }
 
@@ -437,16 +448,16 @@ async fn topic_must_exist_and_be_active() {
 async fn worker_must_be_registered() {
     let a = actors();
     let devnet = started(&a).await;
-    let ch = channel(&devnet).await;
+    let ch = channel(&devnet).await.unwrap();
     let tx = sign(
         &a.outsider,
-        vec![payload_any(&a.outsider, TOPIC, FIRST_NONCE, "1")],
+        vec![payload_any(&a.outsider, TOPIC, FIRST_NONCE, "1").unwrap()],
         6,
         0,
         GAS,
         FEE,
     );
-    let res = deliver(&devnet, &ch, &tx).await;
+    let res = deliver(&devnet, &ch, &tx).await.unwrap();
     assert_eq!((res.code, res.codespace.as_str()), (13, "emissions"));
     assert_eq!(
         res.raw_log,
@@ -456,20 +467,24 @@ async fn worker_must_be_registered() {
     devnet.register_worker(TOPIC, a.outsider.address()).unwrap();
     let tx = sign(
         &a.outsider,
-        vec![payload_any(&a.outsider, TOPIC, FIRST_NONCE, "1")],
+        vec![payload_any(&a.outsider, TOPIC, FIRST_NONCE, "1").unwrap()],
         6,
         1,
         GAS,
         FEE,
     );
-    assert_eq!(deliver(&devnet, &ch, &tx).await.code, 0);
+    assert_eq!(deliver(&devnet, &ch, &tx).await.unwrap().code, 0);
 }
 
 #[tokio::test]
 async fn nonce_must_be_open_and_window_not_closed() {
     let a = actors();
     let devnet = started(&a).await;
-    let res = deliver_payload(&devnet, payload_any(&a.worker, TOPIC, FIRST_NONCE - 1, "1")).await;
+    let res = deliver_payload(
+        &devnet,
+        payload_any(&a.worker, TOPIC, FIRST_NONCE - 1, "1").unwrap(),
+    )
+    .await;
     assert_eq!(
         (res.code, res.codespace.as_str()),
         (44, "emissions"),
@@ -478,7 +493,11 @@ async fn nonce_must_be_open_and_window_not_closed() {
     );
     // The window of nonce 10 is blocks 10..=15; a tx in block 15 is on time.
     devnet.produce_blocks_until(FIRST_NONCE + 4).await;
-    let res = deliver_payload(&devnet, payload_any(&a.worker, TOPIC_B, FIRST_NONCE, "1")).await;
+    let res = deliver_payload(
+        &devnet,
+        payload_any(&a.worker, TOPIC_B, FIRST_NONCE, "1").unwrap(),
+    )
+    .await;
     assert_eq!(
         (res.code, res.height),
         (0, FIRST_NONCE + 5),
@@ -486,7 +505,11 @@ async fn nonce_must_be_open_and_window_not_closed() {
         res.raw_log
     );
     // Block 16 is too late: the nonce was closed in EndBlock 15.
-    let res = deliver_payload(&devnet, payload_any(&a.worker, TOPIC, FIRST_NONCE, "1")).await;
+    let res = deliver_payload(
+        &devnet,
+        payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap(),
+    )
+    .await;
     assert_eq!((res.code, res.codespace.as_str()), (44, "emissions"));
     assert!(devnet.open_nonces(TOPIC).is_empty());
 }
@@ -496,12 +519,19 @@ async fn a_second_payload_for_the_same_nonce_is_already_submitted() {
     let a = actors();
     let devnet = started(&a).await;
     assert_eq!(
-        deliver_payload(&devnet, payload_any(&a.worker, TOPIC, FIRST_NONCE, "1"))
-            .await
-            .code,
+        deliver_payload(
+            &devnet,
+            payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap()
+        )
+        .await
+        .code,
         0
     );
-    let res = deliver_payload(&devnet, payload_any(&a.worker, TOPIC, FIRST_NONCE, "2")).await;
+    let res = deliver_payload(
+        &devnet,
+        payload_any(&a.worker, TOPIC, FIRST_NONCE, "2").unwrap(),
+    )
+    .await;
     assert_eq!((res.code, res.codespace.as_str()), (1, "undefined"));
     assert!(res.raw_log.contains("inference already submitted"));
     let sub = devnet
@@ -514,19 +544,19 @@ async fn a_second_payload_for_the_same_nonce_is_already_submitted() {
 async fn failing_message_fails_the_whole_tx_but_the_fee_is_charged() {
     let a = actors();
     let devnet = started(&a).await;
-    let ch = channel(&devnet).await;
+    let ch = channel(&devnet).await.unwrap();
     let tx = sign(
         &a.worker,
         vec![
-            payload_any(&a.worker, TOPIC, FIRST_NONCE, "1"),
-            payload_any(&a.worker, 99, FIRST_NONCE, "1"),
+            payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap(),
+            payload_any(&a.worker, 99, FIRST_NONCE, "1").unwrap(),
         ],
         5,
         0,
         GAS,
         FEE,
     );
-    let res = deliver(&devnet, &ch, &tx).await;
+    let res = deliver(&devnet, &ch, &tx).await.unwrap();
     assert_eq!(res.code, 6);
     assert!(res
         .raw_log
@@ -540,7 +570,7 @@ async fn failing_message_fails_the_whole_tx_but_the_fee_is_charged() {
 async fn invalid_decimals_and_unknown_messages_fail_decoding() {
     let a = actors();
     let devnet = started(&a).await;
-    let ch = channel(&devnet).await;
+    let ch = channel(&devnet).await.unwrap();
     let worker = a.worker.address().to_string();
     let msg = v10::InsertWorkerPayloadRequest {
         sender: worker.clone(),
@@ -569,7 +599,7 @@ async fn invalid_decimals_and_unknown_messages_fail_decoding() {
         }),
     };
     let tx = sign(&a.worker, vec![to_any(&msg)], 5, 0, GAS, FEE);
-    let res = broadcast(&ch, tx.to_bytes()).await;
+    let res = broadcast(&ch, tx.to_bytes()).await.unwrap();
     assert_eq!(
         (res.code, res.codespace.as_str()),
         (2, "sdk"),
@@ -583,7 +613,7 @@ async fn invalid_decimals_and_unknown_messages_fail_decoding() {
         value: vec![],
     };
     let tx = sign(&a.worker, vec![unknown], 5, 0, GAS, FEE);
-    let res = broadcast(&ch, tx.to_bytes()).await;
+    let res = broadcast(&ch, tx.to_bytes()).await.unwrap();
     assert_eq!((res.code, res.codespace.as_str()), (6, "sdk"));
     assert_eq!(
         res.raw_log,
@@ -621,8 +651,8 @@ async fn golden_vector_txs_pass_the_signature_check() {
             .start()
             .await
             .unwrap();
-        let ch = channel(&devnet).await;
-        let res = broadcast(&ch, &bytes).await;
+        let ch = channel(&devnet).await.unwrap();
+        let res = broadcast(&ch, &bytes).await.unwrap();
         assert_eq!(res.code, 0, "{}: {}", tx["name"], res.raw_log);
         assert_eq!(res.txhash, tx_hash(&bytes));
         devnet.produce_block().await;
@@ -652,7 +682,9 @@ async fn golden_vector_txs_pass_the_signature_check() {
             .start()
             .await
             .unwrap();
-        let res = broadcast(&channel(&other).await, &bytes).await;
+        let res = broadcast(&channel(&other).await.unwrap(), &bytes)
+            .await
+            .unwrap();
         assert_eq!(res.code, 4);
     }
 }
