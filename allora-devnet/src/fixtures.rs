@@ -1,7 +1,8 @@
 //! Test fixtures shared by every test that needs a devnet: deterministic
 //! keys, a devnet with a funded worker registered in its topics, a chain
 //! client and a [`Worker`] wired to it, collection of a worker's results,
-//! and raw transactions signed, broadcast and delivered over gRPC.
+//! raw transactions signed, simulated, broadcast and delivered over gRPC,
+//! and dead endpoints (a refused port, a port that never answers).
 //!
 //! Every fallible fixture returns a [`FixtureError`] rather than panicking,
 //! so tests decide how to fail (usually `.unwrap()`).
@@ -34,6 +35,7 @@
 //! # }
 //! ```
 
+use std::net::SocketAddr;
 use std::ops::Deref;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -51,7 +53,9 @@ use allora_sdk::worker::{
 use allora_sdk::{Dec, DecimalError};
 use cosmrs::proto::cosmos::base::abci::v1beta1::TxResponse;
 use cosmrs::proto::cosmos::tx::v1beta1::service_client::ServiceClient as TxClient;
-use cosmrs::proto::cosmos::tx::v1beta1::{BroadcastMode, BroadcastTxRequest, GetTxRequest};
+use cosmrs::proto::cosmos::tx::v1beta1::{
+    BroadcastMode, BroadcastTxRequest, GetTxRequest, SimulateRequest,
+};
 use futures_util::StreamExt;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -88,6 +92,9 @@ pub enum FixtureError {
     /// The temporary data directory could not be created.
     #[error("temporary data directory: {0}")]
     DataDir(#[source] std::io::Error),
+    /// A loopback listener could not be bound.
+    #[error("loopback listener: {0}")]
+    Listener(#[source] std::io::Error),
     /// No gRPC connection to the devnet.
     #[error("gRPC connection to {endpoint}: {source}")]
     Connect {
@@ -525,6 +532,26 @@ pub fn sign_tx(
     )?)
 }
 
+/// Simulates a transaction (bytes from
+/// [`UnsignedTx::simulation_bytes`]) and returns the gas it used.
+pub async fn simulate_gas(channel: &Channel, tx_bytes: Vec<u8>) -> Result<u64, FixtureError> {
+    let grpc = |status| FixtureError::Grpc {
+        call: "Simulate",
+        status: Box::new(status),
+    };
+    // The deprecated `tx` field stays empty: the bytes carry the transaction.
+    #[allow(deprecated)]
+    let request = SimulateRequest { tx: None, tx_bytes };
+    TxClient::new(channel.clone())
+        .simulate(request)
+        .await
+        .map_err(grpc)?
+        .into_inner()
+        .gas_info
+        .map(|info| info.gas_used)
+        .ok_or_else(|| grpc(tonic::Status::internal("Simulate answered no gas_info")))
+}
+
 /// Broadcasts raw transaction bytes in sync mode and returns the CheckTx
 /// answer (a refusal is an answer, not an error).
 pub async fn broadcast(channel: &Channel, bytes: &[u8]) -> Result<TxResponse, FixtureError> {
@@ -584,4 +611,55 @@ pub async fn deliver(
             call: "GetTx",
             status: Box::new(status),
         })
+}
+
+/// A loopback port nothing listens on (bound, then released), so
+/// connections to it are refused.
+pub fn refused_port() -> Result<u16, FixtureError> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(FixtureError::Listener)?;
+    Ok(listener
+        .local_addr()
+        .map_err(FixtureError::Listener)?
+        .port())
+}
+
+/// A loopback port that accepts TCP connections and never answers, until
+/// dropped: what a hung node looks like to a client.
+#[derive(Debug)]
+pub struct HangingPort {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl HangingPort {
+    /// Binds a free loopback port and starts holding its connections.
+    pub async fn start() -> Result<HangingPort, FixtureError> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(FixtureError::Listener)?;
+        let addr = listener.local_addr().map_err(FixtureError::Listener)?;
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        Ok(HangingPort { addr, task })
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Its URL as a gRPC endpoint (`http://127.0.0.1:PORT`).
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for HangingPort {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

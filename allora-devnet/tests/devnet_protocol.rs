@@ -284,28 +284,32 @@ async fn emissions_queries_are_answered_truthfully() {
     deliver(
         &devnet,
         &ch,
-        &sign(
+        &sign_tx(
+            CHAIN_ID,
             &a.worker,
             vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1.5").unwrap()],
             5,
             0,
             GAS,
             FEE,
-        ),
+        )
+        .unwrap(),
     )
     .await
     .unwrap();
     deliver(
         &devnet,
         &ch,
-        &sign(
+        &sign_tx(
+            CHAIN_ID,
             &a.outsider,
             vec![payload_any(&a.outsider, TOPIC, FIRST_NONCE, "2.5").unwrap()],
             6,
             0,
             GAS,
             FEE,
-        ),
+        )
+        .unwrap(),
     )
     .await
     .unwrap();
@@ -588,8 +592,6 @@ async fn wait_for_tx(
 #[tokio::test]
 async fn a_worker_flow_on_timed_blocks_registers_and_submits_on_the_window_event() {
     use allora_sdk::tx::{Fee, UnsignedTx};
-    use cosmrs::proto::cosmos::tx::v1beta1::service_client::ServiceClient as TxClient;
-    use cosmrs::proto::cosmos::tx::v1beta1::SimulateRequest;
 
     let worker = test_key(11).unwrap();
     // Funded, not registered: the flow registers first.
@@ -638,14 +640,16 @@ async fn a_worker_flow_on_timed_blocks_registers_and_submits_on_the_window_event
         owner: address.clone(),
         is_reputer: false,
     });
-    let tx = sign(
+    let tx = sign_tx(
+        CHAIN_ID,
         &worker,
         vec![register],
         info.account_number,
         info.sequence,
         GAS,
         FEE,
-    );
+    )
+    .unwrap();
     assert_eq!(broadcast(&ch, tx.to_bytes()).await.unwrap().code, 0);
     assert_eq!(wait_for_tx(&ch, tx.hash()).await.code, 0);
 
@@ -687,16 +691,7 @@ async fn a_worker_flow_on_timed_blocks_registers_and_submits_on_the_window_event
     let sim_bytes = UnsignedTx::new(msgs.clone())
         .simulation_bytes(worker.public_key(), info.sequence, &Fee::uallo(1, 300_000))
         .unwrap();
-    #[allow(deprecated)]
-    let sim = TxClient::new(ch.clone())
-        .simulate(SimulateRequest {
-            tx: None,
-            tx_bytes: sim_bytes,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let gas = sim.gas_info.unwrap().gas_used * 12 / 10;
+    let gas = simulate_gas(&ch, sim_bytes).await.unwrap() * 12 / 10;
     let price = FeemarketClient::new(ch.clone())
         .gas_price(GasPriceRequest {
             denom: "uallo".into(),
@@ -707,14 +702,16 @@ async fn a_worker_flow_on_timed_blocks_registers_and_submits_on_the_window_event
         .price
         .unwrap();
     let per_gas: u128 = price.amount.parse::<u128>().unwrap() / 1_000_000_000_000_000_000;
-    let tx = sign(
+    let tx = sign_tx(
+        CHAIN_ID,
         &worker,
         msgs,
         info.account_number,
         info.sequence,
         gas,
         u128::from(gas) * per_gas * 3 / 2,
-    );
+    )
+    .unwrap();
     let checked = broadcast(&ch, tx.to_bytes()).await.unwrap();
     assert_eq!(checked.code, 0, "{}", checked.raw_log);
     let res = wait_for_tx(&ch, tx.hash()).await;

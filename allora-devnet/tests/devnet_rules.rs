@@ -17,14 +17,16 @@ async fn valid_payload_is_included_recorded_and_charged() {
     let a = actors();
     let devnet = started(&a).await;
     let ch = channel(&devnet).await.unwrap();
-    let tx = sign(
+    let tx = sign_tx(
+        CHAIN_ID,
         &a.worker,
         vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "123.456").unwrap()],
         5,
         0,
         GAS,
         FEE,
-    );
+    )
+    .unwrap();
     let res = deliver(&devnet, &ch, &tx).await.unwrap();
     assert_eq!(
         (res.code, res.height),
@@ -54,7 +56,8 @@ async fn one_account_sends_several_txs_per_block_and_batches_topics() {
     let devnet = started(&a).await;
     let ch = channel(&devnet).await.unwrap();
     // Both topics share the schedule, so nonce 10 is open in both.
-    let batched = sign(
+    let batched = sign_tx(
+        CHAIN_ID,
         &a.worker,
         vec![
             payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap(),
@@ -64,8 +67,10 @@ async fn one_account_sends_several_txs_per_block_and_batches_topics() {
         0,
         GAS,
         FEE,
-    );
-    let register = sign(
+    )
+    .unwrap();
+    let register = sign_tx(
+        CHAIN_ID,
         &a.worker,
         vec![to_any(&v10::RegisterRequest {
             sender: a.worker.address().to_string(),
@@ -77,7 +82,8 @@ async fn one_account_sends_several_txs_per_block_and_batches_topics() {
         1,
         GAS,
         FEE,
-    );
+    )
+    .unwrap();
     assert_eq!(broadcast(&ch, batched.to_bytes()).await.unwrap().code, 0);
     assert_eq!(broadcast(&ch, register.to_bytes()).await.unwrap().code, 0);
     let block = devnet.produce_block().await;
@@ -103,7 +109,7 @@ async fn register_debits_fee_and_registers() {
         owner: a.outsider.address().to_string(),
         is_reputer: false,
     });
-    let tx = sign(&a.outsider, vec![msg.clone()], 6, 0, GAS, FEE);
+    let tx = sign_tx(CHAIN_ID, &a.outsider, vec![msg.clone()], 6, 0, GAS, FEE).unwrap();
     let res = deliver(&devnet, &ch, &tx).await.unwrap();
     assert_eq!(res.code, 0, "{}", res.raw_log);
     assert!(res
@@ -116,7 +122,7 @@ async fn register_debits_fee_and_registers() {
         BALANCE - FEE - fee
     );
     // Registering twice is refused.
-    let again = sign(&a.outsider, vec![msg], 6, 1, GAS, FEE);
+    let again = sign_tx(CHAIN_ID, &a.outsider, vec![msg], 6, 1, GAS, FEE).unwrap();
     let res = deliver(&devnet, &ch, &again).await.unwrap();
     assert_eq!(
         (res.code, res.codespace.as_str()),
@@ -133,7 +139,7 @@ async fn tx_signatures_are_verified_against_chain_id_and_account_number() {
     let ch = channel(&devnet).await.unwrap();
     let msg = || vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap()];
     let wrong_chain = sign_tx("allora-testnet-1", &a.worker, msg(), 5, 0, GAS, FEE).unwrap();
-    let wrong_number = sign(&a.worker, msg(), 99, 0, GAS, FEE);
+    let wrong_number = sign_tx(CHAIN_ID, &a.worker, msg(), 99, 0, GAS, FEE).unwrap();
     for tx in [wrong_chain, wrong_number] {
         let res = broadcast(&ch, tx.to_bytes()).await.unwrap();
         assert_eq!(
@@ -148,7 +154,7 @@ async fn tx_signatures_are_verified_against_chain_id_and_account_number() {
         assert!(res.raw_log.ends_with(": unauthorized"));
     }
     // A corrupted signature.
-    let good = sign(&a.worker, msg(), 5, 0, GAS, FEE);
+    let good = sign_tx(CHAIN_ID, &a.worker, msg(), 5, 0, GAS, FEE).unwrap();
     let mut sig = good.signature().to_vec();
     sig[10] ^= 1;
     let bad = allora_sdk::tx::SignedTx::from_parts(
@@ -169,14 +175,16 @@ async fn tx_signed_by_another_key_than_the_message_signer_is_refused() {
     let devnet = started(&a).await;
     let ch = channel(&devnet).await.unwrap();
     // The worker's payload, in a tx signed by the outsider.
-    let tx = sign(
+    let tx = sign_tx(
+        CHAIN_ID,
         &a.outsider,
         vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap()],
         5,
         0,
         GAS,
         FEE,
-    );
+    )
+    .unwrap();
     let res = broadcast(&ch, tx.to_bytes()).await.unwrap();
     assert_eq!(
         (res.code, res.codespace.as_str()),
@@ -192,14 +200,16 @@ async fn wrong_sequence_is_refused_at_check_tx_and_bump_sequence_desyncs() {
     let a = actors();
     let devnet = started(&a).await;
     let ch = channel(&devnet).await.unwrap();
-    let tx = sign(
+    let tx = sign_tx(
+        CHAIN_ID,
         &a.worker,
         vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap()],
         5,
         3,
         GAS,
         FEE,
-    );
+    )
+    .unwrap();
     let res = broadcast(&ch, tx.to_bytes()).await.unwrap();
     assert_eq!((res.code, res.codespace.as_str()), (32, "sdk"));
     assert_eq!(
@@ -208,14 +218,16 @@ async fn wrong_sequence_is_refused_at_check_tx_and_bump_sequence_desyncs() {
     );
     // A transaction sent behind the client's back moves the sequence.
     assert_eq!(devnet.bump_sequence(a.worker.address()).unwrap(), 1);
-    let stale = sign(
+    let stale = sign_tx(
+        CHAIN_ID,
         &a.worker,
         vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap()],
         5,
         0,
         GAS,
         FEE,
-    );
+    )
+    .unwrap();
     let res = broadcast(&ch, stale.to_bytes()).await.unwrap();
     assert_eq!(res.code, 32);
     assert!(res.raw_log.contains("expected 1, got 0"));
@@ -230,14 +242,16 @@ async fn low_fee_and_low_balance_are_refused() {
     let a = actors();
     let devnet = started(&a).await;
     let ch = channel(&devnet).await.unwrap();
-    let low = sign(
+    let low = sign_tx(
+        CHAIN_ID,
         &a.worker,
         vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap()],
         5,
         0,
         GAS,
         FEE - 1,
-    );
+    )
+    .unwrap();
     let res = broadcast(&ch, low.to_bytes()).await.unwrap();
     assert_eq!((res.code, res.codespace.as_str()), (13, "sdk"));
     assert_eq!(
@@ -247,14 +261,16 @@ async fn low_fee_and_low_balance_are_refused() {
             FEE - 1
         )
     );
-    let poor = sign(
+    let poor = sign_tx(
+        CHAIN_ID,
         &a.poor,
         vec![payload_any(&a.poor, TOPIC, FIRST_NONCE, "1").unwrap()],
         7,
         0,
         GAS,
         FEE,
-    );
+    )
+    .unwrap();
     let res = broadcast(&ch, poor.to_bytes()).await.unwrap();
     assert_eq!(
         (res.code, res.codespace.as_str()),
@@ -272,10 +288,10 @@ async fn out_of_gas_is_included_charged_and_not_applied() {
     let ch = channel(&devnet).await.unwrap();
     let msgs = vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap()];
     // Enough for the ante handler, not for the payload.
-    let probe = sign(&a.worker, msgs.clone(), 5, 0, GAS, FEE);
+    let probe = sign_tx(CHAIN_ID, &a.worker, msgs.clone(), 5, 0, GAS, FEE).unwrap();
     let gas = ante_gas(probe.to_bytes().len(), 1) + PAYLOAD_BASE_GAS / 2;
     let fee = u128::from(gas) * 10;
-    let tx = sign(&a.worker, msgs, 5, 0, gas, fee);
+    let tx = sign_tx(CHAIN_ID, &a.worker, msgs, 5, 0, gas, fee).unwrap();
     let res = deliver(&devnet, &ch, &tx).await.unwrap();
     assert_eq!((res.code, res.codespace.as_str()), (11, "sdk"));
     assert!(res
@@ -286,22 +302,22 @@ async fn out_of_gas_is_included_charged_and_not_applied() {
     let acc = devnet.account(a.worker.address()).unwrap();
     assert_eq!((acc.sequence, acc.balance), (1, BALANCE - fee));
     // Less gas than the ante handler needs is refused at CheckTx.
-    let tiny = sign(
+    let tiny = sign_tx(
+        CHAIN_ID,
         &a.worker,
         vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap()],
         5,
         1,
         1_000,
         10_000,
-    );
+    )
+    .unwrap();
     assert_eq!(broadcast(&ch, tiny.to_bytes()).await.unwrap().code, 11);
 }
 
 #[tokio::test]
 async fn simulate_reports_the_gas_delivery_uses() {
     use allora_sdk::tx::{Fee, UnsignedTx};
-    use cosmrs::proto::cosmos::tx::v1beta1::service_client::ServiceClient;
-    use cosmrs::proto::cosmos::tx::v1beta1::SimulateRequest;
     let a = actors();
     let devnet = started(&a).await;
     let ch = channel(&devnet).await.unwrap();
@@ -310,17 +326,8 @@ async fn simulate_reports_the_gas_delivery_uses() {
         // Same fee as the signed tx, so the two differ only in the signature.
         .simulation_bytes(a.worker.public_key(), 0, &Fee::uallo(FEE, GAS))
         .unwrap();
-    #[allow(deprecated)]
-    let sim = ServiceClient::new(ch.clone())
-        .simulate(SimulateRequest {
-            tx: None,
-            tx_bytes: sim_bytes,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let simulated = sim.gas_info.unwrap().gas_used;
-    let signed = sign(&a.worker, msgs, 5, 0, GAS, FEE);
+    let simulated = simulate_gas(&ch, sim_bytes).await.unwrap();
+    let signed = sign_tx(CHAIN_ID, &a.worker, msgs, 5, 0, GAS, FEE).unwrap();
     assert_eq!(
         simulated,
         ante_gas(signed.to_bytes().len(), 1) + PAYLOAD_BASE_GAS + PAYLOAD_GAS_PER_VALUE
@@ -337,9 +344,13 @@ async fn deliver_payload(
     let ch = channel(devnet).await.unwrap();
     let worker = test_key(1).unwrap();
     let seq = devnet.account(worker.address()).unwrap().sequence;
-    deliver(devnet, &ch, &sign(&worker, vec![msg], 5, seq, GAS, FEE))
-        .await
-        .unwrap()
+    deliver(
+        devnet,
+        &ch,
+        &sign_tx(CHAIN_ID, &worker, vec![msg], 5, seq, GAS, FEE).unwrap(),
+    )
+    .await
+    .unwrap()
 }
 
 fn payload_message(any: &Any) -> v10::InsertWorkerPayloadRequest {
@@ -400,7 +411,7 @@ async fn sender_must_be_the_worker() {
     // The worker's signed bundle relayed by the outsider.
     let mut msg = payload_message(&payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap());
     msg.sender = a.outsider.address().to_string();
-    let tx = sign(&a.outsider, vec![to_any(&msg)], 6, 0, GAS, FEE);
+    let tx = sign_tx(CHAIN_ID, &a.outsider, vec![to_any(&msg)], 6, 0, GAS, FEE).unwrap();
     let res = deliver(&devnet, &ch, &tx).await.unwrap();
     assert_eq!(
         (res.code, res.codespace.as_str()),
@@ -449,14 +460,16 @@ async fn worker_must_be_registered() {
     let a = actors();
     let devnet = started(&a).await;
     let ch = channel(&devnet).await.unwrap();
-    let tx = sign(
+    let tx = sign_tx(
+        CHAIN_ID,
         &a.outsider,
         vec![payload_any(&a.outsider, TOPIC, FIRST_NONCE, "1").unwrap()],
         6,
         0,
         GAS,
         FEE,
-    );
+    )
+    .unwrap();
     let res = deliver(&devnet, &ch, &tx).await.unwrap();
     assert_eq!((res.code, res.codespace.as_str()), (13, "emissions"));
     assert_eq!(
@@ -465,14 +478,16 @@ async fn worker_must_be_registered() {
     );
     // The hook registers without a transaction.
     devnet.register_worker(TOPIC, a.outsider.address()).unwrap();
-    let tx = sign(
+    let tx = sign_tx(
+        CHAIN_ID,
         &a.outsider,
         vec![payload_any(&a.outsider, TOPIC, FIRST_NONCE, "1").unwrap()],
         6,
         1,
         GAS,
         FEE,
-    );
+    )
+    .unwrap();
     assert_eq!(deliver(&devnet, &ch, &tx).await.unwrap().code, 0);
 }
 
@@ -545,7 +560,8 @@ async fn failing_message_fails_the_whole_tx_but_the_fee_is_charged() {
     let a = actors();
     let devnet = started(&a).await;
     let ch = channel(&devnet).await.unwrap();
-    let tx = sign(
+    let tx = sign_tx(
+        CHAIN_ID,
         &a.worker,
         vec![
             payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap(),
@@ -555,7 +571,8 @@ async fn failing_message_fails_the_whole_tx_but_the_fee_is_charged() {
         0,
         GAS,
         FEE,
-    );
+    )
+    .unwrap();
     let res = deliver(&devnet, &ch, &tx).await.unwrap();
     assert_eq!(res.code, 6);
     assert!(res
@@ -598,7 +615,7 @@ async fn invalid_decimals_and_unknown_messages_fail_decoding() {
             pubkey: a.worker.public_key().to_hex(),
         }),
     };
-    let tx = sign(&a.worker, vec![to_any(&msg)], 5, 0, GAS, FEE);
+    let tx = sign_tx(CHAIN_ID, &a.worker, vec![to_any(&msg)], 5, 0, GAS, FEE).unwrap();
     let res = broadcast(&ch, tx.to_bytes()).await.unwrap();
     assert_eq!(
         (res.code, res.codespace.as_str()),
@@ -612,7 +629,7 @@ async fn invalid_decimals_and_unknown_messages_fail_decoding() {
         type_url: "/cosmos.bank.v1beta1.MsgSend".into(),
         value: vec![],
     };
-    let tx = sign(&a.worker, vec![unknown], 5, 0, GAS, FEE);
+    let tx = sign_tx(CHAIN_ID, &a.worker, vec![unknown], 5, 0, GAS, FEE).unwrap();
     let res = broadcast(&ch, tx.to_bytes()).await.unwrap();
     assert_eq!((res.code, res.codespace.as_str()), (6, "sdk"));
     assert_eq!(

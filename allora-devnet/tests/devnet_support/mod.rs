@@ -3,11 +3,9 @@
 //! outsider and a poor account, on manual blocks.
 #![allow(dead_code)]
 
-use allora_devnet::fixtures::{sign_tx, test_key, TestNet, TestNetBuilder};
+use allora_devnet::fixtures::{test_key, TestNet, TestNetBuilder};
 use allora_devnet::{AccountConfig, TopicConfig};
 use allora_sdk::keys::WorkerKey;
-use allora_sdk::proto::Any;
-use allora_sdk::tx::SignedTx;
 
 pub const CHAIN_ID: &str = "allora-devnet-test";
 /// Topic 1: epoch 10, window 5 (first nonce at height 10, closed at 15).
@@ -60,16 +58,4 @@ pub async fn started(a: &Actors) -> TestNet {
     let devnet = builder(a).start().await.unwrap();
     devnet.produce_blocks_until(FIRST_NONCE).await;
     devnet
-}
-
-/// Signs for this scenario's chain.
-pub fn sign(
-    key: &WorkerKey,
-    msgs: Vec<Any>,
-    account_number: u64,
-    sequence: u64,
-    gas: u64,
-    fee: u128,
-) -> SignedTx {
-    sign_tx(CHAIN_ID, key, msgs, account_number, sequence, gas, fee).unwrap()
 }
