@@ -2,38 +2,17 @@
 
 use std::time::{Duration, Instant};
 
+use allora_devnet::fixtures::{refused_port, HangingPort};
 use allora_sdk::client::{ChainClient, ClientConfig, ClientError};
-
-/// A port that refuses connections: bound, then released.
-fn refused_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// A listener that accepts connections and never answers.
-async fn hanging_endpoint() -> (u16, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let task = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    (port, task)
-}
 
 #[tokio::test]
 async fn dead_endpoints_fail_fast_with_every_attempt_reported() {
-    let (hang, _task) = hanging_endpoint().await;
-    let refused = refused_port();
+    let hang = HangingPort::start().await.unwrap();
+    let refused = refused_port().unwrap();
     let client = ChainClient::new(
-        ClientConfig::new([
-            format!("http://127.0.0.1:{hang}"),
-            format!("grpc+http://127.0.0.1:{refused}"),
-        ])
-        .request_timeout(Duration::from_millis(400))
-        .connect_timeout(Duration::from_millis(400)),
+        ClientConfig::new([hang.endpoint(), format!("grpc+http://127.0.0.1:{refused}")])
+            .request_timeout(Duration::from_millis(400))
+            .connect_timeout(Duration::from_millis(400)),
     )
     .unwrap();
 

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use allora_devnet::{AccountConfig, Devnet, DevnetHandle, TopicConfig};
+use allora_devnet::fixtures::{refused_port, test_key, HangingPort, TestNet};
 use allora_sdk::client::{ChainClient, ClientConfig, ClientError, TxErrorKind, TxStage};
 use allora_sdk::keys::WorkerKey;
 use allora_sdk::payload::WorkerPayload;
@@ -14,19 +14,19 @@ const TOPIC: u64 = 4;
 const BALANCE: u128 = 5_000_000_000;
 
 fn worker() -> WorkerKey {
-    WorkerKey::from_private_key_bytes(&[9; 32]).unwrap()
+    test_key(9).unwrap()
 }
 
-async fn devnet() -> DevnetHandle {
-    let w = worker();
-    let devnet = Devnet::builder()
+/// Topic 4 (epoch 10, window 5) on manual blocks, stepped to its first
+/// nonce; the worker is account 42.
+async fn devnet() -> TestNet {
+    let devnet = TestNet::builder(worker())
         .chain_id(CHAIN_ID)
         .manual_blocks()
-        .min_gas_price(GasPrice::from_uallo(10))
-        .topic(TopicConfig::new(TOPIC, 10, 5))
-        .account(AccountConfig::new(w.address().clone(), BALANCE).account_number(42))
-        .worker(TOPIC, w.address().clone())
-        .build()
+        .topics([TOPIC], 10, 5)
+        .balance(BALANCE)
+        .account_number(42)
+        .devnet(|d| d.min_gas_price(GasPrice::from_uallo(10)))
         .start()
         .await
         .unwrap();
@@ -34,16 +34,12 @@ async fn devnet() -> DevnetHandle {
     devnet
 }
 
-fn client(devnet: &DevnetHandle) -> ChainClient {
-    ChainClient::new(ClientConfig::new([devnet.grpc_endpoint()])).unwrap()
-}
-
 #[tokio::test]
 async fn every_query_is_answered() {
     let devnet = devnet().await;
-    let c = client(&devnet);
+    let c = devnet.client().unwrap();
     let w = worker();
-    let stranger = WorkerKey::from_private_key_bytes(&[8; 32]).unwrap();
+    let stranger = test_key(8).unwrap();
 
     assert_eq!(c.chain_id().await.unwrap(), CHAIN_ID);
     let block = c.latest_block().await.unwrap();
@@ -103,7 +99,7 @@ async fn every_query_is_answered() {
 #[tokio::test]
 async fn transactions_simulate_broadcast_and_land() {
     let devnet = devnet().await;
-    let c = client(&devnet);
+    let c = devnet.client().unwrap();
     let w = worker();
     let payload = WorkerPayload::inference(TOPIC, 10, "1.25".parse().unwrap())
         .sign(&w)
@@ -169,31 +165,15 @@ async fn transactions_simulate_broadcast_and_land() {
     assert_eq!(bundle.inferer_values[0].values[0].value, "1.25");
 }
 
-/// A port that refuses connections.
-fn refused_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn a_dead_endpoint_costs_one_timeout_then_traffic_moves() {
     let devnet = devnet().await;
-    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hang_port = hang.local_addr().unwrap().port();
-    let _hold = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = hang.accept().await {
-            held.push(s);
-        }
-    });
+    let hang = HangingPort::start().await.unwrap();
     let timeout = Duration::from_millis(500);
     let c = ChainClient::new(
         ClientConfig::new([
-            format!("http://127.0.0.1:{hang_port}"),
-            format!("http://127.0.0.1:{}", refused_port()),
+            hang.endpoint(),
+            format!("http://127.0.0.1:{}", refused_port().unwrap()),
             devnet.grpc_endpoint(),
         ])
         .request_timeout(timeout)

@@ -4,8 +4,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use allora_devnet::{AccountConfig, Devnet, DevnetHandle};
-use allora_sdk::client::{ChainClient, ClientConfig};
+use allora_devnet::fixtures::{test_key, TestNet};
+use allora_sdk::client::ChainClient;
 use allora_sdk::faucet::{top_up, FaucetConfig, FaucetError, TopUp};
 use allora_sdk::keys::{Address, WorkerKey};
 use axum::http::{HeaderMap, StatusCode};
@@ -15,13 +15,13 @@ use axum::Router;
 const CHAIN_ID: &str = "allora-faucet-test";
 
 struct Faucet {
-    devnet: DevnetHandle,
+    devnet: TestNet,
     status: StatusCode,
     requests: AtomicU32,
 }
 
 /// Starts a faucet answering `status`; on success it funds the posted address.
-async fn faucet(devnet: DevnetHandle, status: StatusCode) -> (String, Arc<Faucet>) {
+async fn faucet(devnet: TestNet, status: StatusCode) -> (String, Arc<Faucet>) {
     let state = Arc::new(Faucet {
         devnet,
         status,
@@ -55,17 +55,16 @@ async fn faucet(devnet: DevnetHandle, status: StatusCode) -> (String, Arc<Faucet
     (url, state)
 }
 
-async fn setup(balance: u128) -> (DevnetHandle, ChainClient, WorkerKey) {
-    let key = WorkerKey::from_private_key_bytes(&[33; 32]).unwrap();
-    let devnet = Devnet::builder()
+async fn setup(balance: u128) -> (TestNet, ChainClient, WorkerKey) {
+    let devnet = TestNet::builder(test_key(33).unwrap())
         .chain_id(CHAIN_ID)
         .manual_blocks()
-        .account(AccountConfig::new(key.address().clone(), balance))
-        .build()
+        .balance(balance)
         .start()
         .await
         .unwrap();
-    let client = ChainClient::new(ClientConfig::new([devnet.grpc_endpoint()])).unwrap();
+    let client = devnet.client().unwrap();
+    let key = devnet.key().clone();
     (devnet, client, key)
 }
 

@@ -12,15 +12,13 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use allora_devnet::{AccountConfig, Devnet, DevnetHandle, FaultProxy, ProxyMode, TopicConfig};
-use allora_infer::{FnProvider, InferenceRequest};
+use allora_devnet::fixtures::{record, test_key, wait_height, TestNet, BLOCK_TIME as BLOCK};
+use allora_devnet::{FaultProxy, ProxyMode};
 use allora_sdk::client::{ChainClient, ClientConfig};
 use allora_sdk::keys::WorkerKey;
-use allora_sdk::worker::{Submission, TopicSpec, Worker, WorkerError, WorkerObserver};
-use futures_util::StreamExt;
+use allora_sdk::worker::{Submission, WorkerError, WorkerObserver};
 
 const CHAIN_ID: &str = "allora-fault-matrix";
-const BLOCK: Duration = Duration::from_millis(200);
 const EPOCH: i64 = 8;
 const WINDOW: i64 = 5;
 const TOPICS: [u64; 5] = [1, 2, 3, 4, 5];
@@ -33,7 +31,7 @@ const AFTER_BLOCKS: i64 = 3 * EPOCH;
 const RECOVERY_BLOCKS: i64 = EPOCH + WINDOW;
 
 fn key() -> WorkerKey {
-    WorkerKey::from_private_key_bytes(&[11; 32]).unwrap()
+    test_key(11).unwrap()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +90,7 @@ impl WorkerObserver for Recorder {
 }
 
 struct Env {
-    devnet: DevnetHandle,
+    devnet: TestNet,
     proxy: FaultProxy,
 }
 
@@ -151,24 +149,13 @@ fn mode(on: bool, faulty: ProxyMode) -> ProxyMode {
     }
 }
 
-async fn wait_height(devnet: &DevnetHandle, height: i64) {
-    while devnet.height() < height {
-        tokio::time::sleep(BLOCK / 4).await;
-    }
-}
-
 async fn run_fault(fault: Fault) {
-    let k = key();
-    let mut builder = Devnet::builder()
+    let devnet = TestNet::builder(key())
         .chain_id(CHAIN_ID)
-        .block_interval(BLOCK)
-        .account(AccountConfig::new(k.address().clone(), 10_000_000_000_000));
-    for t in TOPICS {
-        builder = builder
-            .topic(TopicConfig::new(t, EPOCH, WINDOW))
-            .worker(t, k.address().clone());
-    }
-    let devnet = builder.build().start().await.unwrap();
+        .topics(TOPICS, EPOCH, WINDOW)
+        .start()
+        .await
+        .unwrap();
     let proxy = FaultProxy::start(devnet.grpc_addr()).await.unwrap();
     let env = Env { devnet, proxy };
 
@@ -180,45 +167,21 @@ async fn run_fault(fault: Fault) {
     )
     .unwrap();
     let recorder = Arc::new(Recorder::default());
-    let dir = tempfile::tempdir().unwrap();
-    let mut worker = Worker::builder()
+    let worker = env
+        .devnet
+        .worker_serving(|r| 100.0 + r.topic_id as f64 + r.nonce as f64 / 1000.0)
+        .unwrap()
         .client(client)
-        .key(key())
-        .websocket(env.devnet.websocket_url())
-        .data_dir(dir.path())
-        .chain_id(CHAIN_ID)
-        .block_time(BLOCK)
         .poll_interval(Duration::from_millis(300))
         .observer(recorder.clone());
-    for t in TOPICS {
-        worker = worker.topic(TopicSpec::inference(
-            t,
-            Arc::new(FnProvider::new(|r: &InferenceRequest| {
-                100.0 + r.topic_id as f64 + r.nonce as f64 / 1000.0
-            })),
-        ));
-    }
-    let (handle, mut results) = worker.build().unwrap().start().await.unwrap();
-    let stream: Arc<Mutex<Vec<Result<Submission, WorkerError>>>> = Arc::default();
-    let drain = {
-        let stream = Arc::clone(&stream);
-        tokio::spawn(async move {
-            while let Some(item) = results.next().await {
-                stream.lock().unwrap().push(item);
-            }
-        })
-    };
+    let (handle, results) = worker.build().unwrap().start().await.unwrap();
+    let stream = record(results);
 
     // A healthy epoch first: the worker serves every topic.
     let baseline_nonce = {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let served: Vec<i64> = stream
-                .lock()
-                .unwrap()
-                .iter()
-                .filter_map(|r| r.as_ref().ok().map(|s| s.nonce))
-                .collect();
+            let served: Vec<i64> = stream.served().iter().map(|s| s.nonce).collect();
             if let Some(&n) = served.first() {
                 if served.iter().filter(|&&m| m == n).count() == TOPICS.len() {
                     break n;
@@ -226,8 +189,8 @@ async fn run_fault(fault: Fault) {
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "{fault:?}: no healthy epoch before the fault: {:?}",
-                stream.lock().unwrap()
+                "{fault:?}: no healthy epoch before the fault: {}",
+                stream.with(|items| format!("{items:?}"))
             );
             tokio::time::sleep(BLOCK).await;
         }
@@ -241,9 +204,7 @@ async fn run_fault(fault: Fault) {
     wait_height(&env.devnet, fault_end + AFTER_BLOCKS).await;
     let end = env.devnet.height();
     handle.shutdown().await;
-    drain.await.unwrap();
-
-    let stream = stream.lock().unwrap();
+    let stream = stream.finish().await.unwrap();
     let me = key().address().to_string();
     let on_chain: Vec<_> = env
         .devnet
@@ -386,58 +347,4 @@ async fn blocks_stall() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mempool_drops_accepted_txs() {
     run_fault(Fault::MempoolDrop).await;
-}
-
-/// Each switch on its own does what it says, and switching back heals.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fault_switches_do_what_they_say() {
-    let devnet = Devnet::builder()
-        .chain_id(CHAIN_ID)
-        .block_interval(BLOCK)
-        .build()
-        .start()
-        .await
-        .unwrap();
-    let proxy = FaultProxy::start(devnet.grpc_addr()).await.unwrap();
-    let client = ChainClient::new(
-        ClientConfig::new([proxy.endpoint()])
-            .request_timeout(Duration::from_millis(500))
-            .connect_timeout(Duration::from_millis(300))
-            .unhealthy_cooldown(Duration::from_millis(10)),
-    )
-    .unwrap();
-    assert_eq!(client.chain_id().await.unwrap(), CHAIN_ID);
-    for faulty in [ProxyMode::Refuse, ProxyMode::Hang, ProxyMode::Reset] {
-        proxy.set_mode(faulty);
-        assert_eq!(proxy.mode(), faulty);
-        let error = client.chain_id().await.unwrap_err();
-        assert!(error.is_retryable(), "{faulty:?}: {error}");
-        proxy.set_mode(ProxyMode::PassThrough);
-        // Back to normal (a reconnect may take one failed call).
-        let mut healed = false;
-        for _ in 0..20 {
-            if client.chain_id().await.is_ok() {
-                healed = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(healed, "{faulty:?}: the proxy did not heal");
-    }
-
-    devnet.set_grpc_unavailable(true);
-    let error = client.chain_id().await.unwrap_err();
-    assert!(
-        error.to_string().to_lowercase().contains("unavailable"),
-        "{error}"
-    );
-    devnet.set_grpc_unavailable(false);
-    assert_eq!(client.chain_id().await.unwrap(), CHAIN_ID);
-
-    devnet.pause_blocks(true);
-    let paused_at = devnet.height();
-    tokio::time::sleep(BLOCK * 5).await;
-    assert!(devnet.height() <= paused_at + 1, "blocks kept coming");
-    devnet.pause_blocks(false);
-    wait_height(&devnet, paused_at + 3).await;
 }

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use allora_devnet::{AccountConfig, BlockMode, Devnet, DevnetHandle, TopicConfig};
-use allora_sdk::client::{ChainClient, ClientConfig, TxErrorKind};
+use allora_devnet::fixtures::{payload_any, test_key, TestNet};
+use allora_devnet::BlockMode;
+use allora_sdk::client::TxErrorKind;
 use allora_sdk::keys::WorkerKey;
-use allora_sdk::payload::WorkerPayload;
 use allora_sdk::pipeline::{GasPolicy, GasPriceSource, PipelineConfig, SubmitError, TxPipeline};
 use allora_sdk::tx::{FeeTier, GasPrice};
 use tokio::time::Instant;
@@ -15,39 +15,34 @@ use tokio::time::Instant;
 const CHAIN_ID: &str = "allora-pipeline-test";
 
 fn key() -> WorkerKey {
-    WorkerKey::from_private_key_bytes(&[5; 32]).unwrap()
+    test_key(5).unwrap()
 }
 
-async fn devnet(min_price: u64) -> DevnetHandle {
-    let k = key();
-    let devnet = Devnet::builder()
+/// Topics 1 and 2 (epoch 20, window 20) on 100 ms blocks, the worker
+/// registered in both, once topic 1 has an open nonce.
+async fn devnet(min_price: u64) -> TestNet {
+    let builder = TestNet::builder(key())
         .chain_id(CHAIN_ID)
         .block_interval(Duration::from_millis(100))
-        .min_gas_price(GasPrice::from_uallo(min_price))
-        .topic(TopicConfig::new(1, 20, 20))
-        .topic(TopicConfig::new(2, 20, 20))
-        .account(AccountConfig::new(k.address().clone(), 10_000_000_000_000))
-        .worker(1, k.address().clone())
-        .worker(2, k.address().clone())
-        .build();
-    assert!(matches!(devnet.config().block_mode, BlockMode::Timed(_)));
-    let devnet = devnet.start().await.unwrap();
+        .topics([1, 2], 20, 20)
+        .devnet(|d| d.min_gas_price(GasPrice::from_uallo(min_price)));
+    assert!(matches!(
+        builder.build().config().block_mode,
+        BlockMode::Timed(_)
+    ));
+    let devnet = builder.start().await.unwrap();
     while devnet.open_nonces(1).is_empty() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     devnet
 }
 
-fn pipeline(devnet: &DevnetHandle, config: PipelineConfig) -> TxPipeline {
-    let client = ChainClient::new(ClientConfig::new([devnet.grpc_endpoint()])).unwrap();
-    TxPipeline::new(client, Arc::new(key()), config)
+fn pipeline(devnet: &TestNet, config: PipelineConfig) -> TxPipeline {
+    TxPipeline::new(devnet.client().unwrap(), Arc::new(key()), config)
 }
 
 fn payload(topic: u64, nonce: i64) -> allora_sdk::proto::Any {
-    WorkerPayload::inference(topic, nonce, "3.5".parse().unwrap())
-        .sign(&key())
-        .unwrap()
-        .to_any()
+    payload_any(&key(), topic, nonce, "3.5").unwrap()
 }
 
 fn deadlines() -> (Instant, Instant) {

@@ -7,21 +7,18 @@
 //! Each topic misbehaves in odd epochs (nonce / EPOCH odd) and answers
 //! well in even ones.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use allora_devnet::{AccountConfig, Devnet, TopicConfig};
-use allora_infer::{FnProvider, HttpProvider, InferError, InferenceRequest};
-use allora_sdk::client::{ChainClient, ClientConfig};
+use allora_devnet::fixtures::{fn_topic, record, test_key, TestNet};
+use allora_infer::{HttpProvider, InferError};
 use allora_sdk::keys::WorkerKey;
-use allora_sdk::worker::{Submission, TopicSpec, Worker, WorkerError};
+use allora_sdk::worker::{TopicSpec, WorkerError};
 use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures_util::StreamExt;
 
 const CHAIN_ID: &str = "allora-provider-faults";
-const BLOCK: Duration = Duration::from_millis(200);
 const EPOCH: i64 = 8;
 const WINDOW: i64 = 5;
 /// Served through HTTP: slow, hang, 500, garbage, huge, "NaN".
@@ -37,7 +34,7 @@ const TOPICS: [u64; 7] = [SLOW, HANG, FAILS, GARBAGE, HUGE, NAN_TEXT, NAN_CLOSUR
 const BODY_LIMIT: usize = 64 * 1024;
 
 fn key() -> WorkerKey {
-    WorkerKey::from_private_key_bytes(&[13; 32]).unwrap()
+    test_key(13).unwrap()
 }
 
 fn bad_epoch(nonce: i64) -> bool {
@@ -93,17 +90,12 @@ async fn bad_answers_are_never_submitted_and_the_worker_keeps_serving() {
     let app = axum::Router::new().route("/{topic}/{height}", get(answer));
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let k = key();
-    let mut builder = Devnet::builder()
+    let devnet = TestNet::builder(key())
         .chain_id(CHAIN_ID)
-        .block_interval(BLOCK)
-        .account(AccountConfig::new(k.address().clone(), 10_000_000_000_000));
-    for t in TOPICS {
-        builder = builder
-            .topic(TopicConfig::new(t, EPOCH, WINDOW))
-            .worker(t, k.address().clone());
-    }
-    let devnet = builder.build().start().await.unwrap();
+        .topics(TOPICS, EPOCH, WINDOW)
+        .start()
+        .await
+        .unwrap();
 
     let http = Arc::new(
         HttpProvider::builder(format!("http://{server_addr}/{{TopicId}}/{{BlockHeight}}"))
@@ -114,53 +106,33 @@ async fn bad_answers_are_never_submitted_and_the_worker_keeps_serving() {
             .build()
             .unwrap(),
     );
-    let client = ChainClient::new(ClientConfig::new([devnet.grpc_endpoint()])).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut worker = Worker::builder()
-        .client(client)
-        .key(key())
-        .websocket(devnet.websocket_url())
-        .data_dir(dir.path())
-        .chain_id(CHAIN_ID)
-        .block_time(BLOCK)
+    let mut worker = devnet
+        .worker()
+        .unwrap()
         .poll_interval(Duration::from_millis(300));
     for t in TOPICS {
         worker = worker.topic(if t == NAN_CLOSURE {
-            TopicSpec::inference(
-                t,
-                Arc::new(FnProvider::new(|r: &InferenceRequest| {
-                    if bad_epoch(r.nonce) {
-                        f64::NAN
-                    } else {
-                        healthy(r.topic_id, r.nonce)
-                    }
-                })),
-            )
+            fn_topic(t, |r| {
+                if bad_epoch(r.nonce) {
+                    f64::NAN
+                } else {
+                    healthy(r.topic_id, r.nonce)
+                }
+            })
         } else {
             TopicSpec::inference(t, http.clone())
         });
     }
-    let (handle, mut results) = worker.build().unwrap().start().await.unwrap();
-    let stream: Arc<Mutex<Vec<Result<Submission, WorkerError>>>> = Arc::default();
-    let drain = {
-        let stream = Arc::clone(&stream);
-        tokio::spawn(async move {
-            while let Some(item) = results.next().await {
-                stream.lock().unwrap().push(item);
-            }
-        })
-    };
+    let (handle, results) = worker.build().unwrap().start().await.unwrap();
+    let stream = record(results);
     // Two bad epochs and two good ones after the first nonce (8).
     let last_nonce = 5 * EPOCH;
-    while devnet.height() < last_nonce + WINDOW + 3 {
-        tokio::time::sleep(BLOCK).await;
-    }
+    devnet.wait_height(last_nonce + WINDOW + 3).await;
     handle.shutdown().await;
-    drain.await.unwrap();
+    let stream = stream.finish().await.unwrap();
     server.abort();
 
-    let stream = stream.lock().unwrap();
-    let me = key().address().to_string();
+    let me = devnet.address().to_string();
     let mut nonce = EPOCH;
     while nonce <= last_nonce {
         for t in TOPICS {

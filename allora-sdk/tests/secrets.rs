@@ -11,18 +11,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use allora_devnet::{AccountConfig, Devnet, TopicConfig};
-use allora_infer::{AsyncFnProvider, FnProvider, InferError, InferenceRequest};
-use allora_sdk::client::{ChainClient, ClientConfig};
+use allora_devnet::fixtures::{fn_topic, record, TestNet};
+use allora_infer::{AsyncFnProvider, InferError, InferenceRequest};
+use allora_sdk::client::ChainClient;
 use allora_sdk::keys::{Mnemonic, WorkerKey};
-use allora_sdk::worker::{Submission, TopicSpec, Worker, WorkerError, WorkerObserver};
+use allora_sdk::worker::{Submission, TopicSpec, WorkerError, WorkerObserver};
 use base64::Engine as _;
-use futures_util::StreamExt;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
-const BLOCK: Duration = Duration::from_millis(200);
 const EPOCH: i64 = 6;
 const WINDOW: i64 = 4;
 
@@ -109,40 +107,26 @@ async fn no_secret_is_ever_written_anywhere() {
     let secret_hex = hex_lower(&secret[..]);
     let secret_b64 = base64::engine::general_purpose::STANDARD.encode(&secret[..]);
 
-    let devnet = Devnet::builder()
+    let devnet = TestNet::builder(key.clone())
         .chain_id("allora-secrets")
-        .block_interval(BLOCK)
-        .account(AccountConfig::new(
-            key.address().clone(),
-            10_000_000_000_000,
-        ))
-        .topic(TopicConfig::new(1, EPOCH, WINDOW))
-        .topic(TopicConfig::new(2, EPOCH, WINDOW))
-        .topic(TopicConfig::new(3, EPOCH, WINDOW))
-        .worker(1, key.address().clone())
-        .worker(2, key.address().clone())
-        .worker(3, key.address().clone())
-        .build()
+        .topics(1..=3, EPOCH, WINDOW)
         .start()
         .await
         .unwrap();
     let client = ChainClient::new(
-        ClientConfig::new([devnet.grpc_endpoint()]).request_timeout(Duration::from_millis(800)),
+        devnet
+            .client_config()
+            .request_timeout(Duration::from_millis(800)),
     )
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let worker = Worker::builder()
+    let worker = devnet
+        .worker()
+        .unwrap()
         .client(client)
         .key(WorkerKey::from_mnemonic(&mnemonic, "").unwrap())
-        .websocket(devnet.websocket_url())
-        .data_dir(dir.path())
-        .block_time(BLOCK)
         .poll_interval(Duration::from_millis(300))
         .observer(Arc::new(Echo(Arc::clone(&transcript))))
-        .topic(TopicSpec::inference(
-            1,
-            Arc::new(FnProvider::new(|r: &InferenceRequest| r.nonce as f64)),
-        ))
+        .topic(fn_topic(1, |r| r.nonce as f64))
         .topic(TopicSpec::inference(
             2,
             Arc::new(AsyncFnProvider::new(|r: InferenceRequest| async move {
@@ -155,58 +139,43 @@ async fn no_secret_is_ever_written_anywhere() {
                 })
             })),
         ))
-        .topic(TopicSpec::inference(
-            3,
-            Arc::new(FnProvider::new(|_: &InferenceRequest| f64::NAN)),
-        ))
+        .topic(fn_topic(3, |_| f64::NAN))
         .build()
         .unwrap();
     let _ = write!(transcript.lock().unwrap(), "\nworker {worker:?}");
-    let (handle, mut results) = worker.start().await.unwrap();
-    let collected = Arc::clone(&transcript);
-    let drain = tokio::spawn(async move {
-        let mut ok = 0;
-        while let Some(item) = results.next().await {
-            let mut out = collected.lock().unwrap();
-            match &item {
-                Ok(s) => {
-                    ok += 1;
-                    let _ = write!(out, "\nresult ok {s:?}");
-                }
-                Err(e) => {
-                    let _ = write!(out, "\nresult err {e} / {e:?}");
-                    let mut source = std::error::Error::source(e);
-                    while let Some(s) = source {
-                        let _ = write!(out, "\n  caused by {s} / {s:?}");
-                        source = s.source();
-                    }
-                }
-            }
-        }
-        ok
-    });
+    let (handle, results) = worker.start().await.unwrap();
+    let results = record(results);
 
     // Healthy, then the failure paths one after another.
-    let wait = |h: i64| {
-        let devnet = &devnet;
-        async move {
-            while devnet.height() < h {
-                tokio::time::sleep(BLOCK / 2).await;
-            }
-        }
-    };
-    wait(2 * EPOCH + WINDOW).await;
+    devnet.wait_height(2 * EPOCH + WINDOW).await;
     devnet.bump_sequence(key.address()).unwrap();
-    wait(3 * EPOCH + WINDOW).await;
+    devnet.wait_height(3 * EPOCH + WINDOW).await;
     devnet.set_grpc_unavailable(true);
-    wait(4 * EPOCH + WINDOW).await;
+    devnet.wait_height(4 * EPOCH + WINDOW).await;
     devnet.set_grpc_unavailable(false);
     devnet.drop_accepted_txs(true);
-    wait(5 * EPOCH + WINDOW).await;
+    devnet.wait_height(5 * EPOCH + WINDOW).await;
     devnet.drop_accepted_txs(false);
-    wait(6 * EPOCH + WINDOW).await;
+    devnet.wait_height(6 * EPOCH + WINDOW).await;
     handle.shutdown().await;
-    let served = drain.await.unwrap();
+    let mut served = 0;
+    for item in results.finish().await.unwrap() {
+        let mut out = transcript.lock().unwrap();
+        match &item {
+            Ok(s) => {
+                served += 1;
+                let _ = write!(out, "\nresult ok {s:?}");
+            }
+            Err(e) => {
+                let _ = write!(out, "\nresult err {e} / {e:?}");
+                let mut source = std::error::Error::source(e);
+                while let Some(s) = source {
+                    let _ = write!(out, "\n  caused by {s} / {s:?}");
+                    source = s.source();
+                }
+            }
+        }
+    }
 
     let _ = write!(
         transcript.lock().unwrap(),

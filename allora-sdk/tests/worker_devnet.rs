@@ -5,85 +5,48 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use allora_devnet::{AccountConfig, Devnet, DevnetBuilder, DevnetHandle, TopicConfig};
-use allora_infer::{AsyncFnProvider, FnProvider, InferenceRequest};
-use allora_sdk::client::{ChainClient, ClientConfig};
-use allora_sdk::keys::WorkerKey;
-use allora_sdk::worker::{
-    Outcome, Submission, TopicSpec, Worker, WorkerBuilder, WorkerError, WorkerResults,
-};
-use futures_util::StreamExt;
+use allora_devnet::fixtures::{collect, collect_until, test_key, TestNet};
+use allora_devnet::TopicConfig;
+use allora_infer::{AsyncFnProvider, InferenceRequest};
+use allora_sdk::worker::{Outcome, TopicSpec, WorkerHandle, WorkerResults};
 
 const CHAIN_ID: &str = "allora-worker-test";
-const BLOCK: Duration = Duration::from_millis(200);
 const EPOCH: i64 = 10;
 const WINDOW: i64 = 5;
 
-fn key() -> WorkerKey {
-    WorkerKey::from_private_key_bytes(&[7; 32]).unwrap()
-}
-
-fn devnet_with(topics: impl IntoIterator<Item = u64>) -> DevnetBuilder {
-    let k = key();
-    let mut b = Devnet::builder()
+/// Topics `topics` (epoch 10, window 5) on 200 ms blocks, the worker funded
+/// and registered in each.
+async fn testnet(topics: impl IntoIterator<Item = u64>) -> TestNet {
+    TestNet::builder(test_key(7).unwrap())
         .chain_id(CHAIN_ID)
-        .block_interval(BLOCK)
-        .account(AccountConfig::new(k.address().clone(), 10_000_000_000_000));
-    for t in topics {
-        b = b
-            .topic(TopicConfig::new(t, EPOCH, WINDOW))
-            .worker(t, k.address().clone());
-    }
-    b
+        .topics(topics, EPOCH, WINDOW)
+        .start()
+        .await
+        .unwrap()
 }
 
-fn value_provider() -> Arc<dyn allora_infer::InferenceProvider> {
-    Arc::new(FnProvider::new(|r: &InferenceRequest| {
-        1000.0 + r.topic_id as f64 + r.nonce as f64 / 1000.0
-    }))
+fn value(r: &InferenceRequest) -> f64 {
+    1000.0 + r.topic_id as f64 + r.nonce as f64 / 1000.0
 }
 
-fn worker_for(devnet: &DevnetHandle, data_dir: &std::path::Path, topics: &[u64]) -> WorkerBuilder {
-    let client = ChainClient::new(ClientConfig::new([devnet.grpc_endpoint()])).unwrap();
-    let mut b = Worker::builder()
-        .client(client)
-        .key(key())
-        .websocket(devnet.websocket_url())
-        .data_dir(data_dir)
-        .chain_id(CHAIN_ID)
-        .block_time(BLOCK)
-        .poll_interval(Duration::from_millis(500));
-    for t in topics {
-        b = b.topic(TopicSpec::inference(*t, value_provider()));
-    }
-    b
-}
-
-/// Collects results until `until` says stop or the time is up.
-async fn collect(
-    results: &mut WorkerResults,
-    max: Duration,
-    mut until: impl FnMut(&[Submission], &[WorkerError]) -> bool,
-) -> (Vec<Submission>, Vec<WorkerError>) {
-    let mut ok = Vec::new();
-    let mut err = Vec::new();
-    let deadline = tokio::time::Instant::now() + max;
-    while !until(&ok, &err) {
-        match tokio::time::timeout_at(deadline, results.next()).await {
-            Ok(Some(Ok(s))) => ok.push(s),
-            Ok(Some(Err(e))) => err.push(e),
-            Ok(None) | Err(_) => break,
-        }
-    }
-    (ok, err)
+/// A worker serving every topic of `net` with [`value`].
+async fn start_worker(net: &TestNet) -> (WorkerHandle, WorkerResults) {
+    net.worker_serving(value)
+        .unwrap()
+        .poll_interval(Duration::from_millis(500))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap()
 }
 
 /// Every (topic, nonce) appears at most once among the chain's accepted
 /// submissions of this worker.
-fn assert_no_duplicates(devnet: &DevnetHandle) {
+fn assert_no_duplicates(net: &TestNet) {
     let mut seen = HashSet::new();
-    for s in devnet.submissions() {
-        if s.worker == key().address().as_str() {
+    for s in net.submissions() {
+        if s.worker == net.address().as_str() {
             assert!(
                 seen.insert((s.topic_id, s.nonce)),
                 "duplicate submission {s:?}"
@@ -94,15 +57,9 @@ fn assert_no_duplicates(devnet: &DevnetHandle) {
 
 #[tokio::test]
 async fn one_topic_several_epochs_one_confirmed_submission_each() {
-    let devnet = devnet_with([1]).build().start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (handle, mut results) = worker_for(&devnet, dir.path(), &[1])
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let (ok, err) = collect(&mut results, Duration::from_secs(15), |ok, _| ok.len() >= 3).await;
+    let devnet = testnet([1]).await;
+    let (handle, mut results) = start_worker(&devnet).await;
+    let (ok, err) = collect(&mut results, 3, Duration::from_secs(15)).await;
     handle.shutdown().await;
     assert!(err.is_empty(), "unexpected failures: {err:?}");
     assert_eq!(ok.len(), 3);
@@ -111,7 +68,7 @@ async fn one_topic_several_epochs_one_confirmed_submission_each() {
     for s in &ok {
         assert_eq!(s.outcome, Outcome::Included);
         let on_chain = devnet
-            .submission(1, s.nonce, key().address())
+            .submission(1, s.nonce, devnet.address())
             .expect("on chain");
         let values = on_chain.inference.expect("an inference");
         assert_eq!(
@@ -126,19 +83,9 @@ async fn one_topic_several_epochs_one_confirmed_submission_each() {
 
 #[tokio::test]
 async fn twenty_topics_share_one_transaction_per_epoch() {
-    let topics: Vec<u64> = (1..=20).collect();
-    let devnet = devnet_with(topics.clone()).build().start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (handle, mut results) = worker_for(&devnet, dir.path(), &topics)
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let (ok, err) = collect(&mut results, Duration::from_secs(15), |ok, _| {
-        ok.len() >= 40
-    })
-    .await;
+    let devnet = testnet(1..=20).await;
+    let (handle, mut results) = start_worker(&devnet).await;
+    let (ok, err) = collect(&mut results, 40, Duration::from_secs(15)).await;
     handle.shutdown().await;
     assert!(err.is_empty(), "unexpected failures: {err:?}");
     let mut by_nonce: HashMap<i64, HashSet<String>> = HashMap::new();
@@ -160,26 +107,20 @@ async fn twenty_topics_share_one_transaction_per_epoch() {
 
 #[tokio::test]
 async fn polling_keeps_submitting_while_the_websocket_is_down() {
-    let devnet = devnet_with([1]).build().start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (handle, mut results) = worker_for(&devnet, dir.path(), &[1])
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let (first, _) = collect(&mut results, Duration::from_secs(6), |ok, _| !ok.is_empty()).await;
+    let devnet = testnet([1]).await;
+    let (handle, mut results) = start_worker(&devnet).await;
+    let (first, _) = collect(&mut results, 1, Duration::from_secs(6)).await;
     assert_eq!(first.len(), 1);
 
     devnet.stop_websocket().await.unwrap();
-    let (ok, err) = collect(&mut results, Duration::from_secs(12), |ok, _| ok.len() >= 2).await;
+    let (ok, err) = collect(&mut results, 2, Duration::from_secs(12)).await;
     assert!(err.is_empty(), "unexpected failures: {err:?}");
     assert_eq!(ok.len(), 2, "two more windows served by polling alone");
     assert!(!devnet.websocket_running().await);
 
     // The websocket comes back; the worker reconnects and goes on.
     devnet.start_websocket().await.unwrap();
-    let (more, _) = collect(&mut results, Duration::from_secs(6), |ok, _| !ok.is_empty()).await;
+    let (more, _) = collect(&mut results, 1, Duration::from_secs(6)).await;
     handle.shutdown().await;
     assert_eq!(more.len(), 1);
     let nonces: Vec<i64> = first
@@ -194,19 +135,13 @@ async fn polling_keeps_submitting_while_the_websocket_is_down() {
 
 #[tokio::test]
 async fn a_sequence_bumped_behind_the_workers_back_loses_nothing() {
-    let devnet = devnet_with([1, 2]).build().start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (handle, mut results) = worker_for(&devnet, dir.path(), &[1, 2])
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let (first, _) = collect(&mut results, Duration::from_secs(6), |ok, _| ok.len() >= 2).await;
+    let devnet = testnet([1, 2]).await;
+    let (handle, mut results) = start_worker(&devnet).await;
+    let (first, _) = collect(&mut results, 2, Duration::from_secs(6)).await;
     assert_eq!(first.len(), 2);
-    devnet.bump_sequence(key().address()).unwrap();
-    devnet.bump_sequence(key().address()).unwrap();
-    let (ok, err) = collect(&mut results, Duration::from_secs(6), |ok, _| ok.len() >= 2).await;
+    devnet.bump_sequence(devnet.address()).unwrap();
+    devnet.bump_sequence(devnet.address()).unwrap();
+    let (ok, err) = collect(&mut results, 2, Duration::from_secs(6)).await;
     handle.shutdown().await;
     assert!(err.is_empty(), "unexpected failures: {err:?}");
     assert_eq!(ok.len(), 2);
@@ -219,28 +154,14 @@ async fn a_sequence_bumped_behind_the_workers_back_loses_nothing() {
 #[tokio::test]
 async fn a_restart_mid_epoch_sends_nothing_twice() {
     // A long window so the restart happens while it is still open.
-    let k = key();
-    let devnet = Devnet::builder()
+    let devnet = TestNet::builder(test_key(7).unwrap())
         .chain_id(CHAIN_ID)
-        .block_interval(BLOCK)
-        .account(AccountConfig::new(k.address().clone(), 10_000_000_000_000))
         .topic(TopicConfig::new(1, 30, 25))
-        .worker(1, k.address().clone())
-        .build()
         .start()
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (handle, mut results) = worker_for(&devnet, dir.path(), &[1])
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let (ok, _) = collect(&mut results, Duration::from_secs(10), |ok, _| {
-        !ok.is_empty()
-    })
-    .await;
+    let (handle, mut results) = start_worker(&devnet).await;
+    let (ok, _) = collect(&mut results, 1, Duration::from_secs(10)).await;
     handle.shutdown().await;
     assert_eq!(ok.len(), 1);
     let nonce = ok[0].nonce;
@@ -248,13 +169,8 @@ async fn a_restart_mid_epoch_sends_nothing_twice() {
 
     // Restart with the same data directory while the window is still open.
     assert!(devnet.open_nonces(1).is_empty() || devnet.height() < nonce + 25);
-    let (handle, mut results) = worker_for(&devnet, dir.path(), &[1])
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let (again, err) = collect(&mut results, Duration::from_secs(3), |_, _| false).await;
+    let (handle, mut results) = start_worker(&devnet).await;
+    let (again, err) = collect_until(&mut results, Duration::from_secs(3), |_, _| false).await;
     handle.shutdown().await;
     assert!(
         again.is_empty() && err.is_empty(),
@@ -270,26 +186,21 @@ async fn a_restart_mid_epoch_sends_nothing_twice() {
 
 #[tokio::test]
 async fn a_provider_too_slow_for_the_window_is_reported_and_never_sent_late() {
-    let devnet = devnet_with([1]).build().start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let devnet = testnet([1]).await;
     let slow = Arc::new(AsyncFnProvider::new(|_req: InferenceRequest| async {
         tokio::time::sleep(Duration::from_secs(30)).await;
         Ok::<f64, allora_infer::InferError>(1.0)
     }));
-    let client = ChainClient::new(ClientConfig::new([devnet.grpc_endpoint()])).unwrap();
-    let (handle, mut results) = Worker::builder()
-        .client(client)
-        .key(key())
-        .websocket(devnet.websocket_url())
-        .data_dir(dir.path())
-        .block_time(BLOCK)
+    let (handle, mut results) = devnet
+        .worker()
+        .unwrap()
         .topic(TopicSpec::inference(1, slow))
         .build()
         .unwrap()
         .start()
         .await
         .unwrap();
-    let (ok, err) = collect(&mut results, Duration::from_secs(6), |_, err| {
+    let (ok, err) = collect_until(&mut results, Duration::from_secs(6), |_, err| {
         !err.is_empty()
     })
     .await;
@@ -298,10 +209,8 @@ async fn a_provider_too_slow_for_the_window_is_reported_and_never_sent_late() {
     assert_eq!(failure.window(), Some((1, EPOCH)));
     assert_eq!(failure.kind(), "provider_timeout", "{failure}");
     // Well past the window: nothing was sent for it.
-    while devnet.height() < EPOCH + WINDOW + 2 {
-        tokio::time::sleep(BLOCK).await;
-    }
+    devnet.wait_height(EPOCH + WINDOW + 2).await;
     handle.shutdown().await;
-    assert!(devnet.submission(1, EPOCH, key().address()).is_none());
+    assert!(devnet.submission(1, EPOCH, devnet.address()).is_none());
     assert!(devnet.included_txs().is_empty(), "no transaction at all");
 }

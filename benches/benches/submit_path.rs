@@ -18,14 +18,10 @@
 //! CheckTx work (signature checks of every payload) counts against the
 //! worker: the figures are an upper bound for the worker alone.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use allora_devnet::{AccountConfig, Devnet, DevnetHandle, TopicConfig};
-use allora_infer::{FnProvider, InferenceRequest};
-use allora_sdk::client::{ChainClient, ClientConfig};
-use allora_sdk::keys::WorkerKey;
-use allora_sdk::worker::{Submission, TopicSpec, Worker, WorkerHandle, WorkerResults};
+use allora_devnet::fixtures::{test_key, TestNet};
+use allora_sdk::worker::{Submission, WorkerHandle, WorkerResults};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use futures_util::StreamExt;
 
@@ -43,7 +39,7 @@ const SUBMISSION_WINDOW: i64 = 3;
 const RESULT_STALL: Duration = Duration::from_secs(2);
 
 struct Setup {
-    devnet: DevnetHandle,
+    devnet: TestNet,
     worker: Option<WorkerHandle>,
     results: WorkerResults,
     topics: usize,
@@ -51,36 +47,21 @@ struct Setup {
     /// since the worker derives its send deadlines from the block time it
     /// measures, and bunched blocks would make it give up early.
     last_block: Instant,
-    _data_dir: tempfile::TempDir,
 }
 
 impl Setup {
     async fn start(topics: usize) -> Setup {
-        let key = WorkerKey::from_private_key_hex(&"22".repeat(32)).expect("valid key");
-        let address = key.address().clone();
-        let mut builder = Devnet::builder()
+        let devnet = TestNet::builder(test_key(0x22).expect("valid key"))
             .manual_blocks()
-            .account(AccountConfig::new(address.clone(), 1_000_000_000_000_000));
-        for topic in 1..=topics as u64 {
-            builder = builder
-                .topic(TopicConfig::new(topic, EPOCH_LENGTH, SUBMISSION_WINDOW))
-                .worker(topic, address.clone());
-        }
-        let devnet = builder.build().start().await.expect("devnet starts");
-        let data_dir = tempfile::tempdir().expect("temp dir");
-        let client = ChainClient::new(ClientConfig::new([devnet.grpc_endpoint()]))
-            .expect("client for the devnet");
-        let provider = Arc::new(FnProvider::new(|_: &InferenceRequest| 2650.5));
-        let mut worker = Worker::builder()
-            .client(client)
-            .websocket(devnet.websocket_url())
-            .key(key)
-            .data_dir(data_dir.path())
-            .block_time(BLOCK_TIME);
-        for topic in 1..=topics as u64 {
-            worker = worker.topic(TopicSpec::inference(topic, provider.clone()));
-        }
-        let (handle, results) = worker
+            .balance(1_000_000_000_000_000)
+            .topics(1..=topics as u64, EPOCH_LENGTH, SUBMISSION_WINDOW)
+            .start()
+            .await
+            .expect("devnet starts");
+        let (handle, results) = devnet
+            .worker_serving(|_| 2650.5)
+            .expect("worker for the devnet")
+            .block_time(BLOCK_TIME)
             .build()
             .expect("worker config")
             .start()
@@ -92,7 +73,6 @@ impl Setup {
             results,
             topics,
             last_block: Instant::now(),
-            _data_dir: data_dir,
         };
         // One block for the websocket subscription to settle on, then up to
         // the block before an epoch end, so the next block opens windows.

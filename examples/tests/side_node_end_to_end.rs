@@ -4,14 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use allora_devnet::{AccountConfig, Devnet, TopicConfig};
+use allora_devnet::fixtures::{collect_until, test_key, TestNet};
 use allora_infer::{HttpProvider, InferenceProvider};
-use allora_sdk::client::{ChainClient, ClientConfig};
-use allora_sdk::keys::WorkerKey;
-use allora_sdk::worker::{Outcome, TopicSpec, Worker};
+use allora_sdk::worker::{Outcome, TopicSpec};
 use allora_worker::demo_model::{demo_price, Clock, DemoModel};
 use allora_worker::inference_server::{router, ServerState};
-use futures_util::StreamExt;
 
 const FIXED_TIME: u64 = 1_764_000_000;
 
@@ -30,17 +27,11 @@ async fn worker_submits_what_the_side_server_serves() {
         .unwrap();
     });
 
-    let key = WorkerKey::from_private_key_bytes(&[21; 32]).unwrap();
-    let devnet = Devnet::builder()
+    // Funded, not registered: the worker registers itself.
+    let devnet = TestNet::builder(test_key(21).unwrap())
         .chain_id("allora-side-node-test")
-        .block_interval(Duration::from_millis(200))
-        .topic(TopicConfig::new(1, 10, 5))
-        .topic(TopicConfig::new(2, 10, 5))
-        .account(AccountConfig::new(
-            key.address().clone(),
-            10_000_000_000_000,
-        ))
-        .build()
+        .topics([1, 2], 10, 5)
+        .unregistered()
         .start()
         .await
         .unwrap();
@@ -53,13 +44,9 @@ async fn worker_submits_what_the_side_server_serves() {
             .build()
             .unwrap(),
     );
-    let dir = tempfile::tempdir().unwrap();
-    let (handle, mut results) = Worker::builder()
-        .client(ChainClient::new(ClientConfig::new([devnet.grpc_endpoint()])).unwrap())
-        .websocket(devnet.websocket_url())
-        .key(key.clone())
-        .data_dir(dir.path())
-        .block_time(Duration::from_millis(200))
+    let (handle, mut results) = devnet
+        .worker()
+        .unwrap()
         .auto_register(true)
         .topic(TopicSpec::inference(1, Arc::clone(&http)))
         .topic(TopicSpec::inference(2, http))
@@ -69,25 +56,21 @@ async fn worker_submits_what_the_side_server_serves() {
         .await
         .unwrap();
 
-    let mut served = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while served.len() < 4 {
-        match tokio::time::timeout_at(deadline, results.next()).await {
-            Ok(Some(Ok(s))) => served.push(s),
-            Ok(Some(Err(e))) => panic!("worker failure: {e}"),
-            Ok(None) | Err(_) => break,
-        }
-    }
+    let (served, failed) = collect_until(&mut results, Duration::from_secs(20), |ok, err| {
+        ok.len() >= 4 || !err.is_empty()
+    })
+    .await;
     handle.shutdown().await;
     server.abort();
 
+    assert!(failed.is_empty(), "worker failure: {failed:?}");
     assert_eq!(served.len(), 4, "two epochs of two topics");
     for s in &served {
         assert_eq!(s.outcome, Outcome::Included);
         let token = if s.topic_id == 1 { "ETH" } else { "BTC" };
         let expected = format!("{:.4}", demo_price(token, FIXED_TIME));
         let on_chain = devnet
-            .submission(s.topic_id, s.nonce, key.address())
+            .submission(s.topic_id, s.nonce, devnet.address())
             .expect("payload on chain");
         let values = on_chain.inference.expect("an inference");
         assert_eq!(

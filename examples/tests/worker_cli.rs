@@ -7,7 +7,8 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use allora_devnet::{Devnet, DevnetHandle, TopicConfig};
+use allora_devnet::fixtures::TestNet;
+use allora_devnet::TopicConfig;
 use allora_sdk::keyfile;
 use allora_sdk::keys::{Mnemonic, WorkerKey};
 use allora_worker::demo_model::{Clock, DemoModel};
@@ -156,7 +157,7 @@ async fn run_without_configuration_submits_to_the_embedded_devnet() {
 }
 
 struct TestChain {
-    devnet: DevnetHandle,
+    devnet: TestNet,
     key: WorkerKey,
     config: std::path::PathBuf,
     _dir: tempfile::TempDir,
@@ -166,21 +167,17 @@ struct TestChain {
 /// inference server, and a config file pointing at all of them.
 async fn test_chain() -> TestChain {
     let dir = tempfile::tempdir().unwrap();
-    let devnet = Devnet::builder()
-        .block_interval(Duration::from_millis(500))
-        .topic(TopicConfig::new(1, 6, 4))
-        .topic(TopicConfig::new(2, 6, 4))
-        .build()
-        .start()
-        .await
-        .unwrap();
     let mnemonic = Mnemonic::generate(24).unwrap();
     let key_file = dir.path().join("keys/worker.key");
     keyfile::write_new(&key_file, &mnemonic).unwrap();
     let key = WorkerKey::from_mnemonic(&mnemonic, "").unwrap();
-    devnet.fund(key.address(), 1_000_000_000_000).unwrap();
-    devnet.register_worker(1, key.address()).unwrap();
-    devnet.register_worker(2, key.address()).unwrap();
+    let devnet = TestNet::builder(key.clone())
+        .block_interval(Duration::from_millis(500))
+        .topics([1, 2], 6, 4)
+        .balance(1_000_000_000_000)
+        .start()
+        .await
+        .unwrap();
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let inference_addr = listener.local_addr().unwrap();
