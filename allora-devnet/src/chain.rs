@@ -69,6 +69,7 @@ impl Chain {
         let mut ledger = Ledger {
             registration_fee: config.registration_fee,
             max_unfulfilled_worker_requests: config.max_unfulfilled_worker_requests,
+            params: config.params.clone(),
             ..Ledger::default()
         };
         for topic in &config.topics {
@@ -310,7 +311,9 @@ fn execute_msgs(
             Msg::InsertWorkerPayload(m) => emissions::insert_worker_payload(ledger, m, block),
         }
         .map_err(|e| e.context(format!("failed to execute message; message index: {index}")))?;
-        total.events.extend(outcome.events);
+        total
+            .events
+            .extend(outcome.events.into_iter().map(|e| e.in_message(index)));
         total.submissions.extend(outcome.submissions);
     }
     Ok(total)
@@ -322,7 +325,7 @@ pub(crate) fn add_topic(
     config: TopicConfig,
     height: i64,
 ) -> Result<(), DevnetError> {
-    config.validate()?;
+    let config = config.validate(&ledger.params)?;
     if ledger.topics.contains_key(&config.id) {
         return Err(DevnetError::AlreadyExists(format!("topic {}", config.id)));
     }

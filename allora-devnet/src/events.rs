@@ -3,8 +3,9 @@
 //! The Cosmos SDK turns a typed (protobuf) event into an ABCI event whose
 //! attribute values are the JSON encodings of the fields, so integers
 //! (uint64/int64 are strings in proto3 JSON) arrive JSON-quoted: `"\"7\""`.
-//! Attributes are sorted by key, and block-level events get a trailing
-//! `mode` attribute (`BeginBlock`/`EndBlock`).
+//! Attributes are sorted by key; message events get a trailing `msg_index`
+//! attribute and block-level events a trailing `mode` attribute
+//! (`BeginBlock`/`EndBlock`).
 
 use serde::Serialize;
 
@@ -16,6 +17,11 @@ pub const WINDOW_CLOSED: &str = "emissions.v10.EventWorkerSubmissionWindowClosed
 pub const WORKER_REGISTERED: &str = "emissions.v10.EventWorkerRegistered";
 /// Type of the event emitted when a reputer registers in a topic.
 pub const REPUTER_REGISTERED: &str = "emissions.v10.EventReputerRegistered";
+/// Type of the event emitted when an inferer's payload is admitted to a
+/// nonce's active set (and only then).
+pub const INSERT_INFERER_PAYLOAD: &str = "emissions.v10.EventInsertInfererPayload";
+/// Type of the event emitted when a forecast keeps at least one element.
+pub const INSERT_FORECASTER_PAYLOAD: &str = "emissions.v10.EventInsertForecasterPayload";
 
 /// One attribute of an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -55,6 +61,17 @@ impl Event {
                 })
                 .collect(),
         }
+    }
+
+    /// Marks the event as emitted by the message at `index` of its
+    /// transaction (the SDK appends `msg_index` to every message event).
+    pub(crate) fn in_message(mut self, index: usize) -> Self {
+        self.attributes.push(EventAttribute {
+            key: "msg_index".to_owned(),
+            value: index.to_string(),
+            index: true,
+        });
+        self
     }
 
     /// Marks the event as emitted by EndBlock.

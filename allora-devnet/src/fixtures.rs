@@ -45,7 +45,8 @@ use allora_infer::{FnProvider, InferenceRequest, IntoPrediction};
 use allora_sdk::client::{ChainClient, ClientConfig, ClientError};
 use allora_sdk::keys::{Address, KeyError, WorkerKey};
 use allora_sdk::payload::{PayloadError, WorkerPayload};
-use allora_sdk::proto::Any;
+use allora_sdk::proto::emissions::{v10, v3};
+use allora_sdk::proto::{to_any, Any};
 use allora_sdk::tx::{Fee, SignedTx, SignerData, TxBuildError, UnsignedTx};
 use allora_sdk::worker::{
     Submission, TopicSpec, Worker, WorkerBuilder, WorkerError, WorkerResults,
@@ -132,6 +133,10 @@ pub enum FixtureError {
         /// The raw log.
         log: String,
     },
+    /// The account a fixture was asked to sign for does not exist on the
+    /// devnet.
+    #[error("no account {0} on the devnet")]
+    NoAccount(String),
     /// The task recording a worker's results panicked.
     #[error("result recorder: {0}")]
     Recorder(#[from] tokio::task::JoinError),
@@ -512,6 +517,137 @@ pub fn payload_any(
     Ok(WorkerPayload::inference(topic, nonce, value)
         .sign(key)?
         .to_any())
+}
+
+/// An inference of `key` for `topic` at `nonce` with these labeled values
+/// taken as they are (no local checks, so any label the chain refuses can
+/// be sent), and `value` `"0"` as the SDKs send.
+pub fn raw_inference(
+    key: &WorkerKey,
+    topic: u64,
+    nonce: i64,
+    values: &[(&str, &str)],
+) -> v10::InputInference {
+    v10::InputInference {
+        topic_id: topic,
+        block_height: nonce,
+        inferer: key.address().to_string(),
+        value: "0".to_owned(),
+        extra_data: Vec::new(),
+        proof: String::new(),
+        values: values
+            .iter()
+            .map(|(label, value)| v10::InputLabeledValue {
+                label: (*label).to_owned(),
+                value: (*value).to_owned(),
+            })
+            .collect(),
+    }
+}
+
+/// Signs `bundle` exactly as given with `key` (decimals must already be in
+/// canonical text) into an `InsertWorkerPayloadRequest` for `topic` and
+/// `nonce`, sent by the worker itself. Tests break the result's fields to
+/// exercise each check of the chain.
+pub fn signed_bundle(
+    key: &WorkerKey,
+    topic: u64,
+    nonce: i64,
+    bundle: v10::InputInferenceForecastBundle,
+) -> v10::InsertWorkerPayloadRequest {
+    let signature = key.sign(&prost::Message::encode_to_vec(&bundle));
+    v10::InsertWorkerPayloadRequest {
+        sender: key.address().to_string(),
+        worker_data_bundle: Some(v10::InputWorkerDataBundle {
+            worker: key.address().to_string(),
+            nonce: Some(v3::Nonce {
+                block_height: nonce,
+            }),
+            topic_id: topic,
+            inference_forecasts_bundle: Some(bundle),
+            inferences_forecasts_bundle_signature: signature.to_vec(),
+            pubkey: key.public_key().to_hex(),
+        }),
+    }
+}
+
+/// A payload of `key` with these labeled values as they are (see
+/// [`raw_inference`]), signed, as the `Any` a transaction carries.
+pub fn labeled_payload_any(
+    key: &WorkerKey,
+    topic: u64,
+    nonce: i64,
+    values: &[(&str, &str)],
+) -> Any {
+    let bundle = v10::InputInferenceForecastBundle {
+        inference: Some(raw_inference(key, topic, nonce, values)),
+        forecast: None,
+    };
+    to_any(&signed_bundle(key, topic, nonce, bundle))
+}
+
+/// What the chain answered one transaction at each stage.
+#[derive(Debug, Clone)]
+pub struct Stages {
+    /// `Simulate`: the gas used, or the refusal (its message carries the
+    /// chain's log; a simulation runs the messages, CheckTx does not).
+    pub simulate: Result<u64, tonic::Status>,
+    /// The `BroadcastTx` (sync) answer: CheckTx.
+    pub check_tx: TxResponse,
+    /// The transaction's result in the next block, if CheckTx accepted it.
+    pub deliver_tx: Option<TxResponse>,
+}
+
+/// Sends `msgs` signed by `key` (at its current account number and
+/// sequence, paying `fee` uallo for `gas`) through every stage: Simulate,
+/// then BroadcastTx, then one block and GetTx.
+pub async fn through_stages(
+    devnet: &DevnetHandle,
+    key: &WorkerKey,
+    msgs: Vec<Any>,
+    gas: u64,
+    fee: u128,
+) -> Result<Stages, FixtureError> {
+    let account = devnet
+        .account(key.address())
+        .ok_or_else(|| FixtureError::NoAccount(key.address().to_string()))?;
+    let channel = channel(devnet).await?;
+    let unsigned = UnsignedTx::new(msgs.clone());
+    let bytes =
+        unsigned.simulation_bytes(key.public_key(), account.sequence, &Fee::uallo(fee, gas))?;
+    let simulate = match simulate_gas(&channel, bytes).await {
+        Ok(gas) => Ok(gas),
+        Err(FixtureError::Grpc { status, .. }) => Err(*status),
+        Err(other) => return Err(other),
+    };
+    let tx = sign_tx(
+        devnet.chain_id(),
+        key,
+        msgs,
+        account.account_number,
+        account.sequence,
+        gas,
+        fee,
+    )?;
+    let check_tx = broadcast(&channel, tx.to_bytes()).await?;
+    let deliver_tx = if check_tx.code == 0 {
+        devnet.produce_block().await;
+        Some(
+            get_tx(&channel, tx.hash())
+                .await
+                .map_err(|status| FixtureError::Grpc {
+                    call: "GetTx",
+                    status: Box::new(status),
+                })?,
+        )
+    } else {
+        None
+    };
+    Ok(Stages {
+        simulate,
+        check_tx,
+        deliver_tx,
+    })
 }
 
 /// Signs `msgs` into a transaction for `chain_id`, paying `fee` uallo for

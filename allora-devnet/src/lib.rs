@@ -10,11 +10,13 @@
 //! publishing `NewBlockEvents`. Transactions are decoded, their
 //! SIGN_MODE_DIRECT signatures verified against the chain id and account
 //! number, sequences, fees and gas enforced, and worker payloads checked the
-//! way the emissions module checks them (bundle signature, registration,
-//! open nonce and submission window, one payload per nonce). Nonces open at
-//! epoch ends and close after the submission window, with the chain's
-//! events. Message types are `allora-sdk`'s own, so the devnet decodes
-//! exactly what the SDK encodes.
+//! way the emissions module checks them, in its order and with its codes:
+//! whitelists, bundle and signature, message size, topic, open nonce and
+//! submission window, registration, data fee, label rules, top-N admission
+//! (see [`conformance`] for every check). Nonces open at epoch ends and
+//! close after the submission window, with the chain's events. Message
+//! types are `allora-sdk`'s own, so the devnet decodes exactly what the SDK
+//! encodes.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -50,6 +52,7 @@ mod abci;
 mod ante;
 mod chain;
 mod config;
+pub mod conformance;
 mod emissions;
 mod error;
 mod events;
@@ -57,10 +60,12 @@ pub mod faults;
 pub mod fixtures;
 mod gas;
 mod grpc;
+mod labels;
 mod state;
 mod websocket;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -72,19 +77,24 @@ use allora_sdk::tx::GasPrice;
 
 use chain::Chain;
 pub use config::{
-    AccountConfig, BlockMode, DevnetConfig, TopicConfig, DEFAULT_BLOCK_INTERVAL, DEFAULT_CHAIN_ID,
+    AccountConfig, BlockMode, DevnetConfig, EmissionsParams, OutputArity, TopicConfig, TopicType,
+    DEFAULT_BLOCK_INTERVAL, DEFAULT_CHAIN_ID, DEFAULT_DATA_SENDING_FEE,
+    DEFAULT_MAX_ELEMENTS_PER_FORECAST, DEFAULT_MAX_LABELS_PER_SUBMISSION, DEFAULT_MAX_LABEL_BYTES,
+    DEFAULT_MAX_SERIALIZED_MSG_LENGTH, DEFAULT_MAX_TOP_FORECASTERS, DEFAULT_MAX_TOP_INFERERS,
     DEFAULT_MAX_UNFULFILLED_WORKER_REQUESTS, DEFAULT_MIN_GAS_PRICE_UALLO, DEFAULT_REGISTRATION_FEE,
+    MAX_LABELS_PER_SUBMISSION_LIMIT,
 };
 pub use error::DevnetError;
 pub use events::{
-    BlockEvents, Event, EventAttribute, REPUTER_REGISTERED, WINDOW_CLOSED, WINDOW_OPENED,
-    WORKER_REGISTERED,
+    BlockEvents, Event, EventAttribute, INSERT_FORECASTER_PAYLOAD, INSERT_INFERER_PAYLOAD,
+    REPUTER_REGISTERED, WINDOW_CLOSED, WINDOW_OPENED, WORKER_REGISTERED,
 };
 pub use faults::{FaultProxy, ProxyMode};
 pub use gas::{
     ante_gas, GAS_PER_TX_BYTE, PAYLOAD_BASE_GAS, PAYLOAD_GAS_PER_VALUE, REGISTER_GAS,
     SIG_VERIFY_GAS, TX_BASE_GAS,
 };
+pub use labels::{MAX_MAX_LABEL_BYTES, MIN_MAX_LABEL_BYTES};
 pub use state::{IncludedTx, LabeledValues, Submission};
 use websocket::WebsocketServer;
 
@@ -100,6 +110,8 @@ pub(crate) struct Shared {
     chain: Mutex<Chain>,
     blocks: broadcast::Sender<Arc<BlockEvents>>,
     faults: Arc<faults::FaultSwitches>,
+    /// How many feemarket `GasPrice` queries were answered.
+    gas_price_queries: AtomicU64,
 }
 
 impl Shared {
@@ -152,6 +164,7 @@ impl Devnet {
             chain: Mutex::new(chain),
             blocks: blocks.clone(),
             faults: Arc::default(),
+            gas_price_queries: AtomicU64::new(0),
         });
         let (grpc_addr, grpc_shutdown, grpc_task) =
             grpc::serve(self.config.grpc_addr, Arc::clone(&shared)).await?;
@@ -226,6 +239,71 @@ impl DevnetBuilder {
     /// Sets the registration fee, in uallo.
     pub fn registration_fee(mut self, fee: u128) -> Self {
         self.config.registration_fee = fee;
+        self
+    }
+
+    /// Sets the emissions parameters payloads are checked against.
+    pub fn params(mut self, params: EmissionsParams) -> Self {
+        self.config.params = params;
+        self
+    }
+
+    /// Sets the data fee charged per payload, in uallo.
+    pub fn data_sending_fee(mut self, fee: u128) -> Self {
+        self.config.params.data_sending_fee = fee;
+        self
+    }
+
+    /// Sets the largest payload message, in encoded bytes.
+    pub fn max_serialized_msg_length(mut self, bytes: i64) -> Self {
+        self.config.params.max_serialized_msg_length = bytes;
+        self
+    }
+
+    /// Sets the longest canonical label, in bytes (1..=1024).
+    pub fn max_canonical_label_byte_length(mut self, bytes: u64) -> Self {
+        self.config.params.max_canonical_label_byte_length = bytes;
+        self
+    }
+
+    /// Sets how many inferers are admitted per nonce on topics without
+    /// their own cap.
+    pub fn max_top_inferers_to_reward(mut self, max: u64) -> Self {
+        self.config.params.max_top_inferers_to_reward = max;
+        self
+    }
+
+    /// Sets how many forecasters are admitted per nonce.
+    pub fn max_top_forecasters_to_reward(mut self, max: u64) -> Self {
+        self.config.params.max_top_forecasters_to_reward = max;
+        self
+    }
+
+    /// Sets how many elements of a forecast are kept.
+    pub fn max_elements_per_forecast(mut self, max: u64) -> Self {
+        self.config.params.max_elements_per_forecast = max;
+        self
+    }
+
+    /// Enables (with these members) or disables the global whitelist.
+    pub fn global_whitelist(
+        mut self,
+        enabled: bool,
+        members: impl IntoIterator<Item = Address>,
+    ) -> Self {
+        self.config.params.global_whitelist_enabled = enabled;
+        self.config.params.global_whitelist = members.into_iter().collect();
+        self
+    }
+
+    /// Enables (with these members) or disables the global worker whitelist.
+    pub fn global_worker_whitelist(
+        mut self,
+        enabled: bool,
+        members: impl IntoIterator<Item = Address>,
+    ) -> Self {
+        self.config.params.global_worker_whitelist_enabled = enabled;
+        self.config.params.global_worker_whitelist = members.into_iter().collect();
         self
     }
 
@@ -343,8 +421,8 @@ impl DevnetHandle {
         self.shared.blocks.subscribe()
     }
 
-    /// Activates or deactivates a topic (an inactive topic opens no nonces
-    /// and refuses payloads).
+    /// Activates or deactivates a topic. An inactive topic opens no nonces;
+    /// payloads for a nonce it still has open are accepted, as on the chain.
     pub fn set_topic_active(&self, topic_id: u64, active: bool) -> Result<(), DevnetError> {
         self.shared.chain().apply(|ledger, _| {
             let topic = ledger
@@ -354,6 +432,76 @@ impl DevnetHandle {
             topic.config.active = active;
             Ok(())
         })
+    }
+
+    /// Changes a topic's worker submission window, as an `UpdateTopic`
+    /// would. Nonces already open keep the close scheduled when they opened,
+    /// but payloads for them are checked against the new window (so a
+    /// shorter window makes late payloads fail with code 67).
+    pub fn set_worker_submission_window(
+        &self,
+        topic_id: u64,
+        window: i64,
+    ) -> Result<(), DevnetError> {
+        self.shared.chain().apply(|ledger, _| {
+            let topic = ledger
+                .topics
+                .get_mut(&topic_id)
+                .ok_or(DevnetError::UnknownTopic(topic_id))?;
+            if window <= 0 || window > topic.config.epoch_length {
+                return Err(DevnetError::Config(format!(
+                    "topic {topic_id}: the worker submission window must be in 1..=epoch_length"
+                )));
+            }
+            topic.config.worker_submission_window = window;
+            Ok(())
+        })
+    }
+
+    /// Enables a topic's worker whitelist with these members, or disables
+    /// it (`None`).
+    pub fn set_worker_whitelist(
+        &self,
+        topic_id: u64,
+        members: Option<Vec<Address>>,
+    ) -> Result<(), DevnetError> {
+        self.shared.chain().apply(|ledger, _| {
+            let topic = ledger
+                .topics
+                .get_mut(&topic_id)
+                .ok_or(DevnetError::UnknownTopic(topic_id))?;
+            topic.config.worker_whitelist = members.clone();
+            Ok(())
+        })
+    }
+
+    /// Whether a worker is registered in a topic.
+    pub fn is_worker_registered(&self, topic_id: u64, address: &Address) -> bool {
+        self.shared
+            .chain()
+            .ledger
+            .is_worker(topic_id, address.as_str())
+    }
+
+    /// Data fees paid for a topic so far, in uallo.
+    pub fn topic_fee_revenue(&self, topic_id: u64) -> u128 {
+        self.shared
+            .chain()
+            .ledger
+            .topic_fee_revenue
+            .get(&topic_id)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The ecosystem account's balance (every data fee paid), in uallo.
+    pub fn ecosystem_balance(&self) -> u128 {
+        self.shared.chain().ledger.ecosystem_balance
+    }
+
+    /// How many feemarket `GasPrice` queries the devnet has answered.
+    pub fn gas_price_queries(&self) -> u64 {
+        self.shared.gas_price_queries.load(Ordering::SeqCst)
     }
 
     /// Adds a topic; its first epoch ends `epoch_length` blocks from now.

@@ -3,7 +3,9 @@
 //!
 //! ```text
 //! allora-devnet --chain-id allora-devnet-1 --topic 1:10:5 \
-//!     --fund allo19rl4cm2hmr8afy4kldpxz3fka4jguq0ajnh7gv:1000000000
+//!     --topic 2:10:5:multi,labels=up|down|flat,max-labels=3,max-top-inferers=4 \
+//!     --fund allo19rl4cm2hmr8afy4kldpxz3fka4jguq0ajnh7gv:1000000000 \
+//!     --data-sending-fee 10
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -11,13 +13,18 @@ use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Duration;
 
-use allora_devnet::{AccountConfig, Devnet, TopicConfig, DEFAULT_CHAIN_ID};
+use allora_devnet::{
+    AccountConfig, Devnet, EmissionsParams, TopicConfig, DEFAULT_CHAIN_ID,
+    DEFAULT_DATA_SENDING_FEE, DEFAULT_MAX_ELEMENTS_PER_FORECAST, DEFAULT_MAX_LABEL_BYTES,
+    DEFAULT_MAX_SERIALIZED_MSG_LENGTH, DEFAULT_MAX_TOP_FORECASTERS, DEFAULT_MAX_TOP_INFERERS,
+};
 use allora_sdk::keys::Address;
 use allora_sdk::tx::GasPrice;
 use clap::Parser;
 
 /// Runs an Allora devnet that enforces the chain's signature, sequence, fee
-/// and worker-payload rules.
+/// and worker-payload rules (whitelists, message size, nonce windows,
+/// registration, data fee, labels, top-N admission).
 #[derive(Debug, Parser)]
 #[command(name = "allora-devnet", version)]
 struct Args {
@@ -42,9 +49,45 @@ struct Args {
     /// Registration fee in uallo.
     #[arg(long, default_value_t = 10)]
     registration_fee: u128,
-    /// A topic as ID:EPOCH_LENGTH:SUBMISSION_WINDOW (repeatable).
+    /// A topic as ID:EPOCH_LENGTH:SUBMISSION_WINDOW[:OPTIONS] (repeatable).
+    /// OPTIONS, comma-separated: multi, single, classification, inactive,
+    /// case-sensitive, labels=A|B (label whitelist), max-labels=N,
+    /// default=DEC (label default value), unity=TOLERANCE (require_unity),
+    /// whitelist=ADDR|ADDR (enables the topic's worker whitelist),
+    /// max-top-inferers=N.
     #[arg(long = "topic", value_parser = parse_topic)]
     topics: Vec<TopicConfig>,
+    /// Data fee charged per worker payload, in uallo.
+    #[arg(long, default_value_t = DEFAULT_DATA_SENDING_FEE)]
+    data_sending_fee: u128,
+    /// Largest worker payload message, in encoded bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_SERIALIZED_MSG_LENGTH)]
+    max_serialized_msg_length: i64,
+    /// Longest canonical label, in bytes (1 to 1024).
+    #[arg(long, default_value_t = DEFAULT_MAX_LABEL_BYTES)]
+    max_label_bytes: u64,
+    /// Inferers admitted per nonce on topics without their own cap.
+    #[arg(long, default_value_t = DEFAULT_MAX_TOP_INFERERS)]
+    max_top_inferers: u64,
+    /// Forecasters admitted per nonce.
+    #[arg(long, default_value_t = DEFAULT_MAX_TOP_FORECASTERS)]
+    max_top_forecasters: u64,
+    /// Forecast elements kept per forecast.
+    #[arg(long, default_value_t = DEFAULT_MAX_ELEMENTS_PER_FORECAST)]
+    max_elements_per_forecast: u64,
+    /// Turns the global whitelist off (it then admits everyone to topics
+    /// with a worker whitelist).
+    #[arg(long)]
+    no_global_whitelist: bool,
+    /// Turns the global worker whitelist off.
+    #[arg(long)]
+    no_global_worker_whitelist: bool,
+    /// An address on the global whitelist (repeatable).
+    #[arg(long = "global-whitelisted", value_parser = parse_address)]
+    global_whitelist: Vec<Address>,
+    /// An address on the global worker whitelist (repeatable).
+    #[arg(long = "global-worker-whitelisted", value_parser = parse_address)]
+    global_worker_whitelist: Vec<Address>,
     /// A funded account as ADDRESS:UALLO (repeatable).
     #[arg(long = "fund", value_parser = parse_fund)]
     funded: Vec<AccountConfig>,
@@ -54,13 +97,11 @@ struct Args {
 }
 
 fn parse_topic(text: &str) -> Result<TopicConfig, String> {
-    let parts: Vec<&str> = text.split(':').collect();
-    let [id, epoch, window] = parts.as_slice() else {
-        return Err("expected ID:EPOCH_LENGTH:SUBMISSION_WINDOW".to_owned());
-    };
-    let number = |s: &str| s.parse::<i64>().map_err(|e| format!("{s:?}: {e}"));
-    let id = id.parse::<u64>().map_err(|e| format!("{id:?}: {e}"))?;
-    Ok(TopicConfig::new(id, number(epoch)?, number(window)?))
+    TopicConfig::from_str(text).map_err(|e| e.to_string())
+}
+
+fn parse_address(text: &str) -> Result<Address, String> {
+    Address::from_str(text).map_err(|e| e.to_string())
 }
 
 fn parse_fund(text: &str) -> Result<AccountConfig, String> {
@@ -100,6 +141,18 @@ async fn main() -> ExitCode {
         .block_interval(interval)
         .min_gas_price(GasPrice::from_uallo(args.min_gas_price))
         .registration_fee(args.registration_fee)
+        .params(EmissionsParams {
+            max_serialized_msg_length: args.max_serialized_msg_length,
+            data_sending_fee: args.data_sending_fee,
+            max_top_inferers_to_reward: args.max_top_inferers,
+            max_top_forecasters_to_reward: args.max_top_forecasters,
+            max_elements_per_forecast: args.max_elements_per_forecast,
+            max_canonical_label_byte_length: args.max_label_bytes,
+            global_whitelist_enabled: !args.no_global_whitelist,
+            global_worker_whitelist_enabled: !args.no_global_worker_whitelist,
+            global_whitelist: args.global_whitelist,
+            global_worker_whitelist: args.global_worker_whitelist,
+        })
         .grpc_addr(SocketAddr::new(args.host, args.grpc_port))
         .websocket_addr(SocketAddr::new(args.host, args.ws_port));
     for topic in args.topics {

@@ -5,9 +5,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use allora_sdk::keys::PublicKey;
+use allora_sdk::keys::{Address, PublicKey};
 
-use super::config::TopicConfig;
+use super::config::{EmissionsParams, TopicConfig};
 use super::events::Event;
 
 /// An account.
@@ -34,9 +34,9 @@ pub type LabeledValues = Vec<(String, String)>;
 /// What workers submitted for one open nonce of a topic.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct NonceInputs {
-    /// Inferer address -> its values.
+    /// Admitted inferer address -> its values (the active inferer set).
     pub(crate) inferences: BTreeMap<String, LabeledValues>,
-    /// Forecaster address -> (inferer, forecast value) elements.
+    /// Admitted forecaster address -> (inferer, forecast value) elements.
     pub(crate) forecasts: BTreeMap<String, LabeledValues>,
 }
 
@@ -59,12 +59,25 @@ pub(crate) struct Ledger {
     pub(crate) reputers: BTreeSet<(u64, String)>,
     /// Topic -> unfulfilled worker nonces (block heights).
     pub(crate) open_nonces: BTreeMap<u64, BTreeSet<i64>>,
+    /// (topic, nonce) -> the block whose EndBlock closes it, scheduled when
+    /// it opened.
+    pub(crate) nonce_close_at: BTreeMap<(u64, i64), i64>,
     /// (topic, nonce) -> inputs received while the nonce is open.
     pub(crate) inputs: BTreeMap<(u64, i64), NonceInputs>,
     /// Topic -> inferences of the last nonce that closed with inferences.
     pub(crate) latest_inferences: BTreeMap<u64, NetworkInferences>,
     pub(crate) registration_fee: u128,
     pub(crate) max_unfulfilled_worker_requests: u64,
+    pub(crate) params: EmissionsParams,
+    /// (topic, inferer) -> the latest nonce its score was updated for (the
+    /// block height of its score EMA on the chain).
+    pub(crate) inferer_score_nonce: BTreeMap<(u64, String), i64>,
+    /// (topic, forecaster) -> the latest nonce its score was updated for.
+    pub(crate) forecaster_score_nonce: BTreeMap<(u64, String), i64>,
+    /// Topic -> data fees paid for it, in uallo.
+    pub(crate) topic_fee_revenue: BTreeMap<u64, u128>,
+    /// The mint module's ecosystem account, which receives data fees.
+    pub(crate) ecosystem_balance: u128,
 }
 
 impl Ledger {
@@ -80,6 +93,25 @@ impl Ledger {
         self.workers.contains(&(topic_id, address.to_owned()))
     }
 
+    /// The chain's `CanSubmitWorkerPayload`: on the topic's worker
+    /// whitelist (or the topic has none enabled), or on the global worker
+    /// whitelist (or it is disabled), or on the global whitelist (or it is
+    /// disabled). An unknown topic has no whitelist enabled.
+    pub(crate) fn can_submit_worker_payload(&self, topic_id: u64, address: &str) -> bool {
+        let on = |list: &[Address]| list.iter().any(|a| a.as_str() == address);
+        let topic_ok = self
+            .topics
+            .get(&topic_id)
+            .and_then(|t| t.config.worker_whitelist.as_deref())
+            .is_none_or(on);
+        let params = &self.params;
+        topic_ok
+            || !params.global_worker_whitelist_enabled
+            || on(&params.global_worker_whitelist)
+            || !params.global_whitelist_enabled
+            || on(&params.global_whitelist)
+    }
+
     pub(crate) fn is_open_nonce(&self, topic_id: u64, nonce: i64) -> bool {
         self.open_nonces
             .get(&topic_id)
@@ -87,7 +119,8 @@ impl Ledger {
     }
 }
 
-/// A payload the chain accepted, recorded for tests to inspect.
+/// A payload the chain accepted (its transaction succeeded with code 0),
+/// recorded for tests to inspect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submission {
     /// The topic.
@@ -96,10 +129,21 @@ pub struct Submission {
     pub nonce: i64,
     /// The worker address.
     pub worker: String,
-    /// Inference values (label, decimal text), if the payload had an inference.
+    /// The transaction signer, who paid the data fee (usually the worker).
+    pub sender: String,
+    /// Inference values (canonical label, decimal text), if the payload had
+    /// an inference. A single-value topic's value is labeled `y`; on a
+    /// multi-value topic values equal to the topic's default are left out.
     pub inference: Option<LabeledValues>,
-    /// Forecast elements (inferer, decimal text), if the payload had a forecast.
+    /// Whether the inferer was admitted to the nonce's active set (and
+    /// `EventInsertInfererPayload` emitted). A payload that is accepted but
+    /// not admitted stores nothing on the chain.
+    pub inference_admitted: bool,
+    /// Forecast elements kept (inferer, decimal text), if the payload had a
+    /// forecast.
     pub forecast: Option<LabeledValues>,
+    /// Whether the forecaster was admitted to the nonce's active set.
+    pub forecast_admitted: bool,
     /// Hash of the transaction that carried it.
     pub tx_hash: String,
     /// Height of the block that included it.

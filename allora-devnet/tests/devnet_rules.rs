@@ -4,7 +4,8 @@
 mod devnet_support;
 
 use allora_devnet::fixtures::*;
-use allora_devnet::{ante_gas, PAYLOAD_BASE_GAS, PAYLOAD_GAS_PER_VALUE};
+use allora_devnet::{ante_gas, DevnetHandle, PAYLOAD_BASE_GAS, PAYLOAD_GAS_PER_VALUE};
+use allora_sdk::keys::WorkerKey;
 use allora_sdk::proto::emissions::{v10, v3};
 use allora_sdk::proto::{to_any, Any};
 use allora_sdk::tx::tx_hash;
@@ -44,10 +45,38 @@ async fn valid_payload_is_included_recorded_and_charged() {
         sub.inference,
         Some(vec![("y".to_owned(), "123.456".to_owned())])
     );
+    assert!(sub.inference_admitted);
     assert_eq!(sub.tx_hash, tx.hash());
+    // The tx fee, and the data fee to the ecosystem account.
     let acc = devnet.account(a.worker.address()).unwrap();
-    assert_eq!((acc.sequence, acc.balance), (1, BALANCE - FEE));
+    assert_eq!((acc.sequence, acc.balance), (1, BALANCE - FEE - DATA_FEE));
+    assert_eq!(devnet.ecosystem_balance(), DATA_FEE);
+    assert_eq!(devnet.topic_fee_revenue(TOPIC), DATA_FEE);
     assert_eq!(devnet.included_txs().len(), 1);
+    // The admitted inferer's event, encoded as the SDK encodes typed events.
+    let event = res
+        .events
+        .iter()
+        .find(|e| e.r#type == allora_devnet::INSERT_INFERER_PAYLOAD)
+        .expect("EventInsertInfererPayload");
+    let attributes: Vec<(&str, &str)> = event
+        .attributes
+        .iter()
+        .map(|a| (a.key.as_str(), a.value.as_str()))
+        .collect();
+    let worker = format!("\"{}\"", a.worker.address());
+    assert_eq!(
+        attributes,
+        [
+            ("extra_data", "null"),
+            ("inferer", worker.as_str()),
+            ("nonce", "\"10\""),
+            ("topic_id", "\"1\""),
+            ("value", "\"0\""),
+            ("values", r#"[{"label":"y","value":"123.456"}]"#),
+            ("msg_index", "0"),
+        ]
+    );
 }
 
 #[tokio::test]
@@ -404,55 +433,65 @@ async fn bundle_signature_must_verify_with_low_s() {
 }
 
 #[tokio::test]
-async fn sender_must_be_the_worker() {
+async fn a_relayed_payload_is_accepted_and_its_sender_pays_the_data_fee() {
     let a = actors();
     let devnet = started(&a).await;
     let ch = channel(&devnet).await.unwrap();
-    // The worker's signed bundle relayed by the outsider.
+    // The worker's signed bundle relayed by the outsider: the chain checks
+    // the bundle's worker (signature, whitelist, registration), not who
+    // sends it, and charges the data fee to the sender.
     let mut msg = payload_message(&payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap());
     msg.sender = a.outsider.address().to_string();
     let tx = sign_tx(CHAIN_ID, &a.outsider, vec![to_any(&msg)], 6, 0, GAS, FEE).unwrap();
     let res = deliver(&devnet, &ch, &tx).await.unwrap();
+    assert_eq!(res.code, 0, "{}", res.raw_log);
+    let sub = devnet
+        .submission(TOPIC, FIRST_NONCE, a.worker.address())
+        .unwrap();
+    assert_eq!(sub.sender, a.outsider.address().as_str());
     assert_eq!(
-        (res.code, res.codespace.as_str()),
-        (4, "sdk"),
-        "{}",
-        res.raw_log
+        devnet.account(a.outsider.address()).unwrap().balance,
+        BALANCE - FEE - DATA_FEE
     );
-    assert!(res.raw_log.contains("does not match worker"));
+    assert_eq!(devnet.account(a.worker.address()).unwrap().balance, BALANCE);
 }
 
 #[tokio::test]
-async fn topic_must_exist_and_be_active() {
+async fn topic_must_exist_and_active_only_decides_whether_nonces_open() {
     let a = actors();
     let devnet = started(&a).await;
-    let res = deliver_payload(
+    let res = refused_when_run(
         &devnet,
+        &a.worker,
         payload_any(&a.worker, 99, FIRST_NONCE, "1").unwrap(),
+        ("emissions", 6),
+        "invalid topic ID",
     )
     .await;
     assert_eq!(
-        (res.code, res.codespace.as_str()),
-        (6, "emissions"),
-        "{}",
-        res.raw_log
+        res.raw_log,
+        "failed to execute message; message index: 0: invalid topic ID"
     );
-    assert!(res.raw_log.ends_with("invalid topic ID"));
-    let res = deliver_payload(
+    // An inactive topic opens no nonces, so its payloads find none (the
+    // msg server itself does not look at activity).
+    assert!(devnet.open_nonces(INACTIVE_TOPIC).is_empty());
+    refused_when_run(
         &devnet,
+        &a.worker,
         payload_any(&a.worker, INACTIVE_TOPIC, FIRST_NONCE, "1").unwrap(),
+        ("emissions", 75),
+        "unfulfilled nonce not found",
     )
     .await;
-    assert_eq!((res.code, res.codespace.as_str()), (6, "emissions"));
-    assert!(res.raw_log.contains("is not active"));
-    // Deactivating a topic with an open nonce refuses payloads for it too.
+    // Deactivating a topic leaves its open nonce open, and payloads for it
+    // are accepted until it closes.
     devnet.set_topic_active(TOPIC, false).unwrap();
-    let res = deliver_payload(
+    accepted(
         &devnet,
+        &a.worker,
         payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap(),
     )
     .await;
-    assert_eq!(res.code, 6);
 }
 
 #[tokio::test]
@@ -495,16 +534,17 @@ async fn worker_must_be_registered() {
 async fn nonce_must_be_open_and_window_not_closed() {
     let a = actors();
     let devnet = started(&a).await;
-    let res = deliver_payload(
+    let res = refused_when_run(
         &devnet,
+        &a.worker,
         payload_any(&a.worker, TOPIC, FIRST_NONCE - 1, "1").unwrap(),
+        ("emissions", 75),
+        "unfulfilled nonce not found",
     )
     .await;
     assert_eq!(
-        (res.code, res.codespace.as_str()),
-        (44, "emissions"),
-        "{}",
-        res.raw_log
+        res.raw_log,
+        "failed to execute message; message index: 0: unfulfilled nonce not found"
     );
     // The window of nonce 10 is blocks 10..=15; a tx in block 15 is on time.
     devnet.produce_blocks_until(FIRST_NONCE + 4).await;
@@ -525,7 +565,7 @@ async fn nonce_must_be_open_and_window_not_closed() {
         payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap(),
     )
     .await;
-    assert_eq!((res.code, res.codespace.as_str()), (44, "emissions"));
+    assert_eq!((res.code, res.codespace.as_str()), (75, "emissions"));
     assert!(devnet.open_nonces(TOPIC).is_empty());
 }
 
@@ -548,7 +588,11 @@ async fn a_second_payload_for_the_same_nonce_is_already_submitted() {
     )
     .await;
     assert_eq!((res.code, res.codespace.as_str()), (1, "undefined"));
-    assert!(res.raw_log.contains("inference already submitted"));
+    assert_eq!(
+        res.raw_log,
+        "failed to execute message; message index: 0: Error planning inference admission: \
+         inference already submitted"
+    );
     let sub = devnet
         .submission(TOPIC, FIRST_NONCE, a.worker.address())
         .unwrap();
@@ -704,4 +748,1004 @@ async fn golden_vector_txs_pass_the_signature_check() {
             .unwrap();
         assert_eq!(res.code, 4);
     }
+}
+
+// ---------------------------------------------------------------------------
+// The checks of `InsertWorkerPayload`, each broken once, in the chain's
+// order (see `allora_devnet::conformance`). Message handlers run at
+// Simulate and in the block, never at CheckTx: a refused payload is
+// included with the chain's code, its fee and sequence spent, and a worker
+// that simulates first sees the refusal for free.
+// ---------------------------------------------------------------------------
+
+/// Sends `msg` signed by `key` through every stage and checks it is refused
+/// only when its message runs: Simulate fails with `log_part`, CheckTx
+/// accepts, the block includes it with `(codespace, code)`, and the tx fee
+/// and sequence are spent while the data fee (if it was taken) is not.
+async fn refused_when_run(
+    devnet: &DevnetHandle,
+    key: &WorkerKey,
+    msg: Any,
+    (codespace, code): (&str, u32),
+    log_part: &str,
+) -> cosmrs::proto::cosmos::base::abci::v1beta1::TxResponse {
+    let before = devnet.account(key.address()).unwrap();
+    let ecosystem = devnet.ecosystem_balance();
+    let stages = through_stages(devnet, key, vec![msg], GAS, FEE)
+        .await
+        .unwrap();
+    let simulated = stages.simulate.expect_err("Simulate runs the message");
+    assert!(
+        simulated.message().contains(log_part),
+        "Simulate: {}",
+        simulated.message()
+    );
+    assert_eq!(
+        stages.check_tx.code, 0,
+        "CheckTx does not run messages: {}",
+        stages.check_tx.raw_log
+    );
+    let res = stages.deliver_tx.expect("included");
+    assert_eq!(
+        (res.codespace.as_str(), res.code),
+        (codespace, code),
+        "{}",
+        res.raw_log
+    );
+    assert!(
+        res.raw_log
+            .starts_with("failed to execute message; message index: 0: ")
+            && res.raw_log.contains(log_part),
+        "{}",
+        res.raw_log
+    );
+    assert!(res.events.is_empty(), "{:?}", res.events);
+    let after = devnet.account(key.address()).unwrap();
+    assert_eq!(
+        (after.sequence, after.balance),
+        (before.sequence + 1, before.balance - FEE),
+        "the tx fee and sequence are spent, the data fee is not"
+    );
+    assert_eq!(devnet.ecosystem_balance(), ecosystem);
+    res
+}
+
+/// Sends `msg` signed by `key` through every stage and checks it succeeds.
+async fn accepted(
+    devnet: &DevnetHandle,
+    key: &WorkerKey,
+    msg: Any,
+) -> cosmrs::proto::cosmos::base::abci::v1beta1::TxResponse {
+    let stages = through_stages(devnet, key, vec![msg], GAS, FEE)
+        .await
+        .unwrap();
+    assert!(stages.simulate.is_ok(), "{:?}", stages.simulate);
+    let res = stages.deliver_tx.expect("included");
+    assert_eq!(res.code, 0, "{}", res.raw_log);
+    res
+}
+
+fn has_event(res: &cosmrs::proto::cosmos::base::abci::v1beta1::TxResponse, kind: &str) -> bool {
+    res.events.iter().any(|e| e.r#type == kind)
+}
+
+fn attribute<'a>(
+    res: &'a cosmrs::proto::cosmos::base::abci::v1beta1::TxResponse,
+    kind: &str,
+    key: &str,
+) -> &'a str {
+    res.events
+        .iter()
+        .find(|e| e.r#type == kind)
+        .and_then(|e| e.attributes.iter().find(|a| a.key == key))
+        .map(|a| a.value.as_str())
+        .unwrap_or_else(|| panic!("{kind}.{key} missing"))
+}
+
+/// A payload message whose bundle `f` breaks after signing.
+fn broken(key: &WorkerKey, f: impl FnOnce(&mut v10::InputWorkerDataBundle)) -> Any {
+    let mut msg = payload_message(&payload_any(key, TOPIC, FIRST_NONCE, "1").unwrap());
+    f(msg.worker_data_bundle.as_mut().unwrap());
+    to_any(&msg)
+}
+
+fn inference_of(bundle: &mut v10::InputWorkerDataBundle) -> &mut v10::InputInference {
+    bundle
+        .inference_forecasts_bundle
+        .as_mut()
+        .unwrap()
+        .inference
+        .as_mut()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_worker_address_is_checked_first_with_a_plain_error() {
+    let a = actors();
+    let devnet = started(&a).await;
+    let cosmos = "cosmos1qypqxpq9qcrsszg2pvxq6rs0zqg3yyc5lzv7xu";
+    // Every later check would also fail: the address comes first.
+    let res = refused_when_run(
+        &devnet,
+        &a.worker,
+        broken(&a.worker, |b| {
+            b.worker = cosmos.into();
+            b.nonce = None;
+        }),
+        ("undefined", 1),
+        "Error validating worker address: error validating actor id: invalid Bech32 prefix; \
+         expected allo, got cosmos",
+    )
+    .await;
+    assert!(!res.raw_log.contains(": invalid request"));
+    refused_when_run(
+        &devnet,
+        &a.worker,
+        broken(&a.worker, |b| b.worker.clear()),
+        ("undefined", 1),
+        "Error validating worker address: error validating actor id: empty address string is \
+         not allowed",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_topic_worker_whitelist_refuses_others_with_83_before_any_bundle_check() {
+    let a = actors();
+    let member = test_key(4).unwrap();
+    let listed = TOPIC + 10;
+    let devnet = builder(&a)
+        .topic(
+            allora_devnet::TopicConfig::new(listed, 10, 5)
+                .worker_whitelist([member.address().clone()]),
+        )
+        .start()
+        .await
+        .unwrap();
+    devnet.produce_blocks_until(FIRST_NONCE).await;
+    // Not on the list: refused even with a broken signature, which is
+    // checked later.
+    let mut msg = payload_message(&payload_any(&a.worker, listed, FIRST_NONCE, "1").unwrap());
+    msg.worker_data_bundle
+        .as_mut()
+        .unwrap()
+        .inferences_forecasts_bundle_signature[5] ^= 1;
+    let res = refused_when_run(
+        &devnet,
+        &a.worker,
+        to_any(&msg),
+        ("emissions", 83),
+        "Worker is not permitted to submit payload: not permitted to submit worker payload",
+    )
+    .await;
+    assert_eq!(
+        res.raw_log,
+        "failed to execute message; message index: 0: Worker is not permitted to submit \
+         payload: not permitted to submit worker payload"
+    );
+
+    // The queries answer with the same rule.
+    let mut q = allora_sdk::proto::emissions::v10::query_service_client::QueryServiceClient::new(
+        channel(&devnet).await.unwrap(),
+    );
+    let asker = q.clone();
+    let can = |topic_id: u64, key: &WorkerKey| {
+        let mut q = asker.clone();
+        let address = key.address().to_string();
+        async move {
+            q.can_submit_worker_payload(v10::CanSubmitWorkerPayloadRequest { topic_id, address })
+                .await
+                .unwrap()
+                .into_inner()
+                .can_submit_worker_payload
+        }
+    };
+    assert!(!can(listed, &a.worker).await);
+    assert!(can(listed, &member).await);
+    assert!(can(TOPIC, &a.worker).await, "no list on topic 1");
+    assert!(can(99, &a.worker).await, "an unknown topic has no list");
+    let status = q
+        .get_worker_submission_window_status(v10::GetWorkerSubmissionWindowStatusRequest {
+            topic_id: listed,
+            address: a.worker.address().to_string(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(status.is_registered && !status.is_whitelisted);
+
+    // Adding the worker to the topic's list lets it in.
+    devnet
+        .set_worker_whitelist(
+            listed,
+            Some(vec![member.address().clone(), a.worker.address().clone()]),
+        )
+        .unwrap();
+    assert!(can(listed, &a.worker).await);
+    accepted(
+        &devnet,
+        &a.worker,
+        payload_any(&a.worker, listed, FIRST_NONCE, "1").unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn global_whitelists_admit_workers_a_topic_list_leaves_out() {
+    let a = actors();
+    let listed = TOPIC + 10;
+    let topic = || allora_devnet::TopicConfig::new(listed, 10, 5).worker_whitelist([]);
+    // On the global worker whitelist.
+    let on_global = builder(&a)
+        .topic(topic())
+        .devnet(|d| d.global_worker_whitelist(true, [a.worker.address().clone()]))
+        .start()
+        .await
+        .unwrap();
+    // The global worker whitelist switched off admits everyone.
+    let worker_list_off = builder(&a)
+        .topic(topic())
+        .devnet(|d| d.global_worker_whitelist(false, []))
+        .start()
+        .await
+        .unwrap();
+    // So does the global whitelist switched off.
+    let global_off = builder(&a)
+        .topic(topic())
+        .devnet(|d| d.global_whitelist(false, []))
+        .start()
+        .await
+        .unwrap();
+    for devnet in [&on_global, &worker_list_off, &global_off] {
+        devnet.produce_blocks_until(FIRST_NONCE).await;
+        accepted(
+            devnet,
+            &a.worker,
+            payload_any(&a.worker, listed, FIRST_NONCE, "1").unwrap(),
+        )
+        .await;
+    }
+    // The chain's defaults (both global lists on, empty) leave the topic's
+    // list as the only way in.
+    let defaults = builder(&a).topic(topic()).start().await.unwrap();
+    defaults.produce_blocks_until(FIRST_NONCE).await;
+    refused_when_run(
+        &defaults,
+        &a.worker,
+        payload_any(&a.worker, listed, FIRST_NONCE, "1").unwrap(),
+        ("emissions", 83),
+        "not permitted to submit worker payload",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn bundle_checks_run_in_the_chains_order() {
+    let a = actors();
+    let devnet = started(&a).await;
+    let other = a.outsider.address().to_string();
+    let worker = a.worker.address().to_string();
+    type Break = Box<dyn FnOnce(&mut v10::InputWorkerDataBundle)>;
+    // Each case also breaks the signature (any change after signing does),
+    // which is checked last: the earlier check must win.
+    let cases: Vec<(&str, u32, String, Break)> = vec![
+        (
+            "sdk",
+            18,
+            "worker data bundle nonce cannot be nil".into(),
+            Box::new(|b| b.nonce = None),
+        ),
+        (
+            "sdk",
+            29,
+            "worker data bundle nonce is invalid".into(),
+            Box::new(|b| b.nonce = Some(v3::Nonce { block_height: -1 })),
+        ),
+        (
+            "sdk",
+            29,
+            "worker data bundle nonce block height must be greater than 0".into(),
+            Box::new(|b| b.nonce = Some(v3::Nonce { block_height: 0 })),
+        ),
+        (
+            "sdk",
+            18,
+            "public key cannot be empty".into(),
+            Box::new(|b| b.pubkey.clear()),
+        ),
+        (
+            "sdk",
+            18,
+            "invalid pubkey".into(),
+            Box::new(|b| b.pubkey = "02abcd".into()),
+        ),
+        (
+            "sdk",
+            18,
+            "signature cannot be empty".into(),
+            Box::new(|b| b.inferences_forecasts_bundle_signature.clear()),
+        ),
+        (
+            "sdk",
+            18,
+            "inference forecasts bundle cannot be nil".into(),
+            Box::new(|b| b.inference_forecasts_bundle = None),
+        ),
+        (
+            "sdk",
+            18,
+            "inference and forecast cannot both be nil".into(),
+            Box::new(|b| b.inference_forecasts_bundle.as_mut().unwrap().inference = None),
+        ),
+        (
+            "sdk",
+            29,
+            "inference contents are invalid: topic id is invalid: topic id zero is reserved".into(),
+            Box::new(|b| inference_of(b).topic_id = 0),
+        ),
+        (
+            "sdk",
+            7,
+            "inference contents are invalid: inferer address is invalid: invalid bech32 address"
+                .into(),
+            Box::new(|b| inference_of(b).inferer = "allo1nope".into()),
+        ),
+        (
+            "sdk",
+            4,
+            format!("Inference.Inferer {other} does not match pubkey {worker}"),
+            Box::new({
+                let other = other.clone();
+                move |b| inference_of(b).inferer = other
+            }),
+        ),
+        (
+            "sdk",
+            4,
+            format!("Inference.Inferer {worker} does not match worker address {other}"),
+            Box::new({
+                let other = other.clone();
+                move |b| b.worker = other
+            }),
+        ),
+        (
+            "sdk",
+            18,
+            "inference topic id 3 does not match bundle topic id 1".into(),
+            Box::new(|b| inference_of(b).topic_id = TOPIC_B),
+        ),
+        (
+            "sdk",
+            18,
+            "inference block height 11 does not match bundle block height 10".into(),
+            Box::new(|b| inference_of(b).block_height = FIRST_NONCE + 1),
+        ),
+        (
+            "sdk",
+            18,
+            "at least one forecast element must be provided".into(),
+            Box::new({
+                let worker = worker.clone();
+                move |b| {
+                    b.inference_forecasts_bundle.as_mut().unwrap().forecast =
+                        Some(v10::InputForecast {
+                            topic_id: TOPIC,
+                            block_height: FIRST_NONCE,
+                            forecaster: worker,
+                            forecast_elements: Vec::new(),
+                            extra_data: Vec::new(),
+                        })
+                }
+            }),
+        ),
+        (
+            "sdk",
+            7,
+            "forecast element is invalid: forecast element contents are invalid: forecast \
+             element inferer address is invalid: invalid bech32 address"
+                .into(),
+            Box::new({
+                let worker = worker.clone();
+                move |b| {
+                    b.inference_forecasts_bundle.as_mut().unwrap().forecast =
+                        Some(v10::InputForecast {
+                            topic_id: TOPIC,
+                            block_height: FIRST_NONCE,
+                            forecaster: worker,
+                            forecast_elements: vec![v10::InputForecastElement {
+                                inferer: "nope".into(),
+                                value: "1".into(),
+                            }],
+                            extra_data: Vec::new(),
+                        })
+                }
+            }),
+        ),
+        (
+            "sdk",
+            4,
+            "Error validating worker data bundle: signature verification failed: unauthorized"
+                .into(),
+            Box::new(|b| inference_of(b).values[0].value = "2".into()),
+        ),
+    ];
+    for (codespace, code, log, f) in cases {
+        let res = refused_when_run(
+            &devnet,
+            &a.worker,
+            broken(&a.worker, f),
+            (codespace, code),
+            &log,
+        )
+        .await;
+        assert!(
+            res.raw_log
+                .starts_with("failed to execute message; message index: 0: Error validating worker data bundle: "),
+            "{}",
+            res.raw_log
+        );
+    }
+    assert!(devnet.submissions().is_empty());
+}
+
+#[tokio::test]
+async fn a_payload_over_the_size_limit_is_refused_with_53() {
+    let a = actors();
+    let devnet = builder(&a)
+        .devnet(|d| d.max_serialized_msg_length(400))
+        .start()
+        .await
+        .unwrap();
+    devnet.produce_blocks_until(FIRST_NONCE).await;
+    let fits = payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap();
+    assert!(fits.value.len() <= 400);
+    let mut inference = raw_inference(&a.worker, TOPIC, FIRST_NONCE, &[("y", "1")]);
+    inference.extra_data = vec![7; 300];
+    let big = signed_bundle(
+        &a.worker,
+        TOPIC,
+        FIRST_NONCE,
+        v10::InputInferenceForecastBundle {
+            inference: Some(inference),
+            forecast: None,
+        },
+    );
+    let res = refused_when_run(
+        &devnet,
+        &a.worker,
+        to_any(&big),
+        ("emissions", 53),
+        "query is too large",
+    )
+    .await;
+    assert_eq!(
+        res.raw_log,
+        "failed to execute message; message index: 0: query is too large"
+    );
+    accepted(&devnet, &a.worker, fits).await;
+}
+
+#[tokio::test]
+async fn a_window_shortened_under_an_open_nonce_refuses_late_payloads_with_67() {
+    let a = actors();
+    let devnet = started(&a).await;
+    // Nonce 10 closes at the end of block 15 as scheduled, but the window
+    // is now 2 blocks: block 13 is past it.
+    devnet.set_worker_submission_window(TOPIC, 2).unwrap();
+    devnet.produce_blocks_until(FIRST_NONCE + 2).await;
+    assert_eq!(devnet.open_nonces(TOPIC), vec![FIRST_NONCE]);
+    let res = refused_when_run(
+        &devnet,
+        &a.worker,
+        payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap(),
+        ("emissions", 67),
+        "worker nonce window not available",
+    )
+    .await;
+    assert_eq!(
+        res.raw_log,
+        "failed to execute message; message index: 0: Worker window not open for topic: 1, \
+         current block 13, start window: 10, end window: 12: worker nonce window not available"
+    );
+    devnet.produce_blocks_until(FIRST_NONCE + 5).await;
+    assert!(devnet.open_nonces(TOPIC).is_empty());
+}
+
+#[tokio::test]
+async fn an_unregistered_worker_is_refused_with_13_and_pays_no_data_fee() {
+    let a = actors();
+    let devnet = started(&a).await;
+    let res = refused_when_run(
+        &devnet,
+        &a.outsider,
+        payload_any(&a.outsider, TOPIC, FIRST_NONCE, "1").unwrap(),
+        ("emissions", 13),
+        "worker is not registered in this topic: address not registered",
+    )
+    .await;
+    assert_eq!(
+        res.raw_log,
+        "failed to execute message; message index: 0: worker is not registered in this topic: \
+         address not registered"
+    );
+}
+
+#[tokio::test]
+async fn the_data_fee_is_taken_from_what_the_tx_fee_leaves() {
+    let a = actors();
+    let short = test_key(5).unwrap();
+    let enough = test_key(6).unwrap();
+    let devnet = builder(&a)
+        .devnet(|d| {
+            // The tx fee plus less than the data fee, and exactly both.
+            d.account(allora_devnet::AccountConfig::new(
+                short.address().clone(),
+                FEE + DATA_FEE - 1,
+            ))
+            .account(allora_devnet::AccountConfig::new(
+                enough.address().clone(),
+                FEE + DATA_FEE,
+            ))
+            .worker(TOPIC, short.address().clone())
+            .worker(TOPIC, enough.address().clone())
+        })
+        .start()
+        .await
+        .unwrap();
+    devnet.produce_blocks_until(FIRST_NONCE).await;
+    let res = refused_when_run(
+        &devnet,
+        &short,
+        payload_any(&short, TOPIC, FIRST_NONCE, "1").unwrap(),
+        ("sdk", 5),
+        "sender has insufficient balance to cover fees: insufficient funds",
+    )
+    .await;
+    assert_eq!(
+        res.raw_log,
+        "failed to execute message; message index: 0: sender has insufficient balance to cover \
+         fees: insufficient funds"
+    );
+    assert_eq!(
+        devnet.account(short.address()).unwrap().balance,
+        DATA_FEE - 1
+    );
+    accepted(
+        &devnet,
+        &enough,
+        payload_any(&enough, TOPIC, FIRST_NONCE, "1").unwrap(),
+    )
+    .await;
+    assert_eq!(devnet.account(enough.address()).unwrap().balance, 0);
+    assert_eq!(devnet.topic_fee_revenue(TOPIC), DATA_FEE);
+}
+
+#[tokio::test]
+async fn forecasts_keep_distinct_top_elements_and_emit_their_event() {
+    let a = actors();
+    let devnet = builder(&a)
+        .devnet(|d| d.max_elements_per_forecast(2))
+        .start()
+        .await
+        .unwrap();
+    devnet.produce_blocks_until(FIRST_NONCE).await;
+    let inferers: Vec<String> = (10..13)
+        .map(|seed| test_key(seed).unwrap().address().to_string())
+        .collect();
+    let element = |i: usize, value: &str| v10::InputForecastElement {
+        inferer: inferers[i].clone(),
+        value: value.into(),
+    };
+    let forecast = v10::InputForecast {
+        topic_id: TOPIC,
+        block_height: FIRST_NONCE,
+        forecaster: a.worker.address().to_string(),
+        // The second element repeats the first inferer; only two are kept.
+        forecast_elements: vec![
+            element(0, "0.1"),
+            element(0, "0.9"),
+            element(1, "0.2"),
+            element(2, "0.3"),
+        ],
+        extra_data: Vec::new(),
+    };
+    let msg = signed_bundle(
+        &a.worker,
+        TOPIC,
+        FIRST_NONCE,
+        v10::InputInferenceForecastBundle {
+            inference: None,
+            forecast: Some(forecast),
+        },
+    );
+    let res = accepted(&devnet, &a.worker, to_any(&msg)).await;
+    assert!(!has_event(&res, allora_devnet::INSERT_INFERER_PAYLOAD));
+    let kind = allora_devnet::INSERT_FORECASTER_PAYLOAD;
+    assert_eq!(
+        attribute(&res, kind, "inferer_addresses"),
+        serde_json::json!([inferers[0], inferers[1]]).to_string()
+    );
+    assert_eq!(attribute(&res, kind, "inferer_values"), r#"["0.1","0.2"]"#);
+    assert_eq!(attribute(&res, kind, "nonce"), "\"10\"");
+    let sub = devnet
+        .submission(TOPIC, FIRST_NONCE, a.worker.address())
+        .unwrap();
+    assert!(sub.forecast_admitted && sub.inference.is_none());
+    assert_eq!(sub.forecast.unwrap().len(), 2);
+    // The same forecaster again in this window.
+    let res = refused_when_run(
+        &devnet,
+        &a.worker,
+        to_any(&msg),
+        ("undefined", 1),
+        "Error appending forecast: forecast already submitted",
+    )
+    .await;
+    assert!(res.raw_log.ends_with("forecast already submitted"));
+}
+
+/// Topics for the label rules, with a window long enough for one block per
+/// case: two single-value topics (one case-sensitive) and two multi-value
+/// topics, one with a whitelist and a 2-label cap, one case-sensitive
+/// requiring unity.
+const SINGLE: u64 = 19;
+const MULTI: u64 = 20;
+const MULTI_OPEN: u64 = 21;
+const SINGLE_CASE: u64 = 22;
+const SINGLE_B: u64 = 23;
+/// Their first nonce, open for 40 blocks.
+const LABEL_NONCE: i64 = 40;
+
+async fn label_devnet(a: &Actors) -> allora_devnet::fixtures::TestNet {
+    let topic = |id| allora_devnet::TopicConfig::new(id, LABEL_NONCE, LABEL_NONCE);
+    let devnet = builder(a)
+        .topic(topic(SINGLE))
+        .topic(topic(SINGLE_B))
+        .topic(
+            topic(MULTI)
+                .multi()
+                .label_whitelist(["Up", "down", "flat"])
+                .max_labels_per_submission(2),
+        )
+        .topic(
+            topic(MULTI_OPEN)
+                .multi()
+                .label_case_sensitive(true)
+                .label_default_value("0".parse().unwrap())
+                .require_unity("0.01".parse().unwrap()),
+        )
+        .topic(topic(SINGLE_CASE).label_case_sensitive(true))
+        .devnet(|d| d.max_canonical_label_byte_length(8))
+        .start()
+        .await
+        .unwrap();
+    devnet.produce_blocks_until(LABEL_NONCE).await;
+    devnet
+}
+
+#[tokio::test]
+async fn a_single_value_topic_takes_y_or_no_label() {
+    let a = actors();
+    let devnet = label_devnet(&a).await;
+    let w = &a.worker;
+    let refuse = |topic: u64, values: &'static [(&'static str, &'static str)]| {
+        labeled_payload_any(w, topic, LABEL_NONCE, values)
+    };
+    // Refusals first (each leaves the nonce open for the worker).
+    let res = refused_when_run(
+        &devnet,
+        w,
+        refuse(SINGLE, &[("price", "3012.5")]),
+        ("sdk", 18),
+        "single-arity label must be \"y\", got \"price\": invalid request",
+    )
+    .await;
+    assert_eq!(
+        res.raw_log,
+        "failed to execute message; message index: 0: single-arity label must be \"y\", got \
+         \"price\": invalid request"
+    );
+    refused_when_run(
+        &devnet,
+        w,
+        refuse(SINGLE, &[("y", "1"), ("y2", "2")]),
+        ("emissions", 98),
+        "input inference failed label validation: submission has 2 labels, per-topic cap is 1: \
+         too many labels in one submission (exceeds effective cap)",
+    )
+    .await;
+    refused_when_run(
+        &devnet,
+        w,
+        refuse(SINGLE, &[("", "1")]),
+        ("emissions", 95),
+        "input inference failed label validation: input labeled value at index 0: label is \
+         empty after trimming: invalid label name",
+    )
+    .await;
+    // A case-sensitive single-value topic does not fold "Y".
+    refused_when_run(
+        &devnet,
+        w,
+        refuse(SINGLE_CASE, &[("Y", "1")]),
+        ("sdk", 18),
+        "got \"Y\"",
+    )
+    .await;
+    // " Y " is "y" once canonical; the event carries the canonical label.
+    let res = accepted(&devnet, w, refuse(SINGLE, &[(" Y ", "3012.5")])).await;
+    assert_eq!(
+        attribute(&res, allora_devnet::INSERT_INFERER_PAYLOAD, "values"),
+        r#"[{"label":"y","value":"3012.5"}]"#
+    );
+    // No label at all: the scalar value field.
+    let scalar = {
+        let mut inference = raw_inference(w, SINGLE_B, LABEL_NONCE, &[]);
+        inference.value = "42.5".into();
+        to_any(&signed_bundle(
+            w,
+            SINGLE_B,
+            LABEL_NONCE,
+            v10::InputInferenceForecastBundle {
+                inference: Some(inference),
+                forecast: None,
+            },
+        ))
+    };
+    let res = accepted(&devnet, w, scalar).await;
+    assert_eq!(
+        attribute(&res, allora_devnet::INSERT_INFERER_PAYLOAD, "values"),
+        "[]"
+    );
+    assert_eq!(
+        devnet
+            .submission(SINGLE_B, LABEL_NONCE, w.address())
+            .unwrap()
+            .inference,
+        Some(vec![("y".to_owned(), "42.5".to_owned())])
+    );
+}
+
+#[tokio::test]
+async fn a_multi_value_topic_takes_its_labels_and_refuses_each_invalid_kind() {
+    let a = actors();
+    let devnet = label_devnet(&a).await;
+    let w = &a.worker;
+    let lv = |topic: u64, values: &'static [(&'static str, &'static str)]| {
+        labeled_payload_any(w, topic, LABEL_NONCE, values)
+    };
+    type Case = (
+        &'static [(&'static str, &'static str)],
+        (&'static str, u32),
+        &'static str,
+    );
+    let cases: [Case; 8] = [
+        (
+            &[("up", "1"), ("down", "2"), ("flat", "3")],
+            ("emissions", 98),
+            "submission has 3 labels, per-topic cap is 2",
+        ),
+        (
+            &[("up!", "1")],
+            ("emissions", 95),
+            "input labeled value at index 0: label contains a disallowed character: U+0021",
+        ),
+        (
+            &[("sideways", "1"), ("up", "2")],
+            ("emissions", 97),
+            "label \"sideways\" is not in topic label whitelist: label is not in the topic's \
+             label whitelist",
+        ),
+        (
+            &[("upwards!!", "1")],
+            ("emissions", 95),
+            "label exceeds 8 bytes after normalization (got 9)",
+        ),
+        (
+            &[("UP", "1"), (" up", "2")],
+            ("emissions", 95),
+            "duplicate label after canonicalization at index 1: \"up\"",
+        ),
+        (
+            &[("  ", "1")],
+            ("emissions", 95),
+            "label is empty after trimming",
+        ),
+        (
+            &[],
+            ("sdk", 18),
+            "failed to normalize admitted inference: multi-arity inference requires labeled \
+             values: invalid request",
+        ),
+        (
+            &[("up", "0"), ("down", "0.000")],
+            ("sdk", 18),
+            "multi-arity inference requires at least one non-default label value",
+        ),
+    ];
+    for (values, code, log) in cases {
+        refused_when_run(&devnet, w, lv(MULTI, values), code, log).await;
+    }
+    refused_when_run(
+        &devnet,
+        w,
+        lv(MULTI_OPEN, &[("a", "0.5"), ("b", "0.4")]),
+        ("sdk", 18),
+        "require_unity violated: sum=0.9",
+    )
+    .await;
+    assert!(devnet.submissions().is_empty());
+
+    // Valid labels are accepted, stored and reported canonical.
+    let res = accepted(&devnet, w, lv(MULTI, &[("UP", "0.7"), ("Down ", "0")])).await;
+    assert_eq!(
+        attribute(&res, allora_devnet::INSERT_INFERER_PAYLOAD, "values"),
+        r#"[{"label":"up","value":"0.7"},{"label":"down","value":"0"}]"#
+    );
+    // The default value (0) counts as not submitted.
+    assert_eq!(
+        devnet
+            .submission(MULTI, LABEL_NONCE, w.address())
+            .unwrap()
+            .inference,
+        Some(vec![("up".to_owned(), "0.7".to_owned())])
+    );
+    // Case-sensitive: "BTC" and "btc" are two labels.
+    accepted(
+        &devnet,
+        w,
+        lv(MULTI_OPEN, &[("BTC", "0.5"), ("btc", "0.495")]),
+    )
+    .await;
+    assert_eq!(
+        devnet
+            .submission(MULTI_OPEN, LABEL_NONCE, w.address())
+            .unwrap()
+            .inference,
+        Some(vec![
+            ("BTC".to_owned(), "0.5".to_owned()),
+            ("btc".to_owned(), "0.495".to_owned())
+        ])
+    );
+
+    // GetTopic reports the label settings.
+    let mut q = allora_sdk::proto::emissions::v10::query_service_client::QueryServiceClient::new(
+        channel(&devnet).await.unwrap(),
+    );
+    let topic = q
+        .get_topic(v10::GetTopicRequest { topic_id: MULTI })
+        .await
+        .unwrap()
+        .into_inner()
+        .topic
+        .unwrap();
+    assert_eq!(topic.output_arity, v10::TopicOutputArity::Multi as i32);
+    assert_eq!(topic.label_whitelist, ["up", "down", "flat"]);
+    assert_eq!(
+        (topic.max_labels_per_submission, topic.label_case_sensitive),
+        (2, false)
+    );
+    let open = q
+        .get_topic(v10::GetTopicRequest {
+            topic_id: MULTI_OPEN,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .topic
+        .unwrap();
+    assert!(open.label_case_sensitive && open.require_unity);
+    assert_eq!(
+        (
+            open.unity_tolerance.as_str(),
+            open.label_default_value.as_str()
+        ),
+        ("0.01", "0")
+    );
+    let params = q
+        .get_params(v10::GetParamsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .params
+        .unwrap();
+    assert_eq!(params.max_canonical_label_byte_length, 8);
+    assert_eq!(params.data_sending_fee, DATA_FEE.to_string());
+    assert_eq!(
+        (
+            params.max_top_inferers_to_reward,
+            params.max_serialized_msg_length
+        ),
+        (32, 1_000_000)
+    );
+    assert!(params.global_whitelist_enabled && params.global_worker_whitelist_enabled);
+}
+
+#[tokio::test]
+async fn inferers_beyond_the_top_n_cap_are_accepted_but_not_admitted() {
+    let a = actors();
+    let second = test_key(4).unwrap();
+    let capped = TOPIC + 30;
+    let devnet = builder(&a)
+        .topic(allora_devnet::TopicConfig::new(capped, 10, 5).max_top_inferers(1))
+        .devnet(|d| {
+            d.account(allora_devnet::AccountConfig::new(
+                second.address().clone(),
+                BALANCE,
+            ))
+            .worker(capped, second.address().clone())
+        })
+        .start()
+        .await
+        .unwrap();
+    devnet.produce_blocks_until(FIRST_NONCE).await;
+    let first = accepted(
+        &devnet,
+        &a.worker,
+        payload_any(&a.worker, capped, FIRST_NONCE, "1").unwrap(),
+    )
+    .await;
+    assert!(has_event(&first, allora_devnet::INSERT_INFERER_PAYLOAD));
+    // The second inferer: code 0, data fee paid, nothing stored, no event.
+    let before = devnet.account(second.address()).unwrap().balance;
+    let res = accepted(
+        &devnet,
+        &second,
+        payload_any(&second, capped, FIRST_NONCE, "2").unwrap(),
+    )
+    .await;
+    assert!(!has_event(&res, allora_devnet::INSERT_INFERER_PAYLOAD));
+    assert_eq!(
+        devnet.account(second.address()).unwrap().balance,
+        before - FEE - DATA_FEE
+    );
+    let sub = devnet
+        .submission(capped, FIRST_NONCE, second.address())
+        .unwrap();
+    assert!(!sub.inference_admitted);
+    // The nonce counts as used for it: its score was updated for this
+    // window, so trying again is refused with 78.
+    refused_when_run(
+        &devnet,
+        &second,
+        payload_any(&second, capped, FIRST_NONCE, "3").unwrap(),
+        ("emissions", 78),
+        "Error planning inference admission: cannot update EMA more than once per window",
+    )
+    .await;
+    // Only the admitted inference makes the network inference.
+    devnet.produce_blocks_until(FIRST_NONCE + 5).await;
+    let mut q = allora_sdk::proto::emissions::v10::query_service_client::QueryServiceClient::new(
+        channel(&devnet).await.unwrap(),
+    );
+    let latest = q
+        .get_latest_network_inferences(v10::GetLatestNetworkInferencesRequest { topic_id: capped })
+        .await
+        .unwrap()
+        .into_inner()
+        .network_inferences
+        .unwrap();
+    let inferers: Vec<&str> = latest
+        .inferer_values
+        .iter()
+        .map(|v| v.worker.as_str())
+        .collect();
+    assert_eq!(inferers, [a.worker.address().as_str()]);
+    // Next window, the first to submit takes the slot.
+    let next = FIRST_NONCE + 10;
+    devnet.produce_blocks_until(next).await;
+    let res = accepted(
+        &devnet,
+        &second,
+        payload_any(&second, capped, next, "4").unwrap(),
+    )
+    .await;
+    assert!(has_event(&res, allora_devnet::INSERT_INFERER_PAYLOAD));
+    let res = accepted(
+        &devnet,
+        &a.worker,
+        payload_any(&a.worker, capped, next, "5").unwrap(),
+    )
+    .await;
+    assert!(!has_event(&res, allora_devnet::INSERT_INFERER_PAYLOAD));
 }

@@ -10,12 +10,17 @@ use super::server::emissions::query_service_server::QueryService;
 use allora_sdk::decimal::Dec;
 use allora_sdk::proto::emissions::{v10, v3, v9};
 
+use super::super::config::{OutputArity, TopicType};
 use super::super::state::{Ledger, NetworkInferences, Topic};
 use super::super::Shared;
 use super::parse_address;
 
 /// The loss method every devnet topic reports.
 const LOSS_METHOD: &str = "mse";
+/// `Params.max_string_length` (the chain's default).
+const MAX_STRING_LENGTH: u64 = 255;
+/// `Params.max_whitelist_input_array_length` (the chain's default).
+const MAX_WHITELIST_INPUT_ARRAY_LENGTH: u64 = 10;
 
 /// Serves the emissions module's queries from the devnet ledger.
 #[derive(Debug)]
@@ -41,16 +46,37 @@ fn get_topic(ledger: &Ledger, topic_id: u64) -> Result<&Topic, Status> {
 }
 
 fn topic_proto(topic: &Topic) -> v10::Topic {
+    let config = &topic.config;
     v10::Topic {
-        id: topic.config.id,
-        metadata: topic.config.metadata.clone(),
+        id: config.id,
+        metadata: config.metadata.clone(),
         loss_method: LOSS_METHOD.to_owned(),
         epoch_last_ended: topic.epoch_last_ended,
-        epoch_length: topic.config.epoch_length,
-        ground_truth_lag: topic.config.epoch_length,
-        worker_submission_window: topic.config.worker_submission_window,
-        topic_type: v10::TopicType::Regression as i32,
-        output_arity: v10::TopicOutputArity::Single as i32,
+        epoch_length: config.epoch_length,
+        ground_truth_lag: config.epoch_length,
+        worker_submission_window: config.worker_submission_window,
+        topic_type: match config.topic_type {
+            TopicType::Regression => v10::TopicType::Regression,
+            TopicType::Classification => v10::TopicType::Classification,
+        } as i32,
+        output_arity: match config.output_arity {
+            OutputArity::Single => v10::TopicOutputArity::Single,
+            OutputArity::Multi => v10::TopicOutputArity::Multi,
+        } as i32,
+        require_unity: config.require_unity.is_some(),
+        unity_tolerance: config
+            .require_unity
+            .as_ref()
+            .map_or("0", |t| t.as_str())
+            .to_owned(),
+        max_labels_per_submission: config.max_labels_per_submission,
+        label_whitelist: config.label_whitelist.clone(),
+        label_default_value: config
+            .label_default_value
+            .as_ref()
+            .map_or("0", |d| d.as_str())
+            .to_owned(),
+        label_case_sensitive: config.label_case_sensitive,
         ..Default::default()
     }
 }
@@ -115,15 +141,32 @@ impl QueryService for EmissionsService {
         _request: Request<v10::GetParamsRequest>,
     ) -> Result<Response<v10::GetParamsResponse>, Status> {
         let chain = self.shared.chain();
-        let max = chain.ledger.max_unfulfilled_worker_requests;
+        let ledger = &chain.ledger;
+        let max = ledger.max_unfulfilled_worker_requests;
+        let p = &ledger.params;
         Ok(Response::new(v10::GetParamsResponse {
             params: Some(v9::Params {
                 version: "v10-devnet".to_owned(),
+                max_serialized_msg_length: p.max_serialized_msg_length,
                 min_epoch_length: 1,
                 max_unfulfilled_worker_requests: max,
                 max_unfulfilled_reputer_requests: max,
-                registration_fee: chain.ledger.registration_fee.to_string(),
-                ..Default::default()
+                max_top_inferers_to_reward: p.max_top_inferers_to_reward,
+                max_top_forecasters_to_reward: p.max_top_forecasters_to_reward,
+                registration_fee: ledger.registration_fee.to_string(),
+                data_sending_fee: p.data_sending_fee.to_string(),
+                max_elements_per_forecast: p.max_elements_per_forecast,
+                max_string_length: MAX_STRING_LENGTH,
+                global_whitelist_enabled: p.global_whitelist_enabled,
+                topic_creator_whitelist_enabled: true,
+                global_worker_whitelist_enabled: p.global_worker_whitelist_enabled,
+                global_reputer_whitelist_enabled: true,
+                global_admin_whitelist_appended: true,
+                max_whitelist_input_array_length: MAX_WHITELIST_INPUT_ARRAY_LENGTH,
+                max_canonical_label_byte_length: p.max_canonical_label_byte_length,
+                // Not modelled (the chain's defaults are not known): 0.
+                max_topic_label_whitelist_size: 0,
+                max_epoch_label_registry_size: 0,
             }),
         }))
     }
@@ -197,14 +240,14 @@ impl QueryService for EmissionsService {
         request: Request<v10::CanSubmitWorkerPayloadRequest>,
     ) -> Result<Response<v10::CanSubmitWorkerPayloadResponse>, Status> {
         let req = request.into_inner();
-        parse_address(&req.address)?;
-        // The devnet has no whitelists: anyone may submit to an existing topic.
+        let address = parse_address(&req.address)?;
+        // The chain's rule, for any topic id (an unknown topic has no
+        // whitelist enabled).
         let can = self
             .shared
             .chain()
             .ledger
-            .topics
-            .contains_key(&req.topic_id);
+            .can_submit_worker_payload(req.topic_id, address.as_str());
         Ok(Response::new(v10::CanSubmitWorkerPayloadResponse {
             can_submit_worker_payload: can,
         }))
@@ -283,11 +326,16 @@ impl QueryService for EmissionsService {
             .get(&req.topic_id)
             .and_then(|open| open.last().copied());
         let start = current.unwrap_or(topic.epoch_last_ended);
-        let is_registered = if req.address.is_empty() {
-            false
+        let (is_registered, is_whitelisted) = if req.address.is_empty() {
+            (false, false)
         } else {
             let address = parse_address(&req.address)?;
-            chain.ledger.is_worker(req.topic_id, address.as_str())
+            (
+                chain.ledger.is_worker(req.topic_id, address.as_str()),
+                chain
+                    .ledger
+                    .can_submit_worker_payload(req.topic_id, address.as_str()),
+            )
         };
         Ok(Response::new(
             v10::GetWorkerSubmissionWindowStatusResponse {
@@ -298,7 +346,7 @@ impl QueryService for EmissionsService {
                 next_window_start_block: topic.next_epoch_end,
                 next_window_end_block: topic.next_epoch_end.saturating_add(window),
                 is_registered,
-                is_whitelisted: true,
+                is_whitelisted,
                 is_topic_active: topic.config.active,
             },
         ))

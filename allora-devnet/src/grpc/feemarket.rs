@@ -39,6 +39,9 @@ impl Query for FeemarketService {
         &self,
         request: Request<fm::GasPriceRequest>,
     ) -> Result<Response<fm::GasPriceResponse>, Status> {
+        self.shared
+            .gas_price_queries
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let denom = request.into_inner().denom;
         if denom != DENOM {
             return Err(Status::not_found(format!(

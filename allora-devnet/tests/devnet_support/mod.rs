@@ -19,6 +19,8 @@ pub const BALANCE: u128 = 1_000_000_000_000;
 pub const GAS: u64 = 300_000;
 /// 10 uallo/gas × GAS.
 pub const FEE: u128 = 3_000_000;
+/// The data fee every accepted payload costs its sender.
+pub const DATA_FEE: u128 = allora_devnet::DEFAULT_DATA_SENDING_FEE;
 
 /// The worker (registered in topics 1, 2 and 3), an unregistered funded
 /// account, and a poor account.
