@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs besides the Rust toolchain, on a fresh
 # Debian machine, as root or as a user:
-#   - moto[server] (AWS emulator for the allora-aws tests) and cfn-lint, in a
-#     virtual environment under target/test-deps;
+#   - moto[server] (AWS emulator for the allora-aws tests), cfn-lint and the
+#     official Allora Python SDK (allora-sdk 1.3.0, whose stock worker the
+#     allora-devnet python_worker test runs against the devnet), in a virtual
+#     environment under target/test-deps;
 #   - the npm packages of the CDK app (npm ci in examples/deploy/cdk).
 # Idempotent and quiet: a second run only checks stamps. Writes
-# target/test-deps/env.sh, which exports MOTO_SERVER and puts cfn-lint on
-# PATH; scripts/test.sh sources it.
+# target/test-deps/env.sh, which exports MOTO_SERVER and ALLORA_TEST_PYTHON
+# (the venv's interpreter) and puts cfn-lint on PATH; scripts/test.sh
+# sources it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
 
-MOTO_REQUIREMENT='moto[server]==5.2.5'
-CFN_LINT_REQUIREMENT='cfn-lint==1.58.0'
+PY_REQUIREMENTS=(
+    'moto[server]==5.2.5'
+    'cfn-lint==1.58.0'
+    # The official SDK, with the versions of its wire-level dependencies
+    # (protobuf codecs, gRPC client, signing) it was studied with.
+    'allora-sdk==1.3.0'
+    'cosmpy==0.12.2'
+    'betterproto2==0.7.1'
+    'grpclib==0.4.9'
+    'protobuf==5.29.6'
+    'ecdsa==0.19.2'
+)
 deps="$root/target/test-deps"
 venv="$deps/venv"
 cdk_dir="$root/examples/deploy/cdk"
@@ -36,7 +49,7 @@ command -v python3 >/dev/null || apt_install python3 python3-venv
 command -v npm >/dev/null || apt_install nodejs npm
 
 mkdir -p "$deps"
-requirements="$MOTO_REQUIREMENT $CFN_LINT_REQUIREMENT"
+requirements="${PY_REQUIREMENTS[*]}"
 if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$requirements" ]; then
     if ! [ -x "$venv/bin/python" ]; then
         rm -rf "$venv"
@@ -47,7 +60,7 @@ if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$requirements" ]; then
         fi
     fi
     log "installing $requirements"
-    "$venv/bin/python" -m pip install --quiet "$MOTO_REQUIREMENT" "$CFN_LINT_REQUIREMENT"
+    "$venv/bin/python" -m pip install --quiet "${PY_REQUIREMENTS[@]}"
     echo "$requirements" >"$venv/.installed"
 fi
 
@@ -61,5 +74,6 @@ fi
 
 cat >"$deps/env.sh" <<ENV
 export MOTO_SERVER="$venv/bin/moto_server"
+export ALLORA_TEST_PYTHON="$venv/bin/python"
 export PATH="$venv/bin:\$PATH"
 ENV

@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-test-deps.sh
-# MOTO_SERVER for the allora-aws tests, cfn-lint on PATH.
+# MOTO_SERVER for the allora-aws tests, ALLORA_TEST_PYTHON (with the official
+# Python SDK) for allora-devnet's python_worker test, cfn-lint on PATH.
 # shellcheck source=/dev/null
 source target/test-deps/env.sh
 
