@@ -1,8 +1,11 @@
 //! Test fixtures shared by every test that needs a devnet: deterministic
 //! keys, a devnet with a funded worker registered in its topics, a chain
 //! client and a [`Worker`] wired to it, collection of a worker's results,
-//! raw transactions signed, simulated, broadcast and delivered over gRPC,
-//! and dead endpoints (a refused port, a port that never answers).
+//! raw transactions signed, simulated, broadcast and delivered over gRPC
+//! (one at a time, or through every stage at once with [`through_stages`]),
+//! payloads with any labels or broken fields ([`labeled_payload_any`],
+//! [`signed_bundle`]), and dead endpoints (a refused port, a port that
+//! never answers).
 //!
 //! Every fallible fixture returns a [`FixtureError`] rather than panicking,
 //! so tests decide how to fail (usually `.unwrap()`).

@@ -126,15 +126,11 @@ fn parse_worker(text: &str) -> Result<(u64, Address), String> {
     Ok((topic, address))
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let args = Args::parse();
+/// The devnet the arguments describe.
+fn devnet(args: Args) -> Result<Devnet, String> {
     let interval = match Duration::try_from_secs_f64(args.block_interval) {
         Ok(d) if !d.is_zero() => d,
-        _ => {
-            eprintln!("--block-interval must be a positive number of seconds");
-            return ExitCode::FAILURE;
-        }
+        _ => return Err("--block-interval must be a positive number of seconds".to_owned()),
     };
     let mut builder = Devnet::builder()
         .chain_id(args.chain_id)
@@ -164,7 +160,19 @@ async fn main() -> ExitCode {
     for (topic, address) in args.workers {
         builder = builder.worker(topic, address);
     }
-    let devnet = match builder.build().start().await {
+    Ok(builder.build())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let devnet = match devnet(Args::parse()) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("allora-devnet: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let devnet = match devnet.start().await {
         Ok(d) => d,
         Err(e) => {
             eprintln!("allora-devnet: {e}");
@@ -201,4 +209,61 @@ async fn main() -> ExitCode {
     println!("shutting down");
     devnet.shutdown().await;
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_topic_and_global_settings_reach_the_devnet() {
+        let member = "allo19rl4cm2hmr8afy4kldpxz3fka4jguq0ajnh7gv";
+        let args = Args::try_parse_from([
+            "allora-devnet",
+            "--topic",
+            "1:10:5",
+            "--topic",
+            &format!(
+                "2:10:5:multi,labels=up|down,max-labels=2,whitelist={member},max-top-inferers=3"
+            ),
+            "--data-sending-fee",
+            "25",
+            "--max-serialized-msg-length",
+            "4096",
+            "--max-label-bytes",
+            "16",
+            "--max-top-inferers",
+            "7",
+            "--no-global-worker-whitelist",
+            "--global-whitelisted",
+            member,
+        ])
+        .unwrap();
+        let devnet = devnet(args).unwrap();
+        let config = devnet.config();
+        let params = &config.params;
+        assert_eq!(
+            (
+                params.data_sending_fee,
+                params.max_serialized_msg_length,
+                params.max_canonical_label_byte_length,
+                params.max_top_inferers_to_reward
+            ),
+            (25, 4096, 16, 7)
+        );
+        assert!(params.global_whitelist_enabled && !params.global_worker_whitelist_enabled);
+        assert_eq!(params.global_whitelist[0].as_str(), member);
+        let multi = &config.topics[1];
+        assert_eq!(multi.output_arity, allora_devnet::OutputArity::Multi);
+        assert_eq!(multi.label_whitelist, ["up", "down"]);
+        assert_eq!(multi.max_top_inferers, Some(3));
+        assert_eq!(multi.worker_whitelist.as_ref().unwrap()[0].as_str(), member);
+        assert!(Args::try_parse_from(["allora-devnet", "--topic", "1:10:5:nonsense"]).is_err());
+        let zero = Args::try_parse_from(["allora-devnet", "--block-interval", "0"]).unwrap();
+        assert!(devnet_error(zero).contains("--block-interval"));
+    }
+
+    fn devnet_error(args: Args) -> String {
+        devnet(args).map(|_| ()).unwrap_err()
+    }
 }
