@@ -14,6 +14,7 @@
 //!
 //! - [`WorkerKey`]: the key in this process's memory (deterministic RFC 6979
 //!   signatures, byte-identical to the synchronous [`WorkerKey::sign`]);
+//! - [`RemoteSigner`]: a signing service of the user's own, over HTTP;
 //! - `allora_aws::kms::KmsSigner`: an AWS KMS `ECC_SECG_P256K1` key whose
 //!   private half never leaves KMS.
 //!
@@ -61,6 +62,7 @@
 //! [`UnsignedTx::sign_with`]: crate::tx::UnsignedTx::sign_with
 
 mod local;
+pub mod remote;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,6 +77,7 @@ use crate::tx::TxBuildError;
 
 #[cfg(doc)]
 use crate::keys::WorkerKey;
+pub use remote::{RemoteSigner, RemoteSignerBuilder};
 
 /// Length of the SHA-256 digest a signer signs, in bytes.
 pub const DIGEST_LEN: usize = 32;
@@ -133,7 +136,7 @@ pub trait Signer: Send + Sync {
     fn public_key(&self) -> PublicKey;
 
     /// A short description for logs and errors, free of secrets: `local key
-    /// allo1…`, `KMS key alias/worker`.
+    /// allo1…`, `KMS key alias/worker`, `remote signer https://host/sign`.
     fn describe(&self) -> String;
 
     /// Signs `request.digest()` and returns the 64-byte `r || s` signature.
