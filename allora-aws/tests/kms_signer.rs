@@ -335,7 +335,7 @@ async fn fake_kms(State(kms): State<FakeKms>, headers: HeaderMap, body: Bytes) -
                 );
             }
             let digest: [u8; 32] = message.try_into().unwrap();
-            let good = kms.key.sign_digest(&digest).unwrap();
+            let good = kms.key.sign_prehash(&digest).unwrap();
             let signature = match behaviour {
                 Behaviour::Honest => Signature::from_slice(&good).unwrap(),
                 Behaviour::HighS => {
@@ -348,7 +348,7 @@ async fn fake_kms(State(kms): State<FakeKms>, headers: HeaderMap, body: Bytes) -
                     Signature::from_slice(&bytes).unwrap()
                 }
                 Behaviour::WrongKey => {
-                    Signature::from_slice(&kms.other.sign_digest(&digest).unwrap()).unwrap()
+                    Signature::from_slice(&kms.other.sign_prehash(&digest).unwrap()).unwrap()
                 }
                 Behaviour::NotDer => {
                     return kms_json(

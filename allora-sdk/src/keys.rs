@@ -303,7 +303,7 @@ impl PublicKey {
     /// Verifies a 64-byte `r || s` signature over a SHA-256 digest that was
     /// computed elsewhere (`digest = sha256(message)`), requiring low-S as the
     /// chain does. Equivalent to [`PublicKey::verify`] on the message.
-    pub fn verify_digest(&self, digest: &[u8; 32], signature: &[u8]) -> Result<(), KeyError> {
+    pub fn verify_prehash(&self, digest: &[u8; 32], signature: &[u8]) -> Result<(), KeyError> {
         let sig = EcdsaSignature::from_slice(signature)
             .map_err(|_| KeyError::InvalidSignature("not a 64-byte r||s signature"))?;
         if sig.normalize_s().is_some() {
@@ -405,7 +405,7 @@ impl WorkerKey {
     /// Signs a SHA-256 digest computed elsewhere (`digest = sha256(message)`)
     /// with an RFC 6979 deterministic nonce: the same low-S `r || s` as
     /// [`WorkerKey::sign`] on the message.
-    pub fn sign_digest(&self, digest: &[u8; 32]) -> Result<[u8; 64], KeyError> {
+    pub fn sign_prehash(&self, digest: &[u8; 32]) -> Result<[u8; 64], KeyError> {
         let sig: EcdsaSignature = self
             .signing
             .sign_prehash(digest)
@@ -528,12 +528,12 @@ mod tests {
         let key = WorkerKey::from_mnemonic(&ABOUT.parse().unwrap(), "").unwrap();
         for message in [&b""[..], b"hello", &[7u8; 5000]] {
             let digest: [u8; 32] = Sha256::digest(message).into();
-            let sig = key.sign_digest(&digest).unwrap();
+            let sig = key.sign_prehash(&digest).unwrap();
             assert_eq!(sig, key.sign(message));
-            key.public_key().verify_digest(&digest, &sig).unwrap();
+            key.public_key().verify_prehash(&digest, &sig).unwrap();
             let mut other = digest;
             other[0] ^= 1;
-            assert!(key.public_key().verify_digest(&other, &sig).is_err());
+            assert!(key.public_key().verify_prehash(&other, &sig).is_err());
         }
         let sig = key.sign(b"hello");
         let parsed = EcdsaSignature::from_slice(&sig).unwrap();
@@ -541,7 +541,7 @@ mod tests {
         let digest: [u8; 32] = sha2::Sha256::digest(b"hello").into();
         let err = key
             .public_key()
-            .verify_digest(&digest, &high.to_bytes())
+            .verify_prehash(&digest, &high.to_bytes())
             .unwrap_err();
         assert!(err.to_string().contains("high-S"));
     }

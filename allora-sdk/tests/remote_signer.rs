@@ -82,7 +82,7 @@ async fn sign(
         );
     }
     let digest: [u8; 32] = hex::decode(&digest_hex).unwrap().try_into().unwrap();
-    let good = service.key.sign_digest(&digest).unwrap();
+    let good = service.key.sign_prehash(&digest).unwrap();
     match mode.as_str() {
         "good" => signature(good),
         "upper-0x" => json(
@@ -99,7 +99,7 @@ async fn sign(
             assert!(high.normalize_s().is_some(), "the twin is high-S");
             signature(high.to_bytes().into())
         }
-        "wrong-key" => signature(service.other.sign_digest(&digest).unwrap()),
+        "wrong-key" => signature(service.other.sign_prehash(&digest).unwrap()),
         "corrupted" => {
             let mut sig = good;
             sig[63] ^= 0x04;

@@ -19,7 +19,7 @@ impl Signer for WorkerKey {
         &self,
         request: &SignRequest<'_>,
     ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
-        WorkerKey::sign_digest(self, request.digest()).map_err(|e| SignerError::Refused {
+        WorkerKey::sign_prehash(self, request.digest()).map_err(|e| SignerError::Refused {
             signer: Signer::describe(self),
             code: "SigningFailed".to_owned(),
             reason: e.to_string(),

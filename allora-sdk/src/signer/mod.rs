@@ -393,7 +393,7 @@ pub fn checked_signature<S: Signer + ?Sized>(
     };
     let bytes: [u8; SIGNATURE_LEN] = normalised.to_bytes().into();
     public_key
-        .verify_digest(digest, &bytes)
+        .verify_prehash(digest, &bytes)
         .map_err(|e| match e {
             KeyError::InvalidSignature(reason) => unverified(reason),
             _ => unverified("does not verify against the public key"),
@@ -441,7 +441,7 @@ mod tests {
             request: &SignRequest<'_>,
         ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
-            let good = self.key.sign_digest(request.digest()).unwrap();
+            let good = self.key.sign_prehash(request.digest()).unwrap();
             Ok(match self.mode {
                 Mode::Honest => good,
                 Mode::HighS => {
@@ -456,7 +456,7 @@ mod tests {
                     sig[40] ^= 0x01;
                     sig
                 }
-                Mode::OtherKey => self.other.sign_digest(request.digest()).unwrap(),
+                Mode::OtherKey => self.other.sign_prehash(request.digest()).unwrap(),
                 Mode::ZeroR => {
                     let mut sig = good;
                     sig[..32].fill(0);
