@@ -4,6 +4,8 @@
 //!
 //! - [`metrics`]: a CloudWatch sink whose `record` never blocks the worker;
 //! - [`secrets`]: the worker mnemonic kept in Secrets Manager;
+//! - [`kms`]: a worker key that never leaves AWS KMS, as an
+//!   [`allora_sdk::signer::Signer`];
 //! - [`imds`]: the instance's region and id from EC2 instance metadata (IMDSv2);
 //! - [`sdk_config`]: the AWS SDK configuration they share (rustls, deadlines).
 //!
@@ -40,10 +42,12 @@
 #![warn(missing_docs)]
 
 pub mod imds;
+pub mod kms;
 pub mod metrics;
 pub mod sdk_config;
 pub mod secrets;
 
 pub use imds::{Ec2Metadata, ImdsError, InstanceIdentity};
+pub use kms::{KmsMessageType, KmsSigner};
 pub use metrics::{CloudWatchMetrics, CloudWatchSinkConfig, Metric, MetricsError, Unit};
 pub use secrets::{SecretError, SecretsManagerKeySource};

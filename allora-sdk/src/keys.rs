@@ -18,6 +18,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use cosmrs::bip32::{DerivationPath, XPrv};
+use k256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use k256::ecdsa::signature::{Signer, Verifier};
 use k256::ecdsa::{Signature as EcdsaSignature, SigningKey, VerifyingKey};
 use zeroize::{Zeroize, Zeroizing};
@@ -299,6 +300,20 @@ impl PublicKey {
             .map_err(|_| KeyError::InvalidSignature("does not verify against the public key"))
     }
 
+    /// Verifies a 64-byte `r || s` signature over a SHA-256 digest that was
+    /// computed elsewhere (`digest = sha256(message)`), requiring low-S as the
+    /// chain does. Equivalent to [`PublicKey::verify`] on the message.
+    pub fn verify_prehash(&self, digest: &[u8; 32], signature: &[u8]) -> Result<(), KeyError> {
+        let sig = EcdsaSignature::from_slice(signature)
+            .map_err(|_| KeyError::InvalidSignature("not a 64-byte r||s signature"))?;
+        if sig.normalize_s().is_some() {
+            return Err(KeyError::InvalidSignature("high-S signature"));
+        }
+        self.0
+            .verify_prehash(digest, &sig)
+            .map_err(|_| KeyError::InvalidSignature("does not verify against the public key"))
+    }
+
     pub(crate) fn to_cosmrs(self) -> cosmrs::crypto::PublicKey {
         cosmrs::crypto::PublicKey::from(self.0)
     }
@@ -385,6 +400,18 @@ impl WorkerKey {
         // k256 already produces low-S; normalising again is free insurance.
         let sig = sig.normalize_s().unwrap_or(sig);
         sig.to_bytes().into()
+    }
+
+    /// Signs a SHA-256 digest computed elsewhere (`digest = sha256(message)`)
+    /// with an RFC 6979 deterministic nonce: the same low-S `r || s` as
+    /// [`WorkerKey::sign`] on the message.
+    pub fn sign_prehash(&self, digest: &[u8; 32]) -> Result<[u8; 64], KeyError> {
+        let sig: EcdsaSignature = self
+            .signing
+            .sign_prehash(digest)
+            .map_err(|_| KeyError::InvalidSignature("secp256k1 signing failed"))?;
+        let sig = sig.normalize_s().unwrap_or(sig);
+        Ok(sig.to_bytes().into())
     }
 
     /// The raw private key bytes. Handle with care: this is the secret.
@@ -491,6 +518,30 @@ mod tests {
         let err = key
             .public_key()
             .verify(b"hello", &high.to_bytes())
+            .unwrap_err();
+        assert!(err.to_string().contains("high-S"));
+    }
+
+    #[test]
+    fn digest_signing_matches_message_signing() {
+        use sha2::{Digest, Sha256};
+        let key = WorkerKey::from_mnemonic(&ABOUT.parse().unwrap(), "").unwrap();
+        for message in [&b""[..], b"hello", &[7u8; 5000]] {
+            let digest: [u8; 32] = Sha256::digest(message).into();
+            let sig = key.sign_prehash(&digest).unwrap();
+            assert_eq!(sig, key.sign(message));
+            key.public_key().verify_prehash(&digest, &sig).unwrap();
+            let mut other = digest;
+            other[0] ^= 1;
+            assert!(key.public_key().verify_prehash(&other, &sig).is_err());
+        }
+        let sig = key.sign(b"hello");
+        let parsed = EcdsaSignature::from_slice(&sig).unwrap();
+        let high = EcdsaSignature::from_scalars(parsed.r(), -*parsed.s()).unwrap();
+        let digest: [u8; 32] = sha2::Sha256::digest(b"hello").into();
+        let err = key
+            .public_key()
+            .verify_prehash(&digest, &high.to_bytes())
             .unwrap_err();
         assert!(err.to_string().contains("high-S"));
     }

@@ -38,6 +38,7 @@ pub mod keys;
 pub mod payload;
 pub mod pipeline;
 pub mod proto;
+pub mod signer;
 pub mod tx;
 pub mod worker;
 
@@ -46,6 +47,7 @@ pub use allora_infer::decimal;
 pub use allora_infer::{Dec, DecimalError};
 pub use keys::{Address, KeyError, Mnemonic, PublicKey, WorkerKey};
 pub use payload::{PayloadError, SignedPayload, WorkerPayload};
+pub use signer::{RemoteSigner, SignError, Signer, SignerError};
 pub use tx::{Fee, FeeTier, GasPrice, SignedTx, SignerData, TxBuildError, UnsignedTx};
 
 /// The README's library example, compiled and run as a doc-test.

@@ -22,11 +22,13 @@
 //! ```
 
 use prost::Message;
+use tokio::time::Instant;
 
 use crate::decimal::Dec;
 use crate::keys::{Address, PublicKey, WorkerKey};
 use crate::proto::emissions::{v10, v3};
 use crate::proto::Any;
+use crate::signer::{sign_verified, SignError, Signer, SignerError};
 
 /// The label of a single-valued inference.
 pub const DEFAULT_LABEL: &str = "y";
@@ -252,6 +254,33 @@ impl WorkerPayload {
         let bundle_bytes = bundle.encode_to_vec();
         let signature = key.sign(&bundle_bytes);
         Ok(self.assemble(worker, key.public_key(), bundle, bundle_bytes, &signature))
+    }
+
+    /// Builds, encodes and signs the payload through any [`Signer`] by
+    /// `deadline`. The worker, inferer, forecaster and `pubkey` fields come
+    /// from the signer's public key.
+    ///
+    /// The signature is normalised to low-S and verified before it is
+    /// attached (see [`sign_verified`]); for a [`WorkerKey`] the result is
+    /// byte-identical to [`WorkerPayload::sign`].
+    ///
+    /// Errors: [`SignError::Payload`] for an invalid payload (the signer is
+    /// not asked), [`SignError::Signer`] when the signer times out, fails or
+    /// returns a signature that does not verify.
+    pub async fn sign_with<S: Signer + ?Sized>(
+        &self,
+        signer: &S,
+        deadline: Instant,
+    ) -> Result<SignedPayload, SignError> {
+        let public_key = signer.public_key();
+        let worker = public_key.address().map_err(|e| SignerError::PublicKey {
+            signer: signer.describe(),
+            reason: e.to_string(),
+        })?;
+        let bundle = self.bundle(&worker)?;
+        let bundle_bytes = bundle.encode_to_vec();
+        let signature = sign_verified(signer, &bundle_bytes, deadline).await?;
+        Ok(self.assemble(&worker, public_key, bundle, bundle_bytes, &signature))
     }
 
     /// Attaches a signature made elsewhere (a remote signer or hardware key)

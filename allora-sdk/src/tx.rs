@@ -24,9 +24,11 @@ use std::str::FromStr;
 use cosmrs::proto::cosmos::tx::v1beta1::TxRaw;
 use prost::Message;
 use sha2::{Digest, Sha256};
+use tokio::time::Instant;
 
 use crate::keys::{PublicKey, WorkerKey};
 use crate::proto::Any;
+use crate::signer::{sign_verified, SignError, Signer};
 
 /// The fee denomination of the Allora chain.
 pub const DENOM: &str = "uallo";
@@ -379,6 +381,32 @@ impl UnsignedTx {
     ) -> Result<SignedTx, TxBuildError> {
         let parts = self.sign_doc(key.public_key(), signer, fee)?;
         let signature = key.sign(&parts.doc);
+        Ok(SignedTx::from_parts(
+            parts.body_bytes,
+            parts.auth_info_bytes,
+            signature.to_vec(),
+        ))
+    }
+
+    /// Signs the transaction (SIGN_MODE_DIRECT) through any [`Signer`] by
+    /// `deadline`; the signer info carries the signer's public key.
+    ///
+    /// The signature is normalised to low-S and verified before it is
+    /// attached (see [`sign_verified`]); for a [`WorkerKey`] the result is
+    /// byte-identical to [`UnsignedTx::sign`].
+    ///
+    /// Errors: [`SignError::Tx`] when the transaction cannot be built (the
+    /// signer is not asked), [`SignError::Signer`] when the signer times out,
+    /// fails or returns a signature that does not verify.
+    pub async fn sign_with<S: Signer + ?Sized>(
+        &self,
+        signer: &S,
+        signer_data: &SignerData,
+        fee: &Fee,
+        deadline: Instant,
+    ) -> Result<SignedTx, SignError> {
+        let parts = self.sign_doc(signer.public_key(), signer_data, fee)?;
+        let signature = sign_verified(signer, &parts.doc, deadline).await?;
         Ok(SignedTx::from_parts(
             parts.body_bytes,
             parts.auth_info_bytes,

@@ -1,0 +1,28 @@
+//! The in-memory key as a [`Signer`].
+
+use super::{SignRequest, Signer, SignerError, SIGNATURE_LEN};
+use crate::keys::{PublicKey, WorkerKey};
+
+/// Signs in this process with RFC 6979 deterministic nonces: the signatures
+/// are byte-identical to [`WorkerKey::sign`] on the same message.
+#[async_trait::async_trait]
+impl Signer for WorkerKey {
+    fn public_key(&self) -> PublicKey {
+        WorkerKey::public_key(self)
+    }
+
+    fn describe(&self) -> String {
+        format!("local key {}", self.address())
+    }
+
+    async fn sign_digest(
+        &self,
+        request: &SignRequest<'_>,
+    ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
+        WorkerKey::sign_prehash(self, request.digest()).map_err(|e| SignerError::Refused {
+            signer: Signer::describe(self),
+            code: "SigningFailed".to_owned(),
+            reason: e.to_string(),
+        })
+    }
+}
