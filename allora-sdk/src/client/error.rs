@@ -221,6 +221,16 @@ pub enum ClientError {
         /// The status message (the chain's text).
         message: String,
     },
+    /// The caller's deadline (for instance the end of the window the call
+    /// is made for) passed before an endpoint answered. The endpoints are not
+    /// marked unhealthy for it.
+    #[error("{method}: the call's deadline passed before an answer{}", if attempts.is_empty() { String::new() } else { format!(" (earlier failures: {})", format_attempts(attempts)) })]
+    DeadlineExceeded {
+        /// The gRPC method.
+        method: &'static str,
+        /// Endpoints that failed before the deadline, and how.
+        attempts: Vec<(String, String)>,
+    },
     /// The item asked for does not exist.
     #[error("not found: {0}")]
     NotFound(String),
@@ -273,9 +283,17 @@ impl ClientError {
 #[derive(Debug)]
 pub(crate) enum AttemptError {
     /// The endpoint is unusable: fail over.
-    Transport(String),
+    Transport(TransportFailure),
     /// The endpoint answered: return to the caller.
     Status(tonic::Status),
+}
+
+/// What went wrong at the transport level.
+#[derive(Debug)]
+pub(crate) struct TransportFailure {
+    pub(crate) message: String,
+    /// No answer within the attempt's time.
+    pub(crate) timed_out: bool,
 }
 
 pub(crate) fn timeout_message(after: Duration) -> String {
