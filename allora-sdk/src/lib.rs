@@ -48,7 +48,7 @@ pub use allora_infer::decimal;
 pub use allora_infer::{Dec, DecimalError};
 pub use keys::{Address, KeyError, Mnemonic, PublicKey, WorkerKey};
 pub use payload::{PayloadError, SignedPayload, WorkerPayload};
-pub use tx::{Fee, FeeTier, GasPrice, SignedTx, SignerData, TxBuildError, UnsignedTx};
+pub use tx::{Fee, FeeTier, GasPrice, PreparedTx, SignedTx, SignerData, TxBuildError, UnsignedTx};
 
 /// The README's library example, compiled and run as a doc-test.
 #[cfg(doctest)]

@@ -320,6 +320,79 @@ impl UnsignedTx {
             .map_err(|e| TxBuildError::Encode(e.to_string()))
     }
 
+    /// Encodes the body once, for signing with several sequences or fees
+    /// (the body of a transaction does not change between attempts).
+    pub fn prepare(&self) -> Result<PreparedTx, TxBuildError> {
+        Ok(PreparedTx {
+            body_bytes: self.body_bytes()?,
+            message_count: self.messages.len(),
+        })
+    }
+
+    /// The SIGN_MODE_DIRECT sign doc bytes.
+    pub fn sign_doc_bytes(
+        &self,
+        public_key: PublicKey,
+        signer: &SignerData,
+        fee: &Fee,
+    ) -> Result<Vec<u8>, TxBuildError> {
+        self.prepare()?.sign_doc_bytes(public_key, signer, fee)
+    }
+
+    /// Signs the transaction (SIGN_MODE_DIRECT, RFC 6979, low-S).
+    pub fn sign(
+        &self,
+        key: &WorkerKey,
+        signer: &SignerData,
+        fee: &Fee,
+    ) -> Result<SignedTx, TxBuildError> {
+        self.prepare()?.sign(key, signer, fee)
+    }
+
+    /// Attaches a signature over the sign doc made elsewhere (a remote signer
+    /// or hardware key), after checking that it verifies.
+    pub fn with_signature(
+        &self,
+        public_key: PublicKey,
+        signer: &SignerData,
+        fee: &Fee,
+        signature: &[u8],
+    ) -> Result<SignedTx, TxBuildError> {
+        self.prepare()?
+            .with_signature(public_key, signer, fee, signature)
+    }
+
+    /// The bytes to send to `Simulate`: the real body and auth info with an
+    /// empty signature, which the chain accepts for gas estimation.
+    pub fn simulation_bytes(
+        &self,
+        public_key: PublicKey,
+        sequence: u64,
+        fee: &Fee,
+    ) -> Result<Vec<u8>, TxBuildError> {
+        self.prepare()?.simulation_bytes(public_key, sequence, fee)
+    }
+}
+
+/// A transaction whose body is encoded, ready to be signed for any signer
+/// state and fee (see [`UnsignedTx::prepare`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedTx {
+    body_bytes: Vec<u8>,
+    message_count: usize,
+}
+
+impl PreparedTx {
+    /// The encoded body.
+    pub fn body_bytes(&self) -> &[u8] {
+        &self.body_bytes
+    }
+
+    /// How many messages the body carries.
+    pub fn message_count(&self) -> usize {
+        self.message_count
+    }
+
     fn auth_info_bytes(
         public_key: PublicKey,
         sequence: u64,
@@ -338,15 +411,16 @@ impl UnsignedTx {
         signer: &SignerData,
         fee: &Fee,
     ) -> Result<Vec<u8>, TxBuildError> {
-        Ok(self.sign_doc(public_key, signer, fee)?.doc)
+        Ok(self.sign_doc(public_key, signer, fee)?.1)
     }
 
+    /// The auth info bytes and the sign doc made from them and the body.
     fn sign_doc(
         &self,
         public_key: PublicKey,
         signer: &SignerData,
         fee: &Fee,
-    ) -> Result<SignDocParts, TxBuildError> {
+    ) -> Result<(Vec<u8>, Vec<u8>), TxBuildError> {
         if signer
             .chain_id
             .parse::<cosmrs::tendermint::chain::Id>()
@@ -354,40 +428,35 @@ impl UnsignedTx {
         {
             return Err(TxBuildError::InvalidChainId(signer.chain_id.clone()));
         }
-        let body_bytes = self.body_bytes()?;
         let auth_info_bytes = Self::auth_info_bytes(public_key, signer.sequence, fee)?;
         let doc = cosmrs::proto::cosmos::tx::v1beta1::SignDoc {
-            body_bytes: body_bytes.clone(),
+            body_bytes: self.body_bytes.clone(),
             auth_info_bytes: auth_info_bytes.clone(),
             chain_id: signer.chain_id.clone(),
             account_number: signer.account_number,
         }
         .encode_to_vec();
-        Ok(SignDocParts {
-            body_bytes,
-            auth_info_bytes,
-            doc,
-        })
+        Ok((auth_info_bytes, doc))
     }
 
-    /// Signs the transaction (SIGN_MODE_DIRECT, RFC 6979, low-S).
+    /// Signs (SIGN_MODE_DIRECT, RFC 6979, low-S).
     pub fn sign(
         &self,
         key: &WorkerKey,
         signer: &SignerData,
         fee: &Fee,
     ) -> Result<SignedTx, TxBuildError> {
-        let parts = self.sign_doc(key.public_key(), signer, fee)?;
-        let signature = key.sign(&parts.doc);
+        let (auth_info_bytes, doc) = self.sign_doc(key.public_key(), signer, fee)?;
+        let signature = key.sign(&doc);
         Ok(SignedTx::from_parts(
-            parts.body_bytes,
-            parts.auth_info_bytes,
+            self.body_bytes.clone(),
+            auth_info_bytes,
             signature.to_vec(),
         ))
     }
 
-    /// Attaches a signature over the sign doc made elsewhere (a remote signer
-    /// or hardware key), after checking that it verifies.
+    /// Attaches a signature over the sign doc made elsewhere, after checking
+    /// that it verifies.
     pub fn with_signature(
         &self,
         public_key: PublicKey,
@@ -395,19 +464,18 @@ impl UnsignedTx {
         fee: &Fee,
         signature: &[u8],
     ) -> Result<SignedTx, TxBuildError> {
-        let parts = self.sign_doc(public_key, signer, fee)?;
+        let (auth_info_bytes, doc) = self.sign_doc(public_key, signer, fee)?;
         public_key
-            .verify(&parts.doc, signature)
+            .verify(&doc, signature)
             .map_err(|e| TxBuildError::BadSignature(e.to_string()))?;
         Ok(SignedTx::from_parts(
-            parts.body_bytes,
-            parts.auth_info_bytes,
+            self.body_bytes.clone(),
+            auth_info_bytes,
             signature.to_vec(),
         ))
     }
 
-    /// The bytes to send to `Simulate`: the real body and auth info with an
-    /// empty signature, which the chain accepts for gas estimation.
+    /// The bytes to send to `Simulate` (an empty signature).
     pub fn simulation_bytes(
         &self,
         public_key: PublicKey,
@@ -415,19 +483,12 @@ impl UnsignedTx {
         fee: &Fee,
     ) -> Result<Vec<u8>, TxBuildError> {
         Ok(TxRaw {
-            body_bytes: self.body_bytes()?,
+            body_bytes: self.body_bytes.clone(),
             auth_info_bytes: Self::auth_info_bytes(public_key, sequence, fee)?,
             signatures: vec![Vec::new()],
         }
         .encode_to_vec())
     }
-}
-
-/// The encoded body and auth info, and the sign doc made from them.
-struct SignDocParts {
-    body_bytes: Vec<u8>,
-    auth_info_bytes: Vec<u8>,
-    doc: Vec<u8>,
 }
 
 /// A signed transaction ready to broadcast.

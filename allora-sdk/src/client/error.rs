@@ -103,18 +103,6 @@ impl ChainError {
     pub fn kind(&self) -> TxErrorKind {
         classify(&self.codespace, self.code, &self.raw_log)
     }
-
-    /// Whether resending (after the fix the kind implies) can succeed.
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self.kind(),
-            TxErrorKind::SequenceMismatch { .. }
-                | TxErrorKind::OutOfGas
-                | TxErrorKind::InsufficientFee
-                | TxErrorKind::AlreadyInMempool
-                | TxErrorKind::MempoolFull
-        )
-    }
 }
 
 /// Classifies a chain error from its parts. Text matches come first where
@@ -256,8 +244,10 @@ fn format_attempts(attempts: &[(String, String)]) -> String {
 }
 
 impl ClientError {
-    /// Whether the same call may succeed later (transport failures and
-    /// retryable chain rejections).
+    /// Whether the same call may succeed later: transport failures, and
+    /// chain rejections whose remedy (see [`crate::pipeline::remedy`]) is
+    /// not final. A call whose own deadline passed is not retryable within
+    /// it.
     pub fn is_retryable(&self) -> bool {
         match self {
             ClientError::Unavailable { .. } => true,
@@ -265,7 +255,7 @@ impl ClientError {
                 code,
                 tonic::Code::Unavailable | tonic::Code::ResourceExhausted | tonic::Code::Aborted
             ),
-            ClientError::Chain(e) => e.is_retryable(),
+            ClientError::Chain(e) => crate::pipeline::remedy::is_retryable(e.kind()),
             _ => false,
         }
     }
@@ -337,7 +327,7 @@ mod tests {
     }
 
     #[test]
-    fn retryability_follows_the_kind() {
+    fn retryability_follows_the_remedy_policy() {
         let mk = |codespace: &str, code, log: &str| ChainError {
             stage: TxStage::CheckTx,
             codespace: codespace.into(),
@@ -346,8 +336,16 @@ mod tests {
             txhash: None,
             height: None,
         };
-        assert!(mk("sdk", 32, "account sequence mismatch, expected 1, got 0").is_retryable());
-        assert!(!mk("emissions", 67, "worker nonce window not available").is_retryable());
+        assert!(ClientError::Chain(mk(
+            "sdk",
+            32,
+            "account sequence mismatch, expected 1, got 0"
+        ))
+        .is_retryable());
+        assert!(
+            !ClientError::Chain(mk("emissions", 67, "worker nonce window not available"))
+                .is_retryable()
+        );
         let shown = mk("sdk", 13, "insufficient fee").to_string();
         assert!(shown.contains("codespace sdk, code 13"), "{shown}");
     }

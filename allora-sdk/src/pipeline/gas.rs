@@ -1,5 +1,11 @@
 //! Gas limits: simulation times an adjustment, with a fallback when
-//! simulation is not possible.
+//! simulation is not possible or says nothing definitive.
+
+use crate::client::{ChainClient, ChainError, ClientError, TxErrorKind};
+use crate::keys::PublicKey;
+use crate::tx::{Fee, PreparedTx};
+
+use super::{message_index, SubmitError};
 
 /// How the gas limit of a transaction is chosen.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -57,6 +63,48 @@ impl GasPolicy {
     fn clamp(&self, gas: u64) -> u64 {
         gas.clamp(self.min_gas, self.max_gas.max(self.min_gas))
     }
+}
+
+/// What the gas step found out.
+#[derive(Debug)]
+pub(crate) enum Estimate {
+    /// The limit to use: simulated and adjusted, or the fallback.
+    Limit(u64),
+    /// The chain's verdict on the transaction itself, given in simulation.
+    Refused(ChainError),
+}
+
+/// Simulates `tx` with `sequence` and turns the gas used into a limit.
+///
+/// Simulation is advisory: a failure that is not the chain's verdict on the
+/// transaction (the endpoint cannot simulate, or an unclassified error that
+/// names no message) falls back to [`GasPolicy::fallback`], and the
+/// broadcast finds out the rest.
+pub(crate) async fn estimate(
+    client: &ChainClient,
+    policy: &GasPolicy,
+    tx: &PreparedTx,
+    public_key: PublicKey,
+    sequence: u64,
+) -> Result<Estimate, SubmitError> {
+    let count = tx.message_count();
+    let probe_fee = Fee::uallo(1, policy.simulation_limit(count));
+    let bytes = tx.simulation_bytes(public_key, sequence, &probe_fee)?;
+    match client.simulate(bytes).await {
+        Ok(estimate) => Ok(Estimate::Limit(policy.from_simulation(estimate.gas_used))),
+        Err(ClientError::Chain(error)) if is_verdict(&error) => Ok(Estimate::Refused(error)),
+        Err(error @ ClientError::DeadlineExceeded { .. }) => Err(error.into()),
+        Err(error) => {
+            tracing::debug!(%error, "simulation failed; using the fallback gas limit");
+            Ok(Estimate::Limit(policy.fallback(count)))
+        }
+    }
+}
+
+/// Whether a simulation failure is the chain's verdict on the transaction
+/// rather than simulation not working.
+fn is_verdict(error: &ChainError) -> bool {
+    error.kind() != TxErrorKind::Other || message_index(&error.raw_log).is_some()
 }
 
 fn scale(gas: u64, factor: f64) -> u64 {
