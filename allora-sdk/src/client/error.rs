@@ -143,6 +143,15 @@ pub fn classify(codespace: &str, code: u32, log: &str) -> TxErrorKind {
         || lower.contains("nonce already fulfilled")
     {
         TxErrorKind::WindowClosed
+    } else if lower.contains("address not registered")
+        || lower.contains("address is not registered in this topic")
+    {
+        // The registered descriptions of emissions codes 13 and 10, which a
+        // failed simulation carries without its code.
+        TxErrorKind::NotRegistered
+    } else if lower.contains("invalid topic id") || lower.contains("topic does not exist") {
+        // Emissions codes 6 and 23.
+        TxErrorKind::TopicUnavailable
     } else if lower.contains("signature verification failed") {
         TxErrorKind::Unauthorized
     } else if lower.contains("tx already in mempool") {
@@ -308,6 +317,9 @@ mod tests {
             ("sdk", 4, "signature verification failed; please verify account number (1) and chain-id (c): unauthorized", TxErrorKind::Unauthorized),
             ("sdk", 19, "tx already in mempool", TxErrorKind::AlreadyInMempool),
             ("sdk", 2, "tx parse error", TxErrorKind::Other),
+            ("undefined", 1, "failed to execute message; message index: 0: worker is not registered in this topic: address not registered", TxErrorKind::NotRegistered),
+            ("undefined", 1, "failed to execute message; message index: 0: topic 2 is not active: invalid topic ID", TxErrorKind::TopicUnavailable),
+            ("undefined", 1, "topic does not exist", TxErrorKind::TopicUnavailable),
         ];
         for (codespace, code, log, want) in cases {
             assert_eq!(
