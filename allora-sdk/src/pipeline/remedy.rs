@@ -85,7 +85,8 @@ pub enum Remedy {
     FinalForWindow,
     /// The topic cannot be served until something outside the worker
     /// changes (the worker is not registered, the topic is gone or
-    /// inactive): give the window up, and stop spending on the topic.
+    /// inactive): give the window up; the topic's other windows fail alike
+    /// until then.
     FinalForTopic,
     /// The goal is met: the chain already has this worker's payload for
     /// the window.

@@ -37,10 +37,19 @@
 //! # }
 //! ```
 
+mod batch;
+mod book;
+mod clock;
+mod decision;
+mod discovery;
 mod engine;
 mod error;
 pub mod events;
+mod outcome;
+mod provider;
 pub mod store;
+mod topics;
+mod writer;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
