@@ -183,3 +183,27 @@ async fn a_failing_message_is_named_and_nothing_is_paid_for_it() {
     }
     assert_eq!(devnet.account(key().address()).unwrap().balance, balance);
 }
+
+#[tokio::test]
+async fn concurrent_transactions_each_get_a_sequence_and_go_through_once() {
+    let devnet = devnet(10).await;
+    let p = pipeline(&devnet, PipelineConfig::new(CHAIN_ID));
+    let nonce = devnet.open_nonces(1)[0];
+    // Two transactions at once: their simulations run outside the account's
+    // lock and overlap; each still gets its own sequence and goes through at
+    // the first attempt.
+    let sends = [1, 2].map(|topic| {
+        let p = p.clone();
+        let (send_by, confirm_by) = deadlines();
+        tokio::spawn(async move {
+            p.submit(vec![payload(topic, nonce)], send_by, confirm_by)
+                .await
+        })
+    });
+    for send in sends {
+        let included = send.await.unwrap().unwrap();
+        assert_eq!(included.attempts, 1);
+    }
+    assert!(devnet.submission(1, nonce, key().address()).is_some());
+    assert!(devnet.submission(2, nonce, key().address()).is_some());
+}

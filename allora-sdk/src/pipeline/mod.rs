@@ -16,8 +16,8 @@
 //! Every call to the chain carries the deadline of the transaction (no
 //! broadcast after `send_by`, no inclusion check after `confirm_by`).
 //! Signing and broadcasting are serialised per account (one sequence at a
-//! time); waits and confirmation are not, so several transactions can be in
-//! flight.
+//! time); simulation, waits and confirmation are not, so several
+//! transactions can be in flight.
 
 mod account;
 mod broadcast;
@@ -169,6 +169,10 @@ pub struct TxPipeline {
     state: Arc<Mutex<SendState>>,
 }
 
+/// Simulations redone because the account's own transactions moved the
+/// sequence meanwhile, before the fallback gas limit is used instead.
+const SIMULATION_CHASES: usize = 8;
+
 /// The settings of the next attempt, as remedies change them.
 #[derive(Debug, Clone, Copy)]
 struct Plan {
@@ -314,8 +318,9 @@ impl TxPipeline {
         }
     }
 
-    /// One attempt at getting the transaction into the mempool: account,
-    /// gas, fee, sign, broadcast, under the account's lock.
+    /// One attempt at getting the transaction into the mempool: gas (outside
+    /// the account's lock, so that the simulations of several transactions
+    /// overlap), then account, fee, sign and broadcast under the lock.
     async fn send(
         &self,
         signer: &TxSigner,
@@ -324,45 +329,20 @@ impl TxPipeline {
         send_by: Instant,
     ) -> Result<Attempt, SubmitError> {
         let client = self.client.with_deadline(send_by);
-        let mut state = self.state.lock().await;
-        let address = self.key.address();
-        let (account_number, sequence) = state.account.current(&client, address).await?;
         let gas = match plan.gas_limit {
             Some(gas) => gas,
-            None => match gas::estimate(
-                &client,
-                &self.config.gas,
-                signer.prepared(),
-                self.key.public_key(),
-                sequence,
-            )
-            .await?
+            None => match self
+                .estimate(&client, signer, plan, attempt, send_by)
+                .await?
             {
-                Estimate::Limit(gas) => gas,
-                Estimate::Refused(error) => {
-                    let remedy = self.remedy_for(&error, plan, attempt, send_by);
-                    match remedy {
-                        Remedy::ResyncSequence { to } => {
-                            state.account.resync(to);
-                            return Ok(Attempt::Again {
-                                rejection: error,
-                                wait: None,
-                            });
-                        }
-                        _ if remedy.is_final() || message_index(&error.raw_log).is_some() => {
-                            return Err(rejected(error));
-                        }
-                        // The complaint is about the simulation's probe fee
-                        // or limit, not the transaction to send.
-                        _ => {
-                            tracing::debug!(%error, "simulation inconclusive; using the fallback gas limit");
-                            self.config.gas.fallback(signer.prepared().message_count())
-                        }
-                    }
-                }
+                Ok(gas) => gas,
+                Err(again) => return Ok(again),
             },
         };
         plan.gas_limit = Some(gas);
+        let mut state = self.state.lock().await;
+        let address = self.key.address();
+        let (account_number, sequence) = state.account.current(&client, address).await?;
         let fee = state.fees.fee(&client, gas, plan.tier).await;
         let tx = signer.sign(&self.key, account_number, sequence, &fee)?;
         match broadcast::broadcast(&client, &tx, &fee).await {
@@ -384,6 +364,79 @@ impl TxPipeline {
                 Err(SubmitError::Client(other))
             }
         }
+    }
+
+    /// The gas step: simulates with the sequence known now, without holding
+    /// the account's lock. `Ok(Err(..))` asks for another attempt (the
+    /// chain's sequence differs from ours).
+    async fn estimate(
+        &self,
+        client: &ChainClient,
+        signer: &TxSigner,
+        plan: &Plan,
+        attempt: u32,
+        send_by: Instant,
+    ) -> Result<Result<u64, Attempt>, SubmitError> {
+        let address = self.key.address();
+        let mut sequence = self
+            .state
+            .lock()
+            .await
+            .account
+            .current(client, address)
+            .await?
+            .1;
+        let count = signer.prepared().message_count();
+        for _ in 0..SIMULATION_CHASES {
+            let error = match gas::estimate(
+                client,
+                &self.config.gas,
+                signer.prepared(),
+                self.key.public_key(),
+                sequence,
+            )
+            .await?
+            {
+                Estimate::Limit(gas) => return Ok(Ok(gas)),
+                Estimate::Refused(error) => error,
+            };
+            let remedy = self.remedy_for(&error, plan, attempt, send_by);
+            match remedy {
+                Remedy::ResyncSequence { to } => {
+                    let mut state = self.state.lock().await;
+                    match state.account.sequence() {
+                        // Another transaction of this account went out while
+                        // this one simulated: simulate again with its successor.
+                        Some(now) if now != sequence => {
+                            sequence = now;
+                            continue;
+                        }
+                        // The chain's sequence is not ours: someone else used
+                        // the account.
+                        _ => {
+                            state.account.resync(to);
+                            return Ok(Err(Attempt::Again {
+                                rejection: error,
+                                wait: None,
+                            }));
+                        }
+                    }
+                }
+                _ if remedy.is_final() || message_index(&error.raw_log).is_some() => {
+                    return Err(rejected(error));
+                }
+                // The complaint is about the simulation's probe fee or limit,
+                // not the transaction to send.
+                _ => {
+                    tracing::debug!(%error, "simulation inconclusive; using the fallback gas limit");
+                    return Ok(Ok(self.config.gas.fallback(count)));
+                }
+            }
+        }
+        tracing::debug!(
+            "the account's sequence kept moving during simulation; using the fallback gas limit"
+        );
+        Ok(Ok(self.config.gas.fallback(count)))
     }
 
     /// The policy's remedy for `error` in the current attempt.
