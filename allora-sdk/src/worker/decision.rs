@@ -9,22 +9,12 @@
 
 use std::time::Duration;
 
-use super::store::StoreError;
 use crate::client::TxErrorKind;
 use crate::pipeline::{Included, Remedy, RemedyContext, RemedyPolicy, SubmitError};
 use crate::tx::FeeTier;
 
-/// Why a transaction task failed.
-#[derive(Debug)]
-pub(super) enum SubmitFailure {
-    /// The windows could not be marked pending in the record: nothing was sent.
-    Store(StoreError),
-    /// The transaction pipeline's error.
-    Pipeline(SubmitError),
-}
-
 /// The answer a transaction task brings back.
-pub(super) type SubmitResult = Result<Included, SubmitFailure>;
+pub(super) type SubmitResult = Result<Included, SubmitError>;
 
 /// What the decision needs to know about one window of the transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,8 +40,6 @@ pub(super) enum Missed {
     DeadlineBeforeSend,
     /// Its deadline passed before it could be sent again.
     DeadlineBeforeResend,
-    /// The record could not mark it pending, so it was not sent.
-    Store,
 }
 
 /// What is reported while a window waits to be sent again.
@@ -104,8 +92,7 @@ pub(super) enum Decision {
 pub(super) fn decide(result: &SubmitResult, facts: WindowFacts, policy: &RemedyPolicy) -> Decision {
     let error = match result {
         Ok(_) => return Decision::Included,
-        Err(SubmitFailure::Store(_)) => return Decision::Missed(Missed::Store),
-        Err(SubmitFailure::Pipeline(error)) => error,
+        Err(error) => error,
     };
     let retry = |cause| Decision::Retry {
         after: policy.backoff.delay_within(facts.retries, facts.time_left),
@@ -228,10 +215,10 @@ mod tests {
     }
 
     fn rejected(error: ChainError, message_index: Option<usize>) -> SubmitResult {
-        Err(SubmitFailure::Pipeline(SubmitError::Rejected {
+        Err(SubmitError::Rejected {
             error,
             message_index,
-        }))
+        })
     }
 
     fn rejected_alone(codespace: &str, code: u32, log: &str) -> SubmitResult {
@@ -387,9 +374,9 @@ mod tests {
 
     #[test]
     fn a_transaction_not_seen_in_time_is_reported_and_tried_again() {
-        let lost = Err(SubmitFailure::Pipeline(SubmitError::NotIncluded {
+        let lost = Err(SubmitError::NotIncluded {
             txhash: "CD".into(),
-        }));
+        });
         assert!(is_retry(decide1(&lost), RetryCause::NotIncluded));
         assert_eq!(
             decide(&lost, no_time(facts(0, 1)), &RemedyPolicy::default()),
@@ -402,17 +389,15 @@ mod tests {
 
     #[test]
     fn an_unreachable_chain_is_waited_out_while_time_allows() {
-        let unreachable = Err(SubmitFailure::Pipeline(SubmitError::Client(
-            ClientError::Unavailable {
-                method: "BroadcastTx",
-                attempts: vec![],
-            },
-        )));
+        let unreachable = Err(SubmitError::Client(ClientError::Unavailable {
+            method: "BroadcastTx",
+            attempts: vec![],
+        }));
         assert!(is_retry(decide1(&unreachable), RetryCause::Unreachable));
-        let exhausted = Err(SubmitFailure::Pipeline(SubmitError::AttemptsExhausted {
+        let exhausted = Err(SubmitError::AttemptsExhausted {
             attempts: 5,
             last: chain(TxStage::CheckTx, "sdk", 20, "mempool is full"),
-        }));
+        });
         assert!(is_retry(decide1(&exhausted), RetryCause::Unreachable));
         // Waits grow with the retries made and stop at the deadline.
         let late = WindowFacts {
@@ -436,17 +421,12 @@ mod tests {
     }
 
     #[test]
-    fn deadlines_and_the_record_end_windows_unsent() {
-        let passed = Err(SubmitFailure::Pipeline(SubmitError::DeadlinePassed));
+    fn a_deadline_passed_before_sending_ends_the_window() {
+        let passed = Err(SubmitError::DeadlinePassed);
         assert_eq!(
             decide1(&passed),
             Decision::Missed(Missed::DeadlineBeforeSend)
         );
-        let store = Err(SubmitFailure::Store(StoreError::Io {
-            path: "submissions.jsonl".into(),
-            source: std::io::Error::other("disk full"),
-        }));
-        assert_eq!(decide1(&store), Decision::Missed(Missed::Store));
     }
 
     #[test]

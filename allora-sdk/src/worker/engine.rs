@@ -20,7 +20,7 @@ use tracing::Instrument;
 use super::batch::Batching;
 use super::book::{Phase, Window, WindowBook, WindowId};
 use super::clock::{BlockClock, Deadlines, WindowClock};
-use super::decision::{self, Decision, SubmitFailure, SubmitResult, WindowFacts};
+use super::decision::{self, Decision, SubmitResult, WindowFacts};
 use super::discovery::{self, Discovery, DiscoveryConfig};
 use super::events::ChainEvent;
 use super::outcome;
@@ -276,7 +276,7 @@ impl Engine {
             }
         }
         if unnamed {
-            if let Err(SubmitFailure::Pipeline(error)) = &result {
+            if let Err(error) = &result {
                 tracing::warn!(%error, size = batch_len, "batch rejected without a message index; resending payloads one by one");
             }
         }
@@ -346,23 +346,20 @@ impl Engine {
             .map(|w| w.deadlines.confirm_by)
             .max()
             .unwrap_or(send_by);
-        let pending: Vec<_> = ids
-            .iter()
-            .map(|(topic, nonce)| (*topic, *nonce, WindowState::Pending { tx: None }))
-            .collect();
+        // Marked pending as it goes out. The mark is not waited for: a
+        // restart serves a pending window again anyway (the chain refuses a
+        // second payload), so no flush belongs on the way to the mempool.
+        self.writer.record(
+            ids.iter()
+                .map(|(topic, nonce)| (*topic, *nonce, WindowState::Pending { tx: None }))
+                .collect(),
+        );
         let pipeline = self.pipeline.clone();
-        let writer = self.writer.clone();
         let span = tracing::info_span!("submit", size = ids.len());
         let task_ids = ids.clone();
         let handle = self.tasks.spawn(
             async move {
-                let result = match writer.record_durably(pending).await {
-                    Err(error) => Err(SubmitFailure::Store(error)),
-                    Ok(()) => pipeline
-                        .submit(messages, send_by, confirm_by)
-                        .await
-                        .map_err(SubmitFailure::Pipeline),
-                };
+                let result = pipeline.submit(messages, send_by, confirm_by).await;
                 Done::Submitted {
                     ids: task_ids,
                     result,

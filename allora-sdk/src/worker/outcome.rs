@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::book::Window;
-use super::decision::{Decision, Missed, RetryCause, SubmitFailure, SubmitResult};
+use super::decision::{Decision, Missed, RetryCause, SubmitResult};
 use super::store::WindowState;
 use super::{Latency, Outcome, Submission, WorkerError};
 use crate::client::ChainError;
@@ -120,16 +120,6 @@ pub(super) fn effects(
                 "the window's deadline passed before the payload could be resent".to_owned(),
             ),
         },
-        Decision::Missed(Missed::Store) => Effects {
-            // The record is what failed: nothing to write there.
-            record: None,
-            report: missed(match answer {
-                Some(Err(SubmitFailure::Store(error))) => {
-                    format!("submission record unavailable: {error}")
-                }
-                _ => "submission record unavailable".to_owned(),
-            }),
-        },
         Decision::Rejected | Decision::RejectedForTopic => match chain {
             Some(chain) => Effects {
                 record: abandoned(&chain.raw_log),
@@ -143,10 +133,7 @@ pub(super) fn effects(
         },
         Decision::Resend { .. } => Effects::none(),
         Decision::Retry { cause, .. } => match (cause, answer) {
-            (
-                RetryCause::NotIncluded,
-                Some(Err(SubmitFailure::Pipeline(SubmitError::NotIncluded { txhash }))),
-            ) => Effects {
+            (RetryCause::NotIncluded, Some(Err(SubmitError::NotIncluded { txhash }))) => Effects {
                 record: Some(WindowState::Pending {
                     tx: Some(txhash.clone()),
                 }),
@@ -166,7 +153,7 @@ pub(super) fn effects(
                     })
                 }),
             },
-            (_, Some(Err(SubmitFailure::Pipeline(error)))) => Effects {
+            (_, Some(Err(error))) => Effects {
                 record: None,
                 report: Some(Err(WorkerError::Unavailable {
                     topic_id,
@@ -182,7 +169,7 @@ pub(super) fn effects(
 /// The chain's rejection in a transaction's answer, if it is one.
 fn chain_error(answer: &SubmitResult) -> Option<&ChainError> {
     match answer {
-        Err(SubmitFailure::Pipeline(SubmitError::Rejected { error, .. })) => Some(error),
+        Err(SubmitError::Rejected { error, .. }) => Some(error),
         _ => None,
     }
 }
@@ -214,7 +201,7 @@ mod tests {
     }
 
     fn refused(code: u32, log: &str) -> SubmitResult {
-        Err(SubmitFailure::Pipeline(SubmitError::Rejected {
+        Err(SubmitError::Rejected {
             error: ChainError {
                 stage: TxStage::DeliverTx,
                 codespace: "emissions".into(),
@@ -224,7 +211,7 @@ mod tests {
                 height: Some(31),
             },
             message_index: None,
-        }))
+        })
     }
 
     #[test]
@@ -302,7 +289,7 @@ mod tests {
     }
 
     #[test]
-    fn deadlines_and_the_record_say_why_nothing_was_sent() {
+    fn deadlines_say_why_nothing_was_sent() {
         let now = Instant::now();
         let w = window(now);
         let e = effects(
@@ -332,27 +319,15 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("be sent"));
-        let store = Err(SubmitFailure::Store(crate::worker::store::StoreError::Io {
-            path: "r".into(),
-            source: std::io::Error::other("disk full"),
-        }));
-        let e = effects(Decision::Missed(Missed::Store), &w, MS, Some(&store), 1);
-        assert!(e.record.is_none(), "the record is what failed");
-        assert!(e
-            .report
-            .unwrap()
-            .unwrap_err()
-            .to_string()
-            .contains("disk full"));
     }
 
     #[test]
     fn retries_are_reported_and_a_lost_transaction_stays_pending() {
         let now = Instant::now();
         let w = window(now);
-        let lost = Err(SubmitFailure::Pipeline(SubmitError::NotIncluded {
+        let lost = Err(SubmitError::NotIncluded {
             txhash: "CD".into(),
-        }));
+        });
         let retry = |cause| Decision::Retry {
             after: Some(MS),
             cause,
@@ -366,7 +341,7 @@ mod tests {
         );
         assert_eq!(e.report.unwrap().unwrap_err().kind(), "not_included");
 
-        let down = Err(SubmitFailure::Pipeline(SubmitError::DeadlinePassed));
+        let down = Err(SubmitError::DeadlinePassed);
         let e = effects(retry(RetryCause::Unreachable), &w, MS, Some(&down), 1);
         assert!(e.record.is_none());
         assert_eq!(e.report.unwrap().unwrap_err().kind(), "unavailable");

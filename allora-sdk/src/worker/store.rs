@@ -2,8 +2,10 @@
 //! restarted worker neither submits twice nor skips a window.
 //!
 //! The record is an append-only JSON-lines file under the worker's data
-//! directory. A window is written as `pending` *before* its transaction is
-//! broadcast, then `confirmed` or `abandoned`. Each write is flushed to disk
+//! directory. A window is written as `pending` when its transaction goes
+//! out, then `confirmed` or `abandoned`; a window found `pending` at start
+//! is served again (the chain refuses a second payload for it, which counts
+//! as served), one found final is not. Each write is flushed to disk
 //! before the call returns; [`SubmissionStore::record_many`] writes several
 //! windows with one flush. On open the file is folded (last state wins) and
 //! rewritten compactly, keeping the newest windows per topic.

@@ -4,34 +4,22 @@
 //! Writes queue in a channel; the writer takes everything queued at once
 //! and appends it with one flush, so concurrent writes (a batch's final
 //! states, several transactions' pending marks) cost one fsync together,
-//! not one each. Writes are applied in the order they were sent.
+//! not one each. Writes are applied in the order they were sent, and
+//! nobody waits for them: a failure is logged (the chain refuses a second
+//! payload for a window, so a lost record cannot cause a duplicate).
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use super::store::{StoreError, SubmissionStore, WindowState};
+use super::store::{SubmissionStore, WindowState};
 
 /// One window's new state.
 pub(super) type Entry = (u64, i64, WindowState);
 
-struct Write {
-    entries: Vec<Entry>,
-    /// Told the result, for writes the sender waits for.
-    done: Option<oneshot::Sender<Result<(), StoreError>>>,
-}
-
 /// Sends writes to the writer task. Cloning shares the task.
 #[derive(Debug, Clone)]
 pub(super) struct RecordWriter {
-    tx: mpsc::UnboundedSender<Write>,
+    tx: mpsc::UnboundedSender<Vec<Entry>>,
     store: SubmissionStore,
-}
-
-impl std::fmt::Debug for Write {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Write")
-            .field("entries", &self.entries.len())
-            .finish()
-    }
 }
 
 /// The running writer task; [`WriterTask::finish`] waits until every write
@@ -55,39 +43,14 @@ impl RecordWriter {
         &self.store
     }
 
-    /// Queues states to write; does not wait. A failure is logged by the
-    /// writer (the chain refuses a second payload for a window, so a lost
-    /// record cannot cause a duplicate submission).
+    /// Queues states to write; does not wait.
     pub(super) fn record(&self, entries: Vec<Entry>) {
         if entries.is_empty() {
             return;
         }
-        if self
-            .tx
-            .send(Write {
-                entries,
-                done: None,
-            })
-            .is_err()
-        {
+        if self.tx.send(entries).is_err() {
             tracing::error!("the record writer has stopped; submission record not updated");
         }
-    }
-
-    /// Writes states and waits until they are on disk.
-    pub(super) async fn record_durably(&self, entries: Vec<Entry>) -> Result<(), StoreError> {
-        let (done, result) = oneshot::channel();
-        let stopped = || StoreError::Io {
-            path: self.store.path().to_path_buf(),
-            source: std::io::Error::other("the record writer has stopped"),
-        };
-        self.tx
-            .send(Write {
-                entries,
-                done: Some(done),
-            })
-            .map_err(|_| stopped())?;
-        result.await.map_err(|_| stopped())?
     }
 }
 
@@ -101,42 +64,15 @@ impl WriterTask {
     }
 }
 
-fn run(store: SubmissionStore, mut rx: mpsc::UnboundedReceiver<Write>) {
-    while let Some(first) = rx.blocking_recv() {
-        let mut writes = vec![first];
+fn run(store: SubmissionStore, mut rx: mpsc::UnboundedReceiver<Vec<Entry>>) {
+    while let Some(mut entries) = rx.blocking_recv() {
         while let Ok(more) = rx.try_recv() {
-            writes.push(more);
+            entries.extend(more);
         }
-        let entries: Vec<Entry> = writes
-            .iter_mut()
-            .flat_map(|w| std::mem::take(&mut w.entries))
-            .collect();
         let count = entries.len();
-        let result = store.record_many(entries);
-        if let Err(error) = &result {
+        if let Err(error) = store.record_many(entries) {
             tracing::error!(%error, windows = count, "could not write the submission record");
         }
-        for write in writes {
-            if let Some(done) = write.done {
-                // The waiter may have given up; nothing to tell then.
-                let _ = done.send(result.as_ref().map_err(copy_error).copied());
-            }
-        }
-    }
-}
-
-/// A copy of a store error for each waiter (I/O errors are not `Clone`).
-fn copy_error(error: &StoreError) -> StoreError {
-    match error {
-        StoreError::Io { path, source } => StoreError::Io {
-            path: path.clone(),
-            source: std::io::Error::new(source.kind(), source.to_string()),
-        },
-        StoreError::Corrupt { path, line, reason } => StoreError::Corrupt {
-            path: path.clone(),
-            line: *line,
-            reason: reason.clone(),
-        },
     }
 }
 
@@ -166,15 +102,15 @@ mod tests {
                 height: Some(6),
             },
         )]);
-        // Writes from other tasks, each waiting for its flush.
-        let waiting: Vec<_> = (100..110)
+        // Writes from other tasks.
+        let others: Vec<_> = (100..110)
             .map(|topic| {
                 let writer = writer.clone();
-                tokio::spawn(async move { writer.record_durably(vec![pending(topic)]).await })
+                tokio::spawn(async move { writer.record(vec![pending(topic)]) })
             })
             .collect();
-        for w in waiting {
-            w.await.unwrap().unwrap();
+        for task in others {
+            task.await.unwrap();
         }
         drop(writer);
         task.finish().await;
