@@ -22,6 +22,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use cosmrs::proto::cosmos::base::v1beta1::Coin;
 use cosmrs::proto::cosmos::crypto::secp256k1::PubKey as ProtoPubKey;
@@ -571,15 +572,26 @@ impl PreparedTx {
 }
 
 /// A signed transaction ready to broadcast.
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct SignedTx {
     /// The `TxRaw` bytes.
     bytes: Vec<u8>,
     body: Range<usize>,
     auth_info: Range<usize>,
     signature: Range<usize>,
-    hash: String,
+    /// Computed when first asked for: the node's answer to a broadcast
+    /// carries it, so the hot path rarely needs it.
+    hash: OnceLock<String>,
 }
+
+impl PartialEq for SignedTx {
+    fn eq(&self, other: &Self) -> bool {
+        // The ranges follow from the bytes.
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for SignedTx {}
 
 impl SignedTx {
     /// Assembles a signed transaction from its parts.
@@ -601,13 +613,12 @@ impl SignedTx {
         let auth_info = bytes.len() - auth_info.len()..bytes.len();
         put_bytes(3, signature, &mut bytes);
         let signature = bytes.len() - signature.len()..bytes.len();
-        let hash = tx_hash(&bytes);
         SignedTx {
             bytes,
             body,
             auth_info,
             signature,
-            hash,
+            hash: OnceLock::new(),
         }
     }
 
@@ -618,7 +629,7 @@ impl SignedTx {
 
     /// The transaction hash: upper-case hex of sha256 of the `TxRaw` bytes.
     pub fn hash(&self) -> &str {
-        &self.hash
+        self.hash.get_or_init(|| tx_hash(&self.bytes))
     }
 
     /// The encoded body.
@@ -640,7 +651,7 @@ impl SignedTx {
 impl fmt::Debug for SignedTx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SignedTx")
-            .field("hash", &self.hash)
+            .field("hash", &self.hash())
             .field("len", &self.bytes.len())
             .finish()
     }
