@@ -5,11 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use allora_sdk::client::{ChainClient, ClientConfig, TxErrorKind};
+use allora_sdk::client::{ChainClient, ClientConfig, TxErrorKind, TxStage};
 use allora_sdk::devnet::{AccountConfig, BlockMode, Devnet, DevnetHandle, TopicConfig};
 use allora_sdk::keys::WorkerKey;
 use allora_sdk::payload::WorkerPayload;
-use allora_sdk::pipeline::{GasPolicy, GasPriceSource, PipelineConfig, SubmitError, TxPipeline};
+use allora_sdk::pipeline::{
+    GasMode, GasPolicy, GasPriceSource, PipelineConfig, SubmitError, TxPipeline,
+};
 use allora_sdk::tx::{FeeTier, GasPrice};
 use tokio::time::Instant;
 
@@ -206,4 +208,55 @@ async fn concurrent_transactions_each_get_a_sequence_and_go_through_once() {
     }
     assert!(devnet.submission(1, nonce, key().address()).is_some());
     assert!(devnet.submission(2, nonce, key().address()).is_some());
+}
+
+#[tokio::test]
+async fn routine_transactions_reuse_simulated_gas_and_meet_refusals_in_the_block() {
+    let devnet = devnet(10).await;
+    let p = pipeline(&devnet, PipelineConfig::new(CHAIN_ID));
+    let nonce = devnet.open_nonces(1)[0];
+    let (send_by, confirm_by) = deadlines();
+    // Nothing remembered yet: simulated, and its gas remembered.
+    let first = p
+        .submit_with(
+            vec![payload(1, nonce)],
+            send_by,
+            confirm_by,
+            GasMode::ReuseRecent,
+        )
+        .await
+        .unwrap();
+    let balance = devnet.account(key().address()).unwrap().balance;
+
+    // The same payload again, as a routine transaction: no simulation, so
+    // the chain's refusal comes in the block, fee paid, message named.
+    let (send_by, confirm_by) = deadlines();
+    let err = p
+        .submit_with(
+            vec![payload(1, nonce)],
+            send_by,
+            confirm_by,
+            GasMode::ReuseRecent,
+        )
+        .await
+        .unwrap_err();
+    match err {
+        SubmitError::Rejected {
+            error,
+            message_index,
+        } => {
+            assert_eq!(error.stage, TxStage::DeliverTx);
+            assert_eq!(error.kind(), TxErrorKind::AlreadySubmitted);
+            assert_eq!(message_index, Some(0));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let failed = devnet
+        .included_txs()
+        .into_iter()
+        .find(|t| t.code != 0)
+        .expect("the refused transaction is in a block");
+    // It carried the remembered gas, not a new simulation's.
+    assert_eq!(failed.gas_wanted, first.fee.gas_limit);
+    assert!(devnet.account(key().address()).unwrap().balance < balance);
 }

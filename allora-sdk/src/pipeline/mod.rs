@@ -36,7 +36,7 @@ use tokio::time::Instant;
 pub use account::SequenceTracker;
 pub use allora_infer::Backoff;
 pub use fee::{FeePolicy, GasPriceSource};
-pub use gas::GasPolicy;
+pub use gas::{GasMemory, GasPolicy};
 pub use remedy::{FeeTarget, Remedy, RemedyContext, RemedyPolicy};
 
 use crate::client::{ChainClient, ChainError, ClientError, TxErrorKind, TxStage};
@@ -132,6 +132,9 @@ pub struct PipelineConfig {
     pub max_attempts: u32,
     /// Waits after a full mempool (bounded by the deadline).
     pub backoff: Backoff,
+    /// How long a simulated gas figure is reused for routine transactions
+    /// ([`GasMode::ReuseRecent`]).
+    pub gas_reuse_for: Duration,
     /// Memo of every transaction.
     pub memo: String,
 }
@@ -139,7 +142,8 @@ pub struct PipelineConfig {
 impl PipelineConfig {
     /// Defaults for a chain id: simulated gas x1.3, a static price of 10
     /// uallo/gas, standard tier, 250 ms inclusion polls, 5 attempts, waits
-    /// of 250 ms doubling up to 2 s after a full mempool.
+    /// of 250 ms doubling up to 2 s after a full mempool, simulated gas
+    /// reused for 10 minutes by routine transactions.
     pub fn new(chain_id: impl Into<String>) -> Self {
         PipelineConfig {
             chain_id: chain_id.into(),
@@ -149,6 +153,7 @@ impl PipelineConfig {
             confirm_poll: Duration::from_millis(250),
             max_attempts: 5,
             backoff: remedy::default_backoff(),
+            gas_reuse_for: Duration::from_secs(600),
             memo: String::new(),
         }
     }
@@ -167,6 +172,24 @@ pub struct TxPipeline {
     key: Arc<WorkerKey>,
     config: Arc<PipelineConfig>,
     state: Arc<Mutex<SendState>>,
+    /// Never held across an await.
+    gas_memory: Arc<std::sync::Mutex<GasMemory>>,
+}
+
+/// How a transaction's gas limit is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GasMode {
+    /// Simulate the transaction: the chain's verdict on every message comes
+    /// before any fee is paid (a message that would fail is named and can
+    /// be left out).
+    #[default]
+    Simulate,
+    /// Reuse the gas of a recent simulation of a transaction with as many
+    /// messages (scaled up by size; see [`GasMemory`]), simulating only when
+    /// none is known: for routine transactions whose messages are expected
+    /// to pass. A message that fails anyway fails the transaction in its
+    /// block (the fee is paid, the chain names the message).
+    ReuseRecent,
 }
 
 /// Simulations redone because the account's own transactions moved the
@@ -203,7 +226,13 @@ impl TxPipeline {
                 account: SequenceTracker::new(),
                 fees,
             })),
+            gas_memory: Arc::default(),
         }
+    }
+
+    fn gas_memory(&self) -> std::sync::MutexGuard<'_, GasMemory> {
+        // Poisoning only means a panic elsewhere; the figures stay usable.
+        self.gas_memory.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The client used.
@@ -243,16 +272,37 @@ impl TxPipeline {
 
     /// Sends `messages` in one transaction and waits for its inclusion: no
     /// attempt is broadcast after `send_by`, and inclusion is awaited until
-    /// `confirm_by`.
+    /// `confirm_by`. The transaction is simulated first ([`GasMode::Simulate`]).
     pub async fn submit(
         &self,
         messages: Vec<Any>,
         send_by: Instant,
         confirm_by: Instant,
     ) -> Result<Included, SubmitError> {
+        self.submit_with(messages, send_by, confirm_by, GasMode::Simulate)
+            .await
+    }
+
+    /// [`TxPipeline::submit`], with the gas found as `gas` says.
+    pub async fn submit_with(
+        &self,
+        messages: Vec<Any>,
+        send_by: Instant,
+        confirm_by: Instant,
+        gas: GasMode,
+    ) -> Result<Included, SubmitError> {
         let signer = TxSigner::new(messages, &self.config.memo, &self.config.chain_id)?;
+        let recalled = match gas {
+            GasMode::Simulate => None,
+            GasMode::ReuseRecent => self.gas_memory().recall(
+                signer.prepared().message_count(),
+                signer.prepared().body_bytes().len(),
+                Instant::now(),
+                self.config.gas_reuse_for,
+            ),
+        };
         let mut plan = Plan {
-            gas_limit: None,
+            gas_limit: recalled.map(|gas_used| self.config.gas.from_simulation(gas_used)),
             tier: self.config.tier,
         };
         let mut last: Option<ChainError> = None;
@@ -299,6 +349,10 @@ impl TxPipeline {
                     })
                 }
                 Err(error) => {
+                    if error.kind() == TxErrorKind::OutOfGas {
+                        // The figure it came from (if any) is too low.
+                        self.gas_memory().forget(signer.prepared().message_count());
+                    }
                     let mut state = self.state.lock().await;
                     let wait = self.apply(&mut state, &mut plan, &error, attempt, send_by)?;
                     drop(state);
@@ -397,7 +451,16 @@ impl TxPipeline {
             )
             .await?
             {
-                Estimate::Limit(gas) => return Ok(Ok(gas)),
+                Estimate::Simulated(gas_used) => {
+                    self.gas_memory().remember(
+                        count,
+                        signer.prepared().body_bytes().len(),
+                        gas_used,
+                        Instant::now(),
+                    );
+                    return Ok(Ok(self.config.gas.from_simulation(gas_used)));
+                }
+                Estimate::Fallback(gas) => return Ok(Ok(gas)),
                 Estimate::Refused(error) => error,
             };
             let remedy = self.remedy_for(&error, plan, attempt, send_by);
