@@ -70,6 +70,10 @@ pub(super) struct Entry {
     pub(super) phase: Phase,
     /// Sends retried after a backoff so far.
     pub(super) retries: u32,
+    /// Nothing suggests the chain will refuse its payload (it is new to the
+    /// record, its topic's last payload was accepted, it was never sent
+    /// before): its transaction may skip simulation.
+    pub(super) routine: bool,
 }
 
 /// Every window of this run.
@@ -121,10 +125,20 @@ impl WindowBook {
         self.waking.first().map(|(at, _)| *at)
     }
 
-    /// A new window whose provider task `task` was started.
-    pub(super) fn open(&mut self, window: Window, task: TaskId) {
+    /// A new window whose provider task `task` was started (`routine`: see
+    /// [`Entry::routine`]).
+    pub(super) fn open(&mut self, window: Window, task: TaskId, routine: bool) {
         self.insert(window, Phase::Providing { task });
+        if let Some(entry) = self.entries.get_mut(&window.id()) {
+            entry.routine = routine;
+        }
         self.providing += 1;
+    }
+
+    /// Whether every one of the windows is routine.
+    pub(super) fn all_routine(&self, ids: &[WindowId]) -> bool {
+        ids.iter()
+            .all(|id| self.entries.get(id).is_some_and(|e| e.routine))
     }
 
     /// A new window that needs nothing more (final in the record, or found
@@ -140,6 +154,7 @@ impl WindowBook {
                 window,
                 phase,
                 retries: 0,
+                routine: false,
             },
         );
         if let Some(previous) = previous {
@@ -228,6 +243,8 @@ impl WindowBook {
             payload,
             solo: solo || was_solo,
         };
+        // Sent before: the chain's verdict on it comes from a simulation.
+        entry.routine = false;
         if let Some(at) = at {
             self.waking.remove(&(at, id));
         }
@@ -244,6 +261,7 @@ impl WindowBook {
             Phase::Submitting { payload, solo, .. } => {
                 entry.phase = Phase::Waiting { at, payload, solo };
                 entry.retries += 1;
+                entry.routine = false;
                 self.waking.insert((at, id));
                 true
             }
@@ -379,8 +397,8 @@ mod tests {
         let now = Instant::now();
         let tasks = task_ids(2).await;
         let mut book = WindowBook::new();
-        book.open(window(1, 10, now), tasks[0]);
-        book.open(window(2, 10, now), tasks[0]);
+        book.open(window(1, 10, now), tasks[0], true);
+        book.open(window(2, 10, now), tasks[0], true);
         assert!(book.contains((1, 10)) && book.providing() == 2);
         assert_eq!(book.windows_of_task(tasks[0]), vec![(1, 10), (2, 10)]);
 
@@ -396,6 +414,7 @@ mod tests {
         assert_eq!(book.ready_since(), None);
         let ids: Vec<WindowId> = ready.iter().map(|(id, _)| *id).collect();
         assert_eq!(book.messages(&ids).len(), 2);
+        assert!(book.all_routine(&ids));
         book.submitting(&ids, tasks[1]);
         assert_eq!(book.windows_of_task(tasks[1]), ids);
         assert!(book.messages(&ids).is_empty(), "no longer ready");
@@ -415,7 +434,7 @@ mod tests {
         let tasks = task_ids(2).await;
         let mut book = WindowBook::new();
         for topic in 1..=3 {
-            book.open(window(topic, 10, now), tasks[0]);
+            book.open(window(topic, 10, now), tasks[0], true);
             book.provided((topic, 10), payload(topic as u8), now);
         }
         let ids: Vec<WindowId> = book.take_ready().into_iter().map(|(id, _)| id).collect();
@@ -432,6 +451,8 @@ mod tests {
 
         assert_eq!(book.ready_len(), 1);
         assert_eq!(book.ready_since(), Some(later));
+        assert!(!book.all_routine(&[(1, 10)]), "resent: simulated");
+        assert!(!book.all_routine(&[(2, 10)]), "waited: simulated");
         assert_eq!(book.next_wake(), Some(wake));
         assert!(book.due(now).is_empty());
         assert_eq!(book.due(wake), vec![(2, 10)]);
@@ -457,7 +478,7 @@ mod tests {
         let now = Instant::now();
         let tasks = task_ids(1).await;
         let mut book = WindowBook::new();
-        book.open(window(1, 10, now), tasks[0]);
+        book.open(window(1, 10, now), tasks[0], false);
         book.finish((1, 10));
         assert_eq!(book.providing(), 0);
         assert!(
@@ -469,7 +490,7 @@ mod tests {
         assert_eq!(book.providing(), 0);
         // Forgotten, then found again: served as new.
         book.forget((1, 10));
-        book.open(window(1, 10, now), tasks[0]);
+        book.open(window(1, 10, now), tasks[0], false);
         assert_eq!(book.providing(), 1);
     }
 }

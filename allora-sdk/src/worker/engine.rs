@@ -20,7 +20,7 @@ use tracing::Instrument;
 use super::batch::Batching;
 use super::book::{Phase, Window, WindowBook, WindowId};
 use super::clock::{BlockClock, Deadlines, WindowClock};
-use super::decision::{self, Decision, SubmitResult, WindowFacts};
+use super::decision::{self, Decision, Missed, SubmitResult, WindowFacts};
 use super::discovery::{self, Discovery, DiscoveryConfig};
 use super::events::ChainEvent;
 use super::outcome;
@@ -29,7 +29,7 @@ use super::store::{SubmissionStore, WindowState};
 use super::topics::Topics;
 use super::writer::{RecordWriter, WriterTask};
 use super::{Submission, WorkerConfig, WorkerError, WorkerObserver};
-use crate::pipeline::{RemedyPolicy, TxPipeline};
+use crate::pipeline::{GasMode, RemedyPolicy, TxPipeline};
 
 /// Finished windows are pruned from the book at most this often (blocks).
 const PRUNE_EVERY_BLOCKS: i64 = 16;
@@ -165,10 +165,14 @@ impl Engine {
             discovered_at: now,
             deadlines,
         };
-        if self.writer.store().is_final(topic_id, nonce) {
+        let recorded = self.writer.store().get(topic_id, nonce);
+        if recorded.as_ref().is_some_and(WindowState::is_final) {
             self.book.close(closed(Deadlines::expired(now)));
             return;
         }
+        // A window pending in the record (sent by an earlier run) or of a
+        // topic whose last payload was refused gets its transaction simulated.
+        let routine = recorded.is_none() && !self.topics.refused_lately(topic_id);
         let deadlines = match self.clock.deadlines(end, now, self.config.provider_timeout) {
             Ok(deadlines) => deadlines,
             Err(late) => {
@@ -195,7 +199,7 @@ impl Engine {
             }
             .instrument(span),
         );
-        self.book.open(window, handle.id());
+        self.book.open(window, handle.id(), routine);
     }
 
     fn on_done(&mut self, done: Done) {
@@ -242,6 +246,14 @@ impl Engine {
             let effects = outcome::effects(decision, &window, inference, Some(&result), batch_len);
             if let Some(state) = effects.record {
                 records.push((id.0, id.1, state));
+            }
+            match decision {
+                Decision::Included => self.topics.note_answer(id.0, true),
+                Decision::AlreadySubmitted
+                | Decision::Missed(Missed::ChainClosed)
+                | Decision::Rejected
+                | Decision::RejectedForTopic => self.topics.note_answer(id.0, false),
+                _ => {}
             }
             match decision {
                 Decision::Included => {
@@ -354,12 +366,20 @@ impl Engine {
                 .map(|(topic, nonce)| (*topic, *nonce, WindowState::Pending { tx: None }))
                 .collect(),
         );
+        // Routine windows only: the gas of a recent simulation serves.
+        let gas = if self.book.all_routine(&ids) {
+            GasMode::ReuseRecent
+        } else {
+            GasMode::Simulate
+        };
         let pipeline = self.pipeline.clone();
         let span = tracing::info_span!("submit", size = ids.len());
         let task_ids = ids.clone();
         let handle = self.tasks.spawn(
             async move {
-                let result = pipeline.submit(messages, send_by, confirm_by).await;
+                let result = pipeline
+                    .submit_with(messages, send_by, confirm_by, gas)
+                    .await;
                 Done::Submitted {
                     ids: task_ids,
                     result,

@@ -12,6 +12,8 @@ struct Topic {
     spec: Arc<TopicSpec>,
     /// The topic's `worker_submission_window`, in blocks, when read.
     window_len: Option<i64>,
+    /// The chain refused the topic's last payload that got an answer.
+    refused: bool,
 }
 
 /// Every served topic by id.
@@ -31,6 +33,7 @@ impl Topics {
                         Topic {
                             spec: Arc::new(spec.clone()),
                             window_len: None,
+                            refused: false,
                         },
                     )
                 })
@@ -53,6 +56,19 @@ impl Topics {
         if let Some(topic) = self.topics.get_mut(&topic_id) {
             topic.window_len = Some(len.max(1));
         }
+    }
+
+    /// Notes the chain's answer to one of the topic's payloads: accepted, or
+    /// refused (rejected, already there, window closed).
+    pub(super) fn note_answer(&mut self, topic_id: u64, accepted: bool) {
+        if let Some(topic) = self.topics.get_mut(&topic_id) {
+            topic.refused = !accepted;
+        }
+    }
+
+    /// Whether the chain refused the topic's last answered payload.
+    pub(super) fn refused_lately(&self, topic_id: u64) -> bool {
+        self.topics.get(&topic_id).is_some_and(|t| t.refused)
     }
 
     /// The end of the topic's window opened at `nonce`: as the chain
@@ -108,5 +124,15 @@ mod tests {
         ids.sort_unstable();
         assert_eq!(ids, vec![1, 2]);
         assert!(t.spec(2).is_some() && t.spec(3).is_none());
+    }
+
+    #[test]
+    fn the_last_answer_of_the_chain_is_remembered() {
+        let mut t = topics();
+        assert!(!t.refused_lately(1));
+        t.note_answer(1, false);
+        assert!(t.refused_lately(1) && !t.refused_lately(2));
+        t.note_answer(1, true);
+        assert!(!t.refused_lately(1));
     }
 }
