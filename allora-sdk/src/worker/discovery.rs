@@ -2,15 +2,17 @@
 //!
 //! The node's websocket delivers every block's window events as they
 //! happen; polling the newest block and each topic's open nonces keeps
-//! discovery going while the websocket is down (fast) and catches anything
-//! it missed while it is up (slow). Both feed one channel of
+//! discovery going while the websocket is down (fast), catches up at once
+//! when it (re)connects (events of blocks made while it subscribed are
+//! lost), and catches anything it missed while it is up (slow). Both feed one channel of
 //! [`ChainEvent`]s; a window found twice is the event loop's to ignore.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -53,6 +55,9 @@ impl Discovery {
         let (events_tx, events_rx) = mpsc::channel::<ChainEvent>(EVENT_BUFFER);
         // When the websocket last delivered something (`None` while down).
         let (ws_seen_tx, ws_seen_rx) = watch::channel(None::<Instant>);
+        // Rung when the websocket (re)connects: events of blocks made while
+        // it was subscribing are lost, so the poller catches up at once.
+        let catch_up = Arc::new(Notify::new());
         let cancel = CancellationToken::new();
         let mut tasks = JoinSet::new();
         if let Some(url) = config.websocket.clone() {
@@ -66,10 +71,15 @@ impl Discovery {
             tasks.spawn(events::run(stream_config, topic_set, ws_tx, cancel.clone()));
             // Relay websocket events, noting the connection state for the poller.
             let relay_tx = events_tx.clone();
+            let connected = Arc::clone(&catch_up);
             tasks.spawn(async move {
                 while let Some(event) = ws_rx.recv().await {
                     let seen = match event {
                         ChainEvent::Connection(false) => None,
+                        ChainEvent::Connection(true) => {
+                            connected.notify_one();
+                            Some(Instant::now())
+                        }
                         _ => Some(Instant::now()),
                     };
                     ws_seen_tx.send_replace(seen);
@@ -84,6 +94,7 @@ impl Discovery {
             topics,
             events_tx,
             ws_seen_rx,
+            catch_up,
             (config.poll_fast, config.poll_slow),
             cancel.clone(),
         ));
@@ -119,12 +130,15 @@ pub(super) async fn window_lengths(client: &ChainClient, topics: Vec<u64>) -> Ve
     lengths
 }
 
-/// Polls the newest block and the open nonces of every topic.
+/// Polls the newest block and the open nonces of every topic: at once
+/// when the websocket (re)connects, then at the fast interval while the
+/// websocket is not delivering and at the slow one while it is.
 async fn poll(
     client: ChainClient,
     topics: Vec<u64>,
     out: mpsc::Sender<ChainEvent>,
     websocket_seen: watch::Receiver<Option<Instant>>,
+    catch_up: Arc<Notify>,
     intervals: (Duration, Duration),
     cancel: CancellationToken,
 ) {
@@ -183,6 +197,7 @@ async fn poll(
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return,
+                _ = catch_up.notified() => break,
                 _ = tokio::time::sleep(fast) => {}
             }
             if !websocket_live(&websocket_seen) || polled_at.elapsed() >= slow {
