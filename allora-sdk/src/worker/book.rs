@@ -175,7 +175,7 @@ impl WindowBook {
             payload,
             solo: false,
         };
-        self.providing -= 1;
+        self.providing = self.providing.saturating_sub(1);
         self.push_ready(id, now);
         true
     }
@@ -300,7 +300,7 @@ impl WindowBook {
     /// Keeps the indices in step with a window leaving `phase`.
     fn unindex(&mut self, id: WindowId, phase: &Phase) {
         match phase {
-            Phase::Providing { .. } => self.providing -= 1,
+            Phase::Providing { .. } => self.providing = self.providing.saturating_sub(1),
             Phase::Ready { .. } => {
                 self.ready.retain(|r| *r != id);
                 if self.ready.is_empty() {
