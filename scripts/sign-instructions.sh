@@ -25,4 +25,4 @@ for op in bare_k256 payload tx payload_and_tx; do
     printf '%-16s %12d instructions per operation\n' "$op" "${per_op[$op]}"
 done
 awk -v both="${per_op[payload_and_tx]}" -v bare="${per_op[bare_k256]}" \
-    'BEGIN { printf "payload_and_tx / (2 x bare_k256) = %.2f (target <= 1.30)\n", both / (2 * bare) }'
+    'BEGIN { printf "payload_and_tx / (2 x bare_k256) = %.2f (target <= 1.10)\n", both / (2 * bare) }'

@@ -542,6 +542,19 @@ impl DevnetHandle {
         })
     }
 
+    /// Removes a worker's registration in a topic without a transaction (as
+    /// the chain's `RemoveRegistration` does), so its payloads meet the
+    /// chain's "address not registered" refusal (emissions code 13).
+    pub fn unregister_worker(&self, topic_id: u64, address: &Address) -> Result<(), DevnetError> {
+        self.shared.chain().apply(|ledger, _| {
+            if !ledger.topics.contains_key(&topic_id) {
+                return Err(DevnetError::UnknownTopic(topic_id));
+            }
+            ledger.workers.remove(&(topic_id, address.to_string()));
+            Ok(())
+        })
+    }
+
     /// Advances an account's sequence as if it had sent a transaction behind
     /// the client's back. Returns the new committed sequence.
     pub fn bump_sequence(&self, address: &Address) -> Result<u64, DevnetError> {

@@ -41,6 +41,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod backoff;
 pub mod convert;
 pub mod decimal;
 pub mod error;
@@ -54,6 +55,7 @@ pub mod request;
 
 /// Re-exported so that implementing the traits needs no extra dependency.
 pub use async_trait::async_trait;
+pub use backoff::Backoff;
 pub use convert::{IntoForecast, IntoPrediction};
 pub use decimal::{Dec, DecimalError};
 pub use error::InferError;

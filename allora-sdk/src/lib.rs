@@ -42,13 +42,29 @@ pub mod signer;
 pub mod tx;
 pub mod worker;
 
+/// The provider crate, whole: every provider and its builders.
+pub use allora_infer as infer;
 /// Canonical decimals (from `allora-infer`, where provider values are validated).
 pub use allora_infer::decimal;
-pub use allora_infer::{Dec, DecimalError};
+/// What a worker needs from `allora-infer`, so that one crate is enough:
+/// the provider traits, their request and answer, closure adapters, the
+/// HTTP provider and the provider error.
+pub use allora_infer::{
+    async_trait, AsyncFnForecaster, AsyncFnProvider, Dec, DecimalError, FnForecaster, FnProvider,
+    ForecastProvider, ForecastValue, HttpProvider, InferError, InferenceProvider, InferenceRequest,
+    IntoForecast, IntoPrediction, Prediction,
+};
+pub use client::{ChainClient, ClientConfig};
+/// To read [`WorkerResults`](worker::WorkerResults), a `Stream`, without a
+/// dependency on `futures`: `results.next().await`.
+pub use futures_util::StreamExt;
 pub use keys::{Address, KeyError, Mnemonic, PublicKey, WorkerKey};
 pub use payload::{PayloadError, SignedPayload, WorkerPayload};
 pub use signer::{RemoteSigner, SignError, Signer, SignerError};
-pub use tx::{Fee, FeeTier, GasPrice, SignedTx, SignerData, TxBuildError, UnsignedTx};
+pub use tx::{Fee, FeeTier, GasPrice, PreparedTx, SignedTx, SignerData, TxBuildError, UnsignedTx};
+pub use worker::{
+    Outcome, RunSummary, Submission, TopicSpec, Worker, WorkerBuilder, WorkerError, WorkerObserver,
+};
 
 /// The README's library example, compiled and run as a doc-test.
 #[cfg(doctest)]

@@ -21,7 +21,16 @@
 use std::fmt;
 use std::str::FromStr;
 
-use cosmrs::proto::cosmos::tx::v1beta1::TxRaw;
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use cosmrs::proto::cosmos::base::v1beta1::Coin;
+use cosmrs::proto::cosmos::crypto::secp256k1::PubKey as ProtoPubKey;
+use cosmrs::proto::cosmos::tx::signing::v1beta1::SignMode;
+use cosmrs::proto::cosmos::tx::v1beta1::{
+    mode_info, AuthInfo, Fee as ProtoFee, ModeInfo, SignerInfo,
+};
+use prost::encoding;
 use prost::Message;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
@@ -32,6 +41,9 @@ use crate::signer::{sign_verified, SignError, Signer};
 
 /// The fee denomination of the Allora chain.
 pub const DENOM: &str = "uallo";
+
+/// The type URL of a secp256k1 public key in a signer's info.
+const SECP256K1_PUBKEY_URL: &str = "/cosmos.crypto.secp256k1.PubKey";
 
 /// Why a transaction could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -111,19 +123,32 @@ impl Fee {
         Fee::uallo(price.fee_for(gas_limit, tier), gas_limit)
     }
 
-    fn to_cosmrs(&self) -> Result<cosmrs::tx::Fee, TxBuildError> {
-        let denom = self
-            .denom
-            .parse()
-            .map_err(|_| TxBuildError::InvalidDenom(self.denom.clone()))?;
-        Ok(cosmrs::tx::Fee::from_amount_and_gas(
-            cosmrs::Coin {
-                denom,
-                amount: self.amount,
-            },
-            self.gas_limit,
-        ))
+    /// The fee as the chain's protobuf `Fee` (one coin, no payer or granter).
+    fn to_proto(&self) -> Result<ProtoFee, TxBuildError> {
+        if !is_valid_denom(&self.denom) {
+            return Err(TxBuildError::InvalidDenom(self.denom.clone()));
+        }
+        Ok(ProtoFee {
+            amount: vec![Coin {
+                denom: self.denom.clone(),
+                amount: self.amount.to_string(),
+            }],
+            gas_limit: self.gas_limit,
+            payer: String::new(),
+            granter: String::new(),
+        })
     }
+}
+
+/// Whether `denom` is a valid Cosmos SDK coin denomination
+/// (`[a-zA-Z][a-zA-Z0-9/:._-]{2,127}`, the SDK's `reDnmString`).
+fn is_valid_denom(denom: &str) -> bool {
+    let bytes = denom.as_bytes();
+    (3..=128).contains(&bytes.len())
+        && bytes[0].is_ascii_alphabetic()
+        && bytes[1..]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b':' | b'.' | b'_' | b'-'))
 }
 
 /// A fee tier: how much above the gas price to pay for priority.
@@ -309,28 +334,55 @@ impl UnsignedTx {
         &self.messages
     }
 
-    fn body_bytes(&self) -> Result<Vec<u8>, TxBuildError> {
+    /// The `TxBody` encoded as the `bytes` field number 1 of `SignDoc` and
+    /// `TxRaw` (both start with it), and where the body starts in it.
+    fn body_field(&self) -> Result<(Vec<u8>, usize), TxBuildError> {
         if self.messages.is_empty() {
             return Err(TxBuildError::NoMessages);
         }
-        let body = cosmrs::tx::Body::new(
-            self.messages.clone(),
-            self.memo.clone(),
-            self.timeout_height,
-        );
-        body.into_bytes()
-            .map_err(|e| TxBuildError::Encode(e.to_string()))
+        // TxBody: messages (1), memo (2), timeout_height (3); no extension
+        // options. Encoded field by field as prost does, without copying the
+        // messages into a body struct first.
+        let body_len: usize = self
+            .messages
+            .iter()
+            .map(|m| encoding::message::encoded_len(1, m))
+            .sum::<usize>()
+            + if self.memo.is_empty() {
+                0
+            } else {
+                encoding::string::encoded_len(2, &self.memo)
+            }
+            + if self.timeout_height == 0 {
+                0
+            } else {
+                encoding::uint64::encoded_len(3, &u64::from(self.timeout_height))
+            };
+        let mut field = Vec::with_capacity(body_len + 8);
+        encoding::encode_key(1, encoding::WireType::LengthDelimited, &mut field);
+        encoding::encode_varint(body_len as u64, &mut field);
+        let start = field.len();
+        for message in &self.messages {
+            encoding::message::encode(1, message, &mut field);
+        }
+        if !self.memo.is_empty() {
+            encoding::string::encode(2, &self.memo, &mut field);
+        }
+        if self.timeout_height != 0 {
+            encoding::uint64::encode(3, &u64::from(self.timeout_height), &mut field);
+        }
+        Ok((field, start))
     }
 
-    fn auth_info_bytes(
-        public_key: PublicKey,
-        sequence: u64,
-        fee: &Fee,
-    ) -> Result<Vec<u8>, TxBuildError> {
-        cosmrs::tx::SignerInfo::single_direct(Some(public_key.to_cosmrs()), sequence)
-            .auth_info(fee.to_cosmrs()?)
-            .into_bytes()
-            .map_err(|e| TxBuildError::Encode(e.to_string()))
+    /// Encodes the body once, for signing with several sequences or fees
+    /// (the body of a transaction does not change between attempts).
+    pub fn prepare(&self) -> Result<PreparedTx, TxBuildError> {
+        let (body_field, body_start) = self.body_field()?;
+        Ok(PreparedTx {
+            body_field,
+            body_start,
+            message_count: self.messages.len(),
+        })
     }
 
     /// The SIGN_MODE_DIRECT sign doc bytes.
@@ -340,36 +392,7 @@ impl UnsignedTx {
         signer: &SignerData,
         fee: &Fee,
     ) -> Result<Vec<u8>, TxBuildError> {
-        Ok(self.sign_doc(public_key, signer, fee)?.doc)
-    }
-
-    fn sign_doc(
-        &self,
-        public_key: PublicKey,
-        signer: &SignerData,
-        fee: &Fee,
-    ) -> Result<SignDocParts, TxBuildError> {
-        if signer
-            .chain_id
-            .parse::<cosmrs::tendermint::chain::Id>()
-            .is_err()
-        {
-            return Err(TxBuildError::InvalidChainId(signer.chain_id.clone()));
-        }
-        let body_bytes = self.body_bytes()?;
-        let auth_info_bytes = Self::auth_info_bytes(public_key, signer.sequence, fee)?;
-        let doc = cosmrs::proto::cosmos::tx::v1beta1::SignDoc {
-            body_bytes: body_bytes.clone(),
-            auth_info_bytes: auth_info_bytes.clone(),
-            chain_id: signer.chain_id.clone(),
-            account_number: signer.account_number,
-        }
-        .encode_to_vec();
-        Ok(SignDocParts {
-            body_bytes,
-            auth_info_bytes,
-            doc,
-        })
+        self.prepare()?.sign_doc_bytes(public_key, signer, fee)
     }
 
     /// Signs the transaction (SIGN_MODE_DIRECT, RFC 6979, low-S).
@@ -379,13 +402,7 @@ impl UnsignedTx {
         signer: &SignerData,
         fee: &Fee,
     ) -> Result<SignedTx, TxBuildError> {
-        let parts = self.sign_doc(key.public_key(), signer, fee)?;
-        let signature = key.sign(&parts.doc);
-        Ok(SignedTx::from_parts(
-            parts.body_bytes,
-            parts.auth_info_bytes,
-            signature.to_vec(),
-        ))
+        self.prepare()?.sign(key, signer, fee)
     }
 
     /// Signs the transaction (SIGN_MODE_DIRECT) through any [`Signer`] by
@@ -405,13 +422,9 @@ impl UnsignedTx {
         fee: &Fee,
         deadline: Instant,
     ) -> Result<SignedTx, SignError> {
-        let parts = self.sign_doc(signer.public_key(), signer_data, fee)?;
-        let signature = sign_verified(signer, &parts.doc, deadline).await?;
-        Ok(SignedTx::from_parts(
-            parts.body_bytes,
-            parts.auth_info_bytes,
-            signature.to_vec(),
-        ))
+        self.prepare()?
+            .sign_with(signer, signer_data, fee, deadline)
+            .await
     }
 
     /// Attaches a signature over the sign doc made elsewhere (a remote signer
@@ -423,15 +436,8 @@ impl UnsignedTx {
         fee: &Fee,
         signature: &[u8],
     ) -> Result<SignedTx, TxBuildError> {
-        let parts = self.sign_doc(public_key, signer, fee)?;
-        public_key
-            .verify(&parts.doc, signature)
-            .map_err(|e| TxBuildError::BadSignature(e.to_string()))?;
-        Ok(SignedTx::from_parts(
-            parts.body_bytes,
-            parts.auth_info_bytes,
-            signature.to_vec(),
-        ))
+        self.prepare()?
+            .with_signature(public_key, signer, fee, signature)
     }
 
     /// The bytes to send to `Simulate`: the real body and auth info with an
@@ -442,41 +448,221 @@ impl UnsignedTx {
         sequence: u64,
         fee: &Fee,
     ) -> Result<Vec<u8>, TxBuildError> {
-        Ok(TxRaw {
-            body_bytes: self.body_bytes()?,
-            auth_info_bytes: Self::auth_info_bytes(public_key, sequence, fee)?,
-            signatures: vec![Vec::new()],
-        }
-        .encode_to_vec())
+        self.prepare()?.simulation_bytes(public_key, sequence, fee)
     }
 }
 
-/// The encoded body and auth info, and the sign doc made from them.
-struct SignDocParts {
-    body_bytes: Vec<u8>,
-    auth_info_bytes: Vec<u8>,
-    doc: Vec<u8>,
+/// A transaction whose body is encoded, ready to be signed for any signer
+/// state and fee (see [`UnsignedTx::prepare`]).
+///
+/// The body is kept as the encoded first field of the sign doc (and of the
+/// raw transaction, which starts with the same field), so each signature
+/// encodes only what changes (auth info, chain id, account number) and
+/// copies the body once into the sign doc and once into the transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedTx {
+    body_field: Vec<u8>,
+    body_start: usize,
+    message_count: usize,
+}
+
+impl PreparedTx {
+    /// The encoded body.
+    pub fn body_bytes(&self) -> &[u8] {
+        &self.body_field[self.body_start..]
+    }
+
+    /// How many messages the body carries.
+    pub fn message_count(&self) -> usize {
+        self.message_count
+    }
+
+    /// The `AuthInfo` of one SIGN_MODE_DIRECT secp256k1 signer.
+    fn auth_info_bytes(
+        public_key: PublicKey,
+        sequence: u64,
+        fee: &Fee,
+    ) -> Result<Vec<u8>, TxBuildError> {
+        let public_key = Any {
+            type_url: SECP256K1_PUBKEY_URL.to_owned(),
+            value: ProtoPubKey {
+                key: public_key.to_compressed().to_vec(),
+            }
+            .encode_to_vec(),
+        };
+        Ok(AuthInfo {
+            signer_infos: vec![SignerInfo {
+                public_key: Some(public_key),
+                mode_info: Some(ModeInfo {
+                    sum: Some(mode_info::Sum::Single(mode_info::Single {
+                        mode: SignMode::Direct as i32,
+                    })),
+                }),
+                sequence,
+            }],
+            fee: Some(fee.to_proto()?),
+            ..AuthInfo::default()
+        }
+        .encode_to_vec())
+    }
+
+    /// The SIGN_MODE_DIRECT sign doc bytes.
+    pub fn sign_doc_bytes(
+        &self,
+        public_key: PublicKey,
+        signer: &SignerData,
+        fee: &Fee,
+    ) -> Result<Vec<u8>, TxBuildError> {
+        Ok(self.sign_doc(public_key, signer, fee)?.1)
+    }
+
+    /// The auth info bytes and the sign doc made from them and the body.
+    fn sign_doc(
+        &self,
+        public_key: PublicKey,
+        signer: &SignerData,
+        fee: &Fee,
+    ) -> Result<(Vec<u8>, Vec<u8>), TxBuildError> {
+        if signer
+            .chain_id
+            .parse::<cosmrs::tendermint::chain::Id>()
+            .is_err()
+        {
+            return Err(TxBuildError::InvalidChainId(signer.chain_id.clone()));
+        }
+        let auth_info_bytes = Self::auth_info_bytes(public_key, signer.sequence, fee)?;
+        // SignDoc: body_bytes (1), auth_info_bytes (2), chain_id (3),
+        // account_number (4); proto3 leaves out a zero account number.
+        let mut doc = Vec::with_capacity(
+            self.body_field.len() + auth_info_bytes.len() + signer.chain_id.len() + 16,
+        );
+        doc.extend_from_slice(&self.body_field);
+        put_bytes(2, &auth_info_bytes, &mut doc);
+        encoding::string::encode(3, &signer.chain_id, &mut doc);
+        if signer.account_number != 0 {
+            encoding::uint64::encode(4, &signer.account_number, &mut doc);
+        }
+        Ok((auth_info_bytes, doc))
+    }
+
+    /// Signs (SIGN_MODE_DIRECT, RFC 6979, low-S).
+    pub fn sign(
+        &self,
+        key: &WorkerKey,
+        signer: &SignerData,
+        fee: &Fee,
+    ) -> Result<SignedTx, TxBuildError> {
+        let (auth_info_bytes, doc) = self.sign_doc(key.public_key(), signer, fee)?;
+        let signature = key.sign(&doc);
+        Ok(SignedTx::assemble(
+            &self.body_field,
+            self.body_start,
+            &auth_info_bytes,
+            &signature,
+        ))
+    }
+
+    /// Signs through any [`Signer`] by `deadline` (see
+    /// [`UnsignedTx::sign_with`]).
+    pub async fn sign_with<S: Signer + ?Sized>(
+        &self,
+        signer: &S,
+        signer_data: &SignerData,
+        fee: &Fee,
+        deadline: Instant,
+    ) -> Result<SignedTx, SignError> {
+        let (auth_info_bytes, doc) = self.sign_doc(signer.public_key(), signer_data, fee)?;
+        let signature = sign_verified(signer, &doc, deadline).await?;
+        Ok(SignedTx::assemble(
+            &self.body_field,
+            self.body_start,
+            &auth_info_bytes,
+            &signature,
+        ))
+    }
+
+    /// Attaches a signature over the sign doc made elsewhere, after checking
+    /// that it verifies.
+    pub fn with_signature(
+        &self,
+        public_key: PublicKey,
+        signer: &SignerData,
+        fee: &Fee,
+        signature: &[u8],
+    ) -> Result<SignedTx, TxBuildError> {
+        let (auth_info_bytes, doc) = self.sign_doc(public_key, signer, fee)?;
+        public_key
+            .verify(&doc, signature)
+            .map_err(|e| TxBuildError::BadSignature(e.to_string()))?;
+        Ok(SignedTx::assemble(
+            &self.body_field,
+            self.body_start,
+            &auth_info_bytes,
+            signature,
+        ))
+    }
+
+    /// The bytes to send to `Simulate` (an empty signature).
+    pub fn simulation_bytes(
+        &self,
+        public_key: PublicKey,
+        sequence: u64,
+        fee: &Fee,
+    ) -> Result<Vec<u8>, TxBuildError> {
+        let auth_info_bytes = Self::auth_info_bytes(public_key, sequence, fee)?;
+        Ok(SignedTx::assemble(&self.body_field, self.body_start, &auth_info_bytes, &[]).bytes)
+    }
 }
 
 /// A signed transaction ready to broadcast.
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct SignedTx {
-    raw: TxRaw,
+    /// The `TxRaw` bytes.
     bytes: Vec<u8>,
-    hash: String,
+    body: Range<usize>,
+    auth_info: Range<usize>,
+    signature: Range<usize>,
+    /// Computed when first asked for: the node's answer to a broadcast
+    /// carries it, so the hot path rarely needs it.
+    hash: OnceLock<String>,
 }
+
+impl PartialEq for SignedTx {
+    fn eq(&self, other: &Self) -> bool {
+        // The ranges follow from the bytes.
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for SignedTx {}
 
 impl SignedTx {
     /// Assembles a signed transaction from its parts.
     pub fn from_parts(body_bytes: Vec<u8>, auth_info_bytes: Vec<u8>, signature: Vec<u8>) -> Self {
-        let raw = TxRaw {
-            body_bytes,
-            auth_info_bytes,
-            signatures: vec![signature],
-        };
-        let bytes = raw.encode_to_vec();
-        let hash = tx_hash(&bytes);
-        SignedTx { raw, bytes, hash }
+        let mut body_field = Vec::with_capacity(body_bytes.len() + 8);
+        put_bytes(1, &body_bytes, &mut body_field);
+        let body_start = body_field.len() - body_bytes.len();
+        Self::assemble(&body_field, body_start, &auth_info_bytes, &signature)
+    }
+
+    /// `TxRaw`: body_bytes (1, given encoded), auth_info_bytes (2) and one
+    /// signature (3, encoded even when empty, as a repeated field is).
+    fn assemble(body_field: &[u8], body_start: usize, auth_info: &[u8], signature: &[u8]) -> Self {
+        let mut bytes =
+            Vec::with_capacity(body_field.len() + auth_info.len() + signature.len() + 8);
+        bytes.extend_from_slice(body_field);
+        let body = body_start..body_field.len();
+        put_bytes(2, auth_info, &mut bytes);
+        let auth_info = bytes.len() - auth_info.len()..bytes.len();
+        put_bytes(3, signature, &mut bytes);
+        let signature = bytes.len() - signature.len()..bytes.len();
+        SignedTx {
+            bytes,
+            body,
+            auth_info,
+            signature,
+            hash: OnceLock::new(),
+        }
     }
 
     /// The `TxRaw` bytes to broadcast.
@@ -486,36 +672,39 @@ impl SignedTx {
 
     /// The transaction hash: upper-case hex of sha256 of the `TxRaw` bytes.
     pub fn hash(&self) -> &str {
-        &self.hash
+        self.hash.get_or_init(|| tx_hash(&self.bytes))
     }
 
     /// The encoded body.
     pub fn body_bytes(&self) -> &[u8] {
-        &self.raw.body_bytes
+        &self.bytes[self.body.clone()]
     }
 
     /// The encoded auth info.
     pub fn auth_info_bytes(&self) -> &[u8] {
-        &self.raw.auth_info_bytes
+        &self.bytes[self.auth_info.clone()]
     }
 
     /// The signature.
     pub fn signature(&self) -> &[u8] {
-        self.raw
-            .signatures
-            .first()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
+        &self.bytes[self.signature.clone()]
     }
 }
 
 impl fmt::Debug for SignedTx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SignedTx")
-            .field("hash", &self.hash)
+            .field("hash", &self.hash())
             .field("len", &self.bytes.len())
             .finish()
     }
+}
+
+/// Appends a length-delimited field (bytes or an embedded message's bytes).
+fn put_bytes(field: u32, value: &[u8], buf: &mut Vec<u8>) {
+    encoding::encode_key(field, encoding::WireType::LengthDelimited, buf);
+    encoding::encode_varint(value.len() as u64, buf);
+    buf.extend_from_slice(value);
 }
 
 /// The hash of raw transaction bytes, as the chain reports it.
@@ -586,5 +775,97 @@ mod tests {
         let err =
             UnsignedTx::new(vec![any]).sign(&key, &SignerData::new("bad chain id", 0, 0), &fee);
         assert!(matches!(err, Err(TxBuildError::InvalidChainId(_))));
+    }
+
+    #[test]
+    fn direct_encoding_matches_the_protobuf_messages() {
+        use cosmrs::proto::cosmos::tx::v1beta1::{SignDoc, TxBody, TxRaw};
+        let key = WorkerKey::from_private_key_hex(&"11".repeat(32)).unwrap();
+        let any = |n: u8| Any {
+            type_url: "/x.Y".into(),
+            value: vec![n; 200],
+        };
+        let fee = Fee::uallo(0, 123_456);
+        for (memo, timeout, account_number) in [("", 0, 0), ("hello", 0, 7), ("", 99, 1 << 40)] {
+            let unsigned = UnsignedTx::new(vec![any(1), any(2)])
+                .with_memo(memo)
+                .with_timeout_height(timeout);
+            #[allow(deprecated)]
+            let body = TxBody {
+                messages: vec![any(1), any(2)],
+                memo: memo.to_owned(),
+                timeout_height: u64::from(timeout),
+                ..TxBody::default()
+            }
+            .encode_to_vec();
+            let signer = SignerData::new("allora-testnet-1", account_number, 3);
+            let tx = unsigned.sign(&key, &signer, &fee).unwrap();
+            assert_eq!(tx.body_bytes(), body.as_slice());
+            let doc = SignDoc {
+                body_bytes: body.clone(),
+                auth_info_bytes: tx.auth_info_bytes().to_vec(),
+                chain_id: "allora-testnet-1".into(),
+                account_number,
+            }
+            .encode_to_vec();
+            assert_eq!(
+                unsigned
+                    .sign_doc_bytes(key.public_key(), &signer, &fee)
+                    .unwrap(),
+                doc
+            );
+            let raw = TxRaw {
+                body_bytes: body.clone(),
+                auth_info_bytes: tx.auth_info_bytes().to_vec(),
+                signatures: vec![tx.signature().to_vec()],
+            }
+            .encode_to_vec();
+            assert_eq!(tx.to_bytes(), raw.as_slice());
+            assert_eq!(tx.hash(), tx_hash(&raw));
+            let again = SignedTx::from_parts(
+                body.clone(),
+                tx.auth_info_bytes().to_vec(),
+                tx.signature().to_vec(),
+            );
+            assert_eq!(again, tx);
+            // Simulation: the same with one empty signature.
+            let sim = unsigned
+                .simulation_bytes(key.public_key(), 3, &fee)
+                .unwrap();
+            let raw = TxRaw {
+                body_bytes: body,
+                auth_info_bytes: tx.auth_info_bytes().to_vec(),
+                signatures: vec![Vec::new()],
+            }
+            .encode_to_vec();
+            assert_eq!(sim, raw);
+        }
+    }
+
+    #[test]
+    fn fee_denominations_are_checked() {
+        let key = WorkerKey::from_private_key_hex(&"11".repeat(32)).unwrap();
+        let any = Any {
+            type_url: "/x.Y".into(),
+            value: vec![1],
+        };
+        let signer = SignerData::new("allora-testnet-1", 1, 1);
+        for bad in ["", "u", "1allo", "uallo!", &"a".repeat(129)] {
+            let fee = Fee {
+                amount: 1,
+                denom: bad.to_owned(),
+                gas_limit: 1,
+            };
+            assert_eq!(
+                UnsignedTx::new(vec![any.clone()]).sign(&key, &signer, &fee),
+                Err(TxBuildError::InvalidDenom(bad.to_owned()))
+            );
+        }
+        let ibc = Fee {
+            amount: 1,
+            denom: "ibc/27394FB092D2ECCD56123C74F36E4C1F926001CEADA9CA97EA622B25F41E5EB2".into(),
+            gas_limit: 1,
+        };
+        assert!(UnsignedTx::new(vec![any]).sign(&key, &signer, &ibc).is_ok());
     }
 }

@@ -52,3 +52,54 @@ async fn empty_and_malformed_endpoint_lists_are_refused() {
         Err(ClientError::InvalidEndpoint { .. })
     ));
 }
+
+#[tokio::test]
+async fn a_callers_deadline_cuts_calls_short_without_blaming_the_endpoint() {
+    let hang = HangingPort::start().await.unwrap();
+    let client = ChainClient::new(
+        ClientConfig::new([hang.endpoint()])
+            .request_timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(30)),
+    )
+    .unwrap();
+
+    let started = Instant::now();
+    let window_end = tokio::time::Instant::now() + Duration::from_millis(300);
+    let err = client
+        .with_deadline(window_end)
+        .chain_id()
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(
+            err,
+            ClientError::DeadlineExceeded {
+                method: "GetNodeInfo",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!err.is_retryable(), "{err}");
+    assert!(took >= Duration::from_millis(250), "took {took:?}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    // The endpoint was not given the full request timeout, so it is not marked down.
+    assert!(client.endpoint_health()[0].healthy);
+
+    // A deadline already passed: the call does not go out at all.
+    let past = tokio::time::Instant::now() - Duration::from_millis(1);
+    let started = Instant::now();
+    let err = client.with_deadline(past).chain_id().await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::DeadlineExceeded { .. }),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(100));
+    // The earlier of two deadlines wins.
+    let later = tokio::time::Instant::now() + Duration::from_secs(60);
+    assert_eq!(
+        client.with_deadline(past).with_deadline(later).deadline(),
+        Some(past)
+    );
+}

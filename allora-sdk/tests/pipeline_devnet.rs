@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use allora_devnet::fixtures::{payload_any, test_key, TestNet};
 use allora_devnet::BlockMode;
-use allora_sdk::client::TxErrorKind;
+use allora_sdk::client::{TxErrorKind, TxStage};
 use allora_sdk::keys::WorkerKey;
-use allora_sdk::pipeline::{GasPolicy, GasPriceSource, PipelineConfig, SubmitError, TxPipeline};
+use allora_sdk::pipeline::{
+    GasMode, GasPolicy, GasPriceSource, PipelineConfig, SubmitError, TxPipeline,
+};
 use allora_sdk::tx::{FeeTier, GasPrice};
 use tokio::time::Instant;
 
@@ -176,4 +178,79 @@ async fn a_failing_message_is_named_and_nothing_is_paid_for_it() {
         other => panic!("unexpected {other:?}"),
     }
     assert_eq!(devnet.account(key().address()).unwrap().balance, balance);
+}
+
+#[tokio::test]
+async fn concurrent_transactions_each_get_a_sequence_and_go_through_once() {
+    let devnet = devnet(10).await;
+    let p = pipeline(&devnet, PipelineConfig::new(CHAIN_ID));
+    let nonce = devnet.open_nonces(1)[0];
+    // Two transactions at once: their simulations run outside the account's
+    // lock and overlap; each still gets its own sequence and goes through at
+    // the first attempt.
+    let sends = [1, 2].map(|topic| {
+        let p = p.clone();
+        let (send_by, confirm_by) = deadlines();
+        tokio::spawn(async move {
+            p.submit(vec![payload(topic, nonce)], send_by, confirm_by)
+                .await
+        })
+    });
+    for send in sends {
+        let included = send.await.unwrap().unwrap();
+        assert_eq!(included.attempts, 1);
+    }
+    assert!(devnet.submission(1, nonce, key().address()).is_some());
+    assert!(devnet.submission(2, nonce, key().address()).is_some());
+}
+
+#[tokio::test]
+async fn routine_transactions_reuse_simulated_gas_and_meet_refusals_in_the_block() {
+    let devnet = devnet(10).await;
+    let p = pipeline(&devnet, PipelineConfig::new(CHAIN_ID));
+    let nonce = devnet.open_nonces(1)[0];
+    let (send_by, confirm_by) = deadlines();
+    // Nothing remembered yet: simulated, and its gas remembered.
+    let first = p
+        .submit_with(
+            vec![payload(1, nonce)],
+            send_by,
+            confirm_by,
+            GasMode::ReuseRecent,
+        )
+        .await
+        .unwrap();
+    let balance = devnet.account(key().address()).unwrap().balance;
+
+    // The same payload again, as a routine transaction: no simulation, so
+    // the chain's refusal comes in the block, fee paid, message named.
+    let (send_by, confirm_by) = deadlines();
+    let err = p
+        .submit_with(
+            vec![payload(1, nonce)],
+            send_by,
+            confirm_by,
+            GasMode::ReuseRecent,
+        )
+        .await
+        .unwrap_err();
+    match err {
+        SubmitError::Rejected {
+            error,
+            message_index,
+        } => {
+            assert_eq!(error.stage, TxStage::DeliverTx);
+            assert_eq!(error.kind(), TxErrorKind::AlreadySubmitted);
+            assert_eq!(message_index, Some(0));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let failed = devnet
+        .included_txs()
+        .into_iter()
+        .find(|t| t.code != 0)
+        .expect("the refused transaction is in a block");
+    // It carried the remembered gas, not a new simulation's.
+    assert_eq!(failed.gas_wanted, first.fee.gas_limit);
+    assert!(devnet.account(key().address()).unwrap().balance < balance);
 }

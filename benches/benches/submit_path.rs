@@ -9,8 +9,9 @@
 //! include every payload. The figure criterion reports per iteration is the worker's
 //! own `window_to_broadcast` of the slowest topic: from the window event
 //! reaching the worker to the CheckTx acknowledgement of the transaction
-//! that carries it. The bench also prints, per N, the time from window to
-//! inclusion as the worker observed it (it polls `GetTx` every 250 ms, so
+//! that carries it. The bench also prints, per N, that figure's p50, p90
+//! and maximum over every payload with the machine's load average, and the
+//! time from window to inclusion as the worker observed it (it polls `GetTx` every 250 ms, so
 //! that figure carries up to 250 ms of polling on top of the 1 s block) and
 //! whether every payload landed in block h+1, the 1,000-topic target.
 //!
@@ -92,9 +93,10 @@ impl Setup {
     }
 
     /// One window in every topic, served. Returns the slowest topic's window
-    /// to CheckTx ack, its window to observed inclusion, and whether every
-    /// payload was included in the block after the window opened.
-    async fn one_window(&mut self) -> (Duration, Duration, bool) {
+    /// to CheckTx ack, its window to observed inclusion, whether every
+    /// payload was included in the block after the window opened, and each
+    /// topic's window to CheckTx ack.
+    async fn one_window(&mut self) -> (Duration, Duration, bool, Vec<Duration>) {
         let opened = self.next_block().await;
         assert_eq!(
             opened.height % EPOCH_LENGTH,
@@ -104,6 +106,7 @@ impl Setup {
         self.next_block().await;
 
         let mut to_ack = Duration::ZERO;
+        let mut acks = Vec::with_capacity(self.topics);
         let mut to_included = Duration::ZERO;
         let mut in_next_block = true;
         let mut received = 0;
@@ -134,6 +137,7 @@ impl Setup {
                 .expect("this run broadcast it");
             let included = broadcast + submission.latency.broadcast_to_included.unwrap_or_default();
             to_ack = to_ack.max(broadcast);
+            acks.push(broadcast);
             to_included = to_included.max(included);
             in_next_block &= submission.height == Some(opened.height + 1);
         }
@@ -141,7 +145,7 @@ impl Setup {
         while self.devnet.height() < opened.height + EPOCH_LENGTH - 1 {
             self.next_block().await;
         }
-        (to_ack, to_included, in_next_block)
+        (to_ack, to_included, in_next_block, acks)
     }
 
     async fn shutdown(mut self) {
@@ -175,21 +179,37 @@ fn submit_path(c: &mut Criterion) {
     for &topics in cases {
         let mut setup = runtime.block_on(Setup::start(topics));
         let mut included = Vec::new();
+        let mut acks = Vec::new();
         let mut all_in_next_block = true;
+        let load_before = load_average();
         group.bench_with_input(BenchmarkId::from_parameter(topics), &topics, |b, _| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let (ack, inc, next) = runtime.block_on(setup.one_window());
+                    let (ack, inc, next, each) = runtime.block_on(setup.one_window());
                     total += ack;
                     included.push(inc);
+                    acks.extend(each);
                     all_in_next_block &= next;
                 }
                 total
             })
         });
         included.sort();
+        acks.sort();
         // Empty when a criterion filter skipped this case.
+        if let (Some(p50), Some(p90), Some(max)) = (
+            acks.get(acks.len() / 2),
+            acks.get(acks.len() * 9 / 10),
+            acks.last(),
+        ) {
+            println!(
+                "submit_path/{topics} topics: window to CheckTx ack over {} payloads: \
+                 p50 {p50:?}, p90 {p90:?}, max {max:?}; load average {load_before} before, {} after",
+                acks.len(),
+                load_average()
+            );
+        }
         if let (Some(median), Some(max)) = (included.get(included.len() / 2), included.last()) {
             println!(
                 "submit_path/{topics} topics: window to inclusion as the worker saw it \
@@ -202,6 +222,14 @@ fn submit_path(c: &mut Criterion) {
         runtime.block_on(setup.shutdown());
     }
     group.finish();
+}
+
+/// The 1-minute load average, to say how busy the machine was.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 criterion_group!(benches, submit_path);

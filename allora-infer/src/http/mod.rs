@@ -29,7 +29,6 @@
 //! # Ok(()) }
 //! ```
 
-mod backoff;
 mod body;
 mod template;
 
@@ -41,11 +40,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
+use crate::backoff::Backoff;
 use crate::error::InferError;
 use crate::forecast::ForecastProvider;
 use crate::inference::InferenceProvider;
 use crate::request::{ForecastValue, InferenceRequest, Prediction};
-use backoff::Backoff;
 use template::UrlTemplate;
 
 /// The URL template of a local inference server such as the
@@ -181,13 +180,13 @@ impl HttpProvider {
                 Ok(body) => return Ok((url, body)),
                 Err(err) => err,
             };
-            if !err.is_retryable() || retry >= backoff.max_retries {
+            if !err.is_retryable() {
                 return Err(err);
             }
-            let delay = backoff.delay(retry);
-            if Instant::now() + delay >= req.deadline {
+            let time_left = req.deadline.saturating_duration_since(Instant::now());
+            let Some(delay) = backoff.delay_within(retry, time_left) else {
                 return Err(err);
-            }
+            };
             tracing::debug!(%url, retry, ?delay, error = %err, "retrying inference request");
             tokio::time::sleep(delay).await;
             retry += 1;
@@ -342,15 +341,15 @@ impl HttpProviderBuilder {
     /// How many times a retryable failure is retried (default 3); 0 disables
     /// retries.
     pub fn max_retries(mut self, retries: u32) -> Self {
-        self.backoff.max_retries = retries;
+        self.backoff = self.backoff.with_max_retries(retries);
         self
     }
 
     /// The first retry waits about `initial`, each later one twice as long,
     /// never more than `max` (defaults 100 ms and 2 s).
     pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.backoff.initial = initial;
-        self.backoff.max = max.max(initial);
+        let retries = self.backoff.max_retries().unwrap_or(0);
+        self.backoff = Backoff::new(initial, max).with_max_retries(retries);
         self
     }
 

@@ -1,6 +1,8 @@
 //! Endpoints with health tracking, and failover of calls between them.
 //!
-//! Every call runs under a deadline. A transport failure (refused
+//! Every attempt runs under a deadline: the request timeout, or the time
+//! left before the caller's own deadline when that is sooner (a call made
+//! for a window never outlives the window). A transport failure (refused
 //! connection, reset, timeout, `UNAVAILABLE`) marks the endpoint unhealthy
 //! for a cool-down and the call moves on to the next endpoint at once, so a
 //! dead endpoint costs at most one timeout and later calls skip it until the
@@ -14,7 +16,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint as TonicEndpoint};
 
-use super::error::{timeout_message, AttemptError, ClientError};
+use super::error::{timeout_message, AttemptError, ClientError, TransportFailure};
 
 /// The health of one endpoint, as seen by this client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,10 +154,14 @@ impl EndpointPool {
     }
 
     /// Runs `call` on the first endpoint that answers, failing over on
-    /// transport errors.
+    /// transport errors, and never past `deadline`: each attempt is bounded
+    /// by the request timeout or the time left, whichever is shorter. An
+    /// attempt cut short by the caller's deadline does not count against the
+    /// endpoint.
     pub(crate) async fn call<T, F, Fut>(
         &self,
         method: &'static str,
+        deadline: Option<Instant>,
         call: F,
     ) -> Result<T, ClientError>
     where
@@ -164,7 +170,15 @@ impl EndpointPool {
     {
         let mut attempts = Vec::new();
         for endpoint in self.order() {
-            match self.attempt(endpoint, &call).await {
+            let (timeout, cut_by_deadline) =
+                attempt_timeout(self.request_timeout, deadline, Instant::now());
+            if timeout.is_zero() {
+                return Err(ClientError::DeadlineExceeded { method, attempts });
+            }
+            match self.attempt(endpoint, timeout, &call).await {
+                Err(AttemptError::Transport(error)) if cut_by_deadline && error.timed_out => {
+                    return Err(ClientError::DeadlineExceeded { method, attempts });
+                }
                 Ok(value) => {
                     endpoint.mark_ok();
                     return Ok(value);
@@ -175,6 +189,7 @@ impl EndpointPool {
                     return Err(status_error(method, &endpoint.url, status));
                 }
                 Err(AttemptError::Transport(error)) => {
+                    let error = error.message;
                     tracing::warn!(endpoint = %endpoint.url, method, %error, "endpoint failed; trying the next one");
                     endpoint.mark_failed(&error, self.cooldown);
                     attempts.push((endpoint.url.clone(), error));
@@ -184,21 +199,51 @@ impl EndpointPool {
         Err(ClientError::Unavailable { method, attempts })
     }
 
-    async fn attempt<T, F, Fut>(&self, endpoint: &Endpoint, call: &F) -> Result<T, AttemptError>
+    async fn attempt<T, F, Fut>(
+        &self,
+        endpoint: &Endpoint,
+        timeout: Duration,
+        call: &F,
+    ) -> Result<T, AttemptError>
     where
         F: Fn(Channel) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        match tokio::time::timeout(self.request_timeout, call(endpoint.channel.clone())).await {
-            Err(_) => Err(AttemptError::Transport(timeout_message(
-                self.request_timeout,
-            ))),
+        match tokio::time::timeout(timeout, call(endpoint.channel.clone())).await {
+            Err(_) => Err(AttemptError::Transport(TransportFailure {
+                message: timeout_message(timeout),
+                timed_out: true,
+            })),
             Ok(Ok(response)) => Ok(response.into_inner()),
             Ok(Err(status)) if is_transport_failure(&status) => {
-                Err(AttemptError::Transport(describe_status(&status)))
+                Err(AttemptError::Transport(TransportFailure {
+                    message: describe_status(&status),
+                    timed_out: false,
+                }))
             }
             Ok(Err(status)) => Err(AttemptError::Status(status)),
         }
+    }
+}
+
+/// How long one attempt may take: the request timeout, or the time left
+/// before `deadline` when that is shorter (then `true`: a timeout is the
+/// caller's deadline, not the endpoint's fault).
+fn attempt_timeout(
+    request_timeout: Duration,
+    deadline: Option<Instant>,
+    now: Instant,
+) -> (Duration, bool) {
+    match deadline {
+        Some(deadline) => {
+            let left = deadline.saturating_duration_since(now);
+            if left < request_timeout {
+                (left, true)
+            } else {
+                (request_timeout, false)
+            }
+        }
+        None => (request_timeout, false),
     }
 }
 
@@ -266,6 +311,25 @@ mod tests {
             Endpoint::new("ftp://x", t),
             Err(ClientError::InvalidEndpoint { .. })
         ));
+    }
+
+    #[test]
+    fn attempts_are_bounded_by_the_callers_deadline() {
+        let now = Instant::now();
+        let timeout = Duration::from_secs(5);
+        assert_eq!(attempt_timeout(timeout, None, now), (timeout, false));
+        assert_eq!(
+            attempt_timeout(timeout, Some(now + Duration::from_secs(60)), now),
+            (timeout, false)
+        );
+        assert_eq!(
+            attempt_timeout(timeout, Some(now + Duration::from_millis(300)), now),
+            (Duration::from_millis(300), true)
+        );
+        assert_eq!(
+            attempt_timeout(timeout, Some(now - Duration::from_millis(1)), now),
+            (Duration::ZERO, true)
+        );
     }
 
     #[test]

@@ -103,18 +103,6 @@ impl ChainError {
     pub fn kind(&self) -> TxErrorKind {
         classify(&self.codespace, self.code, &self.raw_log)
     }
-
-    /// Whether resending (after the fix the kind implies) can succeed.
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self.kind(),
-            TxErrorKind::SequenceMismatch { .. }
-                | TxErrorKind::OutOfGas
-                | TxErrorKind::InsufficientFee
-                | TxErrorKind::AlreadyInMempool
-                | TxErrorKind::MempoolFull
-        )
-    }
 }
 
 /// Classifies a chain error from its parts. Text matches come first where
@@ -155,6 +143,15 @@ pub fn classify(codespace: &str, code: u32, log: &str) -> TxErrorKind {
         || lower.contains("nonce already fulfilled")
     {
         TxErrorKind::WindowClosed
+    } else if lower.contains("address not registered")
+        || lower.contains("address is not registered in this topic")
+    {
+        // The registered descriptions of emissions codes 13 and 10, which a
+        // failed simulation carries without its code.
+        TxErrorKind::NotRegistered
+    } else if lower.contains("invalid topic id") || lower.contains("topic does not exist") {
+        // Emissions codes 6 and 23.
+        TxErrorKind::TopicUnavailable
     } else if lower.contains("signature verification failed") {
         TxErrorKind::Unauthorized
     } else if lower.contains("tx already in mempool") {
@@ -221,6 +218,16 @@ pub enum ClientError {
         /// The status message (the chain's text).
         message: String,
     },
+    /// The caller's deadline (for instance the end of the window the call
+    /// is made for) passed before an endpoint answered. The endpoints are not
+    /// marked unhealthy for it.
+    #[error("{method}: the call's deadline passed before an answer{}", if attempts.is_empty() { String::new() } else { format!(" (earlier failures: {})", format_attempts(attempts)) })]
+    DeadlineExceeded {
+        /// The gRPC method.
+        method: &'static str,
+        /// Endpoints that failed before the deadline, and how.
+        attempts: Vec<(String, String)>,
+    },
     /// The item asked for does not exist.
     #[error("not found: {0}")]
     NotFound(String),
@@ -246,8 +253,10 @@ fn format_attempts(attempts: &[(String, String)]) -> String {
 }
 
 impl ClientError {
-    /// Whether the same call may succeed later (transport failures and
-    /// retryable chain rejections).
+    /// Whether the same call may succeed later: transport failures, and
+    /// chain rejections whose remedy (see [`crate::pipeline::remedy`]) is
+    /// not final. A call whose own deadline passed is not retryable within
+    /// it.
     pub fn is_retryable(&self) -> bool {
         match self {
             ClientError::Unavailable { .. } => true,
@@ -255,7 +264,7 @@ impl ClientError {
                 code,
                 tonic::Code::Unavailable | tonic::Code::ResourceExhausted | tonic::Code::Aborted
             ),
-            ClientError::Chain(e) => e.is_retryable(),
+            ClientError::Chain(e) => crate::pipeline::remedy::is_retryable(e.kind()),
             _ => false,
         }
     }
@@ -273,9 +282,17 @@ impl ClientError {
 #[derive(Debug)]
 pub(crate) enum AttemptError {
     /// The endpoint is unusable: fail over.
-    Transport(String),
+    Transport(TransportFailure),
     /// The endpoint answered: return to the caller.
     Status(tonic::Status),
+}
+
+/// What went wrong at the transport level.
+#[derive(Debug)]
+pub(crate) struct TransportFailure {
+    pub(crate) message: String,
+    /// No answer within the attempt's time.
+    pub(crate) timed_out: bool,
 }
 
 pub(crate) fn timeout_message(after: Duration) -> String {
@@ -300,6 +317,9 @@ mod tests {
             ("sdk", 4, "signature verification failed; please verify account number (1) and chain-id (c): unauthorized", TxErrorKind::Unauthorized),
             ("sdk", 19, "tx already in mempool", TxErrorKind::AlreadyInMempool),
             ("sdk", 2, "tx parse error", TxErrorKind::Other),
+            ("undefined", 1, "failed to execute message; message index: 0: worker is not registered in this topic: address not registered", TxErrorKind::NotRegistered),
+            ("undefined", 1, "failed to execute message; message index: 0: topic 2 is not active: invalid topic ID", TxErrorKind::TopicUnavailable),
+            ("undefined", 1, "topic does not exist", TxErrorKind::TopicUnavailable),
         ];
         for (codespace, code, log, want) in cases {
             assert_eq!(
@@ -319,7 +339,7 @@ mod tests {
     }
 
     #[test]
-    fn retryability_follows_the_kind() {
+    fn retryability_follows_the_remedy_policy() {
         let mk = |codespace: &str, code, log: &str| ChainError {
             stage: TxStage::CheckTx,
             codespace: codespace.into(),
@@ -328,8 +348,16 @@ mod tests {
             txhash: None,
             height: None,
         };
-        assert!(mk("sdk", 32, "account sequence mismatch, expected 1, got 0").is_retryable());
-        assert!(!mk("emissions", 67, "worker nonce window not available").is_retryable());
+        assert!(ClientError::Chain(mk(
+            "sdk",
+            32,
+            "account sequence mismatch, expected 1, got 0"
+        ))
+        .is_retryable());
+        assert!(
+            !ClientError::Chain(mk("emissions", 67, "worker nonce window not available"))
+                .is_retryable()
+        );
         let shown = mk("sdk", 13, "insufficient fee").to_string();
         assert!(shown.contains("codespace sdk, code 13"), "{shown}");
     }

@@ -24,6 +24,8 @@ mod txs;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 pub use endpoint::EndpointHealth;
 pub use error::{classify, ChainError, ClientError, TxErrorKind, TxStage};
 pub use queries::{AccountInfo, LatestBlock};
@@ -81,9 +83,15 @@ impl ClientConfig {
 }
 
 /// A cheaply cloneable chain client. Connections open on first use.
+///
+/// Every call is bounded by the request timeout on each endpoint;
+/// [`ChainClient::with_deadline`] gives a view of the client whose calls
+/// are also bounded by a deadline of the caller's (the worker passes each
+/// window's deadline this way, so no call outlives its window).
 #[derive(Debug, Clone)]
 pub struct ChainClient {
     pool: Arc<EndpointPool>,
+    deadline: Option<Instant>,
 }
 
 impl ChainClient {
@@ -107,7 +115,42 @@ impl ChainClient {
                 config.request_timeout,
                 config.unhealthy_cooldown,
             )),
+            deadline: None,
         })
+    }
+
+    /// The same client (same connections and endpoint health) with every call
+    /// bounded by `deadline` as well: each attempt gets the request timeout
+    /// or the time left, whichever is shorter, and a call whose deadline has
+    /// passed fails with [`ClientError::DeadlineExceeded`] without going out.
+    /// A client that already has a deadline keeps the earlier of the two.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: allora_sdk::client::ChainClient) -> Result<(), allora_sdk::client::ClientError> {
+    /// use std::time::Duration;
+    /// let window_ends = tokio::time::Instant::now() + Duration::from_secs(4);
+    /// let height = client.with_deadline(window_ends).latest_block().await?.height;
+    /// # let _ = height; Ok(()) }
+    /// ```
+    pub fn with_deadline(&self, deadline: Instant) -> ChainClient {
+        ChainClient {
+            pool: Arc::clone(&self.pool),
+            deadline: Some(self.deadline.map_or(deadline, |d| d.min(deadline))),
+        }
+    }
+
+    /// The deadline of this view, if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Runs one gRPC call through the endpoint pool under this view's deadline.
+    async fn call<T, F, Fut>(&self, method: &'static str, call: F) -> Result<T, ClientError>
+    where
+        F: Fn(tonic::transport::Channel) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.pool.call(method, self.deadline, call).await
     }
 
     /// The health of each endpoint, in configured order.

@@ -55,7 +55,6 @@ impl ChainClient {
     /// The chain id the node reports (`default_node_info.network`).
     pub async fn chain_id(&self) -> Result<String, ClientError> {
         let response = self
-            .pool
             .call("GetNodeInfo", |ch| async move {
                 tm::service_client::ServiceClient::new(ch)
                     .get_node_info(tm::GetNodeInfoRequest {})
@@ -72,7 +71,6 @@ impl ChainClient {
     /// The newest block's height, time and chain id.
     pub async fn latest_block(&self) -> Result<LatestBlock, ClientError> {
         let response = self
-            .pool
             .call("GetLatestBlock", |ch| async move {
                 tm::service_client::ServiceClient::new(ch)
                     .get_latest_block(tm::GetLatestBlockRequest {})
@@ -109,7 +107,6 @@ impl ChainClient {
             address: address.to_string(),
         };
         let response = self
-            .pool
             .call("AccountInfo", |ch| {
                 let request = request.clone();
                 async move {
@@ -137,7 +134,6 @@ impl ChainClient {
             denom: denom.to_owned(),
         };
         let response = self
-            .pool
             .call("Balance", |ch| {
                 let request = request.clone();
                 async move {
@@ -163,7 +159,6 @@ impl ChainClient {
             denom: denom.to_owned(),
         };
         let response = self
-            .pool
             .call("GasPrice", |ch| {
                 let request = request.clone();
                 async move {
@@ -187,7 +182,6 @@ impl ChainClient {
     /// The emissions module parameters.
     pub async fn params(&self) -> Result<v9::Params, ClientError> {
         let response = self
-            .pool
             .call("GetParams", |ch| async move {
                 v10::query_service_client::QueryServiceClient::new(ch)
                     .get_params(v10::GetParamsRequest {})
@@ -202,7 +196,6 @@ impl ChainClient {
     /// A topic ([`ClientError::NotFound`] when it does not exist).
     pub async fn topic(&self, topic_id: u64) -> Result<v10::Topic, ClientError> {
         let response = self
-            .pool
             .call("GetTopic", |ch| async move {
                 v10::query_service_client::QueryServiceClient::new(ch)
                     .get_topic(v10::GetTopicRequest { topic_id })
@@ -218,7 +211,6 @@ impl ChainClient {
     /// The id the next created topic will get.
     pub async fn next_topic_id(&self) -> Result<u64, ClientError> {
         let response = self
-            .pool
             .call("GetNextTopicId", |ch| async move {
                 v10::query_service_client::QueryServiceClient::new(ch)
                     .get_next_topic_id(v10::GetNextTopicIdRequest {})
@@ -231,7 +223,6 @@ impl ChainClient {
     /// Whether a topic exists.
     pub async fn topic_exists(&self, topic_id: u64) -> Result<bool, ClientError> {
         let response = self
-            .pool
             .call("TopicExists", |ch| async move {
                 v10::query_service_client::QueryServiceClient::new(ch)
                     .topic_exists(v10::TopicExistsRequest { topic_id })
@@ -244,7 +235,6 @@ impl ChainClient {
     /// Whether a topic is active (opens nonces).
     pub async fn is_topic_active(&self, topic_id: u64) -> Result<bool, ClientError> {
         let response = self
-            .pool
             .call("IsTopicActive", |ch| async move {
                 v10::query_service_client::QueryServiceClient::new(ch)
                     .is_topic_active(v10::IsTopicActiveRequest { topic_id })
@@ -265,7 +255,6 @@ impl ChainClient {
             address: address.to_string(),
         };
         let response = self
-            .pool
             .call("IsWorkerRegisteredInTopicId", |ch| {
                 let request = request.clone();
                 async move {
@@ -289,7 +278,6 @@ impl ChainClient {
             address: address.to_string(),
         };
         let response = self
-            .pool
             .call("CanSubmitWorkerPayload", |ch| {
                 let request = request.clone();
                 async move {
@@ -305,7 +293,6 @@ impl ChainClient {
     /// The open, unfulfilled worker nonces of a topic, oldest first.
     pub async fn unfulfilled_worker_nonces(&self, topic_id: u64) -> Result<Vec<i64>, ClientError> {
         let response = self
-            .pool
             .call("GetUnfulfilledWorkerNonces", |ch| async move {
                 v10::query_service_client::QueryServiceClient::new(ch)
                     .get_unfulfilled_worker_nonces(v10::GetUnfulfilledWorkerNoncesRequest {
@@ -330,7 +317,6 @@ impl ChainClient {
         block_height: i64,
     ) -> Result<bool, ClientError> {
         let response = self
-            .pool
             .call("IsWorkerNonceUnfulfilled", |ch| async move {
                 v10::query_service_client::QueryServiceClient::new(ch)
                     .is_worker_nonce_unfulfilled(v10::IsWorkerNonceUnfulfilledRequest {
@@ -349,16 +335,13 @@ impl ChainClient {
         &self,
         topic_id: u64,
     ) -> Result<v10::GetLatestNetworkInferencesResponse, ClientError> {
-        self.pool
-            .call("GetLatestNetworkInferences", |ch| async move {
-                v10::query_service_client::QueryServiceClient::new(ch)
-                    .get_latest_network_inferences(v10::GetLatestNetworkInferencesRequest {
-                        topic_id,
-                    })
-                    .await
-            })
-            .await
-            .map_err(|e| not_found_as(e, || format!("network inferences of topic {topic_id}")))
+        self.call("GetLatestNetworkInferences", |ch| async move {
+            v10::query_service_client::QueryServiceClient::new(ch)
+                .get_latest_network_inferences(v10::GetLatestNetworkInferencesRequest { topic_id })
+                .await
+        })
+        .await
+        .map_err(|e| not_found_as(e, || format!("network inferences of topic {topic_id}")))
     }
 
     /// The worker submission window of a topic as seen by `address`.
@@ -371,15 +354,14 @@ impl ChainClient {
             topic_id,
             address: address.to_string(),
         };
-        self.pool
-            .call("GetWorkerSubmissionWindowStatus", |ch| {
-                let request = request.clone();
-                async move {
-                    v10::query_service_client::QueryServiceClient::new(ch)
-                        .get_worker_submission_window_status(request)
-                        .await
-                }
-            })
-            .await
+        self.call("GetWorkerSubmissionWindowStatus", |ch| {
+            let request = request.clone();
+            async move {
+                v10::query_service_client::QueryServiceClient::new(ch)
+                    .get_worker_submission_window_status(request)
+                    .await
+            }
+        })
+        .await
     }
 }

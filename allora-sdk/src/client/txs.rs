@@ -86,7 +86,6 @@ impl ChainClient {
         #[allow(deprecated)]
         let request = txpb::SimulateRequest { tx: None, tx_bytes };
         let response = self
-            .pool
             .call("Simulate", |ch| {
                 let request = request.clone();
                 async move {
@@ -120,7 +119,6 @@ impl ChainClient {
             mode: txpb::BroadcastMode::Sync as i32,
         };
         let response = self
-            .pool
             .call("BroadcastTx", |ch| {
                 let request = request.clone();
                 async move {
@@ -154,7 +152,6 @@ impl ChainClient {
             hash: txhash.to_owned(),
         };
         let result = self
-            .pool
             .call("GetTx", |ch| {
                 let request = request.clone();
                 async move {

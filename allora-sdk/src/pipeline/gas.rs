@@ -1,5 +1,23 @@
 //! Gas limits: simulation times an adjustment, with a fallback when
-//! simulation is not possible.
+//! simulation is not possible or says nothing definitive; for routine
+//! transactions, the gas of a recent simulation of one as large.
+//!
+//! Simulation also shows the chain's verdict on each message before any fee
+//! is paid, so it is the default. A worker whose windows are routine (fresh,
+//! of topics the chain accepted last time) sends many transactions of the
+//! same shape every epoch; those reuse a [`GasMemory`] figure and save a
+//! round trip and the node's re-execution of every payload.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::client::{ChainClient, ChainError, ClientError, TxErrorKind};
+use crate::keys::PublicKey;
+use crate::tx::{Fee, PreparedTx};
+
+use super::{message_index, SubmitError};
 
 /// How the gas limit of a transaction is chosen.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,6 +77,103 @@ impl GasPolicy {
     }
 }
 
+/// Gas used by recent simulations, by message count: what a routine
+/// transaction of as many messages is expected to use.
+#[derive(Debug, Default)]
+pub struct GasMemory {
+    by_count: HashMap<usize, Remembered>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Remembered {
+    gas_used: u64,
+    body_len: usize,
+    at: Instant,
+}
+
+impl GasMemory {
+    /// Notes that a transaction of `messages` messages and a body of
+    /// `body_len` bytes used `gas_used` in simulation at `now`.
+    pub fn remember(&mut self, messages: usize, body_len: usize, gas_used: u64, now: Instant) {
+        self.by_count.insert(
+            messages,
+            Remembered {
+                gas_used,
+                body_len: body_len.max(1),
+                at: now,
+            },
+        );
+    }
+
+    /// The gas a transaction of `messages` messages and a body of
+    /// `body_len` bytes is expected to use, from a simulation no older than
+    /// `max_age`: the remembered figure, scaled up (never down) by the
+    /// body's size, as gas grows with the bytes stored and sent.
+    pub fn recall(
+        &self,
+        messages: usize,
+        body_len: usize,
+        now: Instant,
+        max_age: Duration,
+    ) -> Option<u64> {
+        let r = self.by_count.get(&messages)?;
+        if now.saturating_duration_since(r.at) > max_age {
+            return None;
+        }
+        let scale = u128::from(r.gas_used) * body_len.max(r.body_len) as u128;
+        u64::try_from(scale.div_ceil(r.body_len as u128)).ok()
+    }
+
+    /// Forgets the figure for `messages` messages (it proved too low).
+    pub fn forget(&mut self, messages: usize) {
+        self.by_count.remove(&messages);
+    }
+}
+
+/// What the gas step found out.
+#[derive(Debug)]
+pub(crate) enum Estimate {
+    /// The transaction used this much gas in simulation.
+    Simulated(u64),
+    /// Simulation said nothing definitive: use this limit.
+    Fallback(u64),
+    /// The chain's verdict on the transaction itself, given in simulation.
+    Refused(ChainError),
+}
+
+/// Simulates `tx` with `sequence` and turns the gas used into a limit.
+///
+/// Simulation is advisory: a failure that is not the chain's verdict on the
+/// transaction (the endpoint cannot simulate, or an unclassified error that
+/// names no message) falls back to [`GasPolicy::fallback`], and the
+/// broadcast finds out the rest.
+pub(crate) async fn estimate(
+    client: &ChainClient,
+    policy: &GasPolicy,
+    tx: &PreparedTx,
+    public_key: PublicKey,
+    sequence: u64,
+) -> Result<Estimate, SubmitError> {
+    let count = tx.message_count();
+    let probe_fee = Fee::uallo(1, policy.simulation_limit(count));
+    let bytes = tx.simulation_bytes(public_key, sequence, &probe_fee)?;
+    match client.simulate(bytes).await {
+        Ok(estimate) => Ok(Estimate::Simulated(estimate.gas_used)),
+        Err(ClientError::Chain(error)) if is_verdict(&error) => Ok(Estimate::Refused(error)),
+        Err(error @ ClientError::DeadlineExceeded { .. }) => Err(error.into()),
+        Err(error) => {
+            tracing::debug!(%error, "simulation failed; using the fallback gas limit");
+            Ok(Estimate::Fallback(policy.fallback(count)))
+        }
+    }
+}
+
+/// Whether a simulation failure is the chain's verdict on the transaction
+/// rather than simulation not working.
+fn is_verdict(error: &ChainError) -> bool {
+    error.kind() != TxErrorKind::Other || message_index(&error.raw_log).is_some()
+}
+
 fn scale(gas: u64, factor: f64) -> u64 {
     let scaled = (gas as f64 * factor).ceil();
     if scaled.is_finite() && scaled >= 0.0 && scaled < u64::MAX as f64 {
@@ -71,6 +186,33 @@ fn scale(gas: u64, factor: f64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remembered_gas_scales_up_with_size_and_expires() {
+        let now = Instant::now();
+        let age = Duration::from_secs(60);
+        let mut m = GasMemory::default();
+        assert_eq!(m.recall(3, 900, now, age), None);
+        m.remember(3, 900, 300_000, now);
+        assert_eq!(m.recall(3, 900, now, age), Some(300_000));
+        assert_eq!(
+            m.recall(3, 600, now, age),
+            Some(300_000),
+            "never scaled down"
+        );
+        assert_eq!(
+            m.recall(3, 1_000, now, age),
+            Some(333_334),
+            "scaled up, rounded up"
+        );
+        assert_eq!(m.recall(4, 900, now, age), None, "another message count");
+        assert_eq!(
+            m.recall(3, 900, now + age + Duration::from_millis(1), age),
+            None
+        );
+        m.forget(3);
+        assert_eq!(m.recall(3, 900, now, age), None);
+    }
 
     #[test]
     fn limits_follow_the_policy() {

@@ -1,21 +1,31 @@
 //! The transaction pipeline: account -> gas -> fee -> sign -> broadcast
-//! (CheckTx code checked) -> confirm, with each rejection handled by kind.
+//! (CheckTx code checked) -> confirm, one step per file, with every chain
+//! rejection handed to the one remedy policy ([`remedy`]):
 //!
-//! - sequence mismatch: take the sequence the chain expects and resend at once;
+//! - sequence mismatch: take the sequence the chain expects (or fetch it
+//!   again) and resend at once;
 //! - out of gas: raise the limit and resend;
 //! - insufficient fee: refresh the gas price, raise the tier and resend;
-//! - anything that names a message (already submitted, window closed...):
-//!   returned with the message index, so a batch can drop that message and
-//!   send the rest;
+//! - full mempool: wait (backoff, within the deadline) and resend;
+//! - anything final for the window or the topic, or "already submitted":
+//!   returned with the failing message's index when the chain names it, so
+//!   a batch can drop that message and send the rest;
 //! - not included before the deadline: returned, and the sequence is fetched
 //!   again before the next transaction.
 //!
+//! Every call to the chain carries the deadline of the transaction (no
+//! broadcast after `send_by`, no inclusion check after `confirm_by`).
 //! Signing and broadcasting are serialised per account (one sequence at a
-//! time); confirmation is not, so several transactions can be in flight.
+//! time); simulation, waits and confirmation are not, so several
+//! transactions can be in flight.
 
 mod account;
+mod broadcast;
+mod confirm;
 mod fee;
 mod gas;
+pub mod remedy;
+mod sign;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,13 +34,18 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 pub use account::SequenceTracker;
+pub use allora_infer::Backoff;
 pub use fee::{FeePolicy, GasPriceSource};
-pub use gas::GasPolicy;
+pub use gas::{GasMemory, GasPolicy};
+pub use remedy::{FeeTarget, Remedy, RemedyContext, RemedyPolicy};
 
 use crate::client::{ChainClient, ChainError, ClientError, TxErrorKind, TxStage};
 use crate::keys::WorkerKey;
 use crate::proto::Any;
-use crate::tx::{Fee, FeeTier, SignerData, TxBuildError, UnsignedTx};
+use crate::tx::{Fee, FeeTier, TxBuildError};
+use broadcast::{Broadcast, Sent};
+use gas::Estimate;
+use sign::TxSigner;
 
 /// Why a transaction did not make it.
 #[derive(Debug, thiserror::Error)]
@@ -115,13 +130,20 @@ pub struct PipelineConfig {
     pub confirm_poll: Duration,
     /// Most attempts per transaction.
     pub max_attempts: u32,
+    /// Waits after a full mempool (bounded by the deadline).
+    pub backoff: Backoff,
+    /// How long a simulated gas figure is reused for routine transactions
+    /// ([`GasMode::ReuseRecent`]).
+    pub gas_reuse_for: Duration,
     /// Memo of every transaction.
     pub memo: String,
 }
 
 impl PipelineConfig {
     /// Defaults for a chain id: simulated gas x1.3, a static price of 10
-    /// uallo/gas, standard tier, 250 ms inclusion polls, 5 attempts.
+    /// uallo/gas, standard tier, 250 ms inclusion polls, 5 attempts, waits
+    /// of 250 ms doubling up to 2 s after a full mempool, simulated gas
+    /// reused for 10 minutes by routine transactions.
     pub fn new(chain_id: impl Into<String>) -> Self {
         PipelineConfig {
             chain_id: chain_id.into(),
@@ -130,6 +152,8 @@ impl PipelineConfig {
             tier: FeeTier::Standard,
             confirm_poll: Duration::from_millis(250),
             max_attempts: 5,
+            backoff: remedy::default_backoff(),
+            gas_reuse_for: Duration::from_secs(600),
             memo: String::new(),
         }
     }
@@ -148,13 +172,46 @@ pub struct TxPipeline {
     key: Arc<WorkerKey>,
     config: Arc<PipelineConfig>,
     state: Arc<Mutex<SendState>>,
+    /// Never held across an await.
+    gas_memory: Arc<std::sync::Mutex<GasMemory>>,
 }
 
-enum Step {
-    /// Resend (a new attempt) with these settings.
-    Retry,
-    /// Stop with this error.
-    Fail(SubmitError),
+/// How a transaction's gas limit is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GasMode {
+    /// Simulate the transaction: the chain's verdict on every message comes
+    /// before any fee is paid (a message that would fail is named and can
+    /// be left out).
+    #[default]
+    Simulate,
+    /// Reuse the gas of a recent simulation of a transaction with as many
+    /// messages (scaled up by size; see [`GasMemory`]), simulating only when
+    /// none is known: for routine transactions whose messages are expected
+    /// to pass. A message that fails anyway fails the transaction in its
+    /// block (the fee is paid, the chain names the message).
+    ReuseRecent,
+}
+
+/// Simulations redone because the account's own transactions moved the
+/// sequence meanwhile, before the fallback gas limit is used instead.
+const SIMULATION_CHASES: usize = 8;
+
+/// The settings of the next attempt, as remedies change them.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    gas_limit: Option<u64>,
+    tier: FeeTier,
+}
+
+/// What one attempt at the mempool came to.
+enum Attempt {
+    /// The mempool accepted the transaction.
+    Sent(Sent),
+    /// Try again (after the wait, if any), remembering the rejection.
+    Again {
+        rejection: ChainError,
+        wait: Option<Duration>,
+    },
 }
 
 impl TxPipeline {
@@ -169,7 +226,13 @@ impl TxPipeline {
                 account: SequenceTracker::new(),
                 fees,
             })),
+            gas_memory: Arc::default(),
         }
+    }
+
+    fn gas_memory(&self) -> std::sync::MutexGuard<'_, GasMemory> {
+        // Poisoning only means a panic elsewhere; the figures stay usable.
+        self.gas_memory.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The client used.
@@ -180,6 +243,19 @@ impl TxPipeline {
     /// The signing key.
     pub fn key(&self) -> &WorkerKey {
         &self.key
+    }
+
+    /// The remedy policy this pipeline follows (its gas policy and waits).
+    pub fn remedy_policy(&self) -> RemedyPolicy {
+        RemedyPolicy {
+            gas: self.config.gas,
+            backoff: self.config.backoff,
+        }
+    }
+
+    /// The starting fee tier.
+    pub fn fee_tier(&self) -> FeeTier {
+        self.config.tier
     }
 
     /// Forgets the local sequence (someone else used the account).
@@ -196,67 +272,94 @@ impl TxPipeline {
 
     /// Sends `messages` in one transaction and waits for its inclusion: no
     /// attempt is broadcast after `send_by`, and inclusion is awaited until
-    /// `confirm_by`.
+    /// `confirm_by`. The transaction is simulated first ([`GasMode::Simulate`]).
     pub async fn submit(
         &self,
         messages: Vec<Any>,
         send_by: Instant,
         confirm_by: Instant,
     ) -> Result<Included, SubmitError> {
-        let unsigned = UnsignedTx::new(messages).with_memo(self.config.memo.clone());
-        let count = unsigned.messages().len();
-        let mut gas_limit: Option<u64> = None;
-        let mut tier = self.config.tier;
+        self.submit_with(messages, send_by, confirm_by, GasMode::Simulate)
+            .await
+    }
+
+    /// [`TxPipeline::submit`], with the gas found as `gas` says.
+    pub async fn submit_with(
+        &self,
+        messages: Vec<Any>,
+        send_by: Instant,
+        confirm_by: Instant,
+        gas: GasMode,
+    ) -> Result<Included, SubmitError> {
+        let signer = TxSigner::new(messages, &self.config.memo, &self.config.chain_id)?;
+        let recalled = match gas {
+            GasMode::Simulate => None,
+            GasMode::ReuseRecent => self.gas_memory().recall(
+                signer.prepared().message_count(),
+                signer.prepared().body_bytes().len(),
+                Instant::now(),
+                self.config.gas_reuse_for,
+            ),
+        };
+        let mut plan = Plan {
+            gas_limit: recalled.map(|gas_used| self.config.gas.from_simulation(gas_used)),
+            tier: self.config.tier,
+        };
         let mut last: Option<ChainError> = None;
 
         for attempt in 1..=self.config.max_attempts.max(1) {
             if Instant::now() >= send_by {
                 return Err(SubmitError::DeadlinePassed);
             }
-            let sent = {
-                let mut state = self.state.lock().await;
-                match self
-                    .sign_and_broadcast(
-                        &mut state,
-                        &unsigned,
-                        count,
-                        &mut gas_limit,
-                        &mut tier,
-                        &mut last,
-                    )
-                    .await?
-                {
-                    Some(sent) => sent,
-                    None => continue,
+            let sent = match self.send(&signer, &mut plan, attempt, send_by).await? {
+                Attempt::Sent(sent) => sent,
+                Attempt::Again { rejection, wait } => {
+                    last = Some(rejection);
+                    if let Some(wait) = wait {
+                        tokio::time::sleep(wait).await;
+                    }
+                    continue;
                 }
             };
-            match self.confirm(&sent.txhash, confirm_by.max(send_by)).await? {
-                Some(outcome) => match outcome.result {
-                    Ok(()) => {
-                        return Ok(Included {
-                            txhash: sent.txhash,
-                            height: outcome.height,
-                            fee: sent.fee,
-                            gas_used: outcome.gas_used,
-                            broadcast_at: sent.at,
-                            included_at: Instant::now(),
-                            attempts: attempt,
-                        })
-                    }
-                    Err(error) => {
-                        match self.on_rejection(&error, &mut gas_limit, &mut tier).await {
-                            Step::Retry => last = Some(error),
-                            Step::Fail(e) => return Err(e),
-                        }
-                    }
-                },
-                None => {
-                    // It may still be in a mempool: the chain's sequence is
-                    // no longer predictable from here.
-                    self.invalidate_sequence().await;
-                    return Err(SubmitError::NotIncluded {
+            let outcome = confirm::inclusion(
+                &self.client,
+                &sent.txhash,
+                self.config.confirm_poll,
+                confirm_by.max(send_by),
+            )
+            .await?;
+            let Some(outcome) = outcome else {
+                // It may still be in a mempool: the chain's sequence is no
+                // longer predictable from here.
+                self.invalidate_sequence().await;
+                return Err(SubmitError::NotIncluded {
+                    txhash: sent.txhash,
+                });
+            };
+            match outcome.result {
+                Ok(()) => {
+                    return Ok(Included {
                         txhash: sent.txhash,
-                    });
+                        height: outcome.height,
+                        fee: sent.fee,
+                        gas_used: outcome.gas_used,
+                        broadcast_at: sent.at,
+                        included_at: Instant::now(),
+                        attempts: attempt,
+                    })
+                }
+                Err(error) => {
+                    if error.kind() == TxErrorKind::OutOfGas {
+                        // The figure it came from (if any) is too low.
+                        self.gas_memory().forget(signer.prepared().message_count());
+                    }
+                    let mut state = self.state.lock().await;
+                    let wait = self.apply(&mut state, &mut plan, &error, attempt, send_by)?;
+                    drop(state);
+                    last = Some(error);
+                    if let Some(wait) = wait {
+                        tokio::time::sleep(wait).await;
+                    }
                 }
             }
         }
@@ -269,100 +372,45 @@ impl TxPipeline {
         }
     }
 
-    /// One attempt at getting the transaction into the mempool. `Ok(None)`
-    /// asks for another attempt.
-    #[allow(clippy::too_many_arguments)]
-    async fn sign_and_broadcast(
+    /// One attempt at getting the transaction into the mempool: gas (outside
+    /// the account's lock, so that the simulations of several transactions
+    /// overlap), then account, fee, sign and broadcast under the lock.
+    async fn send(
         &self,
-        state: &mut SendState,
-        unsigned: &UnsignedTx,
-        count: usize,
-        gas_limit: &mut Option<u64>,
-        tier: &mut FeeTier,
-        last: &mut Option<ChainError>,
-    ) -> Result<Option<Sent>, SubmitError> {
-        let address = self.key.address();
-        let (account_number, sequence) = state.account.current(&self.client, address).await?;
-        let gas = match *gas_limit {
+        signer: &TxSigner,
+        plan: &mut Plan,
+        attempt: u32,
+        send_by: Instant,
+    ) -> Result<Attempt, SubmitError> {
+        let client = self.client.with_deadline(send_by);
+        let gas = match plan.gas_limit {
             Some(gas) => gas,
-            None => {
-                let probe_fee = Fee::uallo(1, self.config.gas.simulation_limit(count));
-                let bytes =
-                    unsigned.simulation_bytes(self.key.public_key(), sequence, &probe_fee)?;
-                match self.client.simulate(bytes).await {
-                    Ok(estimate) => self.config.gas.from_simulation(estimate.gas_used),
-                    Err(ClientError::Chain(error)) => match error.kind() {
-                        TxErrorKind::SequenceMismatch { expected } => {
-                            state.account.resync(expected);
-                            *last = Some(error);
-                            return Ok(None);
-                        }
-                        _ if message_index(&error.raw_log).is_some() || is_final(error.kind()) => {
-                            return Err(SubmitError::Rejected {
-                                message_index: message_index(&error.raw_log),
-                                error,
-                            })
-                        }
-                        _ => {
-                            tracing::debug!(%error, "simulation failed; using the fallback gas limit");
-                            self.config.gas.fallback(count)
-                        }
-                    },
-                    Err(error) => {
-                        tracing::debug!(%error, "simulation unavailable; using the fallback gas limit");
-                        self.config.gas.fallback(count)
-                    }
-                }
-            }
-        };
-        *gas_limit = Some(gas);
-        let fee = state.fees.fee(&self.client, gas, *tier).await;
-        let signer = SignerData::new(self.config.chain_id.clone(), account_number, sequence);
-        let tx = unsigned.sign(&self.key, &signer, &fee)?;
-        match self.client.broadcast(&tx).await {
-            Ok(ack) => {
-                state.account.advance();
-                Ok(Some(Sent {
-                    txhash: ack.txhash,
-                    fee,
-                    at: Instant::now(),
-                }))
-            }
-            Err(ClientError::Chain(error)) => match error.kind() {
-                TxErrorKind::AlreadyInMempool => {
-                    state.account.advance();
-                    Ok(Some(Sent {
-                        txhash: tx.hash().to_owned(),
-                        fee,
-                        at: Instant::now(),
-                    }))
-                }
-                TxErrorKind::SequenceMismatch { expected } => {
-                    state.account.resync(expected);
-                    *last = Some(error);
-                    Ok(None)
-                }
-                TxErrorKind::InsufficientFee => {
-                    state.fees.invalidate();
-                    *tier = tier.raised().unwrap_or(*tier);
-                    *last = Some(error);
-                    Ok(None)
-                }
-                TxErrorKind::OutOfGas => {
-                    *gas_limit = Some(self.config.gas.bumped(gas));
-                    *last = Some(error);
-                    Ok(None)
-                }
-                TxErrorKind::MempoolFull => {
-                    tokio::time::sleep(self.config.confirm_poll).await;
-                    *last = Some(error);
-                    Ok(None)
-                }
-                _ => Err(SubmitError::Rejected {
-                    message_index: message_index(&error.raw_log),
-                    error,
-                }),
+            None => match self
+                .estimate(&client, signer, plan, attempt, send_by)
+                .await?
+            {
+                Ok(gas) => gas,
+                Err(again) => return Ok(again),
             },
+        };
+        plan.gas_limit = Some(gas);
+        let mut state = self.state.lock().await;
+        let address = self.key.address();
+        let (account_number, sequence) = state.account.current(&client, address).await?;
+        let fee = state.fees.fee(&client, gas, plan.tier).await;
+        let tx = signer.sign(&self.key, account_number, sequence, &fee)?;
+        match broadcast::broadcast(&client, &tx, &fee).await {
+            Ok(Broadcast::Accepted(sent)) => {
+                state.account.advance();
+                Ok(Attempt::Sent(sent))
+            }
+            Ok(Broadcast::Refused(error)) => {
+                let wait = self.apply(&mut state, plan, &error, attempt, send_by)?;
+                Ok(Attempt::Again {
+                    rejection: error,
+                    wait,
+                })
+            }
             Err(other) => {
                 // The broadcast may or may not have reached a mempool: fetch
                 // the sequence again rather than guess.
@@ -372,75 +420,148 @@ impl TxPipeline {
         }
     }
 
-    /// What to do after an included transaction failed.
-    async fn on_rejection(
+    /// The gas step: simulates with the sequence known now, without holding
+    /// the account's lock. `Ok(Err(..))` asks for another attempt (the
+    /// chain's sequence differs from ours).
+    async fn estimate(
+        &self,
+        client: &ChainClient,
+        signer: &TxSigner,
+        plan: &Plan,
+        attempt: u32,
+        send_by: Instant,
+    ) -> Result<Result<u64, Attempt>, SubmitError> {
+        let address = self.key.address();
+        let mut sequence = self
+            .state
+            .lock()
+            .await
+            .account
+            .current(client, address)
+            .await?
+            .1;
+        let count = signer.prepared().message_count();
+        for _ in 0..SIMULATION_CHASES {
+            let error = match gas::estimate(
+                client,
+                &self.config.gas,
+                signer.prepared(),
+                self.key.public_key(),
+                sequence,
+            )
+            .await?
+            {
+                Estimate::Simulated(gas_used) => {
+                    self.gas_memory().remember(
+                        count,
+                        signer.prepared().body_bytes().len(),
+                        gas_used,
+                        Instant::now(),
+                    );
+                    return Ok(Ok(self.config.gas.from_simulation(gas_used)));
+                }
+                Estimate::Fallback(gas) => return Ok(Ok(gas)),
+                Estimate::Refused(error) => error,
+            };
+            let remedy = self.remedy_for(&error, plan, attempt, send_by);
+            match remedy {
+                Remedy::ResyncSequence { to } => {
+                    let mut state = self.state.lock().await;
+                    match state.account.sequence() {
+                        // Another transaction of this account went out while
+                        // this one simulated: simulate again with its successor.
+                        Some(now) if now != sequence => {
+                            sequence = now;
+                            continue;
+                        }
+                        // The chain's sequence is not ours: someone else used
+                        // the account.
+                        _ => {
+                            state.account.resync(to);
+                            return Ok(Err(Attempt::Again {
+                                rejection: error,
+                                wait: None,
+                            }));
+                        }
+                    }
+                }
+                _ if remedy.is_final() || message_index(&error.raw_log).is_some() => {
+                    return Err(rejected(error));
+                }
+                // The complaint is about the simulation's probe fee or limit,
+                // not the transaction to send.
+                _ => {
+                    tracing::debug!(%error, "simulation inconclusive; using the fallback gas limit");
+                    return Ok(Ok(self.config.gas.fallback(count)));
+                }
+            }
+        }
+        tracing::debug!(
+            "the account's sequence kept moving during simulation; using the fallback gas limit"
+        );
+        Ok(Ok(self.config.gas.fallback(count)))
+    }
+
+    /// The policy's remedy for `error` in the current attempt.
+    fn remedy_for(
         &self,
         error: &ChainError,
-        gas_limit: &mut Option<u64>,
-        tier: &mut FeeTier,
-    ) -> Step {
-        match error.kind() {
-            TxErrorKind::OutOfGas => {
-                *gas_limit = gas_limit.map(|g| self.config.gas.bumped(g));
-                Step::Retry
-            }
-            TxErrorKind::InsufficientFee => {
-                self.state.lock().await.fees.invalidate();
-                *tier = tier.raised().unwrap_or(*tier);
-                Step::Retry
-            }
-            TxErrorKind::SequenceMismatch { .. } => {
-                self.invalidate_sequence().await;
-                Step::Retry
-            }
-            _ => Step::Fail(SubmitError::Rejected {
-                message_index: message_index(&error.raw_log),
-                error: error.clone(),
-            }),
-        }
-    }
-
-    /// Polls for inclusion until the deadline. `Ok(None)`: not seen in time.
-    async fn confirm(
-        &self,
-        txhash: &str,
+        plan: &Plan,
+        attempt: u32,
         deadline: Instant,
-    ) -> Result<Option<crate::client::TxOutcome>, SubmitError> {
-        loop {
-            match self.client.tx(txhash).await {
-                Ok(Some(outcome)) => return Ok(Some(outcome)),
-                Ok(None) => {}
-                Err(error) if error.is_retryable() => {
-                    tracing::debug!(%error, txhash, "inclusion check failed; retrying");
+    ) -> Remedy {
+        let ctx = RemedyContext {
+            stage: error.stage,
+            attempt,
+            tier: plan.tier,
+            gas_limit: plan.gas_limit,
+            time_left: deadline.saturating_duration_since(Instant::now()),
+        };
+        self.remedy_policy().remedy(error.kind(), &ctx)
+    }
+
+    /// Applies the remedy for a rejection: `Ok(wait)` to try again (after
+    /// the wait, if any), the rejection itself when it is final.
+    fn apply(
+        &self,
+        state: &mut SendState,
+        plan: &mut Plan,
+        error: &ChainError,
+        attempt: u32,
+        deadline: Instant,
+    ) -> Result<Option<Duration>, SubmitError> {
+        match self.remedy_for(error, plan, attempt, deadline) {
+            Remedy::ResyncSequence { to } => {
+                match to {
+                    Some(sequence) => state.account.resync(Some(sequence)),
+                    None => state.account.invalidate(),
                 }
-                Err(error) => return Err(error.into()),
+                Ok(None)
             }
-            let next = Instant::now() + self.config.confirm_poll;
-            if next >= deadline {
-                return Ok(None);
+            Remedy::RaiseFee {
+                to: FeeTarget::Tier(tier),
+            } => {
+                state.fees.invalidate();
+                plan.tier = tier;
+                Ok(None)
             }
-            tokio::time::sleep_until(next).await;
+            Remedy::RaiseGas { to } => {
+                plan.gas_limit = Some(to);
+                Ok(None)
+            }
+            Remedy::RetryAfter { delay } => Ok(Some(delay)),
+            Remedy::FinalForWindow | Remedy::FinalForTopic | Remedy::Done => {
+                Err(rejected(error.clone()))
+            }
         }
     }
 }
 
-struct Sent {
-    txhash: String,
-    fee: Fee,
-    at: Instant,
-}
-
-/// Rejections that resending the same messages cannot fix.
-fn is_final(kind: TxErrorKind) -> bool {
-    matches!(
-        kind,
-        TxErrorKind::AlreadySubmitted
-            | TxErrorKind::WindowClosed
-            | TxErrorKind::NotRegistered
-            | TxErrorKind::TopicUnavailable
-            | TxErrorKind::Unauthorized
-            | TxErrorKind::InsufficientFunds
-    )
+fn rejected(error: ChainError) -> SubmitError {
+    SubmitError::Rejected {
+        message_index: message_index(&error.raw_log),
+        error,
+    }
 }
 
 /// The failing message's index, from the SDK's "message index: N" text.

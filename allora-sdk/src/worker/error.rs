@@ -47,6 +47,15 @@ pub enum WorkerError {
     /// A key problem.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// The mnemonic could not be taken from its environment variable (the
+    /// value is never part of the message).
+    #[error("environment variable {variable}: {reason}")]
+    MnemonicEnv {
+        /// The variable's name.
+        variable: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The submission record failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -161,7 +170,7 @@ impl WorkerError {
             WorkerError::NotRegistered { .. } => "not_registered",
             WorkerError::RegistrationFailed { .. } => "registration_failed",
             WorkerError::Client(_) => "client",
-            WorkerError::Key(_) => "key",
+            WorkerError::Key(_) | WorkerError::MnemonicEnv { .. } => "key",
             WorkerError::Store(_) => "store",
             WorkerError::Provider { source, .. } => match source {
                 InferError::Timeout { .. } => "provider_timeout",

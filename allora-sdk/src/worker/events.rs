@@ -14,6 +14,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use allora_infer::Backoff;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -63,7 +64,8 @@ pub struct EventStreamConfig {
     pub url: String,
     /// Reconnect if no frame arrives for this long.
     pub stall_timeout: Duration,
-    /// First reconnect delay; doubles up to `max_backoff`.
+    /// First reconnect delay (jittered into its upper half); doubles up to
+    /// `max_backoff`.
     pub initial_backoff: Duration,
     /// Longest reconnect delay.
     pub max_backoff: Duration,
@@ -92,7 +94,9 @@ pub async fn run(
     out: mpsc::Sender<ChainEvent>,
     cancel: CancellationToken,
 ) {
-    let mut backoff = config.initial_backoff;
+    // Jitter spreads the reconnects of many workers after a node restart.
+    let backoff = Backoff::new(config.initial_backoff, config.max_backoff);
+    let mut retry = 0;
     loop {
         let session = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -103,19 +107,15 @@ pub async fn run(
         }
         match session {
             // A session that got going resets the backoff.
-            Ok(true) => backoff = config.initial_backoff,
+            Ok(true) => retry = 0,
             Ok(false) => {}
             Err(SessionEnd::ReceiverGone) => return,
         }
-        // Jitter spreads the reconnects of many workers after a node restart.
-        let jitter = Duration::from_millis(u64::from(
-            rand_core::RngCore::next_u32(&mut rand_core::OsRng) % 100,
-        ));
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(backoff + jitter) => {}
+            _ = tokio::time::sleep(backoff.delay(retry)) => {}
         }
-        backoff = (backoff * 2).min(config.max_backoff);
+        retry = retry.saturating_add(1);
     }
 }
 

@@ -8,13 +8,33 @@
 //! sequence number serves many topics), and a persisted record under the data
 //! directory keeps a restart from submitting twice.
 //!
+//! A complete worker program (only `allora-sdk` and `tokio` needed):
+//!
+//! ```no_run
+//! #[tokio::main]
+//! async fn main() -> Result<(), allora_sdk::WorkerError> {
+//!     let summary = allora_sdk::Worker::builder()
+//!         .endpoints(["https://allora-grpc.testnet.allora.network:443"])
+//!         .websocket("wss://allora-rpc.testnet.allora.network/websocket")
+//!         .mnemonic_env("ALLORA_MNEMONIC")
+//!         .data_dir("allora-worker-data")
+//!         .topic_fn(69, |req| 2650.5 + req.nonce as f64 / 1e9)
+//!         .run_until(tokio::signal::ctrl_c())
+//!         .await?;
+//!     println!("{summary}");
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Programs that want each result, or their own client and key, use
+//! [`Worker::start`]:
+//!
 //! ```no_run
 //! use std::sync::Arc;
-//! use allora_infer::{FnProvider, InferenceRequest};
 //! use allora_sdk::client::{ChainClient, ClientConfig};
 //! use allora_sdk::keys::{Mnemonic, WorkerKey};
 //! use allora_sdk::worker::{TopicSpec, Worker};
-//! use futures_util::StreamExt;
+//! use allora_sdk::{FnProvider, InferenceRequest, StreamExt};
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let mnemonic: Mnemonic = std::env::var("ALLORA_MNEMONIC")?.parse()?;
@@ -36,13 +56,31 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Inside, one module per concern: the event loop (`engine`) moves
+//! each window through the window book (`book`), with deadlines from the
+//! chain's clock (`clock`), provider calls (`provider`), batching
+//! (`batch`), the decision after each chain answer (`decision`, a pure
+//! function over the remedy policy of [`crate::pipeline::remedy`]) and its
+//! effects (`outcome`), discovery (`discovery`: websocket and polling) and
+//! the record writer task (`writer`).
 
+mod batch;
+mod book;
+mod builder;
+mod clock;
+mod decision;
+mod discovery;
 mod engine;
 mod error;
 pub mod events;
+mod outcome;
+mod provider;
+mod run;
 pub mod store;
+mod topics;
+mod writer;
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -53,13 +91,15 @@ use allora_infer::{ForecastProvider, InferenceProvider};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use builder::WorkerBuilder;
 pub use error::WorkerError;
+pub use run::RunSummary;
 
 use crate::client::ChainClient;
 use crate::keys::WorkerKey;
 use crate::pipeline::{GasPolicy, GasPriceSource, PipelineConfig, TxPipeline};
 use crate::proto::emissions::v10;
-use crate::tx::{Fee, FeeTier, GasPrice};
+use crate::tx::{Fee, FeeTier};
 
 /// One topic the worker serves, and where its values come from.
 #[derive(Clone)]
@@ -227,201 +267,6 @@ impl std::fmt::Debug for WorkerConfig {
             .field("block_time", &self.block_time)
             .field("max_messages_per_tx", &self.max_messages_per_tx)
             .finish_non_exhaustive()
-    }
-}
-
-/// Builds a [`Worker`].
-#[derive(Default)]
-pub struct WorkerBuilder {
-    client: Option<ChainClient>,
-    key: Option<WorkerKey>,
-    topics: Vec<TopicSpec>,
-    data_dir: Option<PathBuf>,
-    websocket: Option<String>,
-    chain_id: Option<String>,
-    poll_interval: Option<Duration>,
-    block_time: Option<Duration>,
-    provider_timeout: Option<Duration>,
-    batch_linger: Option<Duration>,
-    max_messages_per_tx: Option<usize>,
-    auto_register: bool,
-    gas: Option<GasPolicy>,
-    gas_price: Option<GasPriceSource>,
-    fee_tier: Option<FeeTier>,
-    observer: Option<Arc<dyn WorkerObserver>>,
-}
-
-impl WorkerBuilder {
-    /// The chain client (required).
-    pub fn client(mut self, client: ChainClient) -> Self {
-        self.client = Some(client);
-        self
-    }
-
-    /// The worker's key (required).
-    pub fn key(mut self, key: WorkerKey) -> Self {
-        self.key = Some(key);
-        self
-    }
-
-    /// Adds a topic.
-    pub fn topic(mut self, topic: TopicSpec) -> Self {
-        self.topics.push(topic);
-        self
-    }
-
-    /// The directory of the submission record (required).
-    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.data_dir = Some(dir.into());
-        self
-    }
-
-    /// The node's websocket (`ws://host:26657/websocket`). Without one the
-    /// worker discovers windows by polling only.
-    pub fn websocket(mut self, url: impl Into<String>) -> Self {
-        self.websocket = Some(url.into());
-        self
-    }
-
-    /// The expected chain id (checked against the node at start).
-    pub fn chain_id(mut self, chain_id: impl Into<String>) -> Self {
-        self.chain_id = Some(chain_id.into());
-        self
-    }
-
-    /// How often to poll open nonces while the websocket is down (default 5 s).
-    pub fn poll_interval(mut self, interval: Duration) -> Self {
-        self.poll_interval = Some(interval);
-        self
-    }
-
-    /// Block time assumed until measured (default 5 s).
-    pub fn block_time(mut self, block_time: Duration) -> Self {
-        self.block_time = Some(block_time);
-        self
-    }
-
-    /// Longest a provider may take (default 30 s; the window may allow less).
-    pub fn provider_timeout(mut self, timeout: Duration) -> Self {
-        self.provider_timeout = Some(timeout);
-        self
-    }
-
-    /// How long ready payloads wait to share a transaction (default 100 ms).
-    pub fn batch_linger(mut self, linger: Duration) -> Self {
-        self.batch_linger = Some(linger);
-        self
-    }
-
-    /// Most payloads per transaction (default 100).
-    pub fn max_messages_per_tx(mut self, max: usize) -> Self {
-        self.max_messages_per_tx = Some(max);
-        self
-    }
-
-    /// Registers in topics where the worker is not registered yet.
-    pub fn auto_register(mut self, enabled: bool) -> Self {
-        self.auto_register = enabled;
-        self
-    }
-
-    /// Gas policy.
-    pub fn gas_policy(mut self, gas: GasPolicy) -> Self {
-        self.gas = Some(gas);
-        self
-    }
-
-    /// A fixed gas price (default 10 uallo/gas).
-    pub fn gas_price(mut self, price: GasPrice) -> Self {
-        self.gas_price = Some(GasPriceSource::Static(price));
-        self
-    }
-
-    /// The gas price source.
-    pub fn gas_price_source(mut self, source: GasPriceSource) -> Self {
-        self.gas_price = Some(source);
-        self
-    }
-
-    /// The fee tier (default standard).
-    pub fn fee_tier(mut self, tier: FeeTier) -> Self {
-        self.fee_tier = Some(tier);
-        self
-    }
-
-    /// Metrics hooks.
-    pub fn observer(mut self, observer: Arc<dyn WorkerObserver>) -> Self {
-        self.observer = Some(observer);
-        self
-    }
-
-    /// Checks the settings and builds the worker.
-    pub fn build(self) -> Result<Worker, WorkerError> {
-        let client = self
-            .client
-            .ok_or_else(|| WorkerError::Config("a chain client is required".into()))?;
-        let key = self
-            .key
-            .ok_or_else(|| WorkerError::Config("a worker key is required".into()))?;
-        let data_dir = self.data_dir.ok_or_else(|| {
-            WorkerError::Config("a data directory (for the submission record) is required".into())
-        })?;
-        if self.topics.is_empty() {
-            return Err(WorkerError::Config("at least one topic is required".into()));
-        }
-        let mut seen = HashSet::new();
-        for topic in &self.topics {
-            if topic.topic_id == 0 {
-                return Err(WorkerError::Config("topic id 0 is reserved".into()));
-            }
-            if !seen.insert(topic.topic_id) {
-                return Err(WorkerError::Config(format!(
-                    "topic {} is configured twice",
-                    topic.topic_id
-                )));
-            }
-            if topic.inference.is_none() && topic.forecast.is_none() {
-                return Err(WorkerError::Config(format!(
-                    "topic {} has neither an inference nor a forecast provider",
-                    topic.topic_id
-                )));
-            }
-        }
-        let max_messages_per_tx = self.max_messages_per_tx.unwrap_or(100);
-        if max_messages_per_tx == 0 {
-            return Err(WorkerError::Config(
-                "max_messages_per_tx must be at least 1".into(),
-            ));
-        }
-        let poll_interval = self.poll_interval.unwrap_or(Duration::from_secs(5));
-        if poll_interval.is_zero() {
-            return Err(WorkerError::Config("poll_interval must be positive".into()));
-        }
-        let config = WorkerConfig {
-            topics: self.topics,
-            data_dir,
-            websocket: self.websocket,
-            chain_id: self.chain_id,
-            poll_interval,
-            poll_interval_connected: poll_interval * 6,
-            block_time: self.block_time.unwrap_or(Duration::from_secs(5)),
-            provider_timeout: self.provider_timeout.unwrap_or(Duration::from_secs(30)),
-            batch_linger: self.batch_linger.unwrap_or(Duration::from_millis(100)),
-            max_messages_per_tx,
-            auto_register: self.auto_register,
-            gas: self.gas.unwrap_or_default(),
-            gas_price: self
-                .gas_price
-                .unwrap_or(GasPriceSource::Static(GasPrice::from_uallo(10))),
-            fee_tier: self.fee_tier.unwrap_or_default(),
-            shutdown_grace: Duration::from_secs(8),
-        };
-        Ok(Worker {
-            client,
-            key: Arc::new(key),
-            config,
-            observer: self.observer.unwrap_or_else(|| Arc::new(NoopObserver)),
-        })
     }
 }
 

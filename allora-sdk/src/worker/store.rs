@@ -2,16 +2,23 @@
 //! restarted worker neither submits twice nor skips a window.
 //!
 //! The record is an append-only JSON-lines file under the worker's data
-//! directory. A window is written as `pending` (with the transaction hash)
-//! *before* its transaction is broadcast, then `confirmed` or `abandoned`.
-//! Each append is flushed to disk before the call returns. On open the file
-//! is folded (last state wins) and rewritten compactly, keeping the newest
-//! windows per topic.
+//! directory. A window is written as `pending` when its transaction goes
+//! out, then `confirmed` or `abandoned`; a window found `pending` at start
+//! is served again (the chain refuses a second payload for it, which counts
+//! as served), one found final is not. Each write is flushed to disk
+//! before the call returns; [`SubmissionStore::record_many`] writes several
+//! windows with one flush. On open the file is folded (last state wins) and
+//! rewritten compactly, keeping the newest windows per topic.
+//!
+//! Writing blocks (a small write and an fsync). The worker never writes from
+//! its event loop: its record writer task takes every write and flushes
+//! concurrent ones together.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
@@ -87,14 +94,18 @@ struct Line {
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
-    file: std::fs::File,
-    windows: HashMap<u64, BTreeMap<i64, WindowState>>,
+    /// Held while appending and flushing (writers queue here).
+    file: Mutex<std::fs::File>,
+    /// Held only briefly, so readers never wait for a flush.
+    windows: Mutex<HashMap<u64, BTreeMap<i64, WindowState>>>,
+    /// Flushes done since opening.
+    syncs: AtomicU64,
 }
 
 /// The submission record. Cloning shares it.
 #[derive(Debug, Clone)]
 pub struct SubmissionStore {
-    inner: Arc<Mutex<Inner>>,
+    inner: Arc<Inner>,
 }
 
 impl SubmissionStore {
@@ -134,32 +145,52 @@ impl SubmissionStore {
             .open(&path)
             .map_err(io)?;
         Ok(SubmissionStore {
-            inner: Arc::new(Mutex::new(Inner {
+            inner: Arc::new(Inner {
                 path,
-                file,
-                windows,
-            })),
+                file: Mutex::new(file),
+                windows: Mutex::new(windows),
+                syncs: AtomicU64::new(0),
+            }),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn windows(&self) -> MutexGuard<'_, HashMap<u64, BTreeMap<i64, WindowState>>> {
+        // A poisoned lock only means a panic elsewhere while holding it; the
+        // map is updated in one step and stays meaningful.
+        self.inner.windows.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The record file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
     }
 
     /// The known state of a window.
     pub fn get(&self, topic_id: u64, nonce: i64) -> Option<WindowState> {
-        self.lock()
-            .windows
+        self.windows()
             .get(&topic_id)
             .and_then(|w| w.get(&nonce))
             .cloned()
     }
 
+    /// Whether the window's state is final (confirmed or abandoned).
+    pub fn is_final(&self, topic_id: u64, nonce: i64) -> bool {
+        self.windows()
+            .get(&topic_id)
+            .and_then(|w| w.get(&nonce))
+            .is_some_and(WindowState::is_final)
+    }
+
+    /// How many times the record was flushed to disk since it was opened.
+    pub fn sync_count(&self) -> u64 {
+        self.inner.syncs.load(Ordering::Relaxed)
+    }
+
     /// Windows still pending (broadcast but not known to be included).
     pub fn pending(&self) -> Vec<(u64, i64, Option<String>)> {
-        let inner = self.lock();
+        let windows = self.windows();
         let mut out = Vec::new();
-        for (topic, per_topic) in &inner.windows {
+        for (topic, per_topic) in windows.iter() {
             for (nonce, state) in per_topic {
                 if let WindowState::Pending { tx } = state {
                     out.push((*topic, *nonce, tx.clone()));
@@ -172,43 +203,53 @@ impl SubmissionStore {
     /// Records a state, durably, before returning. Blocking (one small write
     /// and an fsync): async callers use [`SubmissionStore::record_async`].
     pub fn record(&self, topic_id: u64, nonce: i64, state: WindowState) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        let Inner {
-            path,
-            file,
-            windows,
-        } = &mut *inner;
-        write_line(file, topic_id, nonce, &state)
-            .and_then(|()| file.sync_data())
-            .map_err(|source| StoreError::Io {
-                path: path.clone(),
-                source,
-            })?;
-        let per_topic = windows.entry(topic_id).or_default();
-        per_topic.insert(nonce, state);
-        while per_topic.len() > KEEP_PER_TOPIC {
-            per_topic.pop_first();
+        self.record_many(vec![(topic_id, nonce, state)])
+    }
+
+    /// Records the states of several windows, durably, with one flush.
+    /// Blocking.
+    pub fn record_many(&self, entries: Vec<(u64, i64, WindowState)>) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut text = String::new();
+        for (topic, nonce, state) in &entries {
+            push_line(&mut text, *topic, *nonce, state).map_err(|source| self.io(source))?;
+        }
+        {
+            let mut file = self.inner.file.lock().unwrap_or_else(|e| e.into_inner());
+            file.write_all(text.as_bytes())
+                .and_then(|()| file.sync_data())
+                .map_err(|source| self.io(source))?;
+            self.inner.syncs.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut windows = self.windows();
+        for (topic, nonce, state) in entries {
+            let per_topic = windows.entry(topic).or_default();
+            per_topic.insert(nonce, state);
+            while per_topic.len() > KEEP_PER_TOPIC {
+                per_topic.pop_first();
+            }
         }
         Ok(())
     }
 
-    /// [`SubmissionStore::record`] for several windows, off the async runtime.
+    fn io(&self, source: std::io::Error) -> StoreError {
+        StoreError::Io {
+            path: self.inner.path.clone(),
+            source,
+        }
+    }
+
+    /// [`SubmissionStore::record_many`], off the async runtime.
     pub async fn record_async(
         &self,
         entries: Vec<(u64, i64, WindowState)>,
     ) -> Result<(), StoreError> {
         let store = self.clone();
-        let path = self.lock().path.clone();
-        tokio::task::spawn_blocking(move || {
-            entries
-                .into_iter()
-                .try_for_each(|(topic, nonce, state)| store.record(topic, nonce, state))
-        })
-        .await
-        .map_err(|e| StoreError::Io {
-            path,
-            source: std::io::Error::other(e.to_string()),
-        })?
+        tokio::task::spawn_blocking(move || store.record_many(entries))
+            .await
+            .map_err(|e| self.io(std::io::Error::other(e.to_string())))?
     }
 }
 
@@ -269,14 +310,26 @@ fn write_line(
     nonce: i64,
     state: &WindowState,
 ) -> std::io::Result<()> {
+    let mut text = String::new();
+    push_line(&mut text, topic, nonce, state)?;
+    out.write_all(text.as_bytes())
+}
+
+/// Appends one record line (with its newline) to `text`.
+fn push_line(
+    text: &mut String,
+    topic: u64,
+    nonce: i64,
+    state: &WindowState,
+) -> std::io::Result<()> {
     let line = Line {
         topic,
         nonce,
         state: state.clone(),
     };
-    let mut text = serde_json::to_string(&line).map_err(std::io::Error::other)?;
+    text.push_str(&serde_json::to_string(&line).map_err(std::io::Error::other)?);
     text.push('\n');
-    out.write_all(text.as_bytes())
+    Ok(())
 }
 
 #[cfg(test)]
@@ -390,6 +443,23 @@ mod tests {
         }
         assert_eq!(store.get(1, 0), None);
         assert!(store.get(1, KEEP_PER_TOPIC as i64 + 9).is_some());
+    }
+
+    #[test]
+    fn many_windows_are_written_with_one_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SubmissionStore::open(dir.path()).unwrap();
+        let entries = (0..50)
+            .map(|topic| (topic, 10, WindowState::Pending { tx: None }))
+            .collect();
+        store.record_many(entries).unwrap();
+        assert_eq!(store.sync_count(), 1);
+        store.record_many(Vec::new()).unwrap();
+        assert_eq!(store.sync_count(), 1, "nothing to write, nothing flushed");
+        drop(store);
+        let store = SubmissionStore::open(dir.path()).unwrap();
+        assert_eq!(store.pending().len(), 50);
+        assert!(!store.is_final(3, 10));
     }
 
     #[tokio::test]

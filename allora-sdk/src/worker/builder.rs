@@ -1,0 +1,491 @@
+//! Building a worker: from a ready chain client and key, or from endpoints,
+//! a mnemonic in the environment and closures, with one crate.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use allora_infer::{
+    AsyncFnForecaster, AsyncFnProvider, FnForecaster, FnProvider, ForecastProvider,
+    InferenceProvider, InferenceRequest, IntoForecast, IntoPrediction,
+};
+use zeroize::Zeroizing;
+
+use super::{NoopObserver, TopicSpec, Worker, WorkerConfig, WorkerError, WorkerObserver};
+use crate::client::{ChainClient, ClientConfig};
+use crate::keys::{Mnemonic, WorkerKey};
+use crate::pipeline::{GasPolicy, GasPriceSource};
+use crate::tx::{FeeTier, GasPrice};
+
+/// Builds a [`Worker`].
+///
+/// The chain is given either as a ready [`ChainClient`] ([`WorkerBuilder::client`])
+/// or as gRPC endpoints ([`WorkerBuilder::endpoints`]); the key either as a
+/// [`WorkerKey`] ([`WorkerBuilder::key`]) or as the name of an environment
+/// variable holding the mnemonic ([`WorkerBuilder::mnemonic_env`]). Topics
+/// take providers ([`WorkerBuilder::topic`]) or plain closures
+/// ([`WorkerBuilder::topic_fn`], [`WorkerBuilder::topic_async`]).
+#[derive(Default)]
+#[must_use]
+pub struct WorkerBuilder {
+    client: Option<ChainClient>,
+    endpoints: Vec<String>,
+    key: Option<WorkerKey>,
+    mnemonic_env: Option<String>,
+    topics: Vec<TopicSpec>,
+    data_dir: Option<PathBuf>,
+    websocket: Option<String>,
+    chain_id: Option<String>,
+    poll_interval: Option<Duration>,
+    block_time: Option<Duration>,
+    provider_timeout: Option<Duration>,
+    batch_linger: Option<Duration>,
+    max_messages_per_tx: Option<usize>,
+    auto_register: bool,
+    gas: Option<GasPolicy>,
+    gas_price: Option<GasPriceSource>,
+    fee_tier: Option<FeeTier>,
+    observer: Option<Arc<dyn WorkerObserver>>,
+}
+
+impl WorkerBuilder {
+    /// The chain client (this, or [`WorkerBuilder::endpoints`], is required).
+    pub fn client(mut self, client: ChainClient) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// The node's gRPC endpoints, tried in this order (`https://host:443`,
+    /// `http://host:9090`, or the official SDK's `grpc+https://...`); the
+    /// worker builds its client with the default timeouts of
+    /// [`ClientConfig::new`]. For other settings, give a client instead.
+    pub fn endpoints<I, S>(mut self, endpoints: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.endpoints = endpoints.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The worker's key (this, or [`WorkerBuilder::mnemonic_env`], is required).
+    pub fn key(mut self, key: WorkerKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Reads the worker's BIP39 mnemonic from the environment variable
+    /// `variable` when the worker is built, and derives the key on the
+    /// Cosmos path (`m/44'/118'/0'/0/0`). Errors name the variable, never
+    /// its value.
+    pub fn mnemonic_env(mut self, variable: impl Into<String>) -> Self {
+        self.mnemonic_env = Some(variable.into());
+        self
+    }
+
+    /// Adds a topic.
+    pub fn topic(mut self, topic: TopicSpec) -> Self {
+        self.topics.push(topic);
+        self
+    }
+
+    /// Serves `topic_id` with inferences from a synchronous closure, run on
+    /// the blocking pool so it may compute or block (see [`FnProvider`]).
+    /// It may return an `f64`, an integer, a decimal string, a
+    /// [`Dec`](crate::Dec), labeled pairs, or a `Result` of those; NaN,
+    /// infinities and garbage are refused before anything is signed.
+    ///
+    /// ```no_run
+    /// let builder = allora_sdk::Worker::builder()
+    ///     .topic_fn(69, |req| 2650.5 + req.nonce as f64 / 1e9);
+    /// # let _ = builder;
+    /// ```
+    pub fn topic_fn<F, T>(self, topic_id: u64, f: F) -> Self
+    where
+        F: Fn(&InferenceRequest) -> T + Send + Sync + 'static,
+        T: IntoPrediction + Send + 'static,
+    {
+        self.with_inference(topic_id, Arc::new(FnProvider::new(f)))
+    }
+
+    /// Serves `topic_id` with inferences from an async closure, which gets
+    /// its own copy of the request and is cancelled at its deadline (see
+    /// [`AsyncFnProvider`]).
+    ///
+    /// ```no_run
+    /// let builder = allora_sdk::Worker::builder().topic_async(69, |req| async move {
+    ///     // e.g. ask a model server here
+    ///     Ok::<_, allora_sdk::InferError>(2650.5 + req.nonce as f64 / 1e9)
+    /// });
+    /// # let _ = builder;
+    /// ```
+    pub fn topic_async<F, Fut>(self, topic_id: u64, f: F) -> Self
+    where
+        F: Fn(InferenceRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoPrediction,
+    {
+        self.with_inference(topic_id, Arc::new(AsyncFnProvider::new(f)))
+    }
+
+    /// Adds forecasts from a synchronous closure to `topic_id` (served with
+    /// forecasts only if it has no inference). The closure returns
+    /// `(inferer address, value)` pairs (see [`FnForecaster`]).
+    pub fn forecast_fn<F, T>(self, topic_id: u64, f: F) -> Self
+    where
+        F: Fn(&InferenceRequest) -> T + Send + Sync + 'static,
+        T: IntoForecast + Send + 'static,
+    {
+        self.with_forecast(topic_id, Arc::new(FnForecaster::new(f)))
+    }
+
+    /// Adds forecasts from an async closure to `topic_id` (see
+    /// [`AsyncFnForecaster`]).
+    pub fn forecast_async<F, Fut>(self, topic_id: u64, f: F) -> Self
+    where
+        F: Fn(InferenceRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoForecast,
+    {
+        self.with_forecast(topic_id, Arc::new(AsyncFnForecaster::new(f)))
+    }
+
+    fn with_inference(mut self, topic_id: u64, provider: Arc<dyn InferenceProvider>) -> Self {
+        match self.topics.iter_mut().find(|t| t.topic_id == topic_id) {
+            Some(topic) if topic.inference.is_none() => topic.inference = Some(provider),
+            // A second inference for the topic: refused by `build`.
+            _ => self.topics.push(TopicSpec::inference(topic_id, provider)),
+        }
+        self
+    }
+
+    fn with_forecast(mut self, topic_id: u64, provider: Arc<dyn ForecastProvider>) -> Self {
+        match self.topics.iter_mut().find(|t| t.topic_id == topic_id) {
+            Some(topic) if topic.forecast.is_none() => topic.forecast = Some(provider),
+            _ => self.topics.push(TopicSpec::forecast(topic_id, provider)),
+        }
+        self
+    }
+
+    /// The directory of the submission record (required).
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// The node's websocket (`ws://host:26657/websocket`). Without one the
+    /// worker discovers windows by polling only.
+    pub fn websocket(mut self, url: impl Into<String>) -> Self {
+        self.websocket = Some(url.into());
+        self
+    }
+
+    /// The expected chain id (checked against the node at start).
+    pub fn chain_id(mut self, chain_id: impl Into<String>) -> Self {
+        self.chain_id = Some(chain_id.into());
+        self
+    }
+
+    /// How often to poll open nonces while the websocket is down (default 5 s).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = Some(interval);
+        self
+    }
+
+    /// Block time assumed until measured (default 5 s).
+    pub fn block_time(mut self, block_time: Duration) -> Self {
+        self.block_time = Some(block_time);
+        self
+    }
+
+    /// Longest a provider may take (default 30 s; the window may allow less).
+    pub fn provider_timeout(mut self, timeout: Duration) -> Self {
+        self.provider_timeout = Some(timeout);
+        self
+    }
+
+    /// How long ready payloads wait to share a transaction (default 100 ms).
+    pub fn batch_linger(mut self, linger: Duration) -> Self {
+        self.batch_linger = Some(linger);
+        self
+    }
+
+    /// Most payloads per transaction (default 100).
+    pub fn max_messages_per_tx(mut self, max: usize) -> Self {
+        self.max_messages_per_tx = Some(max);
+        self
+    }
+
+    /// Registers in topics where the worker is not registered yet.
+    pub fn auto_register(mut self, enabled: bool) -> Self {
+        self.auto_register = enabled;
+        self
+    }
+
+    /// Gas policy.
+    pub fn gas_policy(mut self, gas: GasPolicy) -> Self {
+        self.gas = Some(gas);
+        self
+    }
+
+    /// A fixed gas price (default 10 uallo/gas).
+    pub fn gas_price(mut self, price: GasPrice) -> Self {
+        self.gas_price = Some(GasPriceSource::Static(price));
+        self
+    }
+
+    /// The gas price source.
+    pub fn gas_price_source(mut self, source: GasPriceSource) -> Self {
+        self.gas_price = Some(source);
+        self
+    }
+
+    /// The fee tier (default standard).
+    pub fn fee_tier(mut self, tier: FeeTier) -> Self {
+        self.fee_tier = Some(tier);
+        self
+    }
+
+    /// Metrics hooks.
+    pub fn observer(mut self, observer: Arc<dyn WorkerObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Checks the settings and builds the worker (reading the mnemonic and
+    /// setting up the client when asked to). Must be called inside a tokio
+    /// runtime when it builds the client.
+    pub fn build(self) -> Result<Worker, WorkerError> {
+        let client = match (self.client, self.endpoints.is_empty()) {
+            (Some(_), false) => {
+                return Err(WorkerError::Config(
+                    "give either a chain client or endpoints, not both".into(),
+                ))
+            }
+            (Some(client), true) => client,
+            (None, false) => ChainClient::new(ClientConfig::new(self.endpoints))?,
+            (None, true) => {
+                return Err(WorkerError::Config(
+                    "a chain client or gRPC endpoints are required".into(),
+                ))
+            }
+        };
+        let key =
+            match (self.key, self.mnemonic_env) {
+                (Some(_), Some(_)) => {
+                    return Err(WorkerError::Config(
+                        "give either a worker key or a mnemonic variable, not both".into(),
+                    ))
+                }
+                (Some(key), None) => key,
+                (None, Some(variable)) => key_from_env(&variable)?,
+                (None, None) => return Err(WorkerError::Config(
+                    "a worker key (or the environment variable holding its mnemonic) is required"
+                        .into(),
+                )),
+            };
+        let data_dir = self.data_dir.ok_or_else(|| {
+            WorkerError::Config("a data directory (for the submission record) is required".into())
+        })?;
+        if self.topics.is_empty() {
+            return Err(WorkerError::Config("at least one topic is required".into()));
+        }
+        let mut seen = HashSet::new();
+        for topic in &self.topics {
+            if topic.topic_id == 0 {
+                return Err(WorkerError::Config("topic id 0 is reserved".into()));
+            }
+            if !seen.insert(topic.topic_id) {
+                return Err(WorkerError::Config(format!(
+                    "topic {} is configured twice",
+                    topic.topic_id
+                )));
+            }
+            if topic.inference.is_none() && topic.forecast.is_none() {
+                return Err(WorkerError::Config(format!(
+                    "topic {} has neither an inference nor a forecast provider",
+                    topic.topic_id
+                )));
+            }
+        }
+        let max_messages_per_tx = self.max_messages_per_tx.unwrap_or(100);
+        if max_messages_per_tx == 0 {
+            return Err(WorkerError::Config(
+                "max_messages_per_tx must be at least 1".into(),
+            ));
+        }
+        let poll_interval = self.poll_interval.unwrap_or(Duration::from_secs(5));
+        if poll_interval.is_zero() {
+            return Err(WorkerError::Config("poll_interval must be positive".into()));
+        }
+        let config = WorkerConfig {
+            topics: self.topics,
+            data_dir,
+            websocket: self.websocket,
+            chain_id: self.chain_id,
+            poll_interval,
+            poll_interval_connected: poll_interval * 6,
+            block_time: self.block_time.unwrap_or(Duration::from_secs(5)),
+            provider_timeout: self.provider_timeout.unwrap_or(Duration::from_secs(30)),
+            batch_linger: self.batch_linger.unwrap_or(Duration::from_millis(100)),
+            max_messages_per_tx,
+            auto_register: self.auto_register,
+            gas: self.gas.unwrap_or_default(),
+            gas_price: self
+                .gas_price
+                .unwrap_or(GasPriceSource::Static(GasPrice::from_uallo(10))),
+            fee_tier: self.fee_tier.unwrap_or_default(),
+            shutdown_grace: Duration::from_secs(8),
+        };
+        Ok(Worker {
+            client,
+            key: Arc::new(key),
+            config,
+            observer: self.observer.unwrap_or_else(|| Arc::new(NoopObserver)),
+        })
+    }
+
+    /// Builds the worker and runs it until `signal` completes (for instance
+    /// `tokio::signal::ctrl_c()`); see [`Worker::run_until`].
+    pub async fn run_until<S: Future>(self, signal: S) -> Result<super::RunSummary, WorkerError> {
+        self.build()?.run_until(signal).await
+    }
+}
+
+/// The key of the mnemonic held by the environment variable `variable`.
+fn key_from_env(variable: &str) -> Result<WorkerKey, WorkerError> {
+    let error = |reason: String| WorkerError::MnemonicEnv {
+        variable: variable.to_owned(),
+        reason,
+    };
+    let phrase = match std::env::var(variable) {
+        Ok(phrase) => Zeroizing::new(phrase),
+        Err(std::env::VarError::NotPresent) => {
+            return Err(error(
+                "not set; export the worker's BIP39 mnemonic in it (it is never logged)".into(),
+            ))
+        }
+        Err(std::env::VarError::NotUnicode(_)) => return Err(error("not valid UTF-8".into())),
+    };
+    if phrase.trim().is_empty() {
+        return Err(error(
+            "empty; export the worker's BIP39 mnemonic in it".into(),
+        ));
+    }
+    // The key error describes what is wrong without quoting the phrase.
+    let mnemonic: Mnemonic = phrase
+        .parse()
+        .map_err(|e: crate::keys::KeyError| error(e.to_string()))?;
+    WorkerKey::from_mnemonic(&mnemonic, "").map_err(|e| error(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PHRASE: &str = "abandon abandon abandon abandon abandon abandon \
+        abandon abandon abandon abandon abandon about";
+
+    fn with_topic() -> WorkerBuilder {
+        WorkerBuilder::default()
+            .data_dir("unused")
+            .topic_fn(1, |req| req.nonce as f64)
+    }
+
+    #[tokio::test]
+    async fn a_mnemonic_is_read_from_the_variable_named_and_never_echoed() {
+        std::env::set_var("ALLORA_SDK_TEST_MNEMONIC_OK", PHRASE);
+        let worker = with_topic()
+            .endpoints(["http://127.0.0.1:9"])
+            .mnemonic_env("ALLORA_SDK_TEST_MNEMONIC_OK")
+            .build()
+            .unwrap();
+        let expected = WorkerKey::from_mnemonic(&PHRASE.parse().unwrap(), "").unwrap();
+        assert_eq!(worker.key.address(), expected.address());
+
+        let err = with_topic()
+            .endpoints(["http://127.0.0.1:9"])
+            .mnemonic_env("ALLORA_SDK_TEST_MNEMONIC_UNSET")
+            .build()
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("ALLORA_SDK_TEST_MNEMONIC_UNSET") && text.contains("not set"),
+            "{text}"
+        );
+        assert_eq!(err.kind(), "key");
+
+        // A wrong phrase: the error names the variable and what is wrong,
+        // not a word of the phrase.
+        std::env::set_var(
+            "ALLORA_SDK_TEST_MNEMONIC_BAD",
+            "zebra abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon zebra",
+        );
+        let text = with_topic()
+            .endpoints(["http://127.0.0.1:9"])
+            .mnemonic_env("ALLORA_SDK_TEST_MNEMONIC_BAD")
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("ALLORA_SDK_TEST_MNEMONIC_BAD"), "{text}");
+        assert!(
+            !text.contains("zebra") && !text.contains("abandon"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_chain_and_the_key_are_given_once() {
+        let key = || WorkerKey::from_private_key_bytes(&[4; 32]).unwrap();
+        let client = ChainClient::new(ClientConfig::new(["http://127.0.0.1:9"])).unwrap();
+        let both = with_topic()
+            .client(client)
+            .endpoints(["http://127.0.0.1:9"])
+            .key(key())
+            .build();
+        assert!(matches!(both, Err(WorkerError::Config(_))));
+        let neither = with_topic().key(key()).build();
+        assert!(matches!(neither, Err(WorkerError::Config(_))));
+        let bad = with_topic()
+            .endpoints(["localhost:9090"])
+            .key(key())
+            .build();
+        assert!(matches!(bad, Err(WorkerError::Client(_))), "{bad:?}");
+        let two_keys = with_topic()
+            .endpoints(["http://127.0.0.1:9"])
+            .key(key())
+            .mnemonic_env("ALLORA_SDK_TEST_MNEMONIC_OK")
+            .build();
+        assert!(matches!(two_keys, Err(WorkerError::Config(_))));
+    }
+
+    #[tokio::test]
+    async fn closures_make_topics_and_forecasts_join_them() {
+        let worker = WorkerBuilder::default()
+            .endpoints(["http://127.0.0.1:9"])
+            .key(WorkerKey::from_private_key_bytes(&[4; 32]).unwrap())
+            .data_dir("unused")
+            .topic_fn(1, |_| 1.5)
+            .topic_async(2, |req| async move { req.nonce })
+            .forecast_fn(2, |_| Vec::<(String, f64)>::new())
+            .forecast_async(3, |_| async { vec![("allo1x", "0.5")] })
+            .build()
+            .unwrap();
+        let topics = &worker.config.topics;
+        assert_eq!(topics.len(), 3);
+        assert!(topics[0].inference.is_some() && topics[0].forecast.is_none());
+        assert!(topics[1].inference.is_some() && topics[1].forecast.is_some());
+        assert!(topics[2].inference.is_none() && topics[2].forecast.is_some());
+        // A second inference for a topic is a configuration error.
+        let twice = WorkerBuilder::default()
+            .endpoints(["http://127.0.0.1:9"])
+            .key(WorkerKey::from_private_key_bytes(&[4; 32]).unwrap())
+            .data_dir("unused")
+            .topic_fn(1, |_| 1.5)
+            .topic_fn(1, |_| 2.5)
+            .build();
+        assert!(matches!(twice, Err(WorkerError::Config(_))));
+    }
+}

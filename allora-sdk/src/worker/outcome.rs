@@ -1,0 +1,357 @@
+//! What a decision about a window means for the submission record and for
+//! the results stream: the window's new record state and its report, built
+//! from the decision and the transaction's answer. Pure, like the decision.
+
+use std::time::Duration;
+
+use super::book::Window;
+use super::decision::{Decision, Missed, RetryCause, SubmitResult};
+use super::store::WindowState;
+use super::{Latency, Outcome, Submission, WorkerError};
+use crate::client::ChainError;
+use crate::pipeline::SubmitError;
+
+/// The window's record change and report.
+#[derive(Debug)]
+pub(super) struct Effects {
+    /// The window's new state in the record, when it changes.
+    pub(super) record: Option<WindowState>,
+    /// What the results stream and the observer are told, if anything.
+    pub(super) report: Option<Result<Submission, WorkerError>>,
+}
+
+impl Effects {
+    fn none() -> Self {
+        Effects {
+            record: None,
+            report: None,
+        }
+    }
+}
+
+/// The effects of `decision` for `window`, whose provider took `inference`,
+/// sent in a transaction of `batch_size` messages that came back with
+/// `answer` (`None` for a decision taken without one, after a wait).
+pub(super) fn effects(
+    decision: Decision,
+    window: &Window,
+    inference: Duration,
+    answer: Option<&SubmitResult>,
+    batch_size: usize,
+) -> Effects {
+    let (topic_id, nonce) = window.id();
+    let chain = answer.and_then(chain_error);
+    let missed = |reason: String| {
+        Some(Err(WorkerError::WindowMissed {
+            topic_id,
+            nonce,
+            reason,
+        }))
+    };
+    let abandoned = |reason: &str| {
+        Some(WindowState::Abandoned {
+            reason: reason.to_owned(),
+        })
+    };
+    match decision {
+        Decision::Included => match answer {
+            Some(Ok(included)) => Effects {
+                record: Some(WindowState::Confirmed {
+                    tx: Some(included.txhash.clone()),
+                    height: Some(included.height),
+                }),
+                report: Some(Ok(Submission {
+                    topic_id,
+                    nonce,
+                    outcome: Outcome::Included,
+                    txhash: Some(included.txhash.clone()),
+                    height: Some(included.height),
+                    fee: Some(included.fee.clone()),
+                    batch_size,
+                    latency: Latency {
+                        inference,
+                        window_to_broadcast: Some(
+                            included
+                                .broadcast_at
+                                .saturating_duration_since(window.discovered_at),
+                        ),
+                        broadcast_to_included: Some(
+                            included
+                                .included_at
+                                .saturating_duration_since(included.broadcast_at),
+                        ),
+                    },
+                })),
+            },
+            _ => Effects::none(),
+        },
+        Decision::AlreadySubmitted => Effects {
+            record: Some(WindowState::Confirmed {
+                tx: None,
+                height: None,
+            }),
+            report: Some(Ok(Submission {
+                topic_id,
+                nonce,
+                outcome: Outcome::AlreadySubmitted,
+                txhash: None,
+                height: None,
+                fee: None,
+                batch_size: 1,
+                latency: Latency {
+                    inference,
+                    ..Latency::default()
+                },
+            })),
+        },
+        Decision::Missed(Missed::ChainClosed) => Effects {
+            record: abandoned(chain.map_or("window closed", |c| c.raw_log.as_str())),
+            report: missed(chain.map_or_else(|| "window closed".to_owned(), ToString::to_string)),
+        },
+        Decision::Missed(Missed::DeadlineBeforeSend) => Effects {
+            record: abandoned("window deadline passed before sending"),
+            report: missed(
+                "the window's deadline passed before the payload could be sent".to_owned(),
+            ),
+        },
+        Decision::Missed(Missed::DeadlineBeforeResend) => Effects {
+            record: abandoned("window deadline passed before resending"),
+            report: missed(
+                "the window's deadline passed before the payload could be resent".to_owned(),
+            ),
+        },
+        Decision::Rejected | Decision::RejectedForTopic => match chain {
+            Some(chain) => Effects {
+                record: abandoned(&chain.raw_log),
+                report: Some(Err(WorkerError::Rejected {
+                    topic_id,
+                    nonce,
+                    source: chain.clone(),
+                })),
+            },
+            None => Effects::none(),
+        },
+        Decision::Resend { .. } => Effects::none(),
+        Decision::Retry { cause, .. } => match (cause, answer) {
+            (RetryCause::NotIncluded, Some(Err(SubmitError::NotIncluded { txhash }))) => Effects {
+                record: Some(WindowState::Pending {
+                    tx: Some(txhash.clone()),
+                }),
+                report: Some(Err(WorkerError::NotIncluded {
+                    topic_id,
+                    nonce,
+                    txhash: txhash.clone(),
+                })),
+            },
+            (RetryCause::Refused, _) if chain.is_some() => Effects {
+                record: None,
+                report: chain.map(|chain| {
+                    Err(WorkerError::Rejected {
+                        topic_id,
+                        nonce,
+                        source: chain.clone(),
+                    })
+                }),
+            },
+            (_, Some(Err(error))) => Effects {
+                record: None,
+                report: Some(Err(WorkerError::Unavailable {
+                    topic_id,
+                    nonce,
+                    reason: error.to_string(),
+                })),
+            },
+            _ => Effects::none(),
+        },
+    }
+}
+
+/// The chain's rejection in a transaction's answer, if it is one.
+fn chain_error(answer: &SubmitResult) -> Option<&ChainError> {
+    match answer {
+        Err(SubmitError::Rejected { error, .. }) => Some(error),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::client::TxStage;
+    use crate::pipeline::Included;
+    use crate::tx::Fee;
+    use crate::worker::clock::{Deadlines, WindowEnd};
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn window(now: Instant) -> Window {
+        Window {
+            topic_id: 3,
+            nonce: 30,
+            end: WindowEnd::Height(35),
+            discovered_at: now,
+            deadlines: Deadlines {
+                provide_by: now,
+                send_by: now,
+                confirm_by: now,
+            },
+        }
+    }
+
+    fn refused(code: u32, log: &str) -> SubmitResult {
+        Err(SubmitError::Rejected {
+            error: ChainError {
+                stage: TxStage::DeliverTx,
+                codespace: "emissions".into(),
+                code,
+                raw_log: log.into(),
+                txhash: Some("EF".into()),
+                height: Some(31),
+            },
+            message_index: None,
+        })
+    }
+
+    #[test]
+    fn an_inclusion_is_confirmed_with_its_latencies() {
+        let now = Instant::now();
+        let answer = Ok(Included {
+            txhash: "AB".into(),
+            height: 31,
+            fee: Fee::uallo(10, 100),
+            gas_used: 90,
+            broadcast_at: now + 20 * MS,
+            included_at: now + 1020 * MS,
+            attempts: 1,
+        });
+        let e = effects(Decision::Included, &window(now), 5 * MS, Some(&answer), 4);
+        assert_eq!(
+            e.record,
+            Some(WindowState::Confirmed {
+                tx: Some("AB".into()),
+                height: Some(31)
+            })
+        );
+        let s = e.report.unwrap().unwrap();
+        assert_eq!((s.topic_id, s.nonce, s.batch_size), (3, 30, 4));
+        assert_eq!(s.outcome, Outcome::Included);
+        assert_eq!(s.latency.inference, 5 * MS);
+        assert_eq!(s.latency.window_to_broadcast, Some(20 * MS));
+        assert_eq!(s.latency.broadcast_to_included, Some(1000 * MS));
+    }
+
+    #[test]
+    fn done_and_final_answers_are_recorded_and_reported() {
+        let now = Instant::now();
+        let w = window(now);
+        let e = effects(
+            Decision::AlreadySubmitted,
+            &w,
+            MS,
+            Some(&refused(75, "already submitted")),
+            3,
+        );
+        let s = e.report.unwrap().unwrap();
+        assert_eq!((s.outcome, s.batch_size), (Outcome::AlreadySubmitted, 1));
+        assert!(e.record.unwrap().is_final());
+
+        let closed = refused(67, "nonce window not available");
+        let e = effects(
+            Decision::Missed(Missed::ChainClosed),
+            &w,
+            MS,
+            Some(&closed),
+            1,
+        );
+        assert_eq!(
+            e.record,
+            Some(WindowState::Abandoned {
+                reason: "nonce window not available".into()
+            })
+        );
+        assert_eq!(e.report.unwrap().unwrap_err().kind(), "window_missed");
+
+        for decision in [Decision::Rejected, Decision::RejectedForTopic] {
+            let e = effects(
+                decision,
+                &w,
+                MS,
+                Some(&refused(13, "address not registered")),
+                1,
+            );
+            assert!(e.record.unwrap().is_final());
+            let err = e.report.unwrap().unwrap_err();
+            assert_eq!(err.kind(), "not_registered");
+            assert_eq!(err.window(), Some((3, 30)));
+        }
+    }
+
+    #[test]
+    fn deadlines_say_why_nothing_was_sent() {
+        let now = Instant::now();
+        let w = window(now);
+        let e = effects(
+            Decision::Missed(Missed::DeadlineBeforeResend),
+            &w,
+            MS,
+            None,
+            1,
+        );
+        assert!(e.record.unwrap().is_final());
+        assert!(e
+            .report
+            .unwrap()
+            .unwrap_err()
+            .to_string()
+            .contains("resent"));
+        let e = effects(
+            Decision::Missed(Missed::DeadlineBeforeSend),
+            &w,
+            MS,
+            None,
+            1,
+        );
+        assert!(e
+            .report
+            .unwrap()
+            .unwrap_err()
+            .to_string()
+            .contains("be sent"));
+    }
+
+    #[test]
+    fn retries_are_reported_and_a_lost_transaction_stays_pending() {
+        let now = Instant::now();
+        let w = window(now);
+        let lost = Err(SubmitError::NotIncluded {
+            txhash: "CD".into(),
+        });
+        let retry = |cause| Decision::Retry {
+            after: Some(MS),
+            cause,
+        };
+        let e = effects(retry(RetryCause::NotIncluded), &w, MS, Some(&lost), 1);
+        assert_eq!(
+            e.record,
+            Some(WindowState::Pending {
+                tx: Some("CD".into())
+            })
+        );
+        assert_eq!(e.report.unwrap().unwrap_err().kind(), "not_included");
+
+        let down = Err(SubmitError::DeadlinePassed);
+        let e = effects(retry(RetryCause::Unreachable), &w, MS, Some(&down), 1);
+        assert!(e.record.is_none());
+        assert_eq!(e.report.unwrap().unwrap_err().kind(), "unavailable");
+
+        let full = refused(20, "mempool is full");
+        let e = effects(retry(RetryCause::Refused), &w, MS, Some(&full), 1);
+        assert!(e.record.is_none());
+        assert!(matches!(e.report, Some(Err(WorkerError::Rejected { .. }))));
+
+        let e = effects(Decision::Resend { solo: true }, &w, MS, Some(&full), 2);
+        assert!(e.record.is_none() && e.report.is_none());
+    }
+}
