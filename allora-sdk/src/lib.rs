@@ -35,11 +35,15 @@ pub mod client;
 #[cfg(feature = "devnet")]
 pub mod devnet;
 pub mod faucet;
+pub mod key_source;
 pub mod keyfile;
 pub mod keys;
+pub mod observe;
 pub mod payload;
 pub mod pipeline;
 pub mod proto;
+pub mod registration;
+pub mod status;
 pub mod tx;
 pub mod worker;
 
