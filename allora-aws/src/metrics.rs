@@ -48,26 +48,38 @@ use tokio::task::JoinHandle;
 
 /// Names of the metrics a worker reports, and of their dimensions.
 pub mod names {
-    /// Worker payloads submitted and accepted by the chain (`Count`).
+    /// Windows served (`Count`), with an [`OUTCOME`] dimension.
     pub const SUBMISSIONS: &str = "Submissions";
-    /// Submissions that failed (`Count`), with a [`FAILURE_KIND`] dimension.
+    /// Failures (`Count`), with a [`FAILURE_KIND`] dimension.
     pub const SUBMISSION_FAILURES: &str = "SubmissionFailures";
     /// Time from a worker window opening to the transaction's broadcast
     /// (`Milliseconds`).
     pub const WINDOW_OPEN_TO_BROADCAST: &str = "WindowOpenToBroadcastLatency";
     /// Time from broadcast to inclusion in a block (`Milliseconds`).
     pub const BROADCAST_TO_INCLUSION: &str = "BroadcastToInclusionLatency";
+    /// Time from a worker window opening to the payload's inclusion in a
+    /// block (`Milliseconds`).
+    pub const WINDOW_OPEN_TO_INCLUSION: &str = "WindowOpenToInclusionLatency";
     /// The worker account's balance in uallo (`None`).
     pub const BALANCE: &str = "BalanceUallo";
     /// Time the inference provider took to produce a value (`Milliseconds`).
     pub const INFERENCE_LATENCY: &str = "InferenceLatency";
+    /// The last block height the worker saw (`None`).
+    pub const BLOCK_HEIGHT: &str = "BlockHeight";
+    /// Whether the node's event websocket is connected: 1 or 0 (`None`).
+    pub const WEBSOCKET_CONNECTED: &str = "WebsocketConnected";
 
     /// Dimension naming the EC2 instance, added to every metric.
     pub const INSTANCE_ID: &str = "InstanceId";
+    /// Dimension naming the AWS region of the instance, added to every metric.
+    pub const REGION: &str = "Region";
     /// Dimension naming the Allora topic a metric is about.
     pub const TOPIC_ID: &str = "TopicId";
-    /// Dimension naming why a submission failed (for example `SequenceMismatch`,
-    /// `WindowClosed`, `Timeout`, `Rejected`).
+    /// Dimension naming how a window ended: `included`, `already_submitted`
+    /// or `failed`.
+    pub const OUTCOME: &str = "Outcome";
+    /// Dimension naming why something failed: the worker error's kind (for
+    /// example `window_missed`, `provider_timeout`, `unavailable`).
     pub const FAILURE_KIND: &str = "FailureKind";
 }
 
@@ -253,6 +265,13 @@ impl CloudWatchSinkConfig {
     /// Adds the [`names::INSTANCE_ID`] dimension to every metric.
     pub fn instance_id(self, instance_id: impl Into<String>) -> Self {
         self.default_dimension(names::INSTANCE_ID, instance_id)
+    }
+
+    /// Adds the [`names::INSTANCE_ID`] and [`names::REGION`] dimensions of
+    /// an EC2 instance to every metric.
+    pub fn instance(self, identity: &crate::imds::InstanceIdentity) -> Self {
+        self.instance_id(identity.instance_id.clone())
+            .default_dimension(names::REGION, identity.region.clone())
     }
 }
 

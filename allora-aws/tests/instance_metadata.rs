@@ -179,3 +179,45 @@ async fn no_metadata_service_fails_fast() {
         .unwrap_err();
     assert!(matches!(err, ImdsError::InvalidEndpoint { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_silent_metadata_service_costs_at_most_the_limit() {
+    // Accepts connections and never answers, like a firewall that drops.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            open.push(stream);
+        }
+    });
+    let metadata = Ec2Metadata::builder()
+        .endpoint(&endpoint)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    assert_eq!(
+        metadata.identity_within(Duration::from_millis(500)).await,
+        None
+    );
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(500), "{took:?}");
+    // The margin only absorbs scheduling on a busy machine.
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    held.abort();
+
+    let imds = FakeImds::start(&[
+        ("/latest/meta-data/placement/region", "eu-west-1"),
+        ("/latest/meta-data/instance-id", "i-0abc123def4567890"),
+    ])
+    .await;
+    let identity = Ec2Metadata::builder()
+        .endpoint(&imds.endpoint)
+        .build()
+        .unwrap()
+        .identity_within(Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(identity.instance_id, "i-0abc123def4567890");
+}
