@@ -2,6 +2,7 @@
 //! configuration, commands, metrics, the embedded devnet) and the side
 //! inference server (`allora-inference-server`) with its demo model.
 
+pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod demo_model;
@@ -10,7 +11,6 @@ pub mod error;
 pub mod inference_server;
 pub mod keys;
 pub mod logging;
-pub mod metrics;
 pub mod register;
 pub mod run;
 pub mod status;

@@ -17,29 +17,18 @@ use tokio::process::{Child, ChildStdout, Command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_allora-worker");
 
-/// Every variable the binary reads, so the tests' own environment cannot
-/// change what they test.
-const WORKER_VARS: &[&str] = &[
-    "ALLORA_WORKER_CONFIG",
-    "ALLORA_CHAIN_ID",
-    "ALLORA_GRPC_ENDPOINTS",
-    "ALLORA_WEBSOCKET_URL",
-    "ALLORA_DATA_DIR",
-    "ALLORA_KEY_FILE",
-    "ALLORA_MNEMONIC",
-    "ALLORA_GAS_PRICE",
-    "ALLORA_FEE_TIER",
-    "ALLORA_AUTO_REGISTER",
-    "ALLORA_METRICS_ADDR",
-    "RUST_LOG",
-];
-
+/// A command running the binary without any `ALLORA_*` variable (and
+/// `RUST_LOG`) of the tests' own environment, which would change what they
+/// test or be refused as unknown.
 fn worker(dir: &Path) -> Command {
     let mut command = Command::new(BIN);
     command.current_dir(dir).kill_on_drop(true);
-    for var in WORKER_VARS {
-        command.env_remove(var);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("ALLORA_") {
+            command.env_remove(name);
+        }
     }
+    command.env_remove("RUST_LOG");
     command
 }
 
