@@ -175,8 +175,9 @@ impl PrometheusObserver {
         help: &'static str,
         value: impl Fn() -> u64 + Send + Sync + 'static,
     ) {
+        // The registry adds the prefix.
         self.registry.register_collector(Box::new(CounterFn {
-            name: format!("{PREFIX}_{name}"),
+            name: name.to_owned(),
             help,
             value: Box::new(value),
         }));
@@ -397,11 +398,11 @@ mod tests {
             "allora_worker_submissions_total{topic=\"7\",outcome=\"failed\"} 1",
             "allora_worker_failures_total{kind=\"not_sent\"} 1",
             "allora_worker_block_height 42",
-            "allora_worker_balance_uallo 1000",
+            "allora_worker_balance_uallo 1000.0",
             "allora_worker_broadcast_to_included_seconds_count 1",
             "allora_worker_things_dropped_total 3",
         ] {
-            assert!(text.contains(expected), "{expected}\n{text}");
+            assert!(text.lines().any(|l| l == expected), "{expected}\n{text}");
         }
     }
 
