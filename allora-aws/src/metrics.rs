@@ -340,6 +340,7 @@ impl CloudWatchMetrics {
             config,
             shared: Arc::clone(&shared),
             pending: BTreeMap::new(),
+            failing: false,
         };
         let task = runtime.spawn(publisher.run(receiver));
         // The lock only guards an Option swap; a poisoned one still holds a valid value.
@@ -408,6 +409,9 @@ struct Publisher {
     config: CloudWatchSinkConfig,
     shared: Arc<Shared>,
     pending: BTreeMap<AggregateKey, Aggregate>,
+    /// Whether the last request failed: an outage is logged once, at its
+    /// start and end, not at every flush.
+    failing: bool,
 }
 
 impl Publisher {
@@ -514,7 +518,7 @@ impl Publisher {
     }
 
     /// One `PutMetricData`, retried once. Returns whether it succeeded.
-    async fn put(&self, data: &[MetricDatum]) -> bool {
+    async fn put(&mut self, data: &[MetricDatum]) -> bool {
         for attempt in 1..=2 {
             let result = self
                 .client
@@ -524,9 +528,28 @@ impl Publisher {
                 .send()
                 .await;
             match result {
-                Ok(_) => return true,
-                Err(e) => {
+                Ok(_) => {
+                    if self.failing {
+                        self.failing = false;
+                        tracing::warn!(
+                            namespace = %self.config.namespace,
+                            dropped_so_far = self.shared.dropped.load(Ordering::Relaxed),
+                            "CloudWatch accepts metrics again"
+                        );
+                    }
+                    return true;
+                }
+                Err(e) if attempt == 2 && !self.failing => {
+                    self.failing = true;
                     tracing::warn!(
+                        data = data.len(),
+                        namespace = %self.config.namespace,
+                        error = %DisplayErrorContext(&e),
+                        "PutMetricData failed twice; these metrics are dropped, and so are later ones until CloudWatch accepts them again (failures are logged at debug level meanwhile)"
+                    );
+                }
+                Err(e) => {
+                    tracing::debug!(
                         attempt,
                         data = data.len(),
                         namespace = %self.config.namespace,
