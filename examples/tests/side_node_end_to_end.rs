@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use allora_infer::demo::{demo_price, Clock, DemoModel};
+use allora_infer::server::{router, ServerState};
 use allora_infer::{HttpProvider, InferenceProvider};
 use allora_sdk::client::{ChainClient, ClientConfig};
 use allora_sdk::devnet::{AccountConfig, Devnet, TopicConfig};
 use allora_sdk::keys::WorkerKey;
 use allora_sdk::worker::{Outcome, TopicSpec, Worker};
-use allora_worker::demo_model::{demo_price, Clock, DemoModel};
-use allora_worker::inference_server::{router, ServerState};
 use futures_util::StreamExt;
 
 const FIXED_TIME: u64 = 1_764_000_000;
