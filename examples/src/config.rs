@@ -907,6 +907,21 @@ inference_url = "http://127.0.0.1:8000/inference/{Token}"
         let s = resolve(file, &no_env).unwrap();
         assert_eq!(s.topics.len(), 2);
         assert_eq!(s.chain_id.as_deref(), Some("allora-testnet-1"));
+        assert_eq!(
+            s.key,
+            KeySetting::File("/var/lib/allora-worker/worker.key".into())
+        );
+        // The commented CloudWatch table, uncommented, is valid too.
+        let text = text
+            .replace("# [cloudwatch]", "[cloudwatch]")
+            .replace("# namespace =", "namespace =")
+            .replace("# flush_interval_secs =", "flush_interval_secs =");
+        let s = resolve(
+            parse(Path::new("worker.example.toml"), &text).unwrap(),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(s.cloudwatch.unwrap().namespace, "Allora/Worker");
     }
 
     #[test]
