@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs besides the Rust toolchain, on a fresh
 # Debian machine, as root or as a user:
-#   - moto[server] (AWS emulator for the allora-aws tests) and cfn-lint, in a
-#     virtual environment under target/test-deps;
-#   - the npm packages of the CDK app (npm ci in examples/deploy/cdk).
+#   - moto[server] (AWS emulator for the allora-aws tests and the boot-contract
+#     test) and cfn-lint, in a virtual environment under target/test-deps;
+#   - the npm packages of the CDK app (npm ci in examples/deploy/cdk);
+#   - Debian's systemd package, for `systemd-analyze verify` of the units.
 # Idempotent and quiet: a second run only checks stamps. Writes
 # target/test-deps/env.sh, which exports MOTO_SERVER and puts cfn-lint on
 # PATH; scripts/test.sh sources it.
@@ -34,6 +35,7 @@ apt_install() {
 
 command -v python3 >/dev/null || apt_install python3 python3-venv
 command -v npm >/dev/null || apt_install nodejs npm
+command -v systemd-analyze >/dev/null || apt_install systemd
 
 mkdir -p "$deps"
 requirements="$MOTO_REQUIREMENT $CFN_LINT_REQUIREMENT"
