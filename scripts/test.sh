@@ -27,7 +27,8 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --features allora-sdk
 # allora-infer/tests/fixtures/linear.onnx, so no Python is needed here.
 cargo clippy -p allora-infer -p allora-worker --all-targets --features allora-infer/mock,allora-worker/onnx --locked -- -D warnings
 cargo test -p allora-infer --all-features --locked
-cargo test -p allora-worker --features onnx --locked
+# The onnx-enabled side server binary (its serving path is tested in allora-infer).
+cargo test -p allora-worker --features onnx --lib --bins --locked
 RUSTDOCFLAGS="-D warnings" cargo doc -p allora-infer --all-features --no-deps --locked
 
 # The deployment app: its tests (node --test), then a synthesis of the example
