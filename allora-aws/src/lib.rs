@@ -14,7 +14,6 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use allora_aws::metrics::CloudWatchSinkConfig;
 //! use allora_aws::{identity_within, CloudWatchObserver, SecretsManagerKeySource};
 //! use allora_sdk::key_source::KeySource;
 //! use allora_sdk::observe::FanOut;
@@ -28,11 +27,12 @@
 //!     "allora/worker/mnemonic",
 //! );
 //! let signer = source.load().await?;
-//! let mut sink = CloudWatchSinkConfig::default().namespace("Allora/Worker");
-//! if let Some(instance) = &instance {
-//!     sink = sink.instance(instance);
-//! }
-//! let cloudwatch = CloudWatchObserver::spawn(&aws, sink)?;
+//! let cloudwatch = CloudWatchObserver::for_instance(
+//!     &aws,
+//!     "Allora/Worker",
+//!     Duration::from_secs(60),
+//!     instance.as_ref(),
+//! )?;
 //! let observer = Arc::new(FanOut::new().with(Arc::new(cloudwatch.clone())));
 //! println!("worker {} ready", signer.address());
 //! // ... Worker::builder().observer(observer) ... until the worker stops, then:

@@ -27,6 +27,7 @@ use std::time::Duration;
 use allora_sdk::worker::{Outcome, Submission, WorkerError, WorkerObserver};
 use aws_config::SdkConfig;
 
+use crate::imds::InstanceIdentity;
 use crate::metrics::{names, CloudWatchMetrics, CloudWatchSinkConfig, Metric, MetricsError, Unit};
 
 /// Feeds a CloudWatch sink from the worker's observer hooks. Cheap to clone.
@@ -44,6 +45,26 @@ impl CloudWatchObserver {
     /// Starts a sink (see [`CloudWatchMetrics::spawn`]) and observes into it.
     pub fn spawn(aws: &SdkConfig, config: CloudWatchSinkConfig) -> Result<Self, MetricsError> {
         CloudWatchMetrics::spawn(aws, config).map(Self::new)
+    }
+
+    /// A worker's usual observer: metrics in `namespace`, sent every
+    /// `flush_interval`, with the instance's id and region as dimensions when
+    /// it runs on EC2 (`instance`, from
+    /// [`identity_within`](crate::imds::identity_within)).
+    pub fn for_instance(
+        aws: &SdkConfig,
+        namespace: impl Into<String>,
+        flush_interval: Duration,
+        instance: Option<&InstanceIdentity>,
+    ) -> Result<Self, MetricsError> {
+        let mut config = CloudWatchSinkConfig::default()
+            .namespace(namespace)
+            .flush_interval(flush_interval);
+        match instance {
+            Some(instance) => config = config.instance(instance),
+            None => tracing::info!("CloudWatch metrics carry no instance dimensions (not on EC2)"),
+        }
+        Self::spawn(aws, config)
     }
 
     /// The sink.

@@ -8,7 +8,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use allora_aws::metrics::CloudWatchSinkConfig;
 use allora_aws::CloudWatchObserver;
 use allora_sdk::client::{ChainClient, ClientConfig};
 use allora_sdk::keys::Address;
@@ -56,16 +55,13 @@ async fn run_configured(args: &RunArgs, settings: Settings) -> Result<(), AppErr
     tracing::info!(address = %key.address(), key = %source.describe(), "worker key loaded");
     let cloudwatch = match (&settings.cloudwatch, &aws) {
         (Some(cw), Some(aws)) => {
-            let mut sink = CloudWatchSinkConfig::default()
-                .namespace(cw.namespace.clone())
-                .flush_interval(cw.flush_interval);
-            match &aws.identity {
-                Some(identity) => sink = sink.instance(identity),
-                None => {
-                    tracing::info!("CloudWatch metrics carry no instance dimensions (not on EC2)")
-                }
-            }
-            let observer = CloudWatchObserver::spawn(&aws.config, sink)?;
+            let identity = aws.identity.as_ref();
+            let observer = CloudWatchObserver::for_instance(
+                &aws.config,
+                cw.namespace.clone(),
+                cw.flush_interval,
+                identity,
+            )?;
             let (dropped, published) = (observer.clone(), observer.clone());
             metrics.register_counter_fn(
                 "cloudwatch_dropped",
