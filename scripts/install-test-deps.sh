@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs besides the Rust toolchain, on a fresh
 # Debian machine, as root or as a user:
-#   - moto[server] (AWS emulator for the allora-aws tests), cfn-lint and the
-#     official Allora Python SDK (allora-sdk 1.3.0, whose stock worker the
-#     allora-devnet python_worker test runs against the devnet), in a virtual
-#     environment under target/test-deps;
-#   - the npm packages of the CDK app (npm ci in examples/deploy/cdk).
+#   - moto[server] (AWS emulator for the allora-aws tests and the boot-contract
+#     test), cfn-lint and the official Allora Python SDK (allora-sdk 1.3.0,
+#     whose stock worker the allora-devnet python_worker test runs against the
+#     devnet), in a virtual environment under target/test-deps;
+#   - the npm packages of the CDK app (npm ci in examples/deploy/cdk);
+#   - Debian's systemd package, for `systemd-analyze verify` of the units.
 # Idempotent and quiet: a second run only checks stamps. Writes
 # target/test-deps/env.sh, which exports MOTO_SERVER and ALLORA_TEST_PYTHON
 # (the venv's interpreter) and puts cfn-lint on PATH; scripts/test.sh
@@ -47,6 +48,7 @@ apt_install() {
 
 command -v python3 >/dev/null || apt_install python3 python3-venv
 command -v npm >/dev/null || apt_install nodejs npm
+command -v systemd-analyze >/dev/null || apt_install systemd
 
 mkdir -p "$deps"
 requirements="${PY_REQUIREMENTS[*]}"

@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-test-deps.sh
-# MOTO_SERVER for the allora-aws tests, ALLORA_TEST_PYTHON (with the official
-# Python SDK) for allora-devnet's python_worker test, cfn-lint on PATH.
+# MOTO_SERVER for the AWS tests (allora-aws, the boot-contract test),
+# ALLORA_TEST_PYTHON (with the official Python SDK) for allora-devnet's
+# python_worker test, cfn-lint on PATH.
 # shellcheck source=/dev/null
 source target/test-deps/env.sh
 
@@ -27,21 +28,25 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 # allora-infer/tests/fixtures/linear.onnx, so no Python is needed here.
 cargo clippy -p allora-infer -p allora-worker --all-targets --features allora-infer/mock,allora-worker/onnx --locked -- -D warnings
 cargo test -p allora-infer --all-features --locked
-cargo test -p allora-worker --features onnx --locked
+# The onnx-enabled side server binary (its serving path is tested in allora-infer).
+cargo test -p allora-worker --features onnx --lib --bins --locked
 RUSTDOCFLAGS="-D warnings" cargo doc -p allora-infer --all-features --no-deps --locked
 
-# The deployment app: cdk synth runs the cdk-nag AwsSolutions checks (a finding
-# that is not acknowledged fails it) and cfn-lint checks the template. Synth
-# only renders the template, so the release URL and digest are never fetched.
+# The deployment app: its tests (node --test), then a synthesis of the example
+# configuration as `cdk synth` does it but without building the binaries (that
+# happens on deploy): the cdk-nag AwsSolutions checks run in the app (a finding
+# that is not acknowledged fails it), and cfn-lint checks the template. The
+# boot-contract test (examples/tests/boot_contract.rs, run by cargo test above)
+# synthesizes it too and runs what the instance runs.
 export CDK_DISABLE_CLI_TELEMETRY=true
 (
     cd examples/deploy/cdk
-    npx --no-install cdk synth --quiet --no-notices \
-        -c releaseUrl=https://github.com/allora-rs/allora-rs/releases/download/v0.1.0/allora-rs-x86_64-linux.tar.gz \
-        -c releaseSha256=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 \
-        >/dev/null
+    node node_modules/typescript/bin/tsc
+    node --test dist/test/stack.test.js
+    rm -rf ../../../target/cdk.out
+    node dist/test/synth.js ../../../target/cdk.out config=deploy.example.json
 )
-cfn-lint --non-zero-exit-code error examples/deploy/cdk/cdk.out/*.template.json
+cfn-lint --non-zero-exit-code error target/cdk.out/*.template.json
 
 # Fuzz every parser of outside input briefly (scripts/fuzz.sh for longer runs).
 FUZZ_SCRATCH=1 bash scripts/fuzz.sh "${FUZZ_SECONDS:-15}"

@@ -145,6 +145,22 @@ fn metadata_disabled() -> bool {
         .unwrap_or(false)
 }
 
+/// The region and id of the EC2 instance this process runs on, or `None`
+/// when instance metadata is disabled (`AWS_EC2_METADATA_DISABLED=true`),
+/// absent (not on EC2) or slow: the answer comes within `limit` whatever the
+/// metadata service does. The endpoint is the SDK's usual one
+/// (`AWS_EC2_METADATA_SERVICE_ENDPOINT`, else the link-local address). Why
+/// there is no identity is logged at info level.
+pub async fn identity_within(limit: Duration) -> Option<InstanceIdentity> {
+    match Ec2Metadata::builder().timeout(limit).build() {
+        Ok(metadata) => metadata.identity_within(limit).await,
+        Err(error) => {
+            tracing::info!(%error, "no EC2 instance identity");
+            None
+        }
+    }
+}
+
 /// An IMDSv2 client: every lookup carries a session token obtained with a
 /// `PUT`, and the tokenless IMDSv1 fallback is never used.
 #[derive(Debug, Clone)]
@@ -199,6 +215,25 @@ impl Ec2Metadata {
             region: region?,
             instance_id: instance_id?,
         })
+    }
+
+    /// [`identity`](Self::identity), or `None` (logged at info level) when
+    /// it fails or takes longer than `limit`.
+    pub async fn identity_within(&self, limit: Duration) -> Option<InstanceIdentity> {
+        match tokio::time::timeout(limit, self.identity()).await {
+            Ok(Ok(identity)) => Some(identity),
+            Ok(Err(error)) => {
+                tracing::info!(%error, "no EC2 instance identity");
+                None
+            }
+            Err(_) => {
+                tracing::info!(
+                    limit_secs = limit.as_secs_f64(),
+                    "no EC2 instance identity: the metadata service did not answer in time"
+                );
+                None
+            }
+        }
     }
 
     async fn lookup(&self, path: &'static str) -> Result<String, ImdsError> {

@@ -2,39 +2,44 @@
 //!
 //! AWS adapters for Allora Network workers:
 //!
-//! - [`metrics`]: a CloudWatch sink whose `record` never blocks the worker;
-//! - [`secrets`]: the worker mnemonic kept in Secrets Manager;
+//! - [`secrets`]: the worker mnemonic kept in Secrets Manager, as an
+//!   `allora_sdk::key_source::KeySource`;
 //! - [`kms`]: a worker key that never leaves AWS KMS, as an
 //!   [`allora_sdk::signer::Signer`];
-//! - [`imds`]: the instance's region and id from EC2 instance metadata (IMDSv2);
+//! - [`observer`]: the worker's events as CloudWatch metrics, a
+//!   `WorkerObserver` over the [`metrics`] sink, whose `record` never blocks
+//!   the worker;
+//! - [`imds`]: the instance's region and id from EC2 instance metadata
+//!   (IMDSv2), which label the metrics;
 //! - [`sdk_config`]: the AWS SDK configuration they share (rustls, deadlines).
 //!
 //! ```no_run
-//! use allora_aws::imds::Ec2Metadata;
-//! use allora_aws::metrics::{names, CloudWatchMetrics, CloudWatchSinkConfig, Metric};
-//! use allora_aws::secrets::SecretsManagerKeySource;
-//! use allora_sdk::keys::WorkerKey;
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use allora_aws::{identity_within, CloudWatchObserver, SecretsManagerKeySource};
+//! use allora_sdk::key_source::KeySource;
+//! use allora_sdk::observe::FanOut;
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! let instance = Ec2Metadata::builder().build()?.identity().await?;
-//! let aws = allora_aws::sdk_config::config_loader()
-//!     .region(aws_config::Region::new(instance.region))
-//!     .load()
-//!     .await;
-//! let mnemonic = SecretsManagerKeySource::new(
+//! // On EC2: the instance's region and id (None elsewhere, within 2 s).
+//! let instance = identity_within(Duration::from_secs(2)).await;
+//! let aws = allora_aws::sdk_config::load(instance.as_ref().map(|i| i.region.clone())).await;
+//! let source = SecretsManagerKeySource::new(
 //!     aws_sdk_secretsmanager::Client::new(&aws),
 //!     "allora/worker/mnemonic",
-//! )
-//! .load()
-//! .await?;
-//! let key = WorkerKey::from_mnemonic(&mnemonic, "")?;
-//! let metrics = CloudWatchMetrics::spawn(
+//! );
+//! let signer = source.load().await?;
+//! let cloudwatch = CloudWatchObserver::for_instance(
 //!     &aws,
-//!     CloudWatchSinkConfig::default().instance_id(instance.instance_id),
+//!     "Allora/Worker",
+//!     Duration::from_secs(60),
+//!     instance.as_ref(),
 //! )?;
-//! metrics.record(Metric::count(names::SUBMISSIONS, 1).with_topic(69));
-//! println!("worker {} ready", key.address());
-//! metrics.shutdown().await;
+//! let observer = Arc::new(FanOut::new().with(Arc::new(cloudwatch.clone())));
+//! println!("worker {} ready", signer.address());
+//! // ... Worker::builder().observer(observer) ... until the worker stops, then:
+//! # drop(observer);
+//! cloudwatch.shutdown(Duration::from_secs(5)).await;
 //! # Ok(())
 //! # }
 //! ```
@@ -44,10 +49,12 @@
 pub mod imds;
 pub mod kms;
 pub mod metrics;
+pub mod observer;
 pub mod sdk_config;
 pub mod secrets;
 
-pub use imds::{Ec2Metadata, ImdsError, InstanceIdentity};
+pub use imds::{identity_within, Ec2Metadata, ImdsError, InstanceIdentity};
 pub use kms::{KmsMessageType, KmsSigner};
 pub use metrics::{CloudWatchMetrics, CloudWatchSinkConfig, Metric, MetricsError, Unit};
+pub use observer::CloudWatchObserver;
 pub use secrets::{SecretError, SecretsManagerKeySource};

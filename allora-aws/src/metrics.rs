@@ -48,26 +48,38 @@ use tokio::task::JoinHandle;
 
 /// Names of the metrics a worker reports, and of their dimensions.
 pub mod names {
-    /// Worker payloads submitted and accepted by the chain (`Count`).
+    /// Windows served (`Count`), with an [`OUTCOME`] dimension.
     pub const SUBMISSIONS: &str = "Submissions";
-    /// Submissions that failed (`Count`), with a [`FAILURE_KIND`] dimension.
+    /// Failures (`Count`), with a [`FAILURE_KIND`] dimension.
     pub const SUBMISSION_FAILURES: &str = "SubmissionFailures";
     /// Time from a worker window opening to the transaction's broadcast
     /// (`Milliseconds`).
     pub const WINDOW_OPEN_TO_BROADCAST: &str = "WindowOpenToBroadcastLatency";
     /// Time from broadcast to inclusion in a block (`Milliseconds`).
     pub const BROADCAST_TO_INCLUSION: &str = "BroadcastToInclusionLatency";
+    /// Time from a worker window opening to the payload's inclusion in a
+    /// block (`Milliseconds`).
+    pub const WINDOW_OPEN_TO_INCLUSION: &str = "WindowOpenToInclusionLatency";
     /// The worker account's balance in uallo (`None`).
     pub const BALANCE: &str = "BalanceUallo";
     /// Time the inference provider took to produce a value (`Milliseconds`).
     pub const INFERENCE_LATENCY: &str = "InferenceLatency";
+    /// The last block height the worker saw (`None`).
+    pub const BLOCK_HEIGHT: &str = "BlockHeight";
+    /// Whether the node's event websocket is connected: 1 or 0 (`None`).
+    pub const WEBSOCKET_CONNECTED: &str = "WebsocketConnected";
 
     /// Dimension naming the EC2 instance, added to every metric.
     pub const INSTANCE_ID: &str = "InstanceId";
+    /// Dimension naming the AWS region of the instance, added to every metric.
+    pub const REGION: &str = "Region";
     /// Dimension naming the Allora topic a metric is about.
     pub const TOPIC_ID: &str = "TopicId";
-    /// Dimension naming why a submission failed (for example `SequenceMismatch`,
-    /// `WindowClosed`, `Timeout`, `Rejected`).
+    /// Dimension naming how a window ended: `included`, `already_submitted`
+    /// or `failed`.
+    pub const OUTCOME: &str = "Outcome";
+    /// Dimension naming why something failed: the worker error's kind (for
+    /// example `window_missed`, `provider_timeout`, `unavailable`).
     pub const FAILURE_KIND: &str = "FailureKind";
 }
 
@@ -254,6 +266,13 @@ impl CloudWatchSinkConfig {
     pub fn instance_id(self, instance_id: impl Into<String>) -> Self {
         self.default_dimension(names::INSTANCE_ID, instance_id)
     }
+
+    /// Adds the [`names::INSTANCE_ID`] and [`names::REGION`] dimensions of
+    /// an EC2 instance to every metric.
+    pub fn instance(self, identity: &crate::imds::InstanceIdentity) -> Self {
+        self.instance_id(identity.instance_id.clone())
+            .default_dimension(names::REGION, identity.region.clone())
+    }
 }
 
 /// Why a sink could not be started.
@@ -321,6 +340,7 @@ impl CloudWatchMetrics {
             config,
             shared: Arc::clone(&shared),
             pending: BTreeMap::new(),
+            failing: false,
         };
         let task = runtime.spawn(publisher.run(receiver));
         // The lock only guards an Option swap; a poisoned one still holds a valid value.
@@ -389,6 +409,9 @@ struct Publisher {
     config: CloudWatchSinkConfig,
     shared: Arc<Shared>,
     pending: BTreeMap<AggregateKey, Aggregate>,
+    /// Whether the last request failed: an outage is logged once, at its
+    /// start and end, not at every flush.
+    failing: bool,
 }
 
 impl Publisher {
@@ -495,7 +518,7 @@ impl Publisher {
     }
 
     /// One `PutMetricData`, retried once. Returns whether it succeeded.
-    async fn put(&self, data: &[MetricDatum]) -> bool {
+    async fn put(&mut self, data: &[MetricDatum]) -> bool {
         for attempt in 1..=2 {
             let result = self
                 .client
@@ -505,9 +528,28 @@ impl Publisher {
                 .send()
                 .await;
             match result {
-                Ok(_) => return true,
-                Err(e) => {
+                Ok(_) => {
+                    if self.failing {
+                        self.failing = false;
+                        tracing::warn!(
+                            namespace = %self.config.namespace,
+                            dropped_so_far = self.shared.dropped.load(Ordering::Relaxed),
+                            "CloudWatch accepts metrics again"
+                        );
+                    }
+                    return true;
+                }
+                Err(e) if attempt == 2 && !self.failing => {
+                    self.failing = true;
                     tracing::warn!(
+                        data = data.len(),
+                        namespace = %self.config.namespace,
+                        error = %DisplayErrorContext(&e),
+                        "PutMetricData failed twice; these metrics are dropped, and so are later ones until CloudWatch accepts them again (failures are logged at debug level meanwhile)"
+                    );
+                }
+                Err(e) => {
+                    tracing::debug!(
                         attempt,
                         data = data.len(),
                         namespace = %self.config.namespace,

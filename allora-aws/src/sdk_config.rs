@@ -21,8 +21,11 @@
 
 use std::time::Duration;
 
+use aws_config::environment::EnvironmentVariableRegionProvider;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::ProfileFileRegionProvider;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, ConfigLoader};
+use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
 use aws_sdk_secretsmanager::config::SharedHttpClient;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use aws_smithy_http_client::Builder;
@@ -59,4 +62,17 @@ pub fn config_loader() -> ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(https_client())
         .timeout_config(default_timeouts())
+}
+
+/// Loads a [`config_loader`] configuration whose region comes from
+/// `AWS_REGION` (or `AWS_DEFAULT_REGION`), else the shared config profile,
+/// else `fallback_region` (such as the instance's region from
+/// [`identity_within`](crate::imds::identity_within)). Unlike the SDK's
+/// default region chain it never asks instance metadata itself, so a
+/// process off EC2 does not wait for it a second time.
+pub async fn load(fallback_region: Option<String>) -> SdkConfig {
+    let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+        .or_else(ProfileFileRegionProvider::new())
+        .or_else(fallback_region.map(Region::new));
+    config_loader().region(region).load().await
 }

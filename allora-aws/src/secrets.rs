@@ -17,7 +17,7 @@
 //!     "allora/worker/mnemonic",
 //! )
 //! .create_if_missing(true);
-//! let mnemonic = source.load().await?;
+//! let mnemonic = source.load_mnemonic().await?;
 //! let key = WorkerKey::from_mnemonic(&mnemonic, "")?;
 //! println!("worker address: {}", key.address());
 //! # Ok(())
@@ -26,6 +26,7 @@
 
 use std::borrow::Cow;
 
+use allora_sdk::key_source::{signer_from_mnemonic, KeySource, KeySourceError, WorkerSigner};
 use allora_sdk::keys::Mnemonic;
 use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
@@ -144,9 +145,10 @@ impl SecretsManagerKeySource {
     }
 
     /// Loads the mnemonic, creating the secret first if asked to and it does
-    /// not exist.
+    /// not exist. As a [`KeySource`], the source derives the worker key from
+    /// it.
     #[tracing::instrument(skip(self), fields(secret_id = %self.secret_id))]
-    pub async fn load(&self) -> Result<Mnemonic, SecretError> {
+    pub async fn load_mnemonic(&self) -> Result<Mnemonic, SecretError> {
         match self.read().await {
             Err(SecretError::NotFound { .. }) if self.create_if_missing => {
                 self.create().await?;
@@ -267,6 +269,55 @@ impl SecretsManagerKeySource {
                 },
             },
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl KeySource for SecretsManagerKeySource {
+    fn describe(&self) -> String {
+        format!("Secrets Manager secret {:?}", self.secret_id)
+    }
+
+    async fn load(&self) -> Result<WorkerSigner, KeySourceError> {
+        let origin = self.describe();
+        let mnemonic = self
+            .load_mnemonic()
+            .await
+            .map_err(|e| to_key_source_error(e, origin.clone()))?;
+        signer_from_mnemonic(&mnemonic, &origin)
+    }
+}
+
+/// The key-source view of a [`SecretError`]: what happened and what to do.
+fn to_key_source_error(error: SecretError, origin: String) -> KeySourceError {
+    match error {
+        SecretError::NotFound { .. } => KeySourceError::NotFound {
+            origin,
+            hint: "check the secret id (name or ARN) and the region (AWS_REGION), or create the secret holding the mnemonic".to_owned(),
+        },
+        SecretError::AccessDenied { code, .. } => KeySourceError::AccessDenied {
+            origin,
+            detail: code,
+            hint: "allow secretsmanager:GetSecretValue on this secret to the role or credentials in use (and kms:Decrypt on its key when it is a customer-managed KMS key)".to_owned(),
+        },
+        SecretError::Malformed { reason, .. } => KeySourceError::InvalidMnemonic {
+            origin,
+            reason,
+            hint: "store the 12 or 24 words in the secret string, bare or as {\"mnemonic\": \"...\"}".to_owned(),
+        },
+        SecretError::Unreachable { message, .. } => KeySourceError::Unavailable {
+            origin,
+            detail: message,
+        },
+        SecretError::Service { code, message, .. } => KeySourceError::Failed {
+            origin,
+            detail: if message.is_empty() {
+                code
+            } else {
+                format!("{code}: {message}")
+            },
+        },
+        SecretError::Generate(source) => KeySourceError::Key { origin, source },
     }
 }
 

@@ -6,6 +6,8 @@ mod support;
 use std::time::{Duration, Instant, SystemTime};
 
 use allora_aws::metrics::{names, CloudWatchMetrics, CloudWatchSinkConfig, Metric, Unit};
+use allora_aws::{CloudWatchObserver, InstanceIdentity};
+use allora_sdk::worker::{Latency, Outcome, Submission, WorkerError, WorkerObserver};
 use aws_sdk_cloudwatch::types::{Dimension, DimensionFilter, Statistic};
 use support::{free_port, loopback_sdk_config, MotoServer};
 
@@ -242,4 +244,98 @@ async fn record_never_blocks_even_with_a_full_queue_and_a_hung_endpoint() {
     assert_eq!(sink.published(), 0);
     assert_eq!(sink.dropped(), total as u64 + 1);
     held.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_events_become_metrics_with_the_instance_dimensions() {
+    let moto = MotoServer::start().await;
+    let aws = moto.sdk_config().await;
+    let identity = InstanceIdentity {
+        region: "eu-west-1".into(),
+        instance_id: INSTANCE.into(),
+    };
+    let observer = CloudWatchObserver::spawn(
+        &aws,
+        CloudWatchSinkConfig::default()
+            .namespace(NAMESPACE)
+            .instance(&identity)
+            .flush_interval(Duration::from_secs(3600)),
+    )
+    .unwrap();
+    let submission = Submission {
+        topic_id: 7,
+        nonce: 40,
+        outcome: Outcome::Included,
+        txhash: Some("AB".into()),
+        height: Some(42),
+        fee: None,
+        batch_size: 1,
+        latency: Latency {
+            inference: Duration::from_millis(5),
+            window_to_broadcast: Some(Duration::from_millis(300)),
+            broadcast_to_included: Some(Duration::from_millis(900)),
+        },
+    };
+    observer.submission(&submission);
+    observer.submission(&submission);
+    observer.failure(&WorkerError::WindowMissed {
+        topic_id: 7,
+        nonce: 50,
+        reason: "closed".into(),
+    });
+    observer.balance(1_000_000);
+    observer.block(42);
+    observer.websocket(true);
+    observer.inference_latency(7, Duration::from_millis(12));
+    observer.shutdown(Duration::from_secs(60)).await;
+    assert_eq!(observer.dropped(), 0);
+    // Two submissions of four samples each, two for the failure, four more.
+    assert_eq!(observer.published(), 14);
+
+    let client = aws_sdk_cloudwatch::Client::new(&aws);
+    let listed = client
+        .list_metrics()
+        .namespace(NAMESPACE)
+        .send()
+        .await
+        .unwrap();
+    let mut seen: Vec<String> = listed
+        .metrics()
+        .iter()
+        .map(|m| {
+            let dims = m.dimensions();
+            assert!(
+                dims.iter()
+                    .any(|d| d.name() == Some(names::INSTANCE_ID) && d.value() == Some(INSTANCE)),
+                "{m:?}"
+            );
+            assert!(
+                dims.iter()
+                    .any(|d| d.name() == Some(names::REGION) && d.value() == Some("eu-west-1")),
+                "{m:?}"
+            );
+            let extra: Vec<String> = dims
+                .iter()
+                .filter(|d| d.name() != Some(names::INSTANCE_ID) && d.name() != Some(names::REGION))
+                .map(|d| format!("{}={}", d.name().unwrap_or(""), d.value().unwrap_or("")))
+                .collect();
+            format!("{} {}", m.metric_name().unwrap_or(""), extra.join(","))
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "BalanceUallo ",
+            "BlockHeight ",
+            "BroadcastToInclusionLatency ",
+            "InferenceLatency ",
+            "SubmissionFailures FailureKind=window_missed",
+            "Submissions Outcome=failed",
+            "Submissions Outcome=included",
+            "WebsocketConnected ",
+            "WindowOpenToBroadcastLatency ",
+            "WindowOpenToInclusionLatency ",
+        ]
+    );
 }

@@ -5,6 +5,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use allora_aws::secrets::{SecretError, SecretsManagerKeySource};
+use allora_sdk::key_source::{KeySource, KeySourceError};
 use support::{free_port, loopback_sdk_config, MotoServer};
 
 const ABOUT: &str =
@@ -37,7 +38,7 @@ async fn reads_bare_and_json_secrets_and_reports_bad_ones() {
 
     for name in ["worker/bare", "worker/json"] {
         let mnemonic = SecretsManagerKeySource::new(client.clone(), name)
-            .load()
+            .load_mnemonic()
             .await
             .unwrap();
         assert_eq!(mnemonic.phrase().as_str(), ABOUT, "{name}");
@@ -45,7 +46,7 @@ async fn reads_bare_and_json_secrets_and_reports_bad_ones() {
 
     for name in ["worker/malformed", "worker/wrong-json"] {
         let err = SecretsManagerKeySource::new(client.clone(), name)
-            .load()
+            .load_mnemonic()
             .await
             .unwrap_err();
         assert!(matches!(err, SecretError::Malformed { .. }), "{err:?}");
@@ -58,7 +59,7 @@ async fn reads_bare_and_json_secrets_and_reports_bad_ones() {
     }
 
     let err = SecretsManagerKeySource::new(client.clone(), "worker/missing")
-        .load()
+        .load_mnemonic()
         .await
         .unwrap_err();
     assert!(
@@ -74,13 +75,13 @@ async fn creates_the_mnemonic_on_first_run_and_reuses_it() {
     let source =
         SecretsManagerKeySource::new(client.clone(), "allora/worker/new").create_if_missing(true);
 
-    let first = source.load().await.unwrap();
+    let first = source.load_mnemonic().await.unwrap();
     assert_eq!(first.word_count(), 24);
-    let second = source.load().await.unwrap();
+    let second = source.load_mnemonic().await.unwrap();
     assert_eq!(first.phrase(), second.phrase());
     // A source that may not create finds it too.
     let third = SecretsManagerKeySource::new(client.clone(), "allora/worker/new")
-        .load()
+        .load_mnemonic()
         .await
         .unwrap();
     assert_eq!(first.phrase(), third.phrase());
@@ -101,7 +102,7 @@ async fn unreachable_secrets_manager_is_a_typed_retryable_error() {
     let started = Instant::now();
     let err = SecretsManagerKeySource::new(aws_sdk_secretsmanager::Client::new(&aws), "any")
         .create_if_missing(true)
-        .load()
+        .load_mnemonic()
         .await
         .unwrap_err();
     assert!(matches!(err, SecretError::Unreachable { .. }), "{err:?}");
@@ -117,10 +118,53 @@ async fn refused_credentials_are_access_denied() {
     let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
     put_secret(&client, "worker/locked", ABOUT).await;
     let err = SecretsManagerKeySource::new(client, "worker/locked")
-        .load()
+        .load_mnemonic()
         .await
         .unwrap_err();
     assert!(matches!(err, SecretError::AccessDenied { .. }), "{err:?}");
     assert!(!format!("{err} {err:?}").contains("abandon"));
+    assert!(!err.is_retryable());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_a_key_source_errors_name_the_secret_but_never_its_content() {
+    let moto = MotoServer::start().await;
+    let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
+    put_secret(
+        &client,
+        "worker/good",
+        &format!("{{\"mnemonic\": \"{ABOUT}\"}}"),
+    )
+    .await;
+    put_secret(&client, "worker/bad", "hunter2 correct horse").await;
+
+    let good = SecretsManagerKeySource::new(client.clone(), "worker/good");
+    assert!(good.describe().contains("worker/good"));
+    let signer = good.load().await.unwrap();
+    assert_eq!(
+        signer.address().as_str(),
+        "allo19rl4cm2hmr8afy4kldpxz3fka4jguq0ajnh7gv"
+    );
+
+    let err = SecretsManagerKeySource::new(client.clone(), "worker/bad")
+        .load()
+        .await
+        .unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(
+        matches!(err, KeySourceError::InvalidMnemonic { .. }),
+        "{shown}"
+    );
+    assert!(shown.contains("worker/bad"), "{shown}");
+    for word in ["hunter2", "correct", "horse"] {
+        assert!(!shown.contains(word), "{shown}");
+    }
+
+    let err = SecretsManagerKeySource::new(client, "worker/missing")
+        .load()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, KeySourceError::NotFound { .. }), "{err:?}");
+    assert!(err.to_string().contains("worker/missing"), "{err}");
     assert!(!err.is_retryable());
 }

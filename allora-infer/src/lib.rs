@@ -11,7 +11,12 @@
 //!   [`AsyncFnForecaster`]): a closure is a provider;
 //! - [`HttpProvider`]: an HTTP inference server, as the official off-chain
 //!   node uses (`http://inference:8000/inference/{Token}`);
-//! - `OnnxProvider` (feature `onnx`): an ONNX model run in process by tract.
+//! - `OnnxProvider` (feature `onnx`): an ONNX model run in process by tract;
+//! - [`demo::DemoModel`]: made-up, price-like values, for trying a worker
+//!   without a model.
+//!
+//! The side server (feature `server`) serves any provider over HTTP in the
+//! official off-chain node's format, for a worker on the same host to read.
 //!
 //! [`Dec`] is the one numeric type that reaches a worker payload: it refuses
 //! NaN, infinities, garbage text and values outside the chain's bounds, and
@@ -38,12 +43,14 @@
 //! - `mock`: mockall mocks of the provider traits (`MockInferenceProvider`,
 //!   `MockForecastProvider`) for testing code that uses providers.
 //! - `onnx`: `OnnxProvider`.
+//! - `server`: `server`, the side inference server (axum).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod backoff;
 pub mod convert;
 pub mod decimal;
+pub mod demo;
 pub mod error;
 pub mod forecast;
 pub mod func;
@@ -52,6 +59,8 @@ pub mod inference;
 #[cfg(feature = "onnx")]
 pub mod onnx;
 pub mod request;
+#[cfg(feature = "server")]
+pub mod server;
 
 /// Re-exported so that implementing the traits needs no extra dependency.
 pub use async_trait::async_trait;

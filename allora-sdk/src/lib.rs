@@ -33,12 +33,16 @@
 
 pub mod client;
 pub mod faucet;
+pub mod key_source;
 pub mod keyfile;
 pub mod keys;
+pub mod observe;
 pub mod payload;
 pub mod pipeline;
 pub mod proto;
+pub mod registration;
 pub mod signer;
+pub mod status;
 pub mod tx;
 pub mod worker;
 

@@ -9,11 +9,17 @@
 //! grpc_endpoints = ["https://grpc-a.example:443", "https://grpc-b.example:443"]
 //! websocket_url = "wss://rpc.example/websocket"
 //! data_dir = "/var/lib/allora-worker"
-//! key_file = "/var/lib/allora-worker/worker.key"
 //! gas_price = "feemarket"        # or a number of uallo per gas, e.g. 10
 //! fee_tier = "standard"          # eco | standard | priority
 //! auto_register = false
 //! metrics_addr = "127.0.0.1:9464"
+//!
+//! [key]
+//! source = "aws-secret"          # file | env | aws-secret
+//! secret_id = "allora/worker/mnemonic"
+//!
+//! [cloudwatch]
+//! namespace = "Allora/Worker"
 //!
 //! [[topics]]
 //! id = 1
@@ -29,12 +35,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use allora_infer::HttpProvider;
-use allora_sdk::keys::Mnemonic;
 use allora_sdk::pipeline::GasPriceSource;
 use allora_sdk::tx::{FeeTier, GasPrice};
 use allora_sdk::worker::TopicSpec;
 use serde::Deserialize;
-use zeroize::Zeroizing;
 
 use crate::error::AppError;
 
@@ -49,14 +53,22 @@ pub const DEFAULT_DATA_DIR: &str = "allora-worker-data";
 /// The key file's name inside the data directory, when no path is given.
 pub const DEFAULT_KEY_FILE_NAME: &str = "worker.key";
 
+/// The default CloudWatch flush interval, in seconds.
+pub const DEFAULT_CLOUDWATCH_FLUSH_SECS: u64 = 60;
+
 /// The environment variables that override the file, and the field each sets.
 pub const ENV_VARS: &[(&str, &str)] = &[
     ("ALLORA_CHAIN_ID", "chain_id"),
     ("ALLORA_GRPC_ENDPOINTS", "grpc_endpoints (comma-separated)"),
     ("ALLORA_WEBSOCKET_URL", "websocket_url"),
     ("ALLORA_DATA_DIR", "data_dir"),
-    ("ALLORA_KEY_FILE", "key_file"),
-    ("ALLORA_MNEMONIC", "the key itself, instead of key_file"),
+    ("ALLORA_KEY_SOURCE", "key.source (file, env or aws-secret)"),
+    ("ALLORA_KEY_FILE", "key.file"),
+    ("ALLORA_KEY_SECRET_ID", "key.secret_id"),
+    (
+        "ALLORA_MNEMONIC",
+        "the mnemonic itself (key.source = \"env\")",
+    ),
     (
         "ALLORA_GAS_PRICE",
         "gas_price (\"feemarket\" or uallo per gas)",
@@ -64,7 +76,31 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("ALLORA_FEE_TIER", "fee_tier"),
     ("ALLORA_AUTO_REGISTER", "auto_register (true/false)"),
     ("ALLORA_METRICS_ADDR", "metrics_addr"),
+    ("ALLORA_CLOUDWATCH_NAMESPACE", "cloudwatch.namespace"),
+    (
+        "ALLORA_CLOUDWATCH_FLUSH_SECS",
+        "cloudwatch.flush_interval_secs",
+    ),
 ];
+
+/// Refuses an `ALLORA_*` variable the worker does not read: a typo (or a
+/// setting of another program) would otherwise be silently ignored.
+pub fn check_variables<I, S>(names: I) -> Result<(), AppError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    for name in names {
+        let name = name.as_ref();
+        let known = name == CONFIG_ENV || ENV_VARS.iter().any(|(known, _)| *known == name);
+        if name.starts_with("ALLORA_") && !known {
+            return Err(AppError::UnknownVariable {
+                name: name.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
 
 /// The file as written: every field optional so the environment can fill it.
 #[derive(Debug, Default, Deserialize)]
@@ -78,8 +114,12 @@ pub struct FileConfig {
     pub websocket_url: Option<String>,
     /// Where the submission record (and by default the key) lives.
     pub data_dir: Option<PathBuf>,
-    /// The key file (a mnemonic, mode 0600).
+    /// Shorthand for `key.file`.
     pub key_file: Option<PathBuf>,
+    /// Where the key comes from.
+    pub key: Option<KeyConfig>,
+    /// CloudWatch metrics (off unless a namespace is given).
+    pub cloudwatch: Option<CloudWatchConfig>,
     /// `"feemarket"` or a static price in uallo per gas.
     pub gas_price: Option<GasPriceSetting>,
     /// `eco`, `standard` or `priority`.
@@ -95,6 +135,28 @@ pub struct FileConfig {
     /// The topics served.
     #[serde(default)]
     pub topics: Vec<TopicConfig>,
+}
+
+/// The `[key]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// `file`, `env` or `aws-secret`; inferred when absent.
+    pub source: Option<String>,
+    /// The key file (a mnemonic, mode 0600) of `source = "file"`.
+    pub file: Option<PathBuf>,
+    /// The Secrets Manager secret (name or ARN) of `source = "aws-secret"`.
+    pub secret_id: Option<String>,
+}
+
+/// The `[cloudwatch]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudWatchConfig {
+    /// The metrics namespace; CloudWatch is on when it is set.
+    pub namespace: Option<String>,
+    /// How often buffered metrics are sent, in seconds (default 60).
+    pub flush_interval_secs: Option<u64>,
 }
 
 /// A gas price as written: a number, or the name of a source.
@@ -123,21 +185,24 @@ pub struct TopicConfig {
     pub timeout_secs: Option<u64>,
 }
 
-/// Where the worker's key comes from.
-pub enum KeySource {
+/// Where the worker's key comes from (the key itself is loaded later).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySetting {
     /// A key file.
     File(PathBuf),
-    /// A mnemonic from the environment.
-    Mnemonic(Box<Mnemonic>),
+    /// The mnemonic in [`MNEMONIC_ENV`].
+    Env,
+    /// An AWS Secrets Manager secret (name or ARN).
+    AwsSecret(String),
 }
 
-impl std::fmt::Debug for KeySource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            KeySource::File(path) => f.debug_tuple("File").field(path).finish(),
-            KeySource::Mnemonic(_) => f.write_str("Mnemonic(<redacted>)"),
-        }
-    }
+/// Checked CloudWatch settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudWatchSettings {
+    /// The namespace.
+    pub namespace: String,
+    /// How often metrics are sent.
+    pub flush_interval: Duration,
 }
 
 /// A checked topic.
@@ -208,8 +273,8 @@ pub struct Settings {
     pub websocket_url: Option<String>,
     /// Data directory.
     pub data_dir: PathBuf,
-    /// Key source.
-    pub key: KeySource,
+    /// Where the key comes from.
+    pub key: KeySetting,
     /// Gas price source.
     pub gas_price: GasPriceSource,
     /// Fee tier.
@@ -222,6 +287,8 @@ pub struct Settings {
     pub allow_public_metrics: bool,
     /// `/healthz` block-age limit.
     pub health_max_block_age: Duration,
+    /// CloudWatch metrics, when configured.
+    pub cloudwatch: Option<CloudWatchSettings>,
     /// Topics.
     pub topics: Vec<TopicSettings>,
 }
@@ -290,9 +357,6 @@ pub fn resolve(
     if let Some(v) = var("ALLORA_DATA_DIR") {
         file.data_dir = Some(PathBuf::from(v));
     }
-    if let Some(v) = var("ALLORA_KEY_FILE") {
-        file.key_file = Some(PathBuf::from(v));
-    }
     if let Some(v) = var("ALLORA_GAS_PRICE") {
         file.gas_price = Some(match v.trim().parse::<u64>() {
             Ok(n) => GasPriceSetting::Uallo(n),
@@ -317,6 +381,24 @@ pub fn resolve(
     if let Some(v) = var("ALLORA_METRICS_ADDR") {
         file.metrics_addr = Some(v);
     }
+    let mut cloudwatch = file.cloudwatch.take().unwrap_or_default();
+    if let Some(v) = var("ALLORA_CLOUDWATCH_NAMESPACE") {
+        cloudwatch.namespace = Some(v);
+    }
+    if let Some(v) = var("ALLORA_CLOUDWATCH_FLUSH_SECS") {
+        cloudwatch.flush_interval_secs = Some(v.trim().parse().map_err(|_| {
+            invalid(
+                "ALLORA_CLOUDWATCH_FLUSH_SECS",
+                format!("{v:?} is not a whole number of seconds"),
+            )
+        })?);
+    }
+    let cloudwatch = resolve_cloudwatch(cloudwatch)?;
+    let key_dir = file
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let key = resolve_key(&file, &key_dir, env)?;
 
     let chain_id = match file.chain_id {
         Some(id) if id.trim().is_empty() => {
@@ -344,32 +426,13 @@ pub fn resolve(
         check_url("websocket_url", ws, &["ws", "wss"])?;
     }
 
-    let data_dir = file
-        .data_dir
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let data_dir = key_dir;
     if data_dir.as_os_str().is_empty() {
         return Err(invalid(
             "data_dir",
             "is empty; set a directory for the submission record",
         ));
     }
-
-    let key = match var(MNEMONIC_ENV) {
-        Some(phrase) => {
-            let phrase = Zeroizing::new(phrase);
-            let mnemonic = Mnemonic::from_str(phrase.trim()).map_err(|e| {
-                invalid(
-                    MNEMONIC_ENV,
-                    format!("is not a valid mnemonic ({e}); set it to the 12 or 24 words"),
-                )
-            })?;
-            KeySource::Mnemonic(Box::new(mnemonic))
-        }
-        None => KeySource::File(
-            file.key_file
-                .unwrap_or_else(|| data_dir.join(DEFAULT_KEY_FILE_NAME)),
-        ),
-    };
 
     let gas_price = match file.gas_price {
         None => GasPriceSource::Static(GasPrice::from_uallo(10)),
@@ -485,8 +548,103 @@ pub fn resolve(
         metrics_addr,
         allow_public_metrics: file.allow_public_metrics.unwrap_or(false),
         health_max_block_age,
+        cloudwatch,
         topics,
     })
+}
+
+fn resolve_cloudwatch(config: CloudWatchConfig) -> Result<Option<CloudWatchSettings>, AppError> {
+    let Some(namespace) = config.namespace else {
+        if config.flush_interval_secs.is_some() {
+            return Err(invalid(
+                "cloudwatch.namespace",
+                "is not set, so CloudWatch is off; set it (e.g. \"Allora/Worker\") or remove [cloudwatch]",
+            ));
+        }
+        return Ok(None);
+    };
+    let namespace = namespace.trim().to_owned();
+    if namespace.is_empty() || namespace.len() > 255 || namespace.starts_with("AWS/") {
+        return Err(invalid(
+            "cloudwatch.namespace",
+            format!("{namespace:?} is not usable: 1-255 characters, not starting with \"AWS/\""),
+        ));
+    }
+    let secs = config
+        .flush_interval_secs
+        .unwrap_or(DEFAULT_CLOUDWATCH_FLUSH_SECS);
+    if secs == 0 {
+        return Err(invalid(
+            "cloudwatch.flush_interval_secs",
+            "must be positive",
+        ));
+    }
+    Ok(Some(CloudWatchSettings {
+        namespace,
+        flush_interval: Duration::from_secs(secs),
+    }))
+}
+
+/// Where the key comes from: `ALLORA_KEY_SOURCE`, else `key.source`, else
+/// inferred (`ALLORA_MNEMONIC` set: env; a secret id: aws-secret; otherwise
+/// the key file, by default `worker.key` in the data directory).
+pub fn resolve_key(
+    file: &FileConfig,
+    data_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<KeySetting, AppError> {
+    let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    let table = file.key.clone().unwrap_or_default();
+    let key_file = match (&file.key_file, &table.file) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "key_file",
+                "is set together with key.file; keep one of them",
+            ))
+        }
+        (a, b) => var("ALLORA_KEY_FILE")
+            .map(PathBuf::from)
+            .or_else(|| a.clone().or_else(|| b.clone())),
+    };
+    let secret_id = var("ALLORA_KEY_SECRET_ID").or(table.secret_id);
+    let mnemonic_set = var(MNEMONIC_ENV).is_some();
+    let (field, explicit) = match var("ALLORA_KEY_SOURCE") {
+        Some(source) => ("ALLORA_KEY_SOURCE", Some(source)),
+        None => ("key.source", table.source),
+    };
+    let source = match explicit.as_deref().map(str::trim) {
+        Some(name) => name.to_ascii_lowercase(),
+        None if mnemonic_set => "env".to_owned(),
+        None if secret_id.is_some() => "aws-secret".to_owned(),
+        None => "file".to_owned(),
+    };
+    if mnemonic_set && source != "env" {
+        return Err(invalid(
+            MNEMONIC_ENV,
+            format!("is set, but the key source is {source:?}; unset {MNEMONIC_ENV} or choose key.source = \"env\""),
+        ));
+    }
+    match source.as_str() {
+        "file" => Ok(KeySetting::File(
+            key_file.unwrap_or_else(|| data_dir.join(DEFAULT_KEY_FILE_NAME)),
+        )),
+        "env" if mnemonic_set => Ok(KeySetting::Env),
+        "env" => Err(invalid(
+            field,
+            format!("is \"env\" but {MNEMONIC_ENV} is not set; set it to the 12 or 24 words"),
+        )),
+        "aws-secret" => match secret_id {
+            Some(id) if !id.trim().is_empty() => Ok(KeySetting::AwsSecret(id.trim().to_owned())),
+            _ => Err(invalid(
+                "key.secret_id",
+                "is needed with key.source = \"aws-secret\"; set the secret's name or ARN (or ALLORA_KEY_SECRET_ID)",
+            )),
+        },
+        other => Err(invalid(
+            field,
+            format!("{other:?} is not a key source; use file, env or aws-secret"),
+        )),
+    }
 }
 
 fn check_url(field: &str, text: &str, schemes: &[&str]) -> Result<(), AppError> {
@@ -528,6 +686,24 @@ pub async fn load(
     resolve(file, env)
 }
 
+/// The key setting alone, for the `keys` commands: the file (if any) with
+/// the environment over it, without requiring the rest of a configuration.
+pub async fn key_setting(
+    flag: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<KeySetting, AppError> {
+    let mut file = match config_path(flag, env) {
+        Some(path) => read_file(&path).await?,
+        None => FileConfig::default(),
+    };
+    let data_dir = env("ALLORA_DATA_DIR")
+        .filter(|v| !v.trim().is_empty())
+        .map(PathBuf::from)
+        .or(file.data_dir.take())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    resolve_key(&file, &data_dir, env)
+}
+
 /// Reads a variable of the process environment (empty counts as unset).
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
@@ -562,7 +738,8 @@ inference_url = "http://127.0.0.1:8000/inference/{Token}"
         assert_eq!(s.grpc_endpoints.len(), 2);
         assert_eq!(s.fee_tier, FeeTier::Priority);
         assert!(matches!(s.gas_price, GasPriceSource::Feemarket { .. }));
-        assert!(matches!(&s.key, KeySource::File(p) if p == Path::new("/tmp/w/worker.key")));
+        assert_eq!(s.key, KeySetting::File("/tmp/w/worker.key".into()));
+        assert_eq!(s.cloudwatch, None);
         assert_eq!(s.metrics_addr, DEFAULT_METRICS_ADDR.parse().unwrap());
         assert_eq!(s.topics[0].timeout, Duration::from_secs(10));
     }
@@ -616,14 +793,111 @@ inference_url = "http://127.0.0.1:8000/inference/{Token}"
         }
     }
 
+    /// The key setting of GOOD with `top` before it (top-level keys),
+    /// `tables` after it, and `vars` as the environment.
+    fn key_of(top: &str, tables: &str, vars: &[(&str, &str)]) -> Result<KeySetting, AppError> {
+        let file = parse(Path::new("w.toml"), &format!("{top}\n{GOOD}\n{tables}")).unwrap();
+        let env = |name: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        resolve(file, &env).map(|s| s.key)
+    }
+
     #[test]
-    fn a_mnemonic_from_the_environment_is_never_debug_printed() {
+    fn the_key_source_is_chosen_by_file_then_environment() {
+        let secret = "[key]\nsource = \"aws-secret\"\nsecret_id = \"allora/worker\"\n";
+        assert_eq!(
+            key_of("", secret, &[]).unwrap(),
+            KeySetting::AwsSecret("allora/worker".into())
+        );
+        // A secret id alone implies the source.
+        assert_eq!(
+            key_of("", "[key]\nsecret_id = \"s\"\n", &[]).unwrap(),
+            KeySetting::AwsSecret("s".into())
+        );
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:w-AbCdEf";
+        assert_eq!(
+            key_of("", secret, &[("ALLORA_KEY_SECRET_ID", arn)]).unwrap(),
+            KeySetting::AwsSecret(arn.into())
+        );
+        assert_eq!(
+            key_of(
+                "",
+                secret,
+                &[("ALLORA_KEY_SOURCE", "file"), ("ALLORA_KEY_FILE", "/k")]
+            )
+            .unwrap(),
+            KeySetting::File("/k".into())
+        );
+        assert_eq!(
+            key_of("key_file = \"/a.key\"", "", &[]).unwrap(),
+            KeySetting::File("/a.key".into())
+        );
+        assert_eq!(
+            key_of("", "", &[(MNEMONIC_ENV, "words")]).unwrap(),
+            KeySetting::Env
+        );
+        // A mnemonic in the environment beside another configured source is
+        // ambiguous: refused, naming the variable but not its value.
+        let err = key_of("", secret, &[(MNEMONIC_ENV, "hunter2")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(MNEMONIC_ENV) && !err.contains("hunter2"),
+            "{err}"
+        );
+        let err = key_of("", "[key]\nsource = \"aws-secret\"\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("key.secret_id"), "{err}");
+        let err = key_of("", "[key]\nsource = \"vault\"\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("key.source"), "{err}");
+        let err = key_of("", "", &[("ALLORA_KEY_SOURCE", "env")]).unwrap_err();
+        assert!(err.to_string().contains(MNEMONIC_ENV), "{err}");
+        let err = key_of("key_file = \"/a\"", "[key]\nfile = \"/b\"\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("key_file"), "{err}");
+    }
+
+    #[test]
+    fn cloudwatch_is_on_with_a_namespace() {
+        let file = parse(
+            Path::new("w.toml"),
+            &format!("{GOOD}\n[cloudwatch]\nnamespace = \"Allora/Test\"\n"),
+        )
+        .unwrap();
+        let s = resolve(file, &no_env).unwrap();
+        assert_eq!(
+            s.cloudwatch,
+            Some(CloudWatchSettings {
+                namespace: "Allora/Test".into(),
+                flush_interval: Duration::from_secs(DEFAULT_CLOUDWATCH_FLUSH_SECS),
+            })
+        );
         let file = parse(Path::new("w.toml"), GOOD).unwrap();
-        let phrase = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
-        let env = |name: &str| (name == MNEMONIC_ENV).then(|| phrase.to_owned());
-        let s = resolve(file, &env).unwrap();
-        assert!(matches!(s.key, KeySource::Mnemonic(_)));
-        assert!(!format!("{s:?}").contains("abandon"));
+        let env = |name: &str| match name {
+            "ALLORA_CLOUDWATCH_NAMESPACE" => Some("Env/Ns".to_owned()),
+            "ALLORA_CLOUDWATCH_FLUSH_SECS" => Some("5".to_owned()),
+            _ => None,
+        };
+        let cw = resolve(file, &env).unwrap().cloudwatch.unwrap();
+        assert_eq!(cw.namespace, "Env/Ns");
+        assert_eq!(cw.flush_interval, Duration::from_secs(5));
+        for bad in ["AWS/EC2", ""] {
+            let file = parse(
+                Path::new("w.toml"),
+                &format!("{GOOD}\n[cloudwatch]\nnamespace = \"{bad}\"\n"),
+            )
+            .unwrap();
+            let err = resolve(file, &no_env).unwrap_err().to_string();
+            assert!(err.contains("cloudwatch.namespace"), "{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_allora_variables_are_named() {
+        assert!(check_variables(["ALLORA_CHAIN_ID", "PATH", "ALLORA_WORKER_CONFIG"]).is_ok());
+        let err = check_variables(["HOME", "ALLORA_INFERENCE_URL"]).unwrap_err();
+        assert!(err.to_string().contains("ALLORA_INFERENCE_URL"), "{err}");
     }
 
     #[test]
@@ -633,6 +907,21 @@ inference_url = "http://127.0.0.1:8000/inference/{Token}"
         let s = resolve(file, &no_env).unwrap();
         assert_eq!(s.topics.len(), 2);
         assert_eq!(s.chain_id.as_deref(), Some("allora-testnet-1"));
+        assert_eq!(
+            s.key,
+            KeySetting::File("/var/lib/allora-worker/worker.key".into())
+        );
+        // The commented CloudWatch table, uncommented, is valid too.
+        let text = text
+            .replace("# [cloudwatch]", "[cloudwatch]")
+            .replace("# namespace =", "namespace =")
+            .replace("# flush_interval_secs =", "flush_interval_secs =");
+        let s = resolve(
+            parse(Path::new("worker.example.toml"), &text).unwrap(),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(s.cloudwatch.unwrap().namespace, "Allora/Worker");
     }
 
     #[test]

@@ -11,8 +11,8 @@ use allora_sdk::keys::WorkerKey;
 use allora_sdk::worker::{store::STORE_FILE, TopicSpec};
 
 use crate::config::{DEFAULT_DATA_DIR, DEFAULT_KEY_FILE_NAME};
-use crate::demo_model::{Clock, DemoModel};
 use crate::error::AppError;
+use allora_infer::demo::{Clock, DemoModel};
 
 /// Blocks between two nonces of a demo topic.
 pub const EPOCH_LENGTH: i64 = 10;

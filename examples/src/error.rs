@@ -3,8 +3,11 @@
 use std::path::PathBuf;
 
 use allora_sdk::client::ClientError;
+use allora_sdk::key_source::KeySourceError;
 use allora_sdk::keys::KeyError;
+use allora_sdk::observe::prometheus::PrometheusError;
 use allora_sdk::pipeline::SubmitError;
+use allora_sdk::worker::store::StoreError;
 use allora_sdk::worker::WorkerError;
 
 /// A failure of an `allora-worker` command. The message says what went wrong
@@ -37,33 +40,33 @@ pub enum AppError {
         /// What is wrong and what to do.
         problem: String,
     },
-    /// The metrics server would be reachable from other hosts.
-    #[error("refusing to serve metrics on {addr}, which is not a loopback address; pass --allow-public-metrics (or set allow_public_metrics = true) if it must be reachable from other hosts")]
-    PublicMetrics {
-        /// The requested address.
-        addr: std::net::SocketAddr,
+    /// An `ALLORA_*` environment variable the worker does not read.
+    #[error("unknown environment variable {name}: allora-worker does not read it; remove it or correct its name (the variables it reads are listed in examples/config/worker.example.toml)")]
+    UnknownVariable {
+        /// The variable.
+        name: String,
     },
-    /// The metrics server could not listen.
-    #[error("cannot serve metrics on {addr}: {source}; choose another address with --metrics-addr or ALLORA_METRICS_ADDR")]
-    MetricsBind {
-        /// The requested address.
-        addr: std::net::SocketAddr,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The metrics server could not start.
+    #[error("{0} (--metrics-addr, metrics_addr or ALLORA_METRICS_ADDR; --allow-public-metrics or allow_public_metrics = true for a public address)")]
+    Metrics(#[from] PrometheusError),
+    /// The CloudWatch exporter could not start.
+    #[error("CloudWatch metrics: {0}")]
+    CloudWatch(#[from] allora_aws::MetricsError),
+    /// The worker key could not be loaded from its source.
+    #[error("cannot load the worker key: {0}")]
+    KeySource(#[from] KeySourceError),
     /// A key could not be created, read or used.
     #[error("{0}")]
     Key(#[from] KeyError),
-    /// No key is configured.
-    #[error("no worker key: set `key_file` in the configuration (create one with `allora-worker keys new`) or the ALLORA_MNEMONIC environment variable")]
-    NoKey,
     /// The mnemonic read from standard input is not valid.
     #[error("the mnemonic read from standard input is not valid: {0}; paste the 12 or 24 words separated by spaces")]
     BadMnemonic(KeyError),
     /// Reading standard input failed.
     #[error("cannot read the mnemonic from standard input: {0}")]
     Stdin(#[source] std::io::Error),
+    /// The submission record could not be read.
+    #[error("{0}")]
+    Store(#[from] StoreError),
     /// The chain could not be queried.
     #[error("chain query failed: {0}; check grpc_endpoints and that the node is reachable")]
     Client(Box<ClientError>),

@@ -1,16 +1,14 @@
-//! Building blocks of the example binaries: the worker (`allora-worker`:
-//! configuration, commands, metrics, the embedded devnet) and the side
-//! inference server (`allora-inference-server`) with its demo model.
+//! The `allora-worker` binary's glue: configuration, commands, and the
+//! composition of the libraries' key sources, observers and worker (the side
+//! server binary, `allora-inference-server`, is `allora_infer::server`).
 
+pub mod aws;
 pub mod cli;
 pub mod config;
-pub mod demo_model;
 pub mod embedded_devnet;
 pub mod error;
-pub mod inference_server;
 pub mod keys;
 pub mod logging;
-pub mod metrics;
 pub mod register;
 pub mod run;
 pub mod status;

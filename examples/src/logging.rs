@@ -20,9 +20,9 @@ pub enum LogFormat {
 /// overrides the levels when set.
 pub fn init(format: LogFormat, verbosity: u8) {
     let default = match verbosity {
-        0 => "warn,allora_worker=info,allora_sdk=info",
-        1 => "info,allora_worker=debug,allora_sdk=debug",
-        _ => "debug,allora_worker=trace,allora_sdk=trace",
+        0 => "warn,allora_worker=info,allora_sdk=info,allora_aws=info",
+        1 => "info,allora_worker=debug,allora_sdk=debug,allora_aws=debug",
+        _ => "debug,allora_worker=trace,allora_sdk=trace,allora_aws=trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()

@@ -1,7 +1,6 @@
 //! `allora-worker`: the Allora worker built on `allora-sdk`. See `--help`
 //! and the README's "Running a worker".
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use allora_worker::cli::{Cli, Command, KeysCommand};
@@ -24,6 +23,8 @@ async fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> Result<(), AppError> {
+    let names = std::env::vars_os().map(|(name, _)| name.to_string_lossy().into_owned());
+    config::check_variables(names)?;
     let config = cli.config.as_deref();
     let env = &process_env;
     match cli.command {
@@ -32,15 +33,7 @@ async fn dispatch(cli: Cli) -> Result<(), AppError> {
         Some(Command::Keys(command)) => keys_command(command, config).await,
         Some(Command::Status(args)) => {
             let settings = config::load(config, env).await?;
-            let report = status::gather(settings).await?;
-            let mut out = std::io::stdout().lock();
-            if args.json {
-                serde_json::to_writer_pretty(&mut out, &report)
-                    .map_err(|e| AppError::Output(e.into()))?;
-                writeln!(out).map_err(AppError::Output)
-            } else {
-                status::write_text(&report, &mut out).map_err(AppError::Output)
-            }
+            status::status(settings, args.json, &mut std::io::stdout().lock()).await
         }
         Some(Command::Register) => {
             let settings = config::load(config, env).await?;
@@ -53,29 +46,24 @@ async fn keys_command(
     command: KeysCommand,
     config: Option<&std::path::Path>,
 ) -> Result<(), AppError> {
-    let env = &process_env;
-    let config_path = config::config_path(config, env);
+    let setting = config::key_setting(config, &process_env).await?;
     match command {
         KeysCommand::New { words, key_file } => {
-            let path =
-                keys::key_file_path(key_file.as_deref(), config_path.as_deref(), env).await?;
+            let path = keys::file_to_write(key_file.as_deref(), &setting)?;
             tokio::task::spawn_blocking(move || {
                 keys::new_key(&path, words, &mut std::io::stdout().lock())
             })
             .await?
         }
         KeysCommand::Show { key_file } => {
-            let explicit = key_file.is_some();
-            let path =
-                keys::key_file_path(key_file.as_deref(), config_path.as_deref(), env).await?;
-            tokio::task::spawn_blocking(move || {
-                keys::show_key(&path, explicit, &process_env, &mut std::io::stdout().lock())
-            })
-            .await?
+            let setting = key_file.map_or(setting, config::KeySetting::File);
+            let source = keys::source(&setting, None).await;
+            let mut out = Vec::new();
+            keys::show_key(source.as_ref(), &mut out).await?;
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &out).map_err(AppError::Output)
         }
         KeysCommand::Import { key_file } => {
-            let path =
-                keys::key_file_path(key_file.as_deref(), config_path.as_deref(), env).await?;
+            let path = keys::file_to_write(key_file.as_deref(), &setting)?;
             tokio::task::spawn_blocking(move || {
                 eprintln!("paste the mnemonic (12 or 24 words) and press Enter:");
                 keys::import_key(

@@ -1,29 +1,32 @@
 //! The `run` command: builds the worker from the configuration (or the
-//! embedded devnet when there is none), serves metrics, prints one line per
-//! submission, and shuts down gracefully on SIGTERM/SIGINT.
+//! embedded devnet when there is none), composes its observers (Prometheus
+//! always, CloudWatch when configured), prints one line per submission, and
+//! shuts down gracefully on SIGTERM/SIGINT.
 
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use allora_aws::CloudWatchObserver;
 use allora_sdk::client::{ChainClient, ClientConfig};
 use allora_sdk::keys::Address;
+use allora_sdk::observe::prometheus::{self, PrometheusObserver};
+use allora_sdk::observe::{spawn_balance_refresh, FanOut, DEFAULT_BALANCE_REFRESH};
 use allora_sdk::worker::{Outcome, Submission, Worker, WorkerBuilder, WorkerObserver};
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
 use crate::config::{self, Settings, DEFAULT_METRICS_ADDR};
-use crate::embedded_devnet;
 use crate::error::AppError;
-use crate::metrics::{self, Metrics};
+use crate::{aws, embedded_devnet, keys};
 
 /// How long in-flight work may take after a shutdown signal; the worker's own
 /// grace period is shorter, so the process exits within 10 s.
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(9);
-/// How often the balance gauge is refreshed.
-const BALANCE_REFRESH: Duration = Duration::from_secs(60);
+/// How long buffered CloudWatch metrics may take to send at exit.
+const CLOUDWATCH_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
 /// Runs the worker until a signal, `--exit-after`, or a fatal error.
 pub async fn run(
@@ -40,13 +43,41 @@ pub async fn run(
 }
 
 async fn run_configured(args: &RunArgs, settings: Settings) -> Result<(), AppError> {
-    let metrics = Arc::new(Metrics::new(settings.health_max_block_age));
-    let listener = metrics::bind(
+    let mut metrics = PrometheusObserver::new(settings.health_max_block_age);
+    let listener = prometheus::bind(
         args.metrics_addr.unwrap_or(settings.metrics_addr),
         args.allow_public_metrics || settings.allow_public_metrics,
     )
     .await?;
-    let key = crate::keys::load(settings.key).await?;
+    let aws = aws::connect(&settings).await;
+    let source = keys::source(&settings.key, aws.as_ref().map(|a| &a.config)).await;
+    let key = keys::load(source.as_ref()).await?;
+    tracing::info!(address = %key.address(), key = %source.describe(), "worker key loaded");
+    let cloudwatch = match (&settings.cloudwatch, &aws) {
+        (Some(cw), Some(aws)) => {
+            let identity = aws.identity.as_ref();
+            let observer = CloudWatchObserver::for_instance(
+                &aws.config,
+                cw.namespace.clone(),
+                cw.flush_interval,
+                identity,
+            )?;
+            let (dropped, published) = (observer.clone(), observer.clone());
+            metrics.register_counter_fn(
+                "cloudwatch_dropped",
+                "CloudWatch samples dropped (queue full, CloudWatch unreachable or refusing)",
+                move || dropped.dropped(),
+            );
+            metrics.register_counter_fn(
+                "cloudwatch_published",
+                "CloudWatch samples accepted by CloudWatch",
+                move || published.published(),
+            );
+            tracing::info!(namespace = %cw.namespace, "CloudWatch metrics on");
+            Some(observer)
+        }
+        _ => None,
+    };
     let address = key.address().clone();
     let client = ChainClient::new(ClientConfig::new(settings.grpc_endpoints.iter()))?;
     let mut builder = Worker::builder()
@@ -69,14 +100,33 @@ async fn run_configured(args: &RunArgs, settings: Settings) -> Result<(), AppErr
         builder = builder.topic(topic.to_spec()?);
     }
     let topic_ids: Vec<u64> = settings.topics.iter().map(|t| t.id).collect();
-    drive(
-        args, builder, client, address, &topic_ids, metrics, listener,
-    )
-    .await
+    let metrics = Arc::new(metrics);
+    let mut observers = FanOut::new().with(metrics.clone());
+    if let Some(cw) = &cloudwatch {
+        observers.push(Arc::new(cw.clone()));
+    }
+    let worker = Running {
+        builder,
+        client,
+        address,
+        observer: Arc::new(observers),
+        metrics,
+        listener,
+    };
+    let result = drive(args, worker, &topic_ids).await;
+    if let Some(cw) = cloudwatch {
+        cw.shutdown(CLOUDWATCH_FLUSH_LIMIT).await;
+        tracing::info!(
+            published = cw.published(),
+            dropped = cw.dropped(),
+            "CloudWatch metrics flushed"
+        );
+    }
+    result
 }
 
 async fn run_devnet(args: &RunArgs) -> Result<(), AppError> {
-    let metrics = Arc::new(Metrics::new(Duration::from_secs(30)));
+    let metrics = Arc::new(PrometheusObserver::new(Duration::from_secs(30)));
     let metrics_addr = match args.metrics_addr {
         Some(addr) => addr,
         None => DEFAULT_METRICS_ADDR
@@ -86,7 +136,7 @@ async fn run_devnet(args: &RunArgs) -> Result<(), AppError> {
                 problem: format!("the default {DEFAULT_METRICS_ADDR} does not parse: {e}"),
             })?,
     };
-    let listener = metrics::bind(metrics_addr, args.allow_public_metrics).await?;
+    let listener = prometheus::bind(metrics_addr, args.allow_public_metrics).await?;
     println!(
         "no configuration given (--config, ALLORA_WORKER_CONFIG or ALLORA_* variables): running against an embedded devnet with {} demo topic(s)",
         args.devnet_topics
@@ -107,37 +157,46 @@ async fn run_devnet(args: &RunArgs) -> Result<(), AppError> {
     for topic in devnet.topics {
         builder = builder.topic(topic);
     }
-    let result = drive(
-        args, builder, client, address, &topic_ids, metrics, listener,
-    )
-    .await;
+    let worker = Running {
+        builder,
+        client,
+        address,
+        observer: metrics.clone(),
+        metrics,
+        listener,
+    };
+    let result = drive(args, worker, &topic_ids).await;
     devnet.handle.shutdown().await;
     result
 }
 
-/// Starts the worker and the metrics server, prints submissions, and stops
-/// on a signal or after `--exit-after` submissions.
-async fn drive(
-    args: &RunArgs,
+/// A worker ready to start, with its observers and metrics listener.
+struct Running {
     builder: WorkerBuilder,
     client: ChainClient,
     address: Address,
-    topic_ids: &[u64],
-    metrics: Arc<Metrics>,
+    observer: Arc<dyn WorkerObserver>,
+    metrics: Arc<PrometheusObserver>,
     listener: tokio::net::TcpListener,
-) -> Result<(), AppError> {
-    let stop = CancellationToken::new();
-    let metrics_addr = listener
-        .local_addr()
-        .map_err(|source| AppError::MetricsBind {
-            addr: ([127, 0, 0, 1], 0).into(),
-            source,
-        })?;
-    let server = metrics::spawn(listener, Arc::clone(&metrics), stop.clone());
-    println!("metrics on http://{metrics_addr}/metrics (health: /healthz)");
+}
 
-    let observer: Arc<dyn WorkerObserver> = metrics.clone();
-    let worker = builder.observer(observer).build()?;
+/// Starts the worker and the metrics server, prints submissions, and stops
+/// on a signal or after `--exit-after` submissions.
+async fn drive(args: &RunArgs, running: Running, topic_ids: &[u64]) -> Result<(), AppError> {
+    let Running {
+        builder,
+        client,
+        address,
+        observer,
+        metrics,
+        listener,
+    } = running;
+    let stop = CancellationToken::new();
+    if let Ok(addr) = listener.local_addr() {
+        println!("metrics on http://{addr}/metrics (health: /healthz)");
+    }
+    let server = prometheus::serve(listener, metrics, stop.clone());
+    let worker = builder.observer(Arc::clone(&observer)).build()?;
     let started = worker.start().await;
     let (handle, mut results) = match started {
         Ok(started) => started,
@@ -151,12 +210,13 @@ async fn drive(
         "worker {address} serving topic(s) {}; one line per submission (Ctrl-C to stop)",
         topic_list(topic_ids)
     );
-    let balance_task = tokio::spawn(refresh_balance(
+    let balance_task = spawn_balance_refresh(
         client,
         address,
-        Arc::clone(&metrics),
+        observer,
+        DEFAULT_BALANCE_REFRESH,
         stop.clone(),
-    ));
+    );
     let signal_task = tokio::spawn(forward_signals(handle.cancellation_token()));
     let worker_stop = handle.cancellation_token();
 
@@ -267,27 +327,6 @@ async fn forward_signals(token: CancellationToken) {
         () = interrupt => tracing::info!("SIGINT received"),
     }
     token.cancel();
-}
-
-/// Keeps the balance gauge current (the worker reports it at start only).
-async fn refresh_balance(
-    client: ChainClient,
-    address: Address,
-    metrics: Arc<Metrics>,
-    stop: CancellationToken,
-) {
-    let mut ticker = tokio::time::interval(BALANCE_REFRESH);
-    ticker.tick().await;
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            () = stop.cancelled() => return,
-        }
-        match client.balance(&address, allora_sdk::tx::DENOM).await {
-            Ok(balance) => metrics.balance(balance),
-            Err(error) => tracing::warn!(%error, "could not refresh the balance"),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use allora_devnet::fixtures::{collect_until, test_key, TestNet};
+use allora_infer::demo::{demo_price, Clock, DemoModel};
+use allora_infer::server::{router, ServerState};
 use allora_infer::{HttpProvider, InferenceProvider};
 use allora_sdk::worker::{Outcome, TopicSpec};
-use allora_worker::demo_model::{demo_price, Clock, DemoModel};
-use allora_worker::inference_server::{router, ServerState};
 
 const FIXED_TIME: u64 = 1_764_000_000;
 

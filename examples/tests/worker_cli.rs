@@ -9,38 +9,27 @@ use std::time::{Duration, Instant};
 
 use allora_devnet::fixtures::TestNet;
 use allora_devnet::TopicConfig;
+use allora_infer::demo::{Clock, DemoModel};
+use allora_infer::server::{router, ServerState};
 use allora_sdk::keyfile;
 use allora_sdk::keys::{Mnemonic, WorkerKey};
-use allora_worker::demo_model::{Clock, DemoModel};
-use allora_worker::inference_server::{router, ServerState};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_allora-worker");
 
-/// Every variable the binary reads, so the tests' own environment cannot
-/// change what they test.
-const WORKER_VARS: &[&str] = &[
-    "ALLORA_WORKER_CONFIG",
-    "ALLORA_CHAIN_ID",
-    "ALLORA_GRPC_ENDPOINTS",
-    "ALLORA_WEBSOCKET_URL",
-    "ALLORA_DATA_DIR",
-    "ALLORA_KEY_FILE",
-    "ALLORA_MNEMONIC",
-    "ALLORA_GAS_PRICE",
-    "ALLORA_FEE_TIER",
-    "ALLORA_AUTO_REGISTER",
-    "ALLORA_METRICS_ADDR",
-    "RUST_LOG",
-];
-
+/// A command running the binary without any `ALLORA_*` variable (and
+/// `RUST_LOG`) of the tests' own environment, which would change what they
+/// test or be refused as unknown.
 fn worker(dir: &Path) -> Command {
     let mut command = Command::new(BIN);
     command.current_dir(dir).kill_on_drop(true);
-    for var in WORKER_VARS {
-        command.env_remove(var);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("ALLORA_") {
+            command.env_remove(name);
+        }
     }
+    command.env_remove("RUST_LOG");
     command
 }
 
@@ -491,6 +480,77 @@ async fn keys_new_show_and_import_round_trip_without_leaking_the_mnemonic() {
         .unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+}
+
+#[tokio::test]
+async fn keys_follow_the_configured_source_and_never_echo_a_phrase() {
+    let dir = tempfile::tempdir().unwrap();
+    let phrase = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+    let show = worker(dir.path())
+        .args(["keys", "show"])
+        .env("ALLORA_MNEMONIC", phrase)
+        .output()
+        .await
+        .unwrap();
+    let shown = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        show.status.success(),
+        "{shown}{}",
+        String::from_utf8_lossy(&show.stderr)
+    );
+    assert!(
+        shown.contains("environment variable ALLORA_MNEMONIC"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("allo19rl4cm2hmr8afy4kldpxz3fka4jguq0ajnh7gv"),
+        "{shown}"
+    );
+    assert!(!shown.contains("abandon"), "{shown}");
+
+    // `keys new` writes key files only.
+    let new = worker(dir.path())
+        .args(["keys", "new"])
+        .env("ALLORA_KEY_SECRET_ID", "allora/worker/mnemonic")
+        .output()
+        .await
+        .unwrap();
+    assert!(!new.status.success());
+    assert!(String::from_utf8_lossy(&new.stderr).contains("--key-file"));
+
+    // A bad phrase on standard input is refused without being echoed.
+    let mut import = worker(dir.path())
+        .args(["keys", "import", "--key-file", "bad.key"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = import.stdin.take().unwrap();
+    stdin.write_all(b"hunter2 correct horse\n").await.unwrap();
+    drop(stdin);
+    let imported = import.wait_with_output().await.unwrap();
+    assert!(!imported.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&imported.stdout),
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    assert!(
+        text.contains("not valid") && !text.contains("hunter2"),
+        "{text}"
+    );
+    assert!(!dir.path().join("bad.key").exists());
+
+    // An ALLORA_* variable the worker does not read is named, not ignored.
+    let unknown = worker(dir.path())
+        .args(["keys", "show"])
+        .env("ALLORA_INFERENCE_URL", "http://127.0.0.1:8000")
+        .output()
+        .await
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("ALLORA_INFERENCE_URL"));
 }
 
 #[cfg(unix)]

@@ -1,14 +1,18 @@
-//! Loopback test fixtures: a moto server child process and SDK configuration
-//! pointing at loopback only.
+//! Loopback test fixtures: a moto server child process, a fake IMDSv2, a
+//! silent endpoint, and SDK configuration pointing at loopback only. Also
+//! used by the worker's boot-contract test (examples/tests).
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_config::{Region, SdkConfig};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 /// A moto server on 127.0.0.1, killed when dropped.
 pub struct MotoServer {
@@ -118,4 +122,165 @@ async fn answers_http(port: u16) -> bool {
         tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut head)).await,
         Ok(Ok(_)) if head.starts_with(b"HTTP/1.")
     )
+}
+
+/// An endpoint that accepts connections and never answers (a firewall that
+/// drops packets looks the same to a client). Stops when dropped.
+pub struct SilentEndpoint {
+    pub endpoint: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SilentEndpoint {
+    pub async fn start() -> SilentEndpoint {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                open.push(stream);
+            }
+        });
+        SilentEndpoint { endpoint, task }
+    }
+}
+
+impl Drop for SilentEndpoint {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+const IMDS_TOKEN: &str = "AQAEAFakeSessionToken==";
+
+/// A fake IMDSv2 on loopback: tokens from `PUT /latest/api/token` (with the
+/// TTL header the Rust SDK requires, which moto's lacks), metadata only for
+/// requests that carry one.
+pub struct FakeImds {
+    pub endpoint: String,
+    pub tokenless_gets: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The access key id the fake's instance role hands out.
+pub const ROLE_ACCESS_KEY_ID: &str = "ASIAFAKEINSTANCEROLE";
+
+impl FakeImds {
+    /// An EC2 instance: its id, region and instance-role credentials (as
+    /// the SDK's default credential chain reads them on EC2).
+    pub async fn ec2(instance_id: &str, region: &str) -> FakeImds {
+        let credentials = format!(
+            r#"{{"Code":"Success","LastUpdated":"2025-01-01T00:00:00Z","Type":"AWS-HMAC","AccessKeyId":"{ROLE_ACCESS_KEY_ID}","SecretAccessKey":"fake-secret-access-key","Token":"fake-session-token","Expiration":"2099-01-01T00:00:00Z"}}"#
+        );
+        FakeImds::start(&[
+            ("/latest/meta-data/instance-id", instance_id),
+            ("/latest/meta-data/placement/region", region),
+            (
+                "/latest/meta-data/iam/security-credentials/",
+                "allora-worker-role",
+            ),
+            (
+                "/latest/meta-data/iam/security-credentials/allora-worker-role",
+                &credentials,
+            ),
+        ])
+        .await
+    }
+
+    /// Serves exactly these paths.
+    pub async fn start(metadata: &[(&str, &str)]) -> FakeImds {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let metadata: Arc<HashMap<String, String>> = Arc::new(
+            metadata
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        let tokenless_gets = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&tokenless_gets);
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let metadata = Arc::clone(&metadata);
+                let counter = Arc::clone(&counter);
+                tokio::spawn(serve(stream, metadata, counter));
+            }
+        });
+        FakeImds {
+            endpoint,
+            tokenless_gets,
+            task,
+        }
+    }
+}
+
+impl Drop for FakeImds {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve(
+    stream: tokio::net::TcpStream,
+    metadata: Arc<HashMap<String, String>>,
+    tokenless_gets: Arc<AtomicUsize>,
+) {
+    let mut stream = BufReader::new(stream);
+    loop {
+        let mut request_line = String::new();
+        if stream.read_line(&mut request_line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let mut headers = HashMap::new();
+        loop {
+            let mut line = String::new();
+            if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
+            }
+        }
+        let mut parts = request_line.split_whitespace();
+        let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let (status, extra, body) = match (method, path) {
+            ("PUT", "/latest/api/token") => {
+                match headers.get("x-aws-ec2-metadata-token-ttl-seconds") {
+                    Some(ttl) => (
+                        "200 OK",
+                        format!("x-aws-ec2-metadata-token-ttl-seconds: {ttl}\r\n"),
+                        IMDS_TOKEN.to_owned(),
+                    ),
+                    None => ("400 Bad Request", String::new(), String::new()),
+                }
+            }
+            ("GET", path) => {
+                if headers.get("x-aws-ec2-metadata-token").map(String::as_str) != Some(IMDS_TOKEN) {
+                    tokenless_gets.fetch_add(1, Ordering::SeqCst);
+                    ("401 Unauthorized", String::new(), String::new())
+                } else if let Some(value) = metadata.get(path) {
+                    ("200 OK", String::new(), value.clone())
+                } else {
+                    ("404 Not Found", String::new(), String::new())
+                }
+            }
+            _ => ("405 Method Not Allowed", String::new(), String::new()),
+        };
+        let response = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n{extra}\r\n{body}",
+            body.len()
+        );
+        if stream
+            .get_mut()
+            .write_all(response.as_bytes())
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
 }

@@ -98,7 +98,6 @@ pub use run::RunSummary;
 use crate::client::ChainClient;
 use crate::keys::WorkerKey;
 use crate::pipeline::{GasPolicy, GasPriceSource, PipelineConfig, TxPipeline};
-use crate::proto::emissions::v10;
 use crate::tx::{Fee, FeeTier};
 
 /// One topic the worker serves, and where its values come from.
@@ -352,21 +351,16 @@ impl Worker {
                     address: address.to_string(),
                 });
             }
-            tracing::info!(topic_id = topic.topic_id, %address, "registering as a worker");
-            let message = v10::RegisterRequest {
-                sender: address.to_string(),
+            crate::registration::register(
+                pipeline,
+                topic.topic_id,
+                crate::registration::REGISTRATION_TIMEOUT,
+            )
+            .await
+            .map_err(|source| WorkerError::RegistrationFailed {
                 topic_id: topic.topic_id,
-                owner: address.to_string(),
-                is_reputer: false,
-            };
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-            pipeline
-                .submit(vec![crate::proto::to_any(&message)], deadline, deadline)
-                .await
-                .map_err(|source| WorkerError::RegistrationFailed {
-                    topic_id: topic.topic_id,
-                    source,
-                })?;
+                source,
+            })?;
         }
         Ok(())
     }

@@ -292,6 +292,26 @@ fn parse_windows(
 /// [`StoreError::Corrupt`]. Exposed for tools and fuzzing.
 pub fn parse_record(text: &str) -> Result<Vec<(u64, i64, WindowState)>, StoreError> {
     let windows = parse_windows(text, Path::new(STORE_FILE))?;
+    Ok(ordered(windows))
+}
+
+/// Reads the record under `data_dir` without rewriting it, so it is safe
+/// while a worker runs (unlike [`SubmissionStore::open`], which compacts the
+/// file): every window's last state, ordered by topic and nonce, parsed as
+/// [`parse_record`] does. No record yet is an empty list.
+pub async fn read_record(data_dir: &Path) -> Result<Vec<(u64, i64, WindowState)>, StoreError> {
+    let path = data_dir.join(STORE_FILE);
+    let text = match tokio::fs::read_to_string(&path).await {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(StoreError::Io { path, source }),
+    };
+    let windows = parse_windows(&text, &path)?;
+    Ok(ordered(windows))
+}
+
+/// Every window of a parsed record, ordered by topic and nonce.
+fn ordered(windows: HashMap<u64, BTreeMap<i64, WindowState>>) -> Vec<(u64, i64, WindowState)> {
     let mut out: Vec<(u64, i64, WindowState)> = windows
         .into_iter()
         .flat_map(|(topic, per_topic)| {
@@ -301,7 +321,7 @@ pub fn parse_record(text: &str) -> Result<Vec<(u64, i64, WindowState)>, StoreErr
         })
         .collect();
     out.sort_by_key(|(topic, nonce, _)| (*topic, *nonce));
-    Ok(out)
+    out
 }
 
 fn write_line(
@@ -460,6 +480,30 @@ mod tests {
         let store = SubmissionStore::open(dir.path()).unwrap();
         assert_eq!(store.pending().len(), 50);
         assert!(!store.is_final(3, 10));
+    }
+
+    #[tokio::test]
+    async fn read_record_sees_the_last_state_without_rewriting() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_record(dir.path()).await.unwrap().is_empty());
+        let lines = [
+            r#"{"topic":2,"nonce":10,"state":"pending","tx":"BB"}"#,
+            r#"{"topic":1,"nonce":10,"state":"pending","tx":"AA"}"#,
+            r#"{"topic":1,"nonce":10,"state":"confirmed","tx":"AA","height":11}"#,
+            r#"{"topic":1,"nonce":20,"state":"abandoned","reason":"window missed"}"#,
+            r#"{"topic":2,"nonce":"#,
+        ];
+        let text = lines.join("\n");
+        std::fs::write(dir.path().join(STORE_FILE), &text).unwrap();
+        let record = read_record(dir.path()).await.unwrap();
+        assert_eq!(record.len(), 3);
+        assert!(matches!(record[0], (1, 10, WindowState::Confirmed { .. })));
+        assert!(matches!(record[1], (1, 20, WindowState::Abandoned { .. })));
+        assert!(matches!(&record[2], (2, 10, WindowState::Pending { tx: Some(t) }) if t == "BB"));
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(STORE_FILE)).unwrap(),
+            text
+        );
     }
 
     #[tokio::test]

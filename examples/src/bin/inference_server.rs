@@ -3,7 +3,7 @@
 //! default).
 //!
 //! Serves the demo model (a deterministic, made-up price-like series per
-//! token; see `allora_worker::demo_model`) unless built with the `onnx`
+//! token; see `allora_infer::demo`) unless built with the `onnx`
 //! feature and given `--model PATH`, in which case the ONNX model is run on
 //! the token's last `--model-inputs` demo prices (shape `[1, N]`).
 
@@ -12,9 +12,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use allora_infer::demo::{Clock, DemoModel};
+use allora_infer::server::{router, ServerState};
 use allora_infer::InferenceProvider;
-use allora_worker::demo_model::{Clock, DemoModel};
-use allora_worker::inference_server::{router, ServerState};
 use clap::Parser;
 
 /// Serves model inferences over HTTP for an Allora worker.
@@ -84,7 +84,7 @@ fn load_onnx(
     path: &std::path::Path,
     inputs: usize,
 ) -> Result<Arc<dyn InferenceProvider>, Box<dyn std::error::Error>> {
-    let model = allora_worker::inference_server::demo_history_onnx(path, inputs, Clock::System)?;
+    let model = allora_infer::demo::demo_history_onnx(path, inputs, Clock::System)?;
     println!("serving ONNX model {}", path.display());
     Ok(Arc::new(model))
 }

@@ -1,46 +1,47 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { AlloraWorkerStack } from '../lib/allora-worker-stack';
+import { readSettings, SettingsError } from '../lib/config';
 
 const app = new App();
 
-/** A context value (`cdk synth -c key=value` or cdk.json), or the default. */
-function context(key: string, fallback?: string): string | undefined {
-  const value: unknown = app.node.tryGetContext(key);
-  if (value === undefined || value === null || value === '') {
-    return fallback;
+/** A context value (`cdk synth -c key=value` or cdk.json). */
+function context(key: string): unknown {
+  return app.node.tryGetContext(key);
+}
+
+// The settings file (`-c config=deploy.json`), with context values over it.
+const configPath = context('config');
+let file: Record<string, unknown> = {};
+if (typeof configPath === 'string' && configPath !== '') {
+  try {
+    file = JSON.parse(readFileSync(resolve(configPath), 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new SettingsError('config', `cannot read ${configPath} as JSON: ${(e as Error).message}`);
   }
-  return String(value);
-}
-
-function required(key: string, what: string): string {
-  const value = context(key);
-  if (value === undefined) {
-    throw new Error(`missing context "${key}": ${what} (pass -c ${key}=...)`);
+  if (typeof file !== 'object' || file === null || Array.isArray(file)) {
+    throw new SettingsError('config', `${configPath} must hold a JSON object`);
   }
-  return value;
+}
+const settings = readSettings(file, context);
+if (!Object.values(RetentionDays).includes(settings.logRetentionDays)) {
+  throw new SettingsError('logRetentionDays', `${settings.logRetentionDays} is not a retention CloudWatch Logs offers (1, 3, 5, 7, 14, 30, 60, 90, ...)`);
 }
 
-const retentionDays = Number(context('logRetentionDays', '30'));
-if (!Object.values(RetentionDays).includes(retentionDays)) {
-  throw new Error(`logRetentionDays ${retentionDays} is not a retention CloudWatch Logs offers`);
-}
+// dist/bin -> the repository root; the units live beside the app so that they
+// can be reviewed and used on any host.
+const root = join(__dirname, '..', '..', '..', '..', '..');
+const systemdDir = join(root, 'examples', 'deploy', 'systemd');
 
-// The units live beside the app so that they can be reviewed and used on any host.
-const systemdDir = join(__dirname, '..', '..', '..', 'systemd');
-
-new AlloraWorkerStack(app, context('stackName', 'AlloraWorker') ?? 'AlloraWorker', {
+const stackName = context('stackName');
+new AlloraWorkerStack(app, typeof stackName === 'string' && stackName !== '' ? stackName : 'AlloraWorker', {
   description: 'allora-rs worker on one EC2 instance',
-  instanceType: context('instanceType', 't3.small') ?? 't3.small',
-  secretArn: context('secretArn'),
-  releaseUrl: required('releaseUrl', 'HTTPS URL of the release tarball'),
-  releaseSha256: required('releaseSha256', 'SHA-256 of the release tarball'),
-  metricsNamespace: context('metricsNamespace', 'Allora/Worker') ?? 'Allora/Worker',
-  logRetention: retentionDays as RetentionDays,
+  settings,
+  repositoryRoot: root,
   workerUnit: readFileSync(join(systemdDir, 'allora-worker.service'), 'utf8'),
   inferenceServerUnit: readFileSync(join(systemdDir, 'allora-inference-server.service'), 'utf8'),
 });

@@ -16,7 +16,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use allora_infer::{async_trait, Dec, InferError, InferenceProvider, InferenceRequest, Prediction};
+use crate::{async_trait, Dec, InferError, InferenceProvider, InferenceRequest, Prediction};
 
 const SECONDS_PER_STEP: u64 = 60;
 const STEPS_PER_DAY: u64 = 24 * 60;
@@ -133,6 +133,24 @@ impl InferenceProvider for DemoModel {
         // About 20,000 cheap steps: microseconds, fine on the async thread.
         self.value_for(req).map(Prediction::Single)
     }
+}
+
+/// An ONNX model at `path` fed with the token's last `inputs` demo prices
+/// (oldest first, one minute apart; input shape `[1, inputs]`): a way to try
+/// a model end to end without a data feed.
+#[cfg(feature = "onnx")]
+pub fn demo_history_onnx(
+    path: &std::path::Path,
+    inputs: usize,
+    clock: Clock,
+) -> Result<crate::OnnxProvider, InferError> {
+    let model = DemoModel::new(clock);
+    crate::OnnxProvider::load(path, &[1, inputs], move |req: &InferenceRequest| {
+        demo_history(&token_of(req), model.clock().unix_secs(), inputs)
+            .into_iter()
+            .map(|p| p as f32)
+            .collect()
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! The side inference server: serves a model over HTTP the way the official
-//! off-chain node and [`allora_infer::HttpProvider`] expect.
+//! The side inference server (feature `server`): serves any
+//! [`InferenceProvider`] over HTTP the way the official off-chain node and
+//! [`HttpProvider`](crate::HttpProvider) expect.
 //!
 //! - `GET /inference/{token}`: the model's value for `token` as plain text
 //!   (`2531.4410`), or as a JSON number when the request says
@@ -17,7 +18,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use allora_infer::{InferError, InferenceProvider, InferenceRequest, Prediction};
+use crate::{Dec, InferError, InferenceProvider, InferenceRequest, Prediction};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -92,7 +93,7 @@ fn wants_json(format: Option<&str>, headers: &HeaderMap) -> bool {
     }
 }
 
-fn labeled_json(pairs: &[(String, allora_infer::Dec)]) -> String {
+fn labeled_json(pairs: &[(String, Dec)]) -> String {
     let fields: Vec<String> = pairs
         .iter()
         .map(|(label, value)| format!("{}:{value}", serde_json::Value::from(label.as_str())))
@@ -118,27 +119,6 @@ fn error_response(err: &InferError, json: bool) -> Response {
     } else {
         (status, err.to_string()).into_response()
     }
-}
-
-/// An ONNX model at `path` fed with the token's last `inputs` demo prices
-/// (oldest first, one minute apart; input shape `[1, inputs]`).
-#[cfg(feature = "onnx")]
-pub fn demo_history_onnx(
-    path: &std::path::Path,
-    inputs: usize,
-    clock: crate::demo_model::Clock,
-) -> Result<allora_infer::OnnxProvider, InferError> {
-    let model = crate::demo_model::DemoModel::new(clock);
-    allora_infer::OnnxProvider::load(path, &[1, inputs], move |req: &InferenceRequest| {
-        crate::demo_model::demo_history(
-            &crate::demo_model::token_of(req),
-            model.clock().unix_secs(),
-            inputs,
-        )
-        .into_iter()
-        .map(|p| p as f32)
-        .collect()
-    })
 }
 
 #[cfg(test)]

@@ -1,39 +1,85 @@
 //! Prometheus metrics fed by the worker's [`WorkerObserver`] hooks, served
-//! with `/healthz` on a loopback address.
+//! with `/healthz` (feature `prometheus`).
 //!
 //! Metrics (all prefixed `allora_worker_`):
 //!
 //! | name | type | labels |
 //! |---|---|---|
 //! | `submissions_total` | counter | `topic`, `outcome` (`included`, `already_submitted`, `failed`) |
-//! | `failures_total` | counter | `kind` (the worker error's kind) |
+//! | `failures_total` | counter | `kind` (the worker error's [`kind`](WorkerError::kind)) |
 //! | `balance_uallo` | gauge | |
 //! | `block_height` | gauge | |
 //! | `websocket_connected` | gauge (0/1) | |
 //! | `window_to_broadcast_seconds` | histogram | |
 //! | `broadcast_to_included_seconds` | histogram | |
 //! | `inference_seconds` | histogram | |
+//!
+//! plus any counter added with [`PrometheusObserver::register_counter_fn`]
+//! (such as the CloudWatch exporter's dropped samples).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use allora_sdk::observe::prometheus::{bind, serve, PrometheusObserver};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let metrics = Arc::new(PrometheusObserver::new(Duration::from_secs(60)));
+//! let listener = bind("127.0.0.1:9464".parse()?, false).await?;
+//! let stop = CancellationToken::new();
+//! let server = serve(listener, Arc::clone(&metrics), stop.clone());
+//! // ... Worker::builder().observer(metrics) ...
+//! stop.cancel();
+//! server.await?;
+//! # Ok(())
+//! # }
+//! ```
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use allora_sdk::worker::{Outcome, Submission, WorkerError, WorkerObserver};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::AppError;
+use crate::worker::{Outcome, Submission, WorkerError, WorkerObserver};
+
+/// The prefix of every metric name.
+pub const PREFIX: &str = "allora_worker";
+
+/// Why the metrics server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PrometheusError {
+    /// The address is reachable from other hosts and that was not allowed.
+    #[error("refusing to serve metrics on {addr}, which is not a loopback address; allow public metrics explicitly if it must be reachable from other hosts")]
+    PublicAddress {
+        /// The requested address.
+        addr: SocketAddr,
+    },
+    /// Listening failed (address in use, no permission).
+    #[error("cannot serve metrics on {addr}: {source}; choose another address")]
+    Bind {
+        /// The requested address.
+        addr: SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SubmissionLabels {
@@ -46,9 +92,10 @@ struct FailureLabels {
     kind: &'static str,
 }
 
-/// The worker's metrics. Implements [`WorkerObserver`]; cheap to share.
+/// The worker's Prometheus metrics and its health. Implements
+/// [`WorkerObserver`]; share it in an `Arc`.
 #[derive(Debug)]
-pub struct Metrics {
+pub struct PrometheusObserver {
     registry: Registry,
     submissions: Family<SubmissionLabels, Counter>,
     failures: Family<FailureLabels, Counter>,
@@ -62,11 +109,11 @@ pub struct Metrics {
     max_block_age: Duration,
 }
 
-impl Metrics {
-    /// Registers the metrics; `/healthz` fails once no block was seen for
-    /// `max_block_age`.
+impl PrometheusObserver {
+    /// Registers the metrics; [`healthy`](Self::healthy) (and `/healthz`)
+    /// fails once no block was seen for `max_block_age`.
     pub fn new(max_block_age: Duration) -> Self {
-        let mut registry = Registry::with_prefix("allora_worker");
+        let mut registry = Registry::with_prefix(PREFIX);
         let submissions = Family::<SubmissionLabels, Counter>::default();
         registry.register(
             "submissions",
@@ -104,7 +151,7 @@ impl Metrics {
             "Provider call latency",
             inference.clone(),
         );
-        Metrics {
+        PrometheusObserver {
             registry,
             submissions,
             failures,
@@ -119,7 +166,24 @@ impl Metrics {
         }
     }
 
-    /// The metrics in the Prometheus text format.
+    /// Adds a counter whose value is read from `value` at every scrape, such
+    /// as a count kept by another component. `name` gets the
+    /// `allora_worker_` prefix and the `_total` suffix.
+    pub fn register_counter_fn(
+        &mut self,
+        name: &'static str,
+        help: &'static str,
+        value: impl Fn() -> u64 + Send + Sync + 'static,
+    ) {
+        // The registry adds the prefix.
+        self.registry.register_collector(Box::new(CounterFn {
+            name: name.to_owned(),
+            help,
+            value: Box::new(value),
+        }));
+    }
+
+    /// The metrics in the OpenMetrics text format.
     pub fn encode(&self) -> String {
         let mut text = String::new();
         // Writing to a String cannot fail; an error would mean a bug in a
@@ -132,15 +196,12 @@ impl Metrics {
 
     /// Whether a block was seen within the allowed age.
     pub fn healthy(&self) -> bool {
-        let last = match self.last_block.lock() {
-            Ok(guard) => *guard,
-            Err(poisoned) => *poisoned.into_inner(),
-        };
-        last.is_some_and(|at| at.elapsed() <= self.max_block_age)
+        self.block_age()
+            .is_some_and(|age| age <= self.max_block_age)
     }
 
-    /// Seconds since the last block, if one was seen.
-    fn block_age(&self) -> Option<Duration> {
+    /// Time since the last block, if one was seen.
+    pub fn block_age(&self) -> Option<Duration> {
         let last = match self.last_block.lock() {
             Ok(guard) => *guard,
             Err(poisoned) => *poisoned.into_inner(),
@@ -149,7 +210,7 @@ impl Metrics {
     }
 }
 
-impl WorkerObserver for Metrics {
+impl WorkerObserver for PrometheusObserver {
     fn submission(&self, submission: &Submission) {
         let outcome = match submission.outcome {
             Outcome::Included => "included",
@@ -205,15 +266,39 @@ impl WorkerObserver for Metrics {
     }
 }
 
+/// A counter read from a closure at scrape time.
+struct CounterFn {
+    name: String,
+    help: &'static str,
+    value: Box<dyn Fn() -> u64 + Send + Sync>,
+}
+
+impl std::fmt::Debug for CounterFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CounterFn")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Collector for CounterFn {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let counter = ConstCounter::new((self.value)());
+        let metric =
+            encoder.encode_descriptor(&self.name, self.help, None, counter.metric_type())?;
+        counter.encode(metric)
+    }
+}
+
 /// The `/metrics` and `/healthz` routes.
-pub fn router(metrics: Arc<Metrics>) -> Router {
+pub fn router(metrics: Arc<PrometheusObserver>) -> Router {
     Router::new()
         .route("/metrics", get(serve_metrics))
         .route("/healthz", get(serve_health))
         .with_state(metrics)
 }
 
-async fn serve_metrics(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+async fn serve_metrics(State(metrics): State<Arc<PrometheusObserver>>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
@@ -223,7 +308,7 @@ async fn serve_metrics(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse
     )
 }
 
-async fn serve_health(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+async fn serve_health(State(metrics): State<Arc<PrometheusObserver>>) -> impl IntoResponse {
     match metrics.block_age() {
         Some(age) if metrics.healthy() => (
             StatusCode::OK,
@@ -240,26 +325,27 @@ async fn serve_health(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse 
     }
 }
 
-/// Binds the metrics server; a non-loopback address needs `allow_public`.
-/// Returns the bound address (port 0 picks a free one).
+/// Listens on `addr` for the metrics server; a non-loopback address needs
+/// `allow_public`. Port 0 picks a free port (see the listener's
+/// `local_addr`).
 pub async fn bind(
     addr: SocketAddr,
     allow_public: bool,
-) -> Result<tokio::net::TcpListener, AppError> {
+) -> Result<tokio::net::TcpListener, PrometheusError> {
     if !addr.ip().is_loopback() && !allow_public {
-        return Err(AppError::PublicMetrics { addr });
+        return Err(PrometheusError::PublicAddress { addr });
     }
     tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| AppError::MetricsBind { addr, source })
+        .map_err(|source| PrometheusError::Bind { addr, source })
 }
 
-/// Serves the metrics on `listener` until `stop` is cancelled.
-pub fn spawn(
+/// Serves `/metrics` and `/healthz` on `listener` until `stop` is cancelled.
+pub fn serve(
     listener: tokio::net::TcpListener,
-    metrics: Arc<Metrics>,
+    metrics: Arc<PrometheusObserver>,
     stop: CancellationToken,
-) -> tokio::task::JoinHandle<()> {
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let served = axum::serve(listener, router(metrics))
             .with_graceful_shutdown(async move { stop.cancelled().await })
@@ -273,11 +359,16 @@ pub fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use allora_sdk::worker::Latency;
+    use crate::worker::Latency;
 
     #[test]
-    fn submissions_and_health_are_reported() {
-        let metrics = Metrics::new(Duration::from_secs(60));
+    fn submissions_health_and_counter_fns_are_reported() {
+        let mut metrics = PrometheusObserver::new(Duration::from_secs(60));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let read = Arc::clone(&dropped);
+        metrics.register_counter_fn("things_dropped", "Things dropped", move || {
+            read.load(std::sync::atomic::Ordering::Relaxed)
+        });
         assert!(!metrics.healthy());
         metrics.block(42);
         assert!(metrics.healthy());
@@ -295,18 +386,24 @@ mod tests {
                 broadcast_to_included: Some(Duration::from_millis(900)),
             },
         });
+        metrics.failure(&WorkerError::NotSent {
+            topic_id: 7,
+            nonce: 41,
+        });
         metrics.balance(1_000);
+        dropped.store(3, std::sync::atomic::Ordering::Relaxed);
         let text = metrics.encode();
-        assert!(
-            text.contains("allora_worker_submissions_total{topic=\"7\",outcome=\"included\"} 1"),
-            "{text}"
-        );
-        assert!(text.contains("allora_worker_block_height 42"), "{text}");
-        assert!(text.contains("allora_worker_balance_uallo 1000"), "{text}");
-        assert!(
-            text.contains("allora_worker_broadcast_to_included_seconds_count 1"),
-            "{text}"
-        );
+        for expected in [
+            "allora_worker_submissions_total{topic=\"7\",outcome=\"included\"} 1",
+            "allora_worker_submissions_total{topic=\"7\",outcome=\"failed\"} 1",
+            "allora_worker_failures_total{kind=\"not_sent\"} 1",
+            "allora_worker_block_height 42",
+            "allora_worker_balance_uallo 1000.0",
+            "allora_worker_broadcast_to_included_seconds_count 1",
+            "allora_worker_things_dropped_total 3",
+        ] {
+            assert!(text.lines().any(|l| l == expected), "{expected}\n{text}");
+        }
     }
 
     #[tokio::test]
@@ -314,7 +411,7 @@ mod tests {
         let public: SocketAddr = "0.0.0.0:0".parse().unwrap();
         assert!(matches!(
             bind(public, false).await,
-            Err(AppError::PublicMetrics { .. })
+            Err(PrometheusError::PublicAddress { .. })
         ));
         assert!(bind("127.0.0.1:0".parse().unwrap(), false).await.is_ok());
     }

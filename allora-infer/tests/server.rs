@@ -1,12 +1,14 @@
 //! The side inference server and HttpProvider, end to end over loopback.
 
+#![cfg(feature = "server")]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use allora_infer::demo::{Clock, DemoModel};
+use allora_infer::server::{router, ServerState};
 use allora_infer::{HttpProvider, InferError, InferenceProvider, InferenceRequest, Prediction};
-use allora_worker::demo_model::{Clock, DemoModel};
-use allora_worker::inference_server::{router, ServerState};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
@@ -104,10 +106,9 @@ async fn model_errors_reach_the_client_as_errors_not_values() {
 #[cfg(feature = "onnx")]
 #[tokio::test]
 async fn serves_the_onnx_model() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../allora-infer/tests/fixtures/linear.onnx");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/linear.onnx");
     let clock = Clock::Fixed(FIXED_TIME);
-    let model = allora_worker::inference_server::demo_history_onnx(&path, 3, clock).unwrap();
+    let model = allora_infer::demo::demo_history_onnx(&path, 3, clock).unwrap();
     let addr = start(Arc::new(model)).await;
     let provider = HttpProvider::builder(format!("http://{addr}/inference/{{Token}}"))
         .token("ETH")
@@ -115,7 +116,7 @@ async fn serves_the_onnx_model() {
         .unwrap();
     let got = provider.infer(&request(1)).await.unwrap();
 
-    let h: Vec<f32> = allora_worker::demo_model::demo_history("ETH", FIXED_TIME, 3)
+    let h: Vec<f32> = allora_infer::demo::demo_history("ETH", FIXED_TIME, 3)
         .into_iter()
         .map(|p| p as f32)
         .collect();

@@ -1,0 +1,326 @@
+//! "Is my node working?": what the chain and the worker's submission record
+//! say about a worker, gathered in one report.
+//!
+//! [`NodeStatus::gather`] asks the chain for its id, the worker's balance
+//! and its registration in each topic, reads the newest recorded window of
+//! each topic from the submission record (without disturbing a running
+//! worker), checks on chain whether that window's transaction landed, and
+//! tries the websocket. Nothing here fails because the chain is unreachable:
+//! the report says so. The report serializes to JSON and displays as text.
+//!
+//! ```no_run
+//! use allora_sdk::client::{ChainClient, ClientConfig};
+//! use allora_sdk::keys::Address;
+//! use allora_sdk::status::NodeStatus;
+//!
+//! # async fn demo(address: Address) -> Result<(), Box<dyn std::error::Error>> {
+//! let client = ChainClient::new(ClientConfig::new(["http://127.0.0.1:9090"]))?;
+//! let status = NodeStatus::gather(
+//!     &client,
+//!     &address,
+//!     "/var/lib/allora-worker".as_ref(),
+//!     &[1, 3],
+//!     Some("ws://127.0.0.1:26657/websocket"),
+//! )
+//! .await?;
+//! print!("{status}");
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::client::ChainClient;
+use crate::keys::Address;
+use crate::worker::store::{read_record, StoreError, WindowState};
+
+/// How long the websocket check may take.
+pub const WEBSOCKET_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeStatus {
+    /// The node's chain id, when it answered.
+    pub chain_id: Option<String>,
+    /// Why the chain could not be asked, if it could not.
+    pub chain_error: Option<String>,
+    /// The worker address.
+    pub address: String,
+    /// Its balance in uallo, when known.
+    pub balance_uallo: Option<u128>,
+    /// The websocket check, when a websocket is configured.
+    pub websocket: Option<WebsocketStatus>,
+    /// Per topic, in the order asked.
+    pub topics: Vec<TopicStatus>,
+}
+
+/// Whether the websocket answered.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebsocketStatus {
+    /// Its URL.
+    pub url: String,
+    /// Whether a websocket handshake succeeded.
+    pub reachable: bool,
+    /// Why not.
+    pub error: Option<String>,
+}
+
+/// One topic.
+#[derive(Debug, Clone, Serialize)]
+pub struct TopicStatus {
+    /// The topic id.
+    pub id: u64,
+    /// Whether the worker is registered there (unknown when the query failed).
+    pub registered: Option<bool>,
+    /// The newest window in the submission record.
+    pub last_submission: Option<LastSubmission>,
+}
+
+/// The newest recorded window of a topic.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastSubmission {
+    /// The nonce.
+    pub nonce: i64,
+    /// `pending`, `confirmed` or `abandoned`.
+    pub state: &'static str,
+    /// The transaction hash, when recorded.
+    pub tx: Option<String>,
+    /// The block height, when known.
+    pub height: Option<i64>,
+    /// Whether the chain has it: the transaction was found and succeeded (or
+    /// the chain reported the payload as already there). Unknown when the
+    /// chain could not be asked.
+    pub landed: Option<bool>,
+    /// Why the window was abandoned.
+    pub reason: Option<String>,
+}
+
+impl NodeStatus {
+    /// Gathers the report for the worker `address` serving `topics`, whose
+    /// submission record is in `data_dir`. Fails only when the record cannot
+    /// be read.
+    pub async fn gather(
+        client: &ChainClient,
+        address: &Address,
+        data_dir: &Path,
+        topics: &[u64],
+        websocket: Option<&str>,
+    ) -> Result<NodeStatus, StoreError> {
+        let (chain_id, chain_error) = match client.chain_id().await {
+            Ok(id) => (Some(id), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let reachable = chain_error.is_none();
+        let balance_uallo = if reachable {
+            client.balance(address, crate::tx::DENOM).await.ok()
+        } else {
+            None
+        };
+        // Later entries are newer nonces of the same topic.
+        let newest: BTreeMap<u64, (i64, WindowState)> = read_record(data_dir)
+            .await?
+            .into_iter()
+            .map(|(topic, nonce, state)| (topic, (nonce, state)))
+            .collect();
+        let mut topic_statuses = Vec::with_capacity(topics.len());
+        for &id in topics {
+            let registered = if reachable {
+                client.is_worker_registered(id, address).await.ok()
+            } else {
+                None
+            };
+            let last_submission = match newest.get(&id) {
+                None => None,
+                Some((nonce, state)) => Some(describe(client, reachable, *nonce, state).await),
+            };
+            topic_statuses.push(TopicStatus {
+                id,
+                registered,
+                last_submission,
+            });
+        }
+        let websocket = match websocket {
+            None => None,
+            Some(url) => Some(check_websocket(url).await),
+        };
+        Ok(NodeStatus {
+            chain_id,
+            chain_error,
+            address: address.to_string(),
+            balance_uallo,
+            websocket,
+            topics: topic_statuses,
+        })
+    }
+}
+
+async fn describe(
+    client: &ChainClient,
+    reachable: bool,
+    nonce: i64,
+    state: &WindowState,
+) -> LastSubmission {
+    let (name, tx, mut height, reason) = match state {
+        WindowState::Pending { tx } => ("pending", tx.clone(), None, None),
+        WindowState::Confirmed { tx, height } => ("confirmed", tx.clone(), *height, None),
+        WindowState::Abandoned { reason } => ("abandoned", None, None, Some(reason.clone())),
+    };
+    let mut landed = match state {
+        WindowState::Abandoned { .. } => Some(false),
+        // Confirmed without a hash: the chain said it already had the payload.
+        WindowState::Confirmed { tx: None, .. } => Some(true),
+        _ => None,
+    };
+    if let (Some(hash), true) = (&tx, reachable) {
+        landed = match client.tx(hash).await {
+            Ok(Some(outcome)) => {
+                height = Some(outcome.height);
+                Some(outcome.result.is_ok())
+            }
+            Ok(None) => Some(false),
+            Err(error) => {
+                tracing::warn!(%error, tx = %hash, "could not look the transaction up");
+                None
+            }
+        };
+    }
+    LastSubmission {
+        nonce,
+        state: name,
+        tx,
+        height,
+        landed,
+        reason,
+    }
+}
+
+async fn check_websocket(url: &str) -> WebsocketStatus {
+    let attempt =
+        tokio::time::timeout(WEBSOCKET_TIMEOUT, tokio_tungstenite::connect_async(url)).await;
+    let error = match attempt {
+        Ok(Ok((mut stream, _))) => {
+            // Best effort: the check is over either way.
+            let _ = stream.close(None).await;
+            None
+        }
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some(format!("no answer within {}s", WEBSOCKET_TIMEOUT.as_secs())),
+    };
+    WebsocketStatus {
+        url: url.to_owned(),
+        reachable: error.is_none(),
+        error,
+    }
+}
+
+fn yes_no(value: Option<bool>, yes: &str, no: &str) -> String {
+    match value {
+        Some(true) => yes.to_owned(),
+        Some(false) => no.to_owned(),
+        None => "unknown".to_owned(),
+    }
+}
+
+/// The report as text, one line per fact.
+impl fmt::Display for NodeStatus {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.chain_id, &self.chain_error) {
+            (Some(id), _) => writeln!(out, "chain:     {id} (node reachable)")?,
+            (None, Some(e)) => writeln!(out, "chain:     UNREACHABLE: {e}")?,
+            (None, None) => writeln!(out, "chain:     unknown")?,
+        }
+        writeln!(out, "address:   {}", self.address)?;
+        match self.balance_uallo {
+            Some(b) => writeln!(out, "balance:   {b} uallo")?,
+            None => writeln!(out, "balance:   unknown")?,
+        }
+        match &self.websocket {
+            None => writeln!(
+                out,
+                "websocket: not configured (windows are found by polling)"
+            )?,
+            Some(ws) if ws.reachable => writeln!(out, "websocket: {} reachable", ws.url)?,
+            Some(ws) => writeln!(
+                out,
+                "websocket: {} NOT reachable: {}",
+                ws.url,
+                ws.error.as_deref().unwrap_or("unknown error")
+            )?,
+        }
+        for topic in &self.topics {
+            let registered = yes_no(
+                topic.registered,
+                "registered",
+                "NOT registered (register the worker in it)",
+            );
+            write!(out, "topic {}: {registered}; ", topic.id)?;
+            match &topic.last_submission {
+                None => writeln!(out, "no submission recorded yet")?,
+                Some(s) => {
+                    write!(out, "last nonce {} {}", s.nonce, s.state)?;
+                    if let Some(tx) = &s.tx {
+                        write!(out, ", tx {tx}")?;
+                    }
+                    if let Some(h) = s.height {
+                        write!(out, ", height {h}")?;
+                    }
+                    if let Some(reason) = &s.reason {
+                        write!(out, " ({reason})")?;
+                    }
+                    writeln!(out, ", {}", yes_no(s.landed, "landed", "NOT landed"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_form_names_every_fact() {
+        let status = NodeStatus {
+            chain_id: None,
+            chain_error: Some("connection refused".into()),
+            address: "allo1xyz".into(),
+            balance_uallo: None,
+            websocket: None,
+            topics: vec![
+                TopicStatus {
+                    id: 1,
+                    registered: None,
+                    last_submission: Some(LastSubmission {
+                        nonce: 20,
+                        state: "abandoned",
+                        tx: None,
+                        height: None,
+                        landed: Some(false),
+                        reason: Some("window missed".into()),
+                    }),
+                },
+                TopicStatus {
+                    id: 2,
+                    registered: Some(false),
+                    last_submission: None,
+                },
+            ],
+        };
+        let text = status.to_string();
+        assert!(text.contains("UNREACHABLE: connection refused"), "{text}");
+        assert!(
+            text.contains("topic 1: unknown; last nonce 20 abandoned (window missed), NOT landed"),
+            "{text}"
+        );
+        assert!(
+            text.contains("topic 2: NOT registered") && text.contains("no submission recorded"),
+            "{text}"
+        );
+    }
+}
