@@ -1,5 +1,7 @@
 //! The devnet enforces the chain's rules: every rule is broken once over
 //! real gRPC and refused with the chain's code, codespace and log.
+// Tests and examples stop at the line that failed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod devnet_support;
 

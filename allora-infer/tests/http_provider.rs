@@ -1,4 +1,6 @@
 //! HttpProvider against real HTTP servers on loopback.
+// Tests and examples stop at the line that failed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,5 +1,6 @@
 //! The side inference server and HttpProvider, end to end over loopback.
-
+// Tests and examples stop at the line that failed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(feature = "server")]
 
 use std::net::SocketAddr;

@@ -5,6 +5,8 @@
 //! base64) in its TRACE-level logs, in any error's Display or Debug, in the
 //! results stream, in the observer's inputs, or in a panic message. And key
 //! files are private: created 0600, refused when group or world readable.
+// Tests and examples stop at the line that failed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};

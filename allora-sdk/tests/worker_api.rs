@@ -1,5 +1,7 @@
 //! The one-crate worker API against the devnet, over real sockets: endpoints,
 //! a mnemonic from the environment, closures per topic and `run_until`.
+// Tests and examples stop at the line that failed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
 

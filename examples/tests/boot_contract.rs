@@ -20,6 +20,8 @@
 //! and absolute paths in `ExecStart` and `EnvironmentFile` are taken inside
 //! the scratch root, as under a chroot. The inference server listens on its
 //! real port (8000) and the worker's metrics on theirs (9464).
+// Tests and examples stop at the line that failed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../../allora-aws/tests/support/mod.rs"]
 mod aws_support;
