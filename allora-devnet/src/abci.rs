@@ -54,8 +54,6 @@ pub(crate) const OWNER_CANNOT_BE_EMPTY: Registered = emissions(24, "owner cannot
 pub(crate) const REGISTRANT_NOT_ENOUGH_DENOM: Registered =
     emissions(48, "topic registrant does not have enough denom");
 pub(crate) const QUERY_TOO_LARGE: Registered = emissions(53, "query is too large");
-pub(crate) const MUST_BE_GREATER_THAN_ZERO: Registered =
-    emissions(62, "value must be greater than 0");
 pub(crate) const WORKER_NONCE_WINDOW_NOT_AVAILABLE: Registered =
     emissions(67, "worker nonce window not available");
 pub(crate) const UNFULFILLED_NONCE_NOT_FOUND: Registered =
@@ -66,13 +64,6 @@ pub(crate) const CANT_UPDATE_EMA_MORE_THAN_ONCE_PER_WINDOW: Registered =
     emissions(78, "cannot update EMA more than once per window");
 pub(crate) const NOT_PERMITTED_TO_SUBMIT_WORKER_PAYLOAD: Registered =
     emissions(83, "not permitted to submit worker payload");
-pub(crate) const INVALID_LABEL_NAME: Registered = emissions(95, "invalid label name");
-pub(crate) const LABEL_NOT_IN_WHITELIST: Registered =
-    emissions(97, "label is not in the topic's label whitelist");
-pub(crate) const TOO_MANY_LABELS: Registered = emissions(
-    98,
-    "too many labels in one submission (exceeds effective cap)",
-);
 
 impl Registered {
     /// This error with context in front of its description.

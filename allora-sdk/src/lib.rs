@@ -36,6 +36,7 @@ pub mod faucet;
 pub mod key_source;
 pub mod keyfile;
 pub mod keys;
+pub mod labels;
 pub mod observe;
 pub mod payload;
 pub mod pipeline;

@@ -32,7 +32,8 @@ use crate::signer::{sign_verified, SignError, Signer, SignerError};
 
 /// The label of a single-valued inference.
 pub const DEFAULT_LABEL: &str = "y";
-/// Longest label accepted.
+/// The chain's default longest label, in bytes (the limit is the
+/// `max_canonical_label_byte_length` parameter; see [`crate::labels`]).
 pub const MAX_LABEL_LEN: usize = 64;
 
 /// Why a payload could not be built.
@@ -51,8 +52,10 @@ pub enum PayloadError {
     /// A labeled inference has no values.
     #[error("labeled inference has no values")]
     NoValues,
-    /// A label is empty, too long or not printable ASCII.
-    #[error("invalid label {0:?}: labels are 1 to 64 printable ASCII characters")]
+    /// A label the chain refuses whatever the topic: empty after trimming,
+    /// longer than 1024 bytes, or with a character other than ASCII
+    /// letters, digits, `_ - / .` and space.
+    #[error("invalid label {0:?}: labels are ASCII letters, digits, '_', '-', '/', '.' and spaces, not empty")]
     InvalidLabel(String),
     /// The same label appears twice.
     #[error("duplicate label {0:?}")]
@@ -195,9 +198,15 @@ impl WorkerPayload {
                 }
                 let mut seen = std::collections::HashSet::with_capacity(pairs.len());
                 for (label, _) in pairs {
-                    let valid = !label.is_empty()
-                        && label.len() <= MAX_LABEL_LEN
-                        && label.bytes().all(|b| b.is_ascii_graphic());
+                    // The chain's rules that do not depend on the topic; the
+                    // topic's own (length limit, case folding, whitelist,
+                    // arity) are `crate::labels::LabelRules`.
+                    let valid = crate::labels::canonical_label(
+                        label,
+                        crate::labels::MAX_MAX_LABEL_BYTES,
+                        true,
+                    )
+                    .is_ok();
                     if !valid {
                         return Err(PayloadError::InvalidLabel(label.clone()));
                     }
@@ -468,7 +477,7 @@ mod tests {
                 "InvalidLabel",
             ),
             (
-                WorkerPayload::labeled_inference(1, 5, [("a b".into(), dec("1"))]),
+                WorkerPayload::labeled_inference(1, 5, [("a!b".into(), dec("1"))]),
                 "InvalidLabel",
             ),
             (
@@ -487,6 +496,10 @@ mod tests {
                 "{err:?} is not {want}"
             );
         }
+        // Inner spaces, slashes and dots are the chain's label characters.
+        WorkerPayload::labeled_inference(1, 5, [("BTC/USD 1h.close".into(), dec("1"))])
+            .sign(&key)
+            .unwrap();
     }
 
     #[test]
