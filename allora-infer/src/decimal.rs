@@ -100,6 +100,39 @@ impl Dec {
             .all(|b| matches!(b, b'0' | b'.' | b'-'))
     }
 
+    /// Compares the values (not the text, whose derived order is that of
+    /// strings): `"1.50"` equals `"1.5"`, `"-0"` equals `"0"`, `"1E+3"` is
+    /// above `"999.9"`. Exact, whatever the number of digits.
+    ///
+    /// ```
+    /// use std::cmp::Ordering;
+    /// use allora_infer::Dec;
+    ///
+    /// let d = |s: &str| s.parse::<Dec>().unwrap();
+    /// assert_eq!(d("1.50").cmp_value(&d("1.5")), Ordering::Equal);
+    /// assert_eq!(d("1E+3").cmp_value(&d("999.9")), Ordering::Greater);
+    /// assert_eq!(d("-2").cmp_value(&d("1E-7")), Ordering::Less);
+    /// ```
+    pub fn cmp_value(&self, other: &Dec) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        let (a, b) = (Magnitude::of(&self.0), Magnitude::of(&other.0));
+        match (a.sign(), b.sign()) {
+            (x, y) if x != y => x.cmp(&y),
+            (0, _) => Ordering::Equal,
+            (sign, _) => {
+                let by_magnitude = a
+                    .adjusted
+                    .cmp(&b.adjusted)
+                    .then_with(|| a.digits.cmp(&b.digits));
+                if sign < 0 {
+                    by_magnitude.reverse()
+                } else {
+                    by_magnitude
+                }
+            }
+        }
+    }
+
     fn from_parts(negative: bool, digits: &str, exponent: i64) -> Self {
         let mut digit_len = digits.len() as i64;
         let is_zero = digits.bytes().all(|b| b == b'0');
@@ -117,6 +150,51 @@ impl Dec {
             format_scientific(&mut out, digits, exponent);
         }
         Dec(out)
+    }
+}
+
+/// A canonical value split for comparison: its sign, the exponent of its
+/// first significant digit, and its significant digits without trailing
+/// zeros (empty for zero).
+struct Magnitude {
+    negative: bool,
+    adjusted: i64,
+    digits: String,
+}
+
+impl Magnitude {
+    fn of(text: &str) -> Magnitude {
+        let (negative, rest) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (mantissa, exponent) = match rest.split_once('E') {
+            Some((m, e)) => (m, e.parse::<i64>().unwrap_or(0)),
+            None => (rest, 0),
+        };
+        let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let all: String = int_part.chars().chain(frac_part.chars()).collect();
+        let significant = all.trim_start_matches('0');
+        let leading = (all.len() - significant.len()) as i64;
+        // value = 0.d1d2... × 10^(int_len + exponent - leading), so the first
+        // significant digit sits at 10^(int_len - leading - 1 + exponent).
+        let adjusted = int_part.len() as i64 - leading - 1 + exponent;
+        Magnitude {
+            negative,
+            adjusted,
+            digits: significant.trim_end_matches('0').to_owned(),
+        }
+    }
+
+    /// -1, 0 or 1.
+    fn sign(&self) -> i8 {
+        if self.digits.is_empty() {
+            0
+        } else if self.negative {
+            -1
+        } else {
+            1
+        }
     }
 }
 
@@ -396,6 +474,35 @@ mod tests {
 
     fn canon(s: &str) -> String {
         s.parse::<Dec>().unwrap().into_string()
+    }
+
+    #[test]
+    fn values_compare_by_value_not_text() {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        let d = |s: &str| s.parse::<Dec>().unwrap();
+        let cases = [
+            ("1.50", "1.5", Equal),
+            ("-0", "0", Equal),
+            ("0.000", "0E-5", Equal),
+            ("1E+3", "999.9", Greater),
+            ("1E+3", "1000", Equal),
+            ("12.5", "125", Less),
+            ("0.0012", "0.00119", Greater),
+            ("1E-7", "0", Greater),
+            ("-1E-7", "0", Less),
+            ("-2", "-10", Greater),
+            ("-2.5", "-2.50", Equal),
+            ("3012.5", "3012.49999999999999999", Greater),
+            (
+                "123456789012345678901234567890.5",
+                "123456789012345678901234567890.4",
+                Greater,
+            ),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(d(a).cmp_value(&d(b)), want, "{a} vs {b}");
+            assert_eq!(d(b).cmp_value(&d(a)), want.reverse(), "{b} vs {a}");
+        }
     }
 
     #[test]

@@ -91,6 +91,15 @@ pub enum InferError {
         #[source]
         source: DecimalError,
     },
+    /// A value the worker's guard rails refuse for its topic (zero where
+    /// zero is refused, or outside the topic's `[min, max]`).
+    #[error("value {value} refused: {reason}")]
+    Refused {
+        /// The value, as it would have been sent.
+        value: String,
+        /// Which rule refused it.
+        reason: String,
+    },
     /// The same label or inferer address appears twice in one answer.
     #[error("duplicate key {0:?} in the response: each label or inferer may appear once")]
     DuplicateKey(String),

@@ -69,7 +69,9 @@ impl InferenceRequest {
 pub enum Prediction {
     /// A single value.
     Single(Dec),
-    /// Labeled values, in the order the model produced them.
+    /// Labeled values, in the order the model produced them. A JSON object
+    /// with one key (`{"inference": 3012.5}`) comes as one labeled value; a
+    /// worker serving a single-value topic sends it as that topic's value.
     Labeled(Vec<(String, Dec)>),
 }
 

@@ -2,6 +2,15 @@
 //! number, a JSON string holding a number, or a JSON object of labeled
 //! values (inferer address -> value, for forecasts).
 //!
+//! A forecast server may also answer in the official off-chain node's
+//! format, inferer address -> list of numbers (`{"allo1...": [0.12, 0.3]}`):
+//! as that node does, the first number of each list is the value and an
+//! empty list leaves its inferer out.
+//!
+//! Whether a one-key object (`{"inference": 3012.5}`) is a single value or
+//! one labeled value depends on the topic's arity, which only the worker
+//! knows: it comes back here as [`Prediction::Labeled`] with one pair.
+//!
 //! Numbers are taken from the raw response text, never through `f64`, so
 //! `0.70` stays `0.70` and a 30-digit value keeps its digits.
 
@@ -22,8 +31,18 @@ enum Answer {
     Object(Vec<(String, Dec)>),
 }
 
+/// Which object values are accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Values {
+    /// Numbers and numeric strings.
+    Scalars,
+    /// Also lists of them, of which the first counts (an empty list drops
+    /// its key): the forecast format of the official off-chain node.
+    FirstOfList,
+}
+
 pub(crate) fn parse_prediction(body: &str, url: &str) -> Result<Prediction, InferError> {
-    match parse_answer(body, url)? {
+    match parse_answer(body, url, Values::Scalars)? {
         Answer::Scalar(v) => Ok(Prediction::Single(v)),
         Answer::Object(pairs) => {
             check_labeled(&pairs)?;
@@ -33,7 +52,7 @@ pub(crate) fn parse_prediction(body: &str, url: &str) -> Result<Prediction, Infe
 }
 
 pub(crate) fn parse_forecast(body: &str, url: &str) -> Result<Vec<ForecastValue>, InferError> {
-    let pairs = match parse_answer(body, url)? {
+    let pairs = match parse_answer(body, url, Values::FirstOfList)? {
         Answer::Object(pairs) => pairs,
         Answer::Scalar(_) => {
             return Err(InferError::UnexpectedShape {
@@ -49,7 +68,7 @@ pub(crate) fn parse_forecast(body: &str, url: &str) -> Result<Vec<ForecastValue>
     Ok(values)
 }
 
-fn parse_answer(body: &str, url: &str) -> Result<Answer, InferError> {
+fn parse_answer(body: &str, url: &str, values: Values) -> Result<Answer, InferError> {
     let text = body.trim();
     match text.as_bytes().first() {
         None => Err(InferError::EmptyResponse {
@@ -59,8 +78,14 @@ fn parse_answer(body: &str, url: &str) -> Result<Answer, InferError> {
             let entries: Entries = serde_json::from_str(text).map_err(invalid_json)?;
             let mut pairs = Vec::with_capacity(entries.0.len());
             for (key, raw) in entries.0 {
-                let value = raw_value(&raw).map_err(|e| with_context(e, &key))?;
-                pairs.push((key, value));
+                let value = match values {
+                    Values::Scalars => Some(raw_value(&raw)),
+                    Values::FirstOfList => first_of_list(&raw).transpose(),
+                };
+                if let Some(value) = value {
+                    let value = value.map_err(|e| with_context(e, &key))?;
+                    pairs.push((key, value));
+                }
             }
             Ok(Answer::Object(pairs))
         }
@@ -91,6 +116,16 @@ fn raw_value(raw: &RawValue) -> Result<Dec, InferError> {
             detail: format!("value {text} is not a number or a numeric string"),
         }),
     }
+}
+
+/// A value, or the first element of a list of values (`None` for an empty
+/// list).
+fn first_of_list(raw: &RawValue) -> Result<Option<Dec>, InferError> {
+    if !raw.get().starts_with('[') {
+        return raw_value(raw).map(Some);
+    }
+    let list: Vec<Box<RawValue>> = serde_json::from_str(raw.get()).map_err(invalid_json)?;
+    list.first().map(|first| raw_value(first)).transpose()
 }
 
 fn with_context(err: InferError, key: &str) -> InferError {
@@ -249,6 +284,53 @@ mod tests {
             parse_forecast(r#"{"":1}"#, "u"),
             Err(InferError::UnexpectedShape { .. })
         ));
+    }
+
+    #[test]
+    fn forecasts_take_the_first_number_of_each_list() {
+        let got = parse_forecast(
+            r#"{"allo1b": [0.12, 0.3], "allo1a": ["7"], "allo1c": [], "allo1d": 5}"#,
+            "u",
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                ForecastValue::new("allo1b", dec("0.12")),
+                ForecastValue::new("allo1a", dec("7")),
+                ForecastValue::new("allo1d", dec("5"))
+            ]
+        );
+        // Only empty lists: no element at all.
+        assert!(matches!(
+            parse_forecast(r#"{"allo1a": []}"#, "u"),
+            Err(InferError::UnexpectedShape { .. })
+        ));
+        match parse_forecast(r#"{"allo1a": ["NaN", 1]}"#, "u") {
+            Err(InferError::InvalidValue { context, .. }) => assert_eq!(context, "allo1a"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_forecast(r#"{"allo1a": [[1]]}"#, "u"),
+            Err(InferError::UnexpectedShape { .. })
+        ));
+        // Inferences do not take lists.
+        assert!(matches!(
+            parse_prediction(r#"{"up": [1]}"#, "u"),
+            Err(InferError::UnexpectedShape { .. })
+        ));
+    }
+
+    #[test]
+    fn a_one_key_object_is_left_to_the_worker() {
+        assert_eq!(
+            parse_prediction(r#"{"inference": 3012.5}"#, "u").unwrap(),
+            Prediction::Labeled(vec![("inference".into(), dec("3012.5"))])
+        );
+        assert_eq!(
+            parse_prediction(r#"{"prediction": "0.0012"}"#, "u").unwrap(),
+            Prediction::Labeled(vec![("prediction".into(), dec("0.0012"))])
+        );
     }
 
     proptest! {
