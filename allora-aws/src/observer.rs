@@ -107,6 +107,7 @@ impl WorkerObserver for CloudWatchObserver {
     fn submission(&self, submission: &Submission) {
         let outcome = match submission.outcome {
             Outcome::Included => "included",
+            Outcome::NotAdmitted => "not_admitted",
             Outcome::AlreadySubmitted => "already_submitted",
         };
         self.record(Metric::count(names::SUBMISSIONS, 1).with_dimension(names::OUTCOME, outcome));

@@ -2,10 +2,12 @@
 //! say about a worker, gathered in one report.
 //!
 //! [`NodeStatus::gather`] asks the chain for its id, the worker's balance
-//! and its registration in each topic, reads the newest recorded window of
-//! each topic from the submission record (without disturbing a running
-//! worker), checks on chain whether that window's transaction landed, and
-//! tries the websocket. Nothing here fails because the chain is unreachable:
+//! and, for each topic, whether it exists, whether the whitelists admit the
+//! worker (`CanSubmitWorkerPayload`) and whether the worker is registered;
+//! reads the newest recorded window of each topic from the submission
+//! record and each topic's state as the running worker last wrote it
+//! (serving, or suspended and why), without disturbing the worker; checks on
+//! chain whether that window's transaction landed; and tries the websocket. Nothing here fails because the chain is unreachable:
 //! the report says so. The report serializes to JSON and displays as text.
 //!
 //! ```no_run
@@ -36,8 +38,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::client::ChainClient;
+use crate::client::ClientError;
 use crate::keys::Address;
-use crate::worker::store::{read_record, StoreError, WindowState};
+use crate::worker::store::{read_record, read_topic_states, StoreError, WindowState};
+use crate::worker::TopicState;
 
 /// How long the websocket check may take.
 pub const WEBSOCKET_TIMEOUT: Duration = Duration::from_secs(5);
@@ -75,8 +79,16 @@ pub struct WebsocketStatus {
 pub struct TopicStatus {
     /// The topic id.
     pub id: u64,
+    /// Whether the topic exists (unknown when the query failed).
+    pub exists: Option<bool>,
+    /// Whether the whitelists let the worker submit there
+    /// (`CanSubmitWorkerPayload`; unknown when the query failed).
+    pub whitelisted: Option<bool>,
     /// Whether the worker is registered there (unknown when the query failed).
     pub registered: Option<bool>,
+    /// The topic's state as the worker last wrote it (serving, or suspended
+    /// with the reason); `None` when no worker ran on this data directory.
+    pub worker_state: Option<TopicState>,
     /// The newest window in the submission record.
     pub last_submission: Option<LastSubmission>,
 }
@@ -121,6 +133,7 @@ impl NodeStatus {
         } else {
             None
         };
+        let worker_states = read_topic_states(data_dir).await?;
         // Later entries are newer nonces of the same topic.
         let newest: BTreeMap<u64, (i64, WindowState)> = read_record(data_dir)
             .await?
@@ -129,10 +142,19 @@ impl NodeStatus {
             .collect();
         let mut topic_statuses = Vec::with_capacity(topics.len());
         for &id in topics {
-            let registered = if reachable {
-                client.is_worker_registered(id, address).await.ok()
+            let (exists, whitelisted, registered) = if reachable {
+                let exists = match client.topic(id).await {
+                    Ok(_) => Some(true),
+                    Err(ClientError::NotFound(_)) => Some(false),
+                    Err(_) => None,
+                };
+                (
+                    exists,
+                    client.can_submit_worker_payload(id, address).await.ok(),
+                    client.is_worker_registered(id, address).await.ok(),
+                )
             } else {
-                None
+                (None, None, None)
             };
             let last_submission = match newest.get(&id) {
                 None => None,
@@ -140,7 +162,10 @@ impl NodeStatus {
             };
             topic_statuses.push(TopicStatus {
                 id,
+                exists,
+                whitelisted,
                 registered,
+                worker_state: worker_states.get(&id).cloned(),
                 last_submission,
             });
         }
@@ -253,12 +278,33 @@ impl fmt::Display for NodeStatus {
             )?,
         }
         for topic in &self.topics {
+            if topic.exists == Some(false) {
+                writeln!(
+                    out,
+                    "topic {}: does NOT exist on this chain (check the topic id)",
+                    topic.id
+                )?;
+                continue;
+            }
             let registered = yes_no(
                 topic.registered,
                 "registered",
                 "NOT registered (register the worker in it)",
             );
             write!(out, "topic {}: {registered}; ", topic.id)?;
+            if topic.whitelisted == Some(false) {
+                write!(
+                    out,
+                    "NOT whitelisted (the topic's worker whitelist does not admit the worker); "
+                )?;
+            }
+            match &topic.worker_state {
+                Some(TopicState::Suspended(s)) => {
+                    write!(out, "worker: SUSPENDED ({}: {}); ", s.reason, s.detail)?
+                }
+                Some(TopicState::Serving) => write!(out, "worker: serving; ")?,
+                None => {}
+            }
             match &topic.last_submission {
                 None => writeln!(out, "no submission recorded yet")?,
                 Some(s) => {
@@ -295,7 +341,10 @@ mod tests {
             topics: vec![
                 TopicStatus {
                     id: 1,
+                    exists: None,
+                    whitelisted: None,
                     registered: None,
+                    worker_state: None,
                     last_submission: Some(LastSubmission {
                         nonce: 20,
                         state: "abandoned",
@@ -307,7 +356,23 @@ mod tests {
                 },
                 TopicStatus {
                     id: 2,
+                    exists: Some(true),
+                    whitelisted: Some(false),
                     registered: Some(false),
+                    worker_state: Some(TopicState::Suspended(crate::worker::Suspension {
+                        reason: crate::worker::SuspendReason::NotPermitted,
+                        detail: "ask the admin".into(),
+                        since_height: Some(5),
+                        next_check_height: Some(35),
+                    })),
+                    last_submission: None,
+                },
+                TopicStatus {
+                    id: 3,
+                    exists: Some(false),
+                    whitelisted: None,
+                    registered: None,
+                    worker_state: None,
                     last_submission: None,
                 },
             ],
@@ -322,5 +387,11 @@ mod tests {
             text.contains("topic 2: NOT registered") && text.contains("no submission recorded"),
             "{text}"
         );
+        assert!(
+            text.contains("NOT whitelisted")
+                && text.contains("worker: SUSPENDED (not_permitted: ask the admin)"),
+            "{text}"
+        );
+        assert!(text.contains("topic 3: does NOT exist"), "{text}");
     }
 }

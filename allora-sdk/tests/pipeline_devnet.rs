@@ -107,10 +107,11 @@ async fn out_of_gas_raises_the_limit_and_resends() {
 }
 
 #[tokio::test]
-async fn a_fee_below_the_minimum_is_raised() {
+async fn a_fee_below_the_minimum_is_raised_in_one_step_to_what_the_chain_requires() {
     let devnet = devnet(20).await;
     let mut config = PipelineConfig::new(CHAIN_ID);
-    // Eco at 10 uallo/gas pays half of what the chain wants; priority (2.5x) is enough.
+    // Eco at 10 uallo/gas pays half of what the chain wants; its answer
+    // names the fee it requires, which the next attempt pays exactly.
     config.gas_price = GasPriceSource::Static(GasPrice::from_uallo(10));
     config.tier = FeeTier::Eco;
     let p = pipeline(&devnet, config);
@@ -120,8 +121,55 @@ async fn a_fee_below_the_minimum_is_raised() {
         .submit(vec![payload(1, nonce)], send_by, confirm_by)
         .await
         .unwrap();
-    assert!(included.attempts >= 2);
-    assert!(included.fee.amount >= u128::from(included.gas_used as u64) * 20);
+    assert_eq!(included.attempts, 2, "one refusal, one raise");
+    assert_eq!(
+        included.fee.amount,
+        u128::from(included.fee.gas_limit) * 20,
+        "ceil(20 uallo × gas limit)"
+    );
+    // The next transaction pays it at once.
+    while devnet.open_nonces(2).is_empty() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let next = devnet.open_nonces(2)[0];
+    let again = p
+        .submit(vec![payload(2, next)], send_by, confirm_by)
+        .await
+        .unwrap();
+    assert_eq!(again.attempts, 1);
+}
+
+#[tokio::test]
+async fn a_fee_above_the_maximum_is_refused_without_paying() {
+    let devnet = devnet(20).await;
+    let mut config = PipelineConfig::new(CHAIN_ID);
+    config.gas_price = GasPriceSource::Static(GasPrice::from_uallo(10));
+    config.tier = FeeTier::Eco;
+    config.max_fee = Some(1_000);
+    let p = pipeline(&devnet, config);
+    let before = devnet.account(devnet.address()).unwrap().balance;
+    let nonce = devnet.open_nonces(1)[0];
+    let (send_by, confirm_by) = deadlines();
+    let err = p
+        .submit(vec![payload(1, nonce)], send_by, confirm_by)
+        .await
+        .unwrap_err();
+    let (required, maximum) = match err {
+        allora_sdk::pipeline::SubmitError::FeeAboveMaximum { required, maximum } => {
+            (required, maximum)
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(maximum, 1_000);
+    assert!(required > maximum && required % 20 == 0, "{required}");
+    // Refused at CheckTx (free), then known: not sent again.
+    let err = p
+        .submit(vec![payload(1, nonce)], send_by, confirm_by)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("fee above maximum"), "{err}");
+    assert!(devnet.included_txs().is_empty());
+    assert_eq!(devnet.account(devnet.address()).unwrap().balance, before);
 }
 
 #[tokio::test]

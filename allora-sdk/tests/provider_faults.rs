@@ -152,6 +152,7 @@ async fn bad_answers_are_never_submitted_and_the_worker_keeps_serving() {
                         topic_id,
                         nonce: n,
                         source,
+                        ..
                     }) => *topic_id == t && *n == nonce && expected(t, source),
                     _ => false,
                 });

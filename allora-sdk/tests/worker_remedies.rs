@@ -1,8 +1,9 @@
 //! The worker's remedies against the devnet, over real sockets: a payload
 //! refused because the chain refuses its topic for this worker (final for
-//! the topic) ends its window, reported as the chain's refusal and recorded,
-//! while the other topics go on; the topic is served again once the chain
-//! accepts the worker there again.
+//! the topic: not registered, 13; not whitelisted, 83) ends its window,
+//! reported once as the chain's refusal and recorded, the topic suspended
+//! (no provider call, no fee) while the other topics go on; a check a few
+//! epochs later serves it again once the chain accepts the worker there.
 // Tests and examples stop at the line that failed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use allora_devnet::fixtures::{fn_topic, test_key, TestNet};
 use allora_sdk::worker::store::{SubmissionStore, WindowState};
-use allora_sdk::worker::{Outcome, Submission, TopicSpec, WorkerError};
+use allora_sdk::worker::{Outcome, Submission, SuspendReason, TopicSpec, WorkerError};
 use allora_sdk::{AsyncFnProvider, InferError, InferenceRequest, StreamExt};
 use tokio::sync::Notify;
 
@@ -20,19 +21,55 @@ const BLOCK: Duration = Duration::from_millis(200);
 const EPOCH: i64 = 10;
 const WINDOW: i64 = 5;
 
+/// How the test makes the chain refuse topic 2 to the worker, and accept
+/// it again.
+#[derive(Clone, Copy)]
+enum Refusal {
+    Unregistered,
+    NotWhitelisted,
+}
+
 #[tokio::test]
-async fn a_refused_topic_ends_its_window_and_is_served_again_once_accepted() {
-    let devnet = TestNet::builder(test_key(13).unwrap())
+async fn an_unregistered_topic_ends_its_window_and_is_served_again_once_registered() {
+    refused_then_accepted(Refusal::Unregistered, 13).await;
+}
+
+#[tokio::test]
+async fn a_whitelist_refusal_ends_its_window_and_is_served_again_once_admitted() {
+    refused_then_accepted(Refusal::NotWhitelisted, 14).await;
+}
+
+async fn refused_then_accepted(refusal: Refusal, seed: u8) {
+    let devnet = TestNet::builder(test_key(seed).unwrap())
         .chain_id("allora-remedies-test")
         .block_interval(BLOCK)
         .topics([1, 2], EPOCH, WINDOW)
         .start()
         .await
         .unwrap();
+    let (refuse, accept, kind, reason) = match refusal {
+        Refusal::Unregistered => (
+            Box::new(|d: &TestNet| d.unregister_worker(2, d.address()).unwrap())
+                as Box<dyn Fn(&TestNet)>,
+            Box::new(|d: &TestNet| d.register_worker(2, d.address()).unwrap())
+                as Box<dyn Fn(&TestNet)>,
+            "not_registered",
+            SuspendReason::NotRegistered,
+        ),
+        Refusal::NotWhitelisted => (
+            Box::new(|d: &TestNet| {
+                let other = test_key(99).unwrap().address().clone();
+                d.set_worker_whitelist(2, Some(vec![other])).unwrap()
+            }) as Box<dyn Fn(&TestNet)>,
+            Box::new(|d: &TestNet| d.set_worker_whitelist(2, None).unwrap())
+                as Box<dyn Fn(&TestNet)>,
+            "not_permitted",
+            SuspendReason::NotPermitted,
+        ),
+    };
 
-    // Topic 2's first provider call holds until the test has removed the
-    // worker's registration there, so its payload meets a chain that
-    // refuses the topic to this worker.
+    // Topic 2's first provider call holds until the test has made the chain
+    // refuse the topic to this worker, so its payload meets that refusal.
     let calls = Arc::new(AtomicUsize::new(0));
     let started = Arc::new(Notify::new());
     let release = Arc::new(Notify::new());
@@ -55,6 +92,7 @@ async fn a_refused_topic_ends_its_window_and_is_served_again_once_accepted() {
         .unwrap()
         .topic(fn_topic(1, |_: &InferenceRequest| 11.5))
         .topic(TopicSpec::inference(2, Arc::new(topic2)))
+        .topic_check_epochs(1)
         .build()
         .unwrap()
         .start()
@@ -64,7 +102,7 @@ async fn a_refused_topic_ends_its_window_and_is_served_again_once_accepted() {
     tokio::time::timeout(Duration::from_secs(10), started.notified())
         .await
         .expect("topic 2's first window reaches its provider");
-    devnet.unregister_worker(2, devnet.address()).unwrap();
+    refuse(&devnet);
     release.notify_one();
 
     let mut served: Vec<Submission> = Vec::new();
@@ -74,8 +112,8 @@ async fn a_refused_topic_ends_its_window_and_is_served_again_once_accepted() {
         match tokio::time::timeout_at(deadline, results.next()).await {
             Ok(Some(Ok(s))) => served.push(s),
             Ok(Some(Err(e))) => {
-                // Registered again as soon as the refusal is reported.
-                devnet.register_worker(2, devnet.address()).unwrap();
+                // Accepted again as soon as the refusal is reported.
+                accept(&devnet);
                 failed.push(e);
             }
             Ok(None) | Err(_) => break,
@@ -83,10 +121,16 @@ async fn a_refused_topic_ends_its_window_and_is_served_again_once_accepted() {
     }
     handle.shutdown().await;
 
-    // Reported once, as the chain's refusal of the topic.
-    assert_eq!(failed.len(), 1, "{failed:?}");
+    // Reported once, as the chain's refusal of the topic, and the topic
+    // suspended once.
+    assert_eq!(failed.len(), 2, "{failed:?}");
     assert_eq!(failed[0].window(), Some((2, EPOCH)));
-    assert_eq!(failed[0].kind(), "not_registered", "{}", failed[0]);
+    assert_eq!(failed[0].kind(), kind, "{}", failed[0]);
+    assert!(
+        matches!(&failed[1], WorkerError::TopicSuspended { topic_id: 2, suspension } if suspension.reason == reason),
+        "{}",
+        failed[1]
+    );
     // Topic 1 was served throughout; topic 2 again once accepted.
     let again = served
         .iter()
@@ -101,7 +145,7 @@ async fn a_refused_topic_ends_its_window_and_is_served_again_once_accepted() {
     assert_eq!(
         calls.load(Ordering::SeqCst),
         2,
-        "the refused window was not retried"
+        "the refused window was not retried, and no window was asked for while suspended"
     );
     let record = SubmissionStore::open(devnet.data_dir()).unwrap();
     assert!(matches!(

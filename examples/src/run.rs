@@ -281,6 +281,7 @@ fn topic_list(ids: &[u64]) -> String {
 fn print_submission(s: &Submission) {
     let outcome = match s.outcome {
         Outcome::Included => "included",
+        Outcome::NotAdmitted => "not-admitted",
         Outcome::AlreadySubmitted => "already-submitted",
     };
     let latency = s

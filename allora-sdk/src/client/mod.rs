@@ -27,9 +27,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use endpoint::EndpointHealth;
-pub use error::{classify, ChainError, ClientError, TxErrorKind, TxStage};
+pub use error::{classify, registered_error, ChainError, ClientError, TxErrorKind, TxStage};
 pub use queries::{AccountInfo, LatestBlock};
-pub use txs::{BroadcastAck, GasEstimate, TxOutcome};
+pub use txs::{BroadcastAck, GasEstimate, TxEvent, TxOutcome};
 
 use endpoint::{Endpoint, EndpointPool};
 

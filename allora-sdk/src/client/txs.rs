@@ -24,6 +24,35 @@ pub struct BroadcastAck {
     pub txhash: String,
 }
 
+/// An event of an included transaction, as the node reports it in
+/// `GetTx` (`tx_response.events`): the type and the attributes in order.
+/// Typed events (`emissions.v10.EventInsertInfererPayload`...) carry each
+/// field as its proto3-JSON text (`topic_id` = `"\"1\""`); every event of
+/// a message ends with a `msg_index` attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxEvent {
+    /// The event type.
+    pub kind: String,
+    /// `(key, value)` pairs, in order.
+    pub attributes: Vec<(String, String)>,
+}
+
+impl TxEvent {
+    /// The value of an attribute.
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The index of the message that emitted the event, when it came from
+    /// one.
+    pub fn msg_index(&self) -> Option<usize> {
+        self.attribute("msg_index")?.trim_matches('"').parse().ok()
+    }
+}
+
 /// An included transaction's result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxOutcome {
@@ -38,6 +67,9 @@ pub struct TxOutcome {
     /// `Ok` when its messages were applied, the chain's error otherwise (the
     /// fee was paid either way).
     pub result: Result<(), ChainError>,
+    /// The events it emitted: the ante handler's and each message's (whose
+    /// events carry `msg_index`).
+    pub events: Vec<TxEvent>,
 }
 
 fn chain_error(stage: TxStage, response: &TxResponse) -> ChainError {
@@ -53,21 +85,9 @@ fn chain_error(stage: TxStage, response: &TxResponse) -> ChainError {
 
 /// Reads the chain's error out of a failed simulation's status message.
 fn simulate_error(message: &str) -> ChainError {
-    // The SDK's message reads "<log>: <description>" with no code attached;
-    // classification works from the text.
-    let (codespace, code) = if message.contains("account sequence mismatch") {
-        ("sdk", 32)
-    } else if message.contains("out of gas") {
-        ("sdk", 11)
-    } else if message.contains("insufficient fee") {
-        ("sdk", 13)
-    } else if message.contains("insufficient funds") {
-        ("sdk", 5)
-    } else if message.contains("unauthorized") {
-        ("sdk", 4)
-    } else {
-        ("undefined", 1)
-    };
+    // The SDK's message reads "<log> With gas wanted: ..." with no code
+    // attached: the code is that of the registered error the log ends with.
+    let (codespace, code) = super::error::registered_error(message);
     ChainError {
         stage: TxStage::Simulate,
         codespace: codespace.to_owned(),
@@ -179,12 +199,25 @@ impl ChainClient {
         } else {
             Err(chain_error(TxStage::DeliverTx, &tx_response))
         };
+        let events = tx_response
+            .events
+            .into_iter()
+            .map(|event| TxEvent {
+                kind: event.r#type,
+                attributes: event
+                    .attributes
+                    .into_iter()
+                    .map(|a| (a.key, a.value))
+                    .collect(),
+            })
+            .collect();
         Ok(Some(TxOutcome {
             txhash: tx_response.txhash,
             height: tx_response.height,
             gas_wanted: tx_response.gas_wanted,
             gas_used: tx_response.gas_used,
             result,
+            events,
         }))
     }
 }
@@ -211,5 +244,10 @@ mod tests {
             TxErrorKind::AlreadySubmitted
         );
         assert_eq!(simulate_error("weird").kind(), TxErrorKind::Other);
+        let closed = simulate_error(
+            "failed to execute message; message index: 0: unfulfilled nonce not found With gas wanted: '0' and gas used: '0' ",
+        );
+        assert_eq!((closed.codespace.as_str(), closed.code), ("emissions", 75));
+        assert_eq!(closed.kind(), TxErrorKind::NonceNotOpen);
     }
 }

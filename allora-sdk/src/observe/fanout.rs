@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::worker::{Submission, WorkerError, WorkerObserver};
+use crate::worker::{Submission, TopicState, WorkerError, WorkerObserver};
 
 /// Forwards every event to each of its observers, in the order they were
 /// added. Each observer must itself not block (the [`WorkerObserver`]
@@ -74,6 +74,12 @@ impl WorkerObserver for FanOut {
 
     fn block(&self, height: i64) {
         self.observers.iter().for_each(|o| o.block(height));
+    }
+
+    fn topic_state(&self, topic_id: u64, state: &TopicState) {
+        self.observers
+            .iter()
+            .for_each(|o| o.topic_state(topic_id, state));
     }
 }
 

@@ -5,8 +5,9 @@
 //!
 //! | name | type | labels |
 //! |---|---|---|
-//! | `submissions_total` | counter | `topic`, `outcome` (`included`, `already_submitted`, `failed`) |
-//! | `failures_total` | counter | `kind` (the worker error's [`kind`](WorkerError::kind)) |
+//! | `submissions_total` | counter | `topic`, `outcome` (`included`, `not_admitted`, `already_submitted`, `failed`) |
+//! | `failures_total` | counter | `kind` (the worker error's [`kind`](WorkerError::kind): `not_registered`, `nonce_not_open`, `invalid_label_name`, `fee_above_maximum`, `forecast_timeout`, `value_refused`, `unavailable`...) |
+//! | `topic_state` | gauge (0/1) | `topic`, `state` (`serving`, or why it is suspended: `not_registered`, `not_permitted`, `topic_missing`, `labels`, `insufficient_funds`...; 1 for the current state) |
 //! | `balance_uallo` | gauge | |
 //! | `block_height` | gauge | |
 //! | `websocket_connected` | gauge (0/1) | |
@@ -35,6 +36,7 @@
 //! # }
 //! ```
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex};
@@ -55,7 +57,7 @@ use prometheus_client::registry::Registry;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::worker::{Outcome, Submission, WorkerError, WorkerObserver};
+use crate::worker::{Outcome, Submission, TopicState, WorkerError, WorkerObserver};
 
 /// The prefix of every metric name.
 pub const PREFIX: &str = "allora_worker";
@@ -92,6 +94,12 @@ struct FailureLabels {
     kind: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TopicStateLabels {
+    topic: u64,
+    state: &'static str,
+}
+
 /// The worker's Prometheus metrics and its health. Implements
 /// [`WorkerObserver`]; share it in an `Arc`.
 #[derive(Debug)]
@@ -99,6 +107,9 @@ pub struct PrometheusObserver {
     registry: Registry,
     submissions: Family<SubmissionLabels, Counter>,
     failures: Family<FailureLabels, Counter>,
+    topic_states: Family<TopicStateLabels, Gauge<i64, AtomicI64>>,
+    /// Each topic's current state label (to zero it when it changes).
+    current_states: Mutex<HashMap<u64, &'static str>>,
     balance: Gauge<f64, AtomicU64>,
     height: Gauge<i64, AtomicI64>,
     websocket: Gauge<i64, AtomicI64>,
@@ -122,6 +133,12 @@ impl PrometheusObserver {
         );
         let failures = Family::<FailureLabels, Counter>::default();
         registry.register("failures", "Failures, by kind", failures.clone());
+        let topic_states = Family::<TopicStateLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "topic_state",
+            "Whether each topic is served or suspended, and why (1 for its current state)",
+            topic_states.clone(),
+        );
         let balance = Gauge::<f64, AtomicU64>::default();
         registry.register("balance_uallo", "Account balance in uallo", balance.clone());
         let height = Gauge::<i64, AtomicI64>::default();
@@ -155,6 +172,8 @@ impl PrometheusObserver {
             registry,
             submissions,
             failures,
+            topic_states,
+            current_states: Mutex::new(HashMap::new()),
             balance,
             height,
             websocket,
@@ -214,6 +233,7 @@ impl WorkerObserver for PrometheusObserver {
     fn submission(&self, submission: &Submission) {
         let outcome = match submission.outcome {
             Outcome::Included => "included",
+            Outcome::NotAdmitted => "not_admitted",
             Outcome::AlreadySubmitted => "already_submitted",
         };
         self.submissions
@@ -255,6 +275,31 @@ impl WorkerObserver for PrometheusObserver {
 
     fn websocket(&self, connected: bool) {
         self.websocket.set(i64::from(connected));
+    }
+
+    fn topic_state(&self, topic_id: u64, state: &TopicState) {
+        let label = state.as_str();
+        let previous = {
+            let mut current = match self.current_states.lock() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            current.insert(topic_id, label)
+        };
+        if let Some(previous) = previous.filter(|p| *p != label) {
+            self.topic_states
+                .get_or_create(&TopicStateLabels {
+                    topic: topic_id,
+                    state: previous,
+                })
+                .set(0);
+        }
+        self.topic_states
+            .get_or_create(&TopicStateLabels {
+                topic: topic_id,
+                state: label,
+            })
+            .set(1);
     }
 
     fn block(&self, height: i64) {
@@ -401,6 +446,44 @@ mod tests {
             "allora_worker_balance_uallo 1000.0",
             "allora_worker_broadcast_to_included_seconds_count 1",
             "allora_worker_things_dropped_total 3",
+        ] {
+            assert!(text.lines().any(|l| l == expected), "{expected}\n{text}");
+        }
+    }
+
+    #[test]
+    fn topic_states_show_the_current_one() {
+        use crate::worker::{SuspendReason, Suspension};
+        let metrics = PrometheusObserver::new(Duration::from_secs(60));
+        metrics.topic_state(1, &TopicState::Serving);
+        metrics.topic_state(
+            2,
+            &TopicState::Suspended(Suspension {
+                reason: SuspendReason::NotRegistered,
+                detail: "register it".into(),
+                since_height: None,
+                next_check_height: None,
+            }),
+        );
+        metrics.failure(&WorkerError::FeeAboveMaximum {
+            topic_id: 1,
+            nonce: 10,
+            required: 4500,
+            maximum: 3000,
+        });
+        let text = metrics.encode();
+        for expected in [
+            "allora_worker_topic_state{topic=\"1\",state=\"serving\"} 1",
+            "allora_worker_topic_state{topic=\"2\",state=\"not_registered\"} 1",
+            "allora_worker_failures_total{kind=\"fee_above_maximum\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == expected), "{expected}\n{text}");
+        }
+        metrics.topic_state(2, &TopicState::Serving);
+        let text = metrics.encode();
+        for expected in [
+            "allora_worker_topic_state{topic=\"2\",state=\"not_registered\"} 0",
+            "allora_worker_topic_state{topic=\"2\",state=\"serving\"} 1",
         ] {
             assert!(text.lines().any(|l| l == expected), "{expected}\n{text}");
         }

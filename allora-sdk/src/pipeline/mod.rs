@@ -5,7 +5,11 @@
 //! - sequence mismatch: take the sequence the chain expects (or fetch it
 //!   again) and resend at once;
 //! - out of gas: raise the limit and resend;
-//! - insufficient fee: refresh the gas price, raise the tier and resend;
+//! - insufficient fee: raise the fee straight to what the chain says it
+//!   requires (or, when it names no amount, to the fee market's price at
+//!   the next tier) and resend, within the maximum fee per transaction
+//!   ([`PipelineConfig::max_fee`]; above it: [`SubmitError::FeeAboveMaximum`],
+//!   nothing paid);
 //! - full mempool: wait (backoff, within the deadline) and resend;
 //! - anything final for the window or the topic, or "already submitted":
 //!   returned with the failing message's index when the chain names it, so
@@ -39,7 +43,7 @@ pub use fee::{FeePolicy, GasPriceSource};
 pub use gas::{GasMemory, GasPolicy};
 pub use remedy::{FeeTarget, Remedy, RemedyContext, RemedyPolicy};
 
-use crate::client::{ChainClient, ChainError, ClientError, TxErrorKind, TxStage};
+use crate::client::{ChainClient, ChainError, ClientError, TxErrorKind, TxEvent, TxStage};
 use crate::keys::WorkerKey;
 use crate::proto::Any;
 use crate::tx::{Fee, FeeTier, TxBuildError};
@@ -68,6 +72,15 @@ pub enum SubmitError {
     /// The deadline passed before it could be sent.
     #[error("deadline passed before the transaction could be sent")]
     DeadlinePassed,
+    /// The fee the chain requires is above the maximum fee per
+    /// transaction: the transaction was not sent (or not sent again).
+    #[error("fee above maximum: the chain requires {required}uallo, the maximum fee per transaction is {maximum}uallo; raise the maximum or lower the gas price")]
+    FeeAboveMaximum {
+        /// The fee the chain requires, in uallo.
+        required: u128,
+        /// The maximum fee per transaction, in uallo.
+        maximum: u128,
+    },
     /// Every attempt hit a retryable rejection.
     #[error("gave up after {attempts} attempts; last: {last}")]
     AttemptsExhausted {
@@ -113,6 +126,26 @@ pub struct Included {
     pub included_at: Instant,
     /// How many attempts it took.
     pub attempts: u32,
+    /// The events it emitted, as the node reported them.
+    pub events: Vec<TxEvent>,
+}
+
+impl Included {
+    /// Whether message `msg_index` emitted an event whose type is `name` or
+    /// ends with `.{name}` (any emissions version, e.g.
+    /// `EventInsertInfererPayload`). `GetTx` reports every event of an
+    /// included transaction, with `msg_index` on each message's events
+    /// (cosmos-sdk v0.50), so an event missing here was not emitted.
+    pub fn message_emitted(&self, msg_index: usize, name: &str) -> bool {
+        self.events.iter().any(|event| {
+            event.msg_index() == Some(msg_index)
+                && event
+                    .kind
+                    .rsplit_once('.')
+                    .map_or(event.kind.as_str(), |(_, last)| last)
+                    == name
+        })
+    }
 }
 
 /// Settings of a [`TxPipeline`].
@@ -137,13 +170,17 @@ pub struct PipelineConfig {
     pub gas_reuse_for: Duration,
     /// Memo of every transaction.
     pub memo: String,
+    /// The most one transaction may pay, in uallo (`None`: no limit). A
+    /// fee computed above it is lowered to it; a fee the chain requires
+    /// above it is not paid ([`SubmitError::FeeAboveMaximum`]).
+    pub max_fee: Option<u128>,
 }
 
 impl PipelineConfig {
     /// Defaults for a chain id: simulated gas x1.3, a static price of 10
     /// uallo/gas, standard tier, 250 ms inclusion polls, 5 attempts, waits
     /// of 250 ms doubling up to 2 s after a full mempool, simulated gas
-    /// reused for 10 minutes by routine transactions.
+    /// reused for 10 minutes by routine transactions, no maximum fee.
     pub fn new(chain_id: impl Into<String>) -> Self {
         PipelineConfig {
             chain_id: chain_id.into(),
@@ -155,6 +192,7 @@ impl PipelineConfig {
             backoff: remedy::default_backoff(),
             gas_reuse_for: Duration::from_secs(600),
             memo: String::new(),
+            max_fee: None,
         }
     }
 }
@@ -250,6 +288,7 @@ impl TxPipeline {
         RemedyPolicy {
             gas: self.config.gas,
             backoff: self.config.backoff,
+            max_fee: self.config.max_fee,
         }
     }
 
@@ -263,11 +302,21 @@ impl TxPipeline {
         self.state.lock().await.account.invalidate();
     }
 
-    /// The fee a transaction of `gas_limit` costs now, at the configured tier.
+    /// The fee a transaction of `gas_limit` costs now, at the configured
+    /// tier (within the maximum fee).
     pub async fn fee_estimate(&self, gas_limit: u64) -> Fee {
         let mut state = self.state.lock().await;
         let tier = state.fees.tier();
-        state.fees.fee(&self.client, gas_limit, tier).await
+        let mut fee = state.fees.fee(&self.client, gas_limit, tier).await;
+        if let Some(max) = self.config.max_fee {
+            fee.amount = fee.amount.min(max);
+        }
+        fee
+    }
+
+    /// The maximum fee per transaction, in uallo, if one is set.
+    pub fn max_fee(&self) -> Option<u128> {
+        self.config.max_fee
     }
 
     /// Sends `messages` in one transaction and waits for its inclusion: no
@@ -346,6 +395,7 @@ impl TxPipeline {
                         broadcast_at: sent.at,
                         included_at: Instant::now(),
                         attempts: attempt,
+                        events: outcome.events,
                     })
                 }
                 Err(error) => {
@@ -397,7 +447,16 @@ impl TxPipeline {
         let mut state = self.state.lock().await;
         let address = self.key.address();
         let (account_number, sequence) = state.account.current(&client, address).await?;
-        let fee = state.fees.fee(&client, gas, plan.tier).await;
+        let mut fee = state.fees.fee(&client, gas, plan.tier).await;
+        if let Some(maximum) = self.config.max_fee {
+            // What the chain last said it requires, when above the maximum,
+            // is not paid; a fee the configuration alone puts above it is
+            // lowered to it.
+            if let Some(required) = state.fees.floor_fee(gas).filter(|r| *r > maximum) {
+                return Err(SubmitError::FeeAboveMaximum { required, maximum });
+            }
+            fee.amount = fee.amount.min(maximum);
+        }
         let tx = signer.sign(&self.key, account_number, sequence, &fee)?;
         match broadcast::broadcast(&client, &tx, &fee).await {
             Ok(Broadcast::Accepted(sent)) => {
@@ -520,6 +579,18 @@ impl TxPipeline {
         self.remedy_policy().remedy(error.kind(), &ctx)
     }
 
+    /// Keeps what an insufficient-fee answer says the chain requires as the
+    /// fee floor: the fee for the gas limit that was sent, and the minimum
+    /// gas price when the fee market names it.
+    fn learn_fee(&self, state: &mut SendState, plan: &Plan, error: &ChainError, required: u128) {
+        if let Some(gas) = plan.gas_limit {
+            state.fees.require(required, gas);
+        }
+        if let Some(price) = error.min_gas_price() {
+            state.fees.raise_floor(price);
+        }
+    }
+
     /// Applies the remedy for a rejection: `Ok(wait)` to try again (after
     /// the wait, if any), the rejection itself when it is final.
     fn apply(
@@ -544,6 +615,18 @@ impl TxPipeline {
                 state.fees.invalidate();
                 plan.tier = tier;
                 Ok(None)
+            }
+            Remedy::RaiseFee {
+                to: FeeTarget::Amount(required),
+            } => {
+                self.learn_fee(state, plan, error, required);
+                Ok(None)
+            }
+            Remedy::FeeAboveMaximum { required, maximum } => {
+                // Remembered, so the next transactions are not sent to be
+                // refused the same way.
+                self.learn_fee(state, plan, error, required);
+                Err(SubmitError::FeeAboveMaximum { required, maximum })
             }
             Remedy::RaiseGas { to } => {
                 plan.gas_limit = Some(to);
@@ -579,7 +662,9 @@ pub fn message_index(log: &str) -> Option<usize> {
 pub fn never_broadcast(error: &SubmitError) -> bool {
     match error {
         SubmitError::Rejected { error, .. } => error.stage != TxStage::DeliverTx,
-        SubmitError::DeadlinePassed | SubmitError::Build(_) => true,
+        SubmitError::DeadlinePassed
+        | SubmitError::Build(_)
+        | SubmitError::FeeAboveMaximum { .. } => true,
         _ => false,
     }
 }
@@ -597,5 +682,36 @@ mod tests {
             Some(12)
         );
         assert_eq!(message_index("out of gas"), None);
+    }
+
+    #[test]
+    fn events_are_found_by_message_and_name() {
+        let now = Instant::now();
+        let event = |kind: &str, index: &str| TxEvent {
+            kind: kind.into(),
+            attributes: vec![
+                ("topic_id".into(), "\"1\"".into()),
+                ("msg_index".into(), index.into()),
+            ],
+        };
+        let mut included = Included {
+            txhash: "AB".into(),
+            height: 3,
+            fee: Fee::uallo(1, 1),
+            gas_used: 1,
+            broadcast_at: now,
+            included_at: now,
+            attempts: 1,
+            events: Vec::new(),
+        };
+        assert!(!included.message_emitted(0, "EventInsertInfererPayload"));
+        included.events = vec![
+            event("tx", "0"),
+            event("emissions.v10.EventInsertInfererPayload", "1"),
+            event("emissions.v9.EventInsertForecasterPayload", "0"),
+        ];
+        assert!(included.message_emitted(1, "EventInsertInfererPayload"));
+        assert!(!included.message_emitted(0, "EventInsertInfererPayload"));
+        assert!(included.message_emitted(0, "EventInsertForecasterPayload"));
     }
 }

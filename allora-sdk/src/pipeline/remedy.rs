@@ -10,12 +10,13 @@
 //! |---|---|
 //! | sequence mismatch (sdk 32) | [`Remedy::ResyncSequence`], to the expected sequence when the log names it (not at DeliverTx: the chain moved on since) |
 //! | out of gas (sdk 11) | [`Remedy::RaiseGas`] to [`GasPolicy::bumped`] of the limit in use |
-//! | insufficient fee (sdk 13) | [`Remedy::RaiseFee`] to the next tier, at a freshly fetched gas price |
+//! | insufficient fee (sdk 13) naming the fee it requires | [`Remedy::RaiseFee`] straight to that fee ([`FeeTarget::Amount`]), or [`Remedy::FeeAboveMaximum`] when it is above the maximum fee per transaction |
+//! | insufficient fee (sdk 13) without an amount | [`Remedy::RaiseFee`] to the next tier at the fee market's current price ([`FeeTarget::Tier`]) |
 //! | mempool full (sdk 20), same tx already in the mempool (sdk 19) | [`Remedy::RetryAfter`] a backoff, when it fits before the deadline; else [`Remedy::FinalForWindow`] |
-//! | already submitted (emissions 68/75/78, "already submitted") | [`Remedy::Done`]: the goal is met |
-//! | window closed (emissions 67/44, "nonce window not available"...) | [`Remedy::FinalForWindow`] |
-//! | not registered (emissions 10/13), topic missing or inactive (emissions 6/23) | [`Remedy::FinalForTopic`] |
-//! | unauthorized (sdk 4), insufficient funds (sdk 5), anything else | [`Remedy::FinalForWindow`] |
+//! | already submitted (`inference already submitted`; emissions 78) | [`Remedy::Done`]: the goal is met |
+//! | nonce not open (emissions 75), window closed (emissions 67) | [`Remedy::FinalForWindow`] |
+//! | payload too large (emissions 53), no valid forecast element (emissions 77), values refused after admission (sdk 18), tx decode (sdk 2), anything else | [`Remedy::FinalForWindow`] |
+//! | not registered (emissions 10/13), topic missing (emissions 6/23), whitelist refuses the worker (emissions 83), labels (emissions 95/97/98, sdk 18 single-value label), bundle defects (sdk 18/29/7/4 in the bundle checks), unauthorized (sdk 4/8), insufficient funds (sdk 5) | [`Remedy::FinalForTopic`]: the topic is suspended until a re-check finds it served again |
 //!
 //! The codes are those of the chain's `x/emissions/types/errors.go` and the
 //! Cosmos SDK's `types/errors/errors.go`, as classified by
@@ -27,7 +28,7 @@
 //! use allora_sdk::pipeline::{FeeTarget, Remedy, RemedyContext, RemedyPolicy};
 //! use allora_sdk::tx::FeeTier;
 //!
-//! let policy = RemedyPolicy::default();
+//! let policy = RemedyPolicy { max_fee: Some(5_000), ..RemedyPolicy::default() };
 //! let ctx = RemedyContext {
 //!     stage: TxStage::CheckTx,
 //!     attempt: 1,
@@ -36,11 +37,21 @@
 //!     time_left: Duration::from_secs(3),
 //! };
 //! assert_eq!(
-//!     policy.remedy(TxErrorKind::InsufficientFee, &ctx),
+//!     policy.remedy(TxErrorKind::InsufficientFee { required: Some(4_500) }, &ctx),
+//!     Remedy::RaiseFee { to: FeeTarget::Amount(4_500) }
+//! );
+//! assert_eq!(
+//!     policy.remedy(TxErrorKind::InsufficientFee { required: Some(9_000) }, &ctx),
+//!     Remedy::FeeAboveMaximum { required: 9_000, maximum: 5_000 }
+//! );
+//! assert_eq!(
+//!     policy.remedy(TxErrorKind::InsufficientFee { required: None }, &ctx),
 //!     Remedy::RaiseFee { to: FeeTarget::Tier(FeeTier::Standard) }
 //! );
 //! assert_eq!(policy.remedy(TxErrorKind::OutOfGas, &ctx), Remedy::RaiseGas { to: 300_000 });
 //! assert_eq!(policy.remedy(TxErrorKind::AlreadySubmitted, &ctx), Remedy::Done);
+//! assert_eq!(policy.remedy(TxErrorKind::NonceNotOpen, &ctx), Remedy::FinalForWindow);
+//! assert_eq!(policy.remedy(TxErrorKind::NotPermitted, &ctx), Remedy::FinalForTopic);
 //! ```
 
 use std::time::Duration;
@@ -84,10 +95,19 @@ pub enum Remedy {
     /// or the payload is refused for good): give the window up.
     FinalForWindow,
     /// The topic cannot be served until something outside the worker
-    /// changes (the worker is not registered, the topic is gone or
-    /// inactive): give the window up; the topic's other windows fail alike
-    /// until then.
+    /// changes (the worker is not registered or not whitelisted, the topic
+    /// is gone, the provider's labels break the topic's rules, the account
+    /// cannot pay): give the window up; the topic's other windows would fail
+    /// alike until then.
     FinalForTopic,
+    /// The fee the chain requires is above the maximum fee per transaction:
+    /// give the window up without paying it.
+    FeeAboveMaximum {
+        /// The fee the chain requires, in uallo.
+        required: u128,
+        /// The maximum fee per transaction, in uallo.
+        maximum: u128,
+    },
     /// The goal is met: the chain already has this worker's payload for
     /// the window.
     Done,
@@ -99,7 +119,10 @@ impl Remedy {
     pub fn is_final(&self) -> bool {
         matches!(
             self,
-            Remedy::FinalForWindow | Remedy::FinalForTopic | Remedy::Done
+            Remedy::FinalForWindow
+                | Remedy::FinalForTopic
+                | Remedy::FeeAboveMaximum { .. }
+                | Remedy::Done
         )
     }
 }
@@ -108,9 +131,13 @@ impl Remedy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FeeTarget {
-    /// The gas price fetched afresh (for a feemarket price) times this tier
-    /// (the next tier up, or the top tier again when already there).
+    /// The gas price fetched afresh (the fee market's current price, also
+    /// for a static price that proved too low) times this tier (the next
+    /// tier up, or the top tier again when already there).
     Tier(FeeTier),
+    /// The fee the chain named as required, in uallo, for the gas limit in
+    /// use.
+    Amount(u128),
 }
 
 /// What the policy knows about the attempt the chain answered.
@@ -130,22 +157,26 @@ pub struct RemedyContext {
     pub time_left: Duration,
 }
 
-/// The remedy policy: the gas policy (for raised limits) and the backoff
-/// (for waits).
+/// The remedy policy: the gas policy (for raised limits), the backoff (for
+/// waits) and the maximum fee per transaction (for raised fees).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RemedyPolicy {
     /// How gas limits are raised.
     pub gas: GasPolicy,
     /// How long waits are.
     pub backoff: Backoff,
+    /// The most a transaction may pay, in uallo (`None`: no limit).
+    pub max_fee: Option<u128>,
 }
 
 impl Default for RemedyPolicy {
-    /// The default gas policy; waits from 250 ms doubling up to 2 s.
+    /// The default gas policy; waits from 250 ms doubling up to 2 s; no
+    /// maximum fee.
     fn default() -> Self {
         RemedyPolicy {
             gas: GasPolicy::default(),
             backoff: default_backoff(),
+            max_fee: None,
         }
     }
 }
@@ -171,15 +202,34 @@ impl RemedyPolicy {
             TxErrorKind::OutOfGas => Remedy::RaiseGas {
                 to: self.gas.bumped(ctx.gas_limit.unwrap_or(self.gas.min_gas)),
             },
-            TxErrorKind::InsufficientFee => Remedy::RaiseFee {
+            TxErrorKind::InsufficientFee {
+                required: Some(required),
+            } => match self.max_fee {
+                Some(maximum) if required > maximum => {
+                    Remedy::FeeAboveMaximum { required, maximum }
+                }
+                _ => Remedy::RaiseFee {
+                    to: FeeTarget::Amount(required),
+                },
+            },
+            TxErrorKind::InsufficientFee { required: None } => Remedy::RaiseFee {
                 to: FeeTarget::Tier(ctx.tier.raised().unwrap_or(ctx.tier)),
             },
             TxErrorKind::MempoolFull | TxErrorKind::AlreadyInMempool => self.wait(ctx),
             TxErrorKind::AlreadySubmitted => Remedy::Done,
-            TxErrorKind::NotRegistered | TxErrorKind::TopicUnavailable => Remedy::FinalForTopic,
-            TxErrorKind::WindowClosed
+            TxErrorKind::NotRegistered
+            | TxErrorKind::TopicUnavailable
+            | TxErrorKind::NotPermitted
+            | TxErrorKind::Label(_)
+            | TxErrorKind::InvalidBundle
             | TxErrorKind::Unauthorized
-            | TxErrorKind::InsufficientFunds
+            | TxErrorKind::InsufficientFunds => Remedy::FinalForTopic,
+            TxErrorKind::NonceNotOpen
+            | TxErrorKind::WindowClosed
+            | TxErrorKind::PayloadTooLarge
+            | TxErrorKind::NoValidForecast
+            | TxErrorKind::InvalidValues
+            | TxErrorKind::TxDecode
             | TxErrorKind::Other => Remedy::FinalForWindow,
         }
     }
@@ -241,9 +291,49 @@ mod tests {
             Remedy::RaiseGas { to: 300_000 }
         );
         assert_eq!(
-            p.remedy(TxErrorKind::InsufficientFee, &c),
+            p.remedy(TxErrorKind::InsufficientFee { required: None }, &c),
             Remedy::RaiseFee {
                 to: FeeTarget::Tier(FeeTier::Priority)
+            }
+        );
+        assert_eq!(
+            p.remedy(
+                TxErrorKind::InsufficientFee {
+                    required: Some(u128::MAX)
+                },
+                &c
+            ),
+            Remedy::RaiseFee {
+                to: FeeTarget::Amount(u128::MAX)
+            },
+            "no maximum by default"
+        );
+        let capped = RemedyPolicy {
+            max_fee: Some(1000),
+            ..p
+        };
+        assert_eq!(
+            capped.remedy(
+                TxErrorKind::InsufficientFee {
+                    required: Some(1000)
+                },
+                &c
+            ),
+            Remedy::RaiseFee {
+                to: FeeTarget::Amount(1000)
+            },
+            "the maximum itself may be paid"
+        );
+        assert_eq!(
+            capped.remedy(
+                TxErrorKind::InsufficientFee {
+                    required: Some(1001)
+                },
+                &c
+            ),
+            Remedy::FeeAboveMaximum {
+                required: 1001,
+                maximum: 1000
             }
         );
         for kind in [TxErrorKind::MempoolFull, TxErrorKind::AlreadyInMempool] {
@@ -257,18 +347,24 @@ mod tests {
             }
         }
         assert_eq!(p.remedy(TxErrorKind::AlreadySubmitted, &c), Remedy::Done);
-        assert_eq!(
-            p.remedy(TxErrorKind::NotRegistered, &c),
-            Remedy::FinalForTopic
-        );
-        assert_eq!(
-            p.remedy(TxErrorKind::TopicUnavailable, &c),
-            Remedy::FinalForTopic
-        );
         for kind in [
-            TxErrorKind::WindowClosed,
+            TxErrorKind::NotRegistered,
+            TxErrorKind::TopicUnavailable,
+            TxErrorKind::NotPermitted,
+            TxErrorKind::Label(crate::labels::LabelErrorKind::NotInWhitelist),
+            TxErrorKind::InvalidBundle,
             TxErrorKind::Unauthorized,
             TxErrorKind::InsufficientFunds,
+        ] {
+            assert_eq!(p.remedy(kind, &c), Remedy::FinalForTopic, "{kind:?}");
+        }
+        for kind in [
+            TxErrorKind::NonceNotOpen,
+            TxErrorKind::WindowClosed,
+            TxErrorKind::PayloadTooLarge,
+            TxErrorKind::NoValidForecast,
+            TxErrorKind::InvalidValues,
+            TxErrorKind::TxDecode,
             TxErrorKind::Other,
         ] {
             assert_eq!(p.remedy(kind, &c), Remedy::FinalForWindow, "{kind:?}");
@@ -303,7 +399,7 @@ mod tests {
             ..ctx(TxStage::DeliverTx)
         };
         assert_eq!(
-            p.remedy(TxErrorKind::InsufficientFee, &c),
+            p.remedy(TxErrorKind::InsufficientFee { required: None }, &c),
             Remedy::RaiseFee {
                 to: FeeTarget::Tier(FeeTier::Priority)
             }
@@ -345,12 +441,23 @@ mod tests {
             expected: None
         }));
         assert!(is_retryable(TxErrorKind::OutOfGas));
-        assert!(is_retryable(TxErrorKind::InsufficientFee));
+        assert!(is_retryable(TxErrorKind::InsufficientFee {
+            required: None
+        }));
+        assert!(is_retryable(TxErrorKind::InsufficientFee {
+            required: Some(1)
+        }));
+        assert!(!is_retryable(TxErrorKind::NonceNotOpen));
         assert!(is_retryable(TxErrorKind::MempoolFull));
         assert!(!is_retryable(TxErrorKind::AlreadySubmitted));
         assert!(!is_retryable(TxErrorKind::WindowClosed));
         assert!(!is_retryable(TxErrorKind::NotRegistered));
         assert!(!is_retryable(TxErrorKind::Other));
         assert!(Remedy::Done.is_final() && !Remedy::RaiseGas { to: 1 }.is_final());
+        assert!(Remedy::FeeAboveMaximum {
+            required: 2,
+            maximum: 1
+        }
+        .is_final());
     }
 }

@@ -383,6 +383,7 @@ mod tests {
                 value: vec![byte],
             },
             inference: Duration::from_millis(3),
+            has_inference: true,
         }
     }
 

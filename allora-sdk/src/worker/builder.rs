@@ -47,6 +47,8 @@ pub struct WorkerBuilder {
     gas: Option<GasPolicy>,
     gas_price: Option<GasPriceSource>,
     fee_tier: Option<FeeTier>,
+    max_fee: Option<u128>,
+    topic_check_epochs: Option<u32>,
     observer: Option<Arc<dyn WorkerObserver>>,
 }
 
@@ -218,7 +220,9 @@ impl WorkerBuilder {
         self
     }
 
-    /// Registers in topics where the worker is not registered yet.
+    /// Registers in topics where the worker is not registered yet (at
+    /// start, and when a check of a suspended topic finds it unregistered).
+    /// Off by default: such a topic is suspended and served once registered.
     pub fn auto_register(mut self, enabled: bool) -> Self {
         self.auto_register = enabled;
         self
@@ -245,6 +249,25 @@ impl WorkerBuilder {
     /// The fee tier (default standard).
     pub fn fee_tier(mut self, tier: FeeTier) -> Self {
         self.fee_tier = Some(tier);
+        self
+    }
+
+    /// The most one transaction may pay, in uallo (default: no limit). A
+    /// fee the gas price and tier put above it is lowered to it; when the
+    /// chain requires more (an insufficient-fee answer naming the amount),
+    /// the window is given up as [`WorkerError::FeeAboveMaximum`] instead of
+    /// paying it.
+    pub fn max_fee(mut self, uallo: u128) -> Self {
+        self.max_fee = Some(uallo);
+        self
+    }
+
+    /// Epochs between two checks of a suspended topic (default 3): whether
+    /// it exists, whether the whitelists admit the worker, whether it is
+    /// registered. The served topics' settings (label rules, window length)
+    /// are refreshed as often.
+    pub fn topic_check_epochs(mut self, epochs: u32) -> Self {
+        self.topic_check_epochs = Some(epochs);
         self
     }
 
@@ -309,6 +332,23 @@ impl WorkerBuilder {
                     topic.topic_id
                 )));
             }
+            if topic.guard.is_inverted() {
+                return Err(WorkerError::Config(format!(
+                    "topic {}: the minimum value is above the maximum",
+                    topic.topic_id
+                )));
+            }
+        }
+        if self.max_fee == Some(0) {
+            return Err(WorkerError::Config(
+                "max_fee must be positive (uallo per transaction)".into(),
+            ));
+        }
+        let topic_check_epochs = self.topic_check_epochs.unwrap_or(3);
+        if topic_check_epochs == 0 {
+            return Err(WorkerError::Config(
+                "topic_check_epochs must be at least 1".into(),
+            ));
         }
         let max_messages_per_tx = self.max_messages_per_tx.unwrap_or(100);
         if max_messages_per_tx == 0 {
@@ -337,6 +377,8 @@ impl WorkerBuilder {
                 .gas_price
                 .unwrap_or(GasPriceSource::Static(GasPrice::from_uallo(10))),
             fee_tier: self.fee_tier.unwrap_or_default(),
+            max_fee: self.max_fee,
+            topic_check_epochs,
             shutdown_grace: Duration::from_secs(8),
         };
         Ok(Worker {
@@ -459,6 +501,36 @@ mod tests {
             .mnemonic_env("ALLORA_SDK_TEST_MNEMONIC_OK")
             .build();
         assert!(matches!(two_keys, Err(WorkerError::Config(_))));
+    }
+
+    #[tokio::test]
+    async fn fee_maximum_and_guard_rails_are_checked() {
+        let base = || {
+            WorkerBuilder::default()
+                .endpoints(["http://127.0.0.1:9"])
+                .key(WorkerKey::from_private_key_bytes(&[4; 32]).unwrap())
+                .data_dir("unused")
+        };
+        let worker = base().topic_fn(1, |_| 1.0).max_fee(5_000).build().unwrap();
+        assert_eq!(worker.config.max_fee, Some(5_000));
+        assert_eq!(worker.config.topic_check_epochs, 3);
+        assert!(matches!(
+            base().topic_fn(1, |_| 1.0).max_fee(0).build(),
+            Err(WorkerError::Config(_))
+        ));
+        assert!(matches!(
+            base().topic_fn(1, |_| 1.0).topic_check_epochs(0).build(),
+            Err(WorkerError::Config(_))
+        ));
+        let inverted =
+            TopicSpec::inference(1, Arc::new(FnProvider::new(|_: &InferenceRequest| 1.0)))
+                .value_range(Some("2".parse().unwrap()), Some("1".parse().unwrap()));
+        let err = base().topic(inverted).build().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("minimum value is above the maximum"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

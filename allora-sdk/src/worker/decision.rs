@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use crate::client::TxErrorKind;
+use crate::client::{ClientError, TxErrorKind};
 use crate::pipeline::{Included, Remedy, RemedyContext, RemedyPolicy, SubmitError};
 use crate::tx::FeeTier;
 
@@ -45,8 +45,13 @@ pub(super) enum Missed {
 /// What is reported while a window waits to be sent again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum RetryCause {
-    /// The chain could not be reached (or the pipeline ran out of attempts).
+    /// The chain could not be reached (a transport failure).
     Unreachable,
+    /// The chain answered a query the submission needed with an error.
+    ChainAnswer,
+    /// The pipeline ran out of attempts; the chain's last answer is
+    /// reported.
+    Exhausted,
     /// The chain refused this payload for a passing reason.
     Refused,
     /// The transaction was accepted but not seen in a block in time; it may
@@ -69,9 +74,21 @@ pub(super) enum Decision {
     /// ([`Remedy::FinalForWindow`]).
     Rejected,
     /// Given up: the chain refuses the topic itself (the worker is not
-    /// registered, the topic is gone or inactive: [`Remedy::FinalForTopic`]),
-    /// so its other windows fail alike until that changes.
+    /// registered or not whitelisted, the topic is gone, the labels or the
+    /// bundle are defective, the account cannot pay:
+    /// [`Remedy::FinalForTopic`]), so its other windows would fail alike
+    /// until that changes: the topic is suspended.
     RejectedForTopic,
+    /// Given up: the fee the chain requires is above the maximum
+    /// ([`Remedy::FeeAboveMaximum`]).
+    FeeAboveMaximum {
+        /// The fee the chain requires, in uallo.
+        required: u128,
+        /// The maximum fee per transaction, in uallo.
+        maximum: u128,
+    },
+    /// Given up: the transaction could not be built.
+    Unbuildable,
     /// Sent again at once, in the next transaction (alone when `solo`).
     Resend {
         /// To be sent in a transaction of its own.
@@ -125,7 +142,15 @@ pub(super) fn decide(result: &SubmitResult, facts: WindowFacts, policy: &RemedyP
                     match policy.remedy(error.kind(), &ctx) {
                         Remedy::Done => Decision::AlreadySubmitted,
                         Remedy::FinalForTopic => Decision::RejectedForTopic,
-                        Remedy::FinalForWindow if error.kind() == TxErrorKind::WindowClosed => {
+                        Remedy::FeeAboveMaximum { required, maximum } => {
+                            Decision::FeeAboveMaximum { required, maximum }
+                        }
+                        Remedy::FinalForWindow
+                            if matches!(
+                                error.kind(),
+                                TxErrorKind::WindowClosed | TxErrorKind::NonceNotOpen
+                            ) =>
+                        {
                             Decision::Missed(Missed::ChainClosed)
                         }
                         Remedy::FinalForWindow => Decision::Rejected,
@@ -148,9 +173,18 @@ pub(super) fn decide(result: &SubmitResult, facts: WindowFacts, policy: &RemedyP
         }
         SubmitError::NotIncluded { .. } => retry(RetryCause::NotIncluded),
         SubmitError::DeadlinePassed => Decision::Missed(Missed::DeadlineBeforeSend),
-        // Out of attempts, unreachable, or a transaction that could not be
-        // built: wait and send again while the window allows.
-        _ => retry(RetryCause::Unreachable),
+        SubmitError::FeeAboveMaximum { required, maximum } => Decision::FeeAboveMaximum {
+            required: *required,
+            maximum: *maximum,
+        },
+        SubmitError::Build(_) => Decision::Unbuildable,
+        SubmitError::AttemptsExhausted { .. } => retry(RetryCause::Exhausted),
+        // Only a transport failure is "unreachable"; any other answer of
+        // the chain's is reported as what it says.
+        SubmitError::Client(
+            ClientError::Unavailable { .. } | ClientError::DeadlineExceeded { .. },
+        ) => retry(RetryCause::Unreachable),
+        SubmitError::Client(_) => retry(RetryCause::ChainAnswer),
     }
 }
 
@@ -245,6 +279,7 @@ mod tests {
             broadcast_at: now,
             included_at: now,
             attempts: 1,
+            events: Vec::new(),
         });
         for i in 0..3 {
             assert_eq!(
@@ -257,8 +292,63 @@ mod tests {
     #[test]
     fn already_submitted_is_done() {
         assert_eq!(
-            decide1(&rejected_alone("emissions", 75, "already submitted")),
+            decide1(&rejected_alone(
+                "undefined",
+                1,
+                "Error planning inference admission: inference already submitted"
+            )),
             Decision::AlreadySubmitted
+        );
+        assert_eq!(
+            decide1(&rejected_alone(
+                "emissions",
+                78,
+                "cannot update EMA more than once per window"
+            )),
+            Decision::AlreadySubmitted
+        );
+    }
+
+    #[test]
+    fn a_nonce_no_longer_open_ends_the_window_without_claiming_it_served() {
+        assert_eq!(
+            decide1(&rejected_alone(
+                "emissions",
+                75,
+                "unfulfilled nonce not found"
+            )),
+            Decision::Missed(Missed::ChainClosed)
+        );
+    }
+
+    #[test]
+    fn a_fee_above_the_maximum_ends_the_window() {
+        let above = Err(SubmitError::FeeAboveMaximum {
+            required: 9,
+            maximum: 5,
+        });
+        assert_eq!(
+            decide1(&above),
+            Decision::FeeAboveMaximum {
+                required: 9,
+                maximum: 5
+            }
+        );
+        let policy = RemedyPolicy {
+            max_fee: Some(5),
+            ..RemedyPolicy::default()
+        };
+        let refused = rejected_alone(
+            "sdk",
+            13,
+            "got: 1uallo required: 9uallo, minGasPrice: 1uallo, gas: 9: insufficient fee",
+        );
+        assert_eq!(
+            decide(&refused, facts(0, 1), &policy),
+            Decision::FeeAboveMaximum {
+                required: 9,
+                maximum: 5
+            }
         );
     }
 
@@ -273,9 +363,9 @@ mod tests {
             Decision::Missed(Missed::ChainClosed)
         );
         for (codespace, code, log) in [
-            ("sdk", 4, "signature verification failed"),
-            ("sdk", 5, "insufficient funds"),
             ("sdk", 2, "tx parse error"),
+            ("emissions", 53, "query is too large"),
+            ("emissions", 77, "no valid forecast elements found"),
         ] {
             assert_eq!(
                 decide1(&rejected_alone(codespace, code, log)),
@@ -286,15 +376,26 @@ mod tests {
     }
 
     #[test]
-    fn an_unregistered_worker_or_a_missing_topic_is_final_for_the_topic() {
-        assert_eq!(
-            decide1(&rejected_alone("emissions", 13, "address not registered")),
-            Decision::RejectedForTopic
-        );
-        assert_eq!(
-            decide1(&rejected_alone("emissions", 6, "topic 3 is not active")),
-            Decision::RejectedForTopic
-        );
+    fn refusals_of_the_topic_itself_are_final_for_the_topic() {
+        for (codespace, code, log) in [
+            ("emissions", 13, "address not registered"),
+            ("emissions", 6, "invalid topic ID"),
+            ("emissions", 83, "not permitted to submit worker payload"),
+            ("emissions", 95, "invalid label name"),
+            (
+                "sdk",
+                18,
+                "single-arity label must be \"y\", got \"x\": invalid request",
+            ),
+            ("sdk", 4, "signature verification failed"),
+            ("sdk", 5, "insufficient funds"),
+        ] {
+            assert_eq!(
+                decide1(&rejected_alone(codespace, code, log)),
+                Decision::RejectedForTopic,
+                "{codespace}/{code}"
+            );
+        }
     }
 
     #[test]
@@ -313,6 +414,7 @@ mod tests {
             ("sdk", 32, "account sequence mismatch, expected 4, got 3"),
             ("sdk", 11, "out of gas"),
             ("sdk", 13, "insufficient fee"),
+            ("sdk", 13, "required: 10uallo: insufficient fee"),
         ] {
             let refused = rejected_alone(codespace, code, log);
             assert!(
@@ -398,7 +500,17 @@ mod tests {
             attempts: 5,
             last: chain(TxStage::CheckTx, "sdk", 20, "mempool is full"),
         });
-        assert!(is_retry(decide1(&exhausted), RetryCause::Unreachable));
+        assert!(is_retry(decide1(&exhausted), RetryCause::Exhausted));
+        // An answer of the chain's is never "unreachable".
+        let unfunded = Err(SubmitError::Client(ClientError::NotFound(
+            "account allo1x (fund it first)".into(),
+        )));
+        assert!(is_retry(decide1(&unfunded), RetryCause::ChainAnswer));
+        let deadline = Err(SubmitError::Client(ClientError::DeadlineExceeded {
+            method: "GetTx",
+            attempts: vec![],
+        }));
+        assert!(is_retry(decide1(&deadline), RetryCause::Unreachable));
         // Waits grow with the retries made and stop at the deadline.
         let late = WindowFacts {
             retries: 3,

@@ -19,14 +19,15 @@ use tracing::Instrument;
 
 use super::batch::Batching;
 use super::book::{Phase, Window, WindowBook, WindowId};
+use super::check::{self, CheckKind, TopicCheck, Verdict};
 use super::clock::{BlockClock, Deadlines, WindowClock};
 use super::decision::{self, Decision, Missed, SubmitResult, WindowFacts};
 use super::discovery::{self, Discovery, DiscoveryConfig};
 use super::events::ChainEvent;
-use super::outcome;
-use super::provider::{self, Payload};
+use super::outcome::{self, Carried};
+use super::provider::{self, Provided};
 use super::store::{SubmissionStore, WindowState};
-use super::topics::Topics;
+use super::topics::{SuspendReason, TopicState, Topics};
 use super::writer::{RecordWriter, WriterTask};
 use super::{Submission, WorkerConfig, WorkerError, WorkerObserver};
 use crate::pipeline::{GasMode, RemedyPolicy, TxPipeline};
@@ -36,16 +37,21 @@ const PRUNE_EVERY_BLOCKS: i64 = 16;
 
 /// What a task brings back to the loop.
 enum Done {
-    /// A provider answered (or failed) for a window.
+    /// A window's providers answered (or failed).
     Provided {
         id: WindowId,
-        // Boxed: a payload is large next to the other variant.
-        result: Box<Result<Payload, WorkerError>>,
+        // Boxed: a payload is large next to the other variants.
+        provided: Box<Provided>,
     },
     /// A transaction carrying these windows, in order, was answered.
     Submitted {
         ids: Vec<WindowId>,
         result: SubmitResult,
+    },
+    /// Topics were checked (at `height`).
+    Checked {
+        height: i64,
+        checks: Vec<(u64, TopicCheck)>,
     },
 }
 
@@ -65,6 +71,8 @@ pub(super) struct Engine {
     tasks: JoinSet<Done>,
     dropped_results: u64,
     pruned_at: i64,
+    /// The newest block height seen.
+    height: Option<i64>,
 }
 
 impl Engine {
@@ -79,7 +87,7 @@ impl Engine {
     ) -> Self {
         let (writer, writer_task) = RecordWriter::start(store);
         Engine {
-            topics: Topics::new(&config.topics),
+            topics: Topics::new(&config.topics, config.topic_check_epochs),
             batching: Batching {
                 max_messages: config.max_messages_per_tx,
                 linger: config.batch_linger,
@@ -97,6 +105,7 @@ impl Engine {
             tasks: JoinSet::new(),
             dropped_results: 0,
             pruned_at: 0,
+            height: None,
         }
     }
 
@@ -122,6 +131,8 @@ impl Engine {
             ChainEvent::Block { height } => {
                 if self.clock.observe_block(height, Instant::now()) {
                     self.observer.block(height);
+                    self.height = Some(height);
+                    self.check_due_topics(height);
                     if height >= self.pruned_at + PRUNE_EVERY_BLOCKS {
                         let clock = &self.clock;
                         self.book.prune(|end| clock.is_long_past(end));
@@ -145,7 +156,10 @@ impl Engine {
         let Some(spec) = self.topics.spec(topic_id) else {
             return;
         };
-        if self.book.contains(id) {
+        // A suspended topic's windows cost nothing: no provider call, no
+        // fee, no report (the suspension was reported once). A window still
+        // open when the topic resumes is found again by polling.
+        if self.topics.is_suspended(topic_id) || self.book.contains(id) {
             return;
         }
         let Some(end) = self.topics.window_end(topic_id, nonce, announced_end) else {
@@ -187,14 +201,16 @@ impl Engine {
         };
         let window = closed(deadlines);
         let pipeline = self.pipeline.clone();
+        let rules = self.topics.rules(topic_id);
         let span = tracing::info_span!("window", topic_id, nonce, window_end = ?end);
         let handle = self.tasks.spawn(
             async move {
-                let result =
-                    provider::provide(pipeline.key(), &spec, nonce, deadlines.provide_by).await;
+                let provided =
+                    provider::provide(pipeline.key(), &spec, rules, nonce, deadlines.provide_by)
+                        .await;
                 Done::Provided {
                     id,
-                    result: Box::new(result),
+                    provided: Box::new(provided),
                 }
             }
             .instrument(span),
@@ -204,17 +220,23 @@ impl Engine {
 
     fn on_done(&mut self, done: Done) {
         match done {
-            Done::Provided { id, result } => match *result {
-                Ok(payload) => {
-                    self.observer.inference_latency(id.0, payload.inference);
-                    self.book.provided(id, payload, Instant::now());
+            Done::Provided { id, provided } => {
+                let Provided { payload, failures } = *provided;
+                match payload {
+                    Some(payload) => {
+                        self.observer.inference_latency(id.0, payload.inference);
+                        self.book.provided(id, payload, Instant::now());
+                    }
+                    None => self.book.finish(id),
                 }
-                Err(error) => {
-                    self.book.finish(id);
-                    self.report(Err(error));
+                // Each side's failure on its own; the other side, if it
+                // answered, goes out regardless.
+                for failure in failures {
+                    self.report(Err(failure));
                 }
-            },
+            }
             Done::Submitted { ids, result } => self.on_submitted(ids, result),
+            Done::Checked { height, checks } => self.on_checked(height, checks),
         }
     }
 
@@ -235,6 +257,10 @@ impl Engine {
             };
             let window = entry.window;
             let inference = payload.inference;
+            let carried = Carried {
+                index,
+                has_inference: payload.has_inference,
+            };
             let facts = WindowFacts {
                 index,
                 batch_len,
@@ -243,7 +269,14 @@ impl Engine {
                 tier,
             };
             let decision = decision::decide(&result, facts, &self.remedies);
-            let effects = outcome::effects(decision, &window, inference, Some(&result), batch_len);
+            let effects = outcome::effects(
+                decision,
+                &window,
+                inference,
+                Some(&result),
+                carried,
+                batch_len,
+            );
             if let Some(state) = effects.record {
                 records.push((id.0, id.1, state));
             }
@@ -252,7 +285,8 @@ impl Engine {
                 Decision::AlreadySubmitted
                 | Decision::Missed(Missed::ChainClosed)
                 | Decision::Rejected
-                | Decision::RejectedForTopic => self.topics.note_answer(id.0, false),
+                | Decision::RejectedForTopic
+                | Decision::FeeAboveMaximum { .. } => self.topics.note_answer(id.0, false),
                 _ => {}
             }
             match decision {
@@ -262,16 +296,12 @@ impl Engine {
                     }
                     self.book.finish(id);
                 }
-                Decision::AlreadySubmitted | Decision::Missed(_) | Decision::Rejected => {
-                    self.book.finish(id)
-                }
-                Decision::RejectedForTopic => {
-                    tracing::warn!(
-                        topic_id = id.0,
-                        "the chain refuses the topic itself (registration, or the topic inactive); its windows fail until that changes"
-                    );
-                    self.book.finish(id);
-                }
+                Decision::AlreadySubmitted
+                | Decision::Missed(_)
+                | Decision::Rejected
+                | Decision::FeeAboveMaximum { .. }
+                | Decision::Unbuildable => self.book.finish(id),
+                Decision::RejectedForTopic => self.book.finish(id),
                 Decision::Resend { solo } => {
                     unnamed |= solo;
                     self.book.requeue(id, solo, now);
@@ -285,6 +315,12 @@ impl Engine {
             }
             if let Some(report) = effects.report {
                 self.report(report);
+            }
+            // After the window's own report: the topic's suspension.
+            if let (Decision::RejectedForTopic, Err(error)) = (decision, &result) {
+                if let Some(reason) = error.chain_kind().and_then(SuspendReason::from_kind) {
+                    self.suspend(id.0, reason, error.to_string(), None);
+                }
             }
         }
         if unnamed {
@@ -313,7 +349,11 @@ impl Engine {
                     self.book.requeue(id, solo, now);
                 }
                 decision => {
-                    let effects = outcome::effects(decision, &window, inference, None, 1);
+                    let carried = Carried {
+                        index: 0,
+                        has_inference: payload.has_inference,
+                    };
+                    let effects = outcome::effects(decision, &window, inference, None, carried, 1);
                     if let Some(state) = effects.record {
                         self.writer.record(vec![(id.0, id.1, state)]);
                     }
@@ -335,7 +375,19 @@ impl Engine {
         {
             return;
         }
-        let ready = self.book.take_ready();
+        let mut ready = self.book.take_ready();
+        // A topic suspended meanwhile: its payloads are not sent.
+        let mut dropped = Vec::new();
+        ready.retain(|(id, _)| {
+            let keep = !self.topics.is_suspended(id.0);
+            if !keep {
+                dropped.push(*id);
+            }
+            keep
+        });
+        for id in dropped {
+            self.drop_suspended(id);
+        }
         for ids in self.batching.plan(ready) {
             self.spawn_submit(ids);
         }
@@ -390,6 +442,156 @@ impl Engine {
         self.book.submitting(&ids, handle.id());
     }
 
+    /// The start-up checks: every topic's state reported to the observer,
+    /// each suspended one also in the results stream (once), and the
+    /// states written for `status`.
+    fn start_topics(&mut self, checks: Vec<(u64, TopicCheck)>) {
+        for (topic_id, check) in checks {
+            if let Some(info) = check.info {
+                self.topics.set_info(topic_id, info);
+            }
+            match check.verdict {
+                Verdict::Suspend(reason, detail) => {
+                    self.suspend(topic_id, reason, detail, None);
+                }
+                Verdict::Unknown(why) => {
+                    tracing::warn!(topic_id, %why, "could not check the topic at start; serving it and checking again later");
+                }
+                Verdict::Serve => {}
+            }
+        }
+        let mut ids = self.topics.ids();
+        ids.sort_unstable();
+        for topic_id in ids {
+            if let Some(state) = self.topics.state(topic_id) {
+                if *state == TopicState::Serving {
+                    self.observer.topic_state(topic_id, state);
+                }
+            }
+        }
+        let serving = self
+            .topics
+            .states()
+            .iter()
+            .filter(|(_, s)| *s == TopicState::Serving)
+            .count();
+        tracing::info!(
+            serving,
+            suspended = self.topics.ids().len() - serving,
+            "topics checked"
+        );
+        self.write_topic_states();
+    }
+
+    /// Suspends a topic: reported once (results stream, observer, the
+    /// states file) unless it already was, for the same reason.
+    fn suspend(
+        &mut self,
+        topic_id: u64,
+        reason: SuspendReason,
+        detail: String,
+        height: Option<i64>,
+    ) {
+        let height = height.or(self.height);
+        if !self.topics.suspend(topic_id, reason, detail, height) {
+            return;
+        }
+        let Some(TopicState::Suspended(suspension)) = self.topics.state(topic_id).cloned() else {
+            return;
+        };
+        tracing::warn!(topic_id, reason = %suspension.reason, detail = %suspension.detail, "topic suspended: no provider calls and no fees for it until a check finds the chain accepting it");
+        self.observer
+            .topic_state(topic_id, &TopicState::Suspended(suspension.clone()));
+        self.report(Err(WorkerError::TopicSuspended {
+            topic_id,
+            suspension,
+        }));
+        self.write_topic_states();
+    }
+
+    /// A ready or waiting window of a topic suspended meanwhile: not sent,
+    /// recorded as given up (its suspension was reported).
+    fn drop_suspended(&mut self, id: WindowId) {
+        self.book.finish(id);
+        let reason = match self.topics.state(id.0) {
+            Some(TopicState::Suspended(s)) => format!("topic suspended ({})", s.reason),
+            _ => "topic suspended".to_owned(),
+        };
+        self.writer
+            .record(vec![(id.0, id.1, WindowState::Abandoned { reason })]);
+    }
+
+    /// Starts a check of the topics due at `height`: suspended ones in
+    /// full, served ones for their settings (label rules, window length).
+    fn check_due_topics(&mut self, height: i64) {
+        let due: Vec<(u64, CheckKind)> = self
+            .topics
+            .due(height)
+            .into_iter()
+            .map(|(topic_id, suspended)| {
+                let kind = match suspended {
+                    None => CheckKind::Refresh,
+                    Some(SuspendReason::InsufficientFunds) => CheckKind::Funds,
+                    Some(_) => CheckKind::Full,
+                };
+                (topic_id, kind)
+            })
+            .collect();
+        if due.is_empty() || self.cancel.is_cancelled() {
+            return;
+        }
+        let pipeline = self.pipeline.clone();
+        let auto_register = self.config.auto_register;
+        self.tasks.spawn(
+            async move {
+                let (_, checks) = check::check_topics(&pipeline, due, auto_register).await;
+                Done::Checked { height, checks }
+            }
+            .instrument(tracing::info_span!("topic_check", height)),
+        );
+    }
+
+    /// A check's findings: settings noted, suspended topics served again
+    /// (or still suspended), served topics suspended when the chain no
+    /// longer has them.
+    fn on_checked(&mut self, height: i64, checks: Vec<(u64, TopicCheck)>) {
+        for (topic_id, check) in checks {
+            if let Some(info) = check.info {
+                self.topics.set_info(topic_id, info);
+            }
+            match check.verdict {
+                Verdict::Serve => {
+                    if self.topics.resume(topic_id) {
+                        tracing::info!(topic_id, "topic served again: the chain accepts it");
+                        self.observer.topic_state(topic_id, &TopicState::Serving);
+                        self.write_topic_states();
+                    }
+                    self.topics.schedule(topic_id, height);
+                }
+                Verdict::Suspend(reason, detail) => {
+                    self.suspend(topic_id, reason, detail, Some(height));
+                    self.topics.schedule(topic_id, height);
+                }
+                Verdict::Unknown(why) => {
+                    tracing::warn!(topic_id, %why, "topic check inconclusive; checking again later");
+                    self.topics.schedule(topic_id, height);
+                }
+            }
+        }
+    }
+
+    /// Writes every topic's state to the data directory (off the runtime,
+    /// not waited for).
+    fn write_topic_states(&self) {
+        let dir = self.config.data_dir.clone();
+        let states = self.topics.states();
+        tokio::task::spawn_blocking(move || {
+            if let Err(error) = super::store::write_topic_states(&dir, &states) {
+                tracing::warn!(%error, "could not write the topic states");
+            }
+        });
+    }
+
     fn on_task_lost(&mut self, task: tokio::task::Id, error: &tokio::task::JoinError) {
         for (topic_id, nonce) in self.book.windows_of_task(task) {
             // Nothing final is recorded, so a restart (or a rediscovery)
@@ -399,10 +601,10 @@ impl Engine {
                 self.report(Err(WorkerError::NotSent { topic_id, nonce }));
             } else {
                 tracing::error!(topic_id, nonce, %error, "window task failed");
-                self.report(Err(WorkerError::Unavailable {
+                self.report(Err(WorkerError::TaskFailed {
                     topic_id,
                     nonce,
-                    reason: format!("internal task failure: {error}"),
+                    reason: error.to_string(),
                 }));
             }
         }
@@ -416,7 +618,8 @@ impl Engine {
     }
 }
 
-pub(super) async fn run(mut engine: Engine) {
+pub(super) async fn run(mut engine: Engine, start_checks: Vec<(u64, TopicCheck)>) {
+    engine.start_topics(start_checks);
     let client = engine.pipeline.client().clone();
     for (topic_id, len) in discovery::window_lengths(&client, engine.topics.ids()).await {
         engine.topics.set_window_len(topic_id, len);

@@ -68,12 +68,14 @@
 mod batch;
 mod book;
 mod builder;
+mod check;
 mod clock;
 mod decision;
 mod discovery;
 mod engine;
 mod error;
 pub mod events;
+mod guard;
 mod outcome;
 mod provider;
 mod run;
@@ -87,13 +89,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use allora_infer::{ForecastProvider, InferenceProvider};
+use allora_infer::{Dec, ForecastProvider, InferenceProvider};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use builder::WorkerBuilder;
-pub use error::WorkerError;
+pub use error::{ProviderSide, WorkerError};
+pub use guard::ValueGuard;
 pub use run::RunSummary;
+pub use topics::{SuspendReason, Suspension, TopicState};
 
 use crate::client::ChainClient;
 use crate::keys::WorkerKey;
@@ -111,6 +115,15 @@ pub struct TopicSpec {
     pub forecast: Option<Arc<dyn ForecastProvider>>,
     /// A token hint passed to providers (`"ETH"`), e.g. for URL templates.
     pub token: Option<String>,
+    /// What inference values must satisfy before they are signed.
+    pub guard: ValueGuard,
+    /// Longest the inference provider may take (the window's own provider
+    /// deadline still applies); `None`: the window's deadline only.
+    pub inference_timeout: Option<Duration>,
+    /// Longest the forecast provider may take, likewise. Each side has its
+    /// own deadline and error: a slow or failing forecast never costs the
+    /// inference, nor the other way round.
+    pub forecast_timeout: Option<Duration>,
 }
 
 impl TopicSpec {
@@ -121,6 +134,9 @@ impl TopicSpec {
             inference: Some(provider),
             forecast: None,
             token: None,
+            guard: ValueGuard::default(),
+            inference_timeout: None,
+            forecast_timeout: None,
         }
     }
 
@@ -131,7 +147,42 @@ impl TopicSpec {
             inference: None,
             forecast: Some(provider),
             token: None,
+            guard: ValueGuard::default(),
+            inference_timeout: None,
+            forecast_timeout: None,
         }
+    }
+
+    /// Refuses an inference value of zero (a provider error, nothing sent).
+    pub fn refuse_zero(mut self) -> Self {
+        self.guard.refuse_zero = true;
+        self
+    }
+
+    /// Refuses inference values outside `[min, max]` (each bound optional,
+    /// both inclusive; a provider error, nothing sent).
+    pub fn value_range(mut self, min: Option<Dec>, max: Option<Dec>) -> Self {
+        self.guard.min = min;
+        self.guard.max = max;
+        self
+    }
+
+    /// Sets the guard rails on inference values at once.
+    pub fn with_guard(mut self, guard: ValueGuard) -> Self {
+        self.guard = guard;
+        self
+    }
+
+    /// The longest the inference provider may take.
+    pub fn with_inference_timeout(mut self, timeout: Duration) -> Self {
+        self.inference_timeout = Some(timeout);
+        self
+    }
+
+    /// The longest the forecast provider may take.
+    pub fn with_forecast_timeout(mut self, timeout: Duration) -> Self {
+        self.forecast_timeout = Some(timeout);
+        self
     }
 
     /// Adds a forecast provider to an inference topic.
@@ -154,6 +205,9 @@ impl std::fmt::Debug for TopicSpec {
             .field("inference", &self.inference.is_some())
             .field("forecast", &self.forecast.is_some())
             .field("token", &self.token)
+            .field("guard", &self.guard)
+            .field("inference_timeout", &self.inference_timeout)
+            .field("forecast_timeout", &self.forecast_timeout)
             .finish()
     }
 }
@@ -161,8 +215,16 @@ impl std::fmt::Debug for TopicSpec {
 /// How a window ended well.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
-    /// This worker's transaction carrying the payload was included.
+    /// This worker's transaction carrying the payload was included, and its
+    /// inference (if it had one) admitted: `EventInsertInfererPayload` for
+    /// its message.
     Included,
+    /// The transaction was included (code 0, the data fee paid) but the
+    /// chain did not admit the inference: no `EventInsertInfererPayload`
+    /// for its message, as when the topic's set of inferers for the nonce is
+    /// full (top-N admission). Its forecast, if any, was still processed.
+    /// Not an error and not retried.
+    NotAdmitted,
     /// The chain already had this worker's payload for the window (from an
     /// earlier run or an earlier transaction that landed late).
     AlreadySubmitted,
@@ -213,6 +275,9 @@ pub trait WorkerObserver: Send + Sync + 'static {
     fn inference_latency(&self, _topic_id: u64, _latency: Duration) {}
     /// The event websocket went up or down.
     fn websocket(&self, _connected: bool) {}
+    /// A topic's state: every topic's at start, then each change (suspended
+    /// with its reason, or serving again).
+    fn topic_state(&self, _topic_id: u64, _state: &TopicState) {}
     /// A new block was seen.
     fn block(&self, _height: i64) {}
 }
@@ -251,6 +316,11 @@ pub struct WorkerConfig {
     pub gas_price: GasPriceSource,
     /// Fee tier.
     pub fee_tier: FeeTier,
+    /// The most one transaction may pay, in uallo (`None`: no limit).
+    pub max_fee: Option<u128>,
+    /// Epochs between two checks of a suspended topic (and refreshes of a
+    /// served topic's settings).
+    pub topic_check_epochs: u32,
     /// Time allowed for in-flight work at shutdown.
     pub shutdown_grace: Duration,
 }
@@ -265,6 +335,8 @@ impl std::fmt::Debug for WorkerConfig {
             .field("poll_interval", &self.poll_interval)
             .field("block_time", &self.block_time)
             .field("max_messages_per_tx", &self.max_messages_per_tx)
+            .field("max_fee", &self.max_fee)
+            .field("topic_check_epochs", &self.topic_check_epochs)
             .finish_non_exhaustive()
     }
 }
@@ -292,8 +364,16 @@ impl Worker {
         WorkerBuilder::default()
     }
 
-    /// Checks the chain (chain id, registration, balance), opens the record
-    /// and starts the loop. Returns the handle and the results stream.
+    /// Checks the chain (chain id; for each topic, that it exists, that the
+    /// whitelists admit the worker and that it is registered, registering
+    /// it when auto-registration is on; the balance), opens the record and
+    /// starts the loop. Returns the handle and the results stream.
+    ///
+    /// A topic the chain would refuse does not stop the worker: it is
+    /// suspended (reported in the results stream as
+    /// [`WorkerError::TopicSuspended`], to the observer, and in the data
+    /// directory for `status`), checked again every few epochs, and served
+    /// as soon as the chain accepts it.
     pub async fn start(self) -> Result<(WorkerHandle, WorkerResults), WorkerError> {
         let reported = self.client.chain_id().await?;
         let chain_id = match &self.config.chain_id {
@@ -309,9 +389,16 @@ impl Worker {
         pipeline_config.gas = self.config.gas;
         pipeline_config.gas_price = self.config.gas_price.clone();
         pipeline_config.tier = self.config.fee_tier;
+        pipeline_config.max_fee = self.config.max_fee;
         let pipeline = TxPipeline::new(self.client.clone(), Arc::clone(&self.key), pipeline_config);
 
-        self.ensure_registered(&pipeline).await?;
+        let topics = self
+            .config
+            .topics
+            .iter()
+            .map(|t| (t.topic_id, check::CheckKind::Full))
+            .collect();
+        let (_, checks) = check::check_topics(&pipeline, topics, self.config.auto_register).await;
         self.check_balance(&pipeline).await;
 
         let dir = self.config.data_dir.clone();
@@ -321,48 +408,21 @@ impl Worker {
 
         let cancel = CancellationToken::new();
         let (results_tx, results_rx) = mpsc::channel(1024);
-        let join = tokio::spawn(engine::run(engine::Engine::new(
-            self.config,
-            pipeline,
-            store,
-            self.observer,
-            results_tx,
-            cancel.clone(),
-        )));
+        let join = tokio::spawn(engine::run(
+            engine::Engine::new(
+                self.config,
+                pipeline,
+                store,
+                self.observer,
+                results_tx,
+                cancel.clone(),
+            ),
+            checks,
+        ));
         Ok((
             WorkerHandle { cancel, join },
             WorkerResults { rx: results_rx },
         ))
-    }
-
-    async fn ensure_registered(&self, pipeline: &TxPipeline) -> Result<(), WorkerError> {
-        let address = self.key.address();
-        for topic in &self.config.topics {
-            if self
-                .client
-                .is_worker_registered(topic.topic_id, address)
-                .await?
-            {
-                continue;
-            }
-            if !self.config.auto_register {
-                return Err(WorkerError::NotRegistered {
-                    topic_id: topic.topic_id,
-                    address: address.to_string(),
-                });
-            }
-            crate::registration::register(
-                pipeline,
-                topic.topic_id,
-                crate::registration::REGISTRATION_TIMEOUT,
-            )
-            .await
-            .map_err(|source| WorkerError::RegistrationFailed {
-                topic_id: topic.topic_id,
-                source,
-            })?;
-        }
-        Ok(())
     }
 
     async fn check_balance(&self, pipeline: &TxPipeline) {

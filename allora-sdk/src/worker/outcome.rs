@@ -29,14 +29,26 @@ impl Effects {
     }
 }
 
+/// What a window's message was in its transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Carried {
+    /// Its position in the transaction.
+    pub(super) index: usize,
+    /// Whether it carried an inference (whose admission the chain reports
+    /// with `EventInsertInfererPayload`).
+    pub(super) has_inference: bool,
+}
+
 /// The effects of `decision` for `window`, whose provider took `inference`,
-/// sent in a transaction of `batch_size` messages that came back with
-/// `answer` (`None` for a decision taken without one, after a wait).
+/// sent as `carried` in a transaction of `batch_size` messages that came
+/// back with `answer` (`None` for a decision taken without one, after a
+/// wait).
 pub(super) fn effects(
     decision: Decision,
     window: &Window,
     inference: Duration,
     answer: Option<&SubmitResult>,
+    carried: Carried,
     batch_size: usize,
 ) -> Effects {
     let (topic_id, nonce) = window.id();
@@ -63,7 +75,15 @@ pub(super) fn effects(
                 report: Some(Ok(Submission {
                     topic_id,
                     nonce,
-                    outcome: Outcome::Included,
+                    // Included with code 0, but no admission event for this
+                    // message: the chain did not take the inference.
+                    outcome: if carried.has_inference
+                        && !included.message_emitted(carried.index, ADMITTED_EVENT)
+                    {
+                        Outcome::NotAdmitted
+                    } else {
+                        Outcome::Included
+                    },
                     txhash: Some(included.txhash.clone()),
                     height: Some(included.height),
                     fee: Some(included.fee.clone()),
@@ -120,6 +140,31 @@ pub(super) fn effects(
                 "the window's deadline passed before the payload could be resent".to_owned(),
             ),
         },
+        Decision::FeeAboveMaximum { required, maximum } => Effects {
+            record: abandoned(&format!(
+                "fee above maximum: the chain requires {required}uallo, the maximum is {maximum}uallo"
+            )),
+            report: Some(Err(WorkerError::FeeAboveMaximum {
+                topic_id,
+                nonce,
+                required,
+                maximum,
+            })),
+        },
+        Decision::Unbuildable => {
+            let reason = match answer {
+                Some(Err(error)) => error.to_string(),
+                _ => "the transaction could not be built".to_owned(),
+            };
+            Effects {
+                record: abandoned(&reason),
+                report: Some(Err(WorkerError::Transaction {
+                    topic_id,
+                    nonce,
+                    reason,
+                })),
+            }
+        }
         Decision::Rejected | Decision::RejectedForTopic => match chain {
             Some(chain) => Effects {
                 record: abandoned(&chain.raw_log),
@@ -153,7 +198,27 @@ pub(super) fn effects(
                     })
                 }),
             },
-            (_, Some(Err(error))) => Effects {
+            // The chain's last answer, whatever the attempts.
+            (
+                RetryCause::Exhausted,
+                Some(Err(SubmitError::AttemptsExhausted { last, .. })),
+            ) => Effects {
+                record: None,
+                report: Some(Err(WorkerError::Rejected {
+                    topic_id,
+                    nonce,
+                    source: last.clone(),
+                })),
+            },
+            (RetryCause::ChainAnswer, Some(Err(error))) => Effects {
+                record: None,
+                report: Some(Err(WorkerError::ChainAnswer {
+                    topic_id,
+                    nonce,
+                    reason: error.to_string(),
+                })),
+            },
+            (RetryCause::Unreachable, Some(Err(error))) => Effects {
                 record: None,
                 report: Some(Err(WorkerError::Unavailable {
                     topic_id,
@@ -165,6 +230,11 @@ pub(super) fn effects(
         },
     }
 }
+
+/// The event the chain emits for an admitted inference (allora-chain
+/// `x/emissions/keeper/msgserver/msg_server_worker_payload.go`: "emitted
+/// only on admission"), by its name in any emissions version.
+const ADMITTED_EVENT: &str = "EventInsertInfererPayload";
 
 /// The chain's rejection in a transaction's answer, if it is one.
 fn chain_error(answer: &SubmitResult) -> Option<&ChainError> {
@@ -179,12 +249,17 @@ mod tests {
     use tokio::time::Instant;
 
     use super::*;
-    use crate::client::TxStage;
+    use crate::client::{TxEvent, TxStage};
     use crate::pipeline::Included;
     use crate::tx::Fee;
     use crate::worker::clock::{Deadlines, WindowEnd};
 
     const MS: Duration = Duration::from_millis(1);
+
+    const ALONE: Carried = Carried {
+        index: 0,
+        has_inference: true,
+    };
 
     fn window(now: Instant) -> Window {
         Window {
@@ -225,8 +300,19 @@ mod tests {
             broadcast_at: now + 20 * MS,
             included_at: now + 1020 * MS,
             attempts: 1,
+            events: vec![TxEvent {
+                kind: "emissions.v10.EventInsertInfererPayload".into(),
+                attributes: vec![("msg_index".into(), "0".into())],
+            }],
         });
-        let e = effects(Decision::Included, &window(now), 5 * MS, Some(&answer), 4);
+        let e = effects(
+            Decision::Included,
+            &window(now),
+            5 * MS,
+            Some(&answer),
+            ALONE,
+            4,
+        );
         assert_eq!(
             e.record,
             Some(WindowState::Confirmed {
@@ -250,7 +336,8 @@ mod tests {
             Decision::AlreadySubmitted,
             &w,
             MS,
-            Some(&refused(75, "already submitted")),
+            Some(&refused(78, "cannot update EMA more than once per window")),
+            ALONE,
             3,
         );
         let s = e.report.unwrap().unwrap();
@@ -263,6 +350,7 @@ mod tests {
             &w,
             MS,
             Some(&closed),
+            ALONE,
             1,
         );
         assert_eq!(
@@ -279,6 +367,7 @@ mod tests {
                 &w,
                 MS,
                 Some(&refused(13, "address not registered")),
+                ALONE,
                 1,
             );
             assert!(e.record.unwrap().is_final());
@@ -297,6 +386,7 @@ mod tests {
             &w,
             MS,
             None,
+            ALONE,
             1,
         );
         assert!(e.record.unwrap().is_final());
@@ -311,6 +401,7 @@ mod tests {
             &w,
             MS,
             None,
+            ALONE,
             1,
         );
         assert!(e
@@ -332,7 +423,14 @@ mod tests {
             after: Some(MS),
             cause,
         };
-        let e = effects(retry(RetryCause::NotIncluded), &w, MS, Some(&lost), 1);
+        let e = effects(
+            retry(RetryCause::NotIncluded),
+            &w,
+            MS,
+            Some(&lost),
+            ALONE,
+            1,
+        );
         assert_eq!(
             e.record,
             Some(WindowState::Pending {
@@ -342,16 +440,151 @@ mod tests {
         assert_eq!(e.report.unwrap().unwrap_err().kind(), "not_included");
 
         let down = Err(SubmitError::DeadlinePassed);
-        let e = effects(retry(RetryCause::Unreachable), &w, MS, Some(&down), 1);
+        let e = effects(
+            retry(RetryCause::Unreachable),
+            &w,
+            MS,
+            Some(&down),
+            ALONE,
+            1,
+        );
         assert!(e.record.is_none());
         assert_eq!(e.report.unwrap().unwrap_err().kind(), "unavailable");
 
         let full = refused(20, "mempool is full");
-        let e = effects(retry(RetryCause::Refused), &w, MS, Some(&full), 1);
+        let e = effects(retry(RetryCause::Refused), &w, MS, Some(&full), ALONE, 1);
         assert!(e.record.is_none());
         assert!(matches!(e.report, Some(Err(WorkerError::Rejected { .. }))));
 
-        let e = effects(Decision::Resend { solo: true }, &w, MS, Some(&full), 2);
+        let e = effects(
+            Decision::Resend { solo: true },
+            &w,
+            MS,
+            Some(&full),
+            ALONE,
+            2,
+        );
         assert!(e.record.is_none() && e.report.is_none());
+    }
+
+    #[test]
+    fn an_inclusion_without_the_admission_event_is_not_admitted() {
+        let now = Instant::now();
+        let event = |kind: &str, index: usize| TxEvent {
+            kind: kind.into(),
+            attributes: vec![("msg_index".into(), index.to_string())],
+        };
+        let answer = |events| {
+            Ok(Included {
+                txhash: "AB".into(),
+                height: 31,
+                fee: Fee::uallo(10, 100),
+                gas_used: 90,
+                broadcast_at: now,
+                included_at: now,
+                attempts: 1,
+                events,
+            })
+        };
+        let outcome = |answer: &SubmitResult, carried| {
+            effects(
+                Decision::Included,
+                &window(now),
+                MS,
+                Some(answer),
+                carried,
+                2,
+            )
+            .report
+            .unwrap()
+            .unwrap()
+            .outcome
+        };
+        let second = Carried {
+            index: 1,
+            has_inference: true,
+        };
+        let admitted_first = answer(vec![
+            event("tx", 0),
+            event("emissions.v10.EventInsertInfererPayload", 0),
+            event("emissions.v10.EventInsertForecasterPayload", 1),
+        ]);
+        assert_eq!(outcome(&admitted_first, ALONE), Outcome::Included);
+        assert_eq!(outcome(&admitted_first, second), Outcome::NotAdmitted);
+        // A forecast alone has no admission event to miss.
+        let forecast_only = Carried {
+            index: 1,
+            has_inference: false,
+        };
+        assert_eq!(outcome(&admitted_first, forecast_only), Outcome::Included);
+        // No event at all: not admitted either.
+        assert_eq!(outcome(&answer(Vec::new()), second), Outcome::NotAdmitted);
+    }
+
+    #[test]
+    fn chain_answers_are_never_reported_as_unreachable() {
+        let now = Instant::now();
+        let w = window(now);
+        let retry = |cause| Decision::Retry {
+            after: Some(MS),
+            cause,
+        };
+        let exhausted = Err(SubmitError::AttemptsExhausted {
+            attempts: 5,
+            last: ChainError {
+                stage: TxStage::CheckTx,
+                codespace: "sdk".into(),
+                code: 13,
+                raw_log: "insufficient fee".into(),
+                txhash: None,
+                height: None,
+            },
+        });
+        let e = effects(
+            retry(RetryCause::Exhausted),
+            &w,
+            MS,
+            Some(&exhausted),
+            ALONE,
+            1,
+        );
+        assert_eq!(e.report.unwrap().unwrap_err().kind(), "insufficient_fee");
+        let unfunded = Err(SubmitError::Client(crate::client::ClientError::NotFound(
+            "account allo1x (fund it first)".into(),
+        )));
+        let e = effects(
+            retry(RetryCause::ChainAnswer),
+            &w,
+            MS,
+            Some(&unfunded),
+            ALONE,
+            1,
+        );
+        let err = e.report.unwrap().unwrap_err();
+        assert_eq!(err.kind(), "chain_answer");
+        assert!(err.to_string().contains("fund it first"), "{err}");
+
+        let above = Err(SubmitError::FeeAboveMaximum {
+            required: 4500,
+            maximum: 3000,
+        });
+        let e = effects(
+            Decision::FeeAboveMaximum {
+                required: 4500,
+                maximum: 3000,
+            },
+            &w,
+            MS,
+            Some(&above),
+            ALONE,
+            1,
+        );
+        assert!(e.record.unwrap().is_final());
+        let err = e.report.unwrap().unwrap_err();
+        assert_eq!(err.kind(), "fee_above_maximum");
+        assert!(
+            err.to_string().contains("4500uallo") && err.to_string().contains("3000uallo"),
+            "{err}"
+        );
     }
 }

@@ -1,13 +1,17 @@
-//! Provider calls: one per window, inference and forecast together, bounded
-//! by the window's provider deadline; the values become a signed payload.
+//! Provider calls: one per window and side, inference and forecast each
+//! with its own deadline and error, so a slow or failing side never costs
+//! the other; the values are checked (guard rails, the topic's label rules)
+//! and become a signed payload.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use allora_infer::{InferError, InferenceRequest, Prediction};
+use allora_infer::{ForecastValue, InferError, InferenceRequest, Prediction};
 use tokio::time::Instant;
 
-use super::{TopicSpec, WorkerError};
+use super::{ProviderSide, TopicSpec, WorkerError};
 use crate::keys::{Address, WorkerKey};
+use crate::labels::{LabelRules, SINGLE_VALUE_LABEL};
 use crate::payload::{ForecastElement, WorkerPayload};
 use crate::proto::Any;
 
@@ -16,98 +20,277 @@ use crate::proto::Any;
 pub(super) struct Payload {
     /// The `MsgInsertWorkerPayload` message.
     pub(super) message: Any,
-    /// How long the provider took.
+    /// How long the providers took.
     pub(super) inference: Duration,
+    /// Whether it carries an inference (whose admission the chain reports
+    /// with an event).
+    pub(super) has_inference: bool,
 }
 
-/// Asks the topic's providers for the window opened at `nonce` and signs the
-/// payload. A provider that has not answered by `deadline` is a
-/// [`InferError::Timeout`].
+/// What a window's providers came to: the payload of whatever sides
+/// answered (none when no side did), and each failure, to report on its
+/// own.
+#[derive(Debug)]
+pub(super) struct Provided {
+    pub(super) payload: Option<Payload>,
+    pub(super) failures: Vec<WorkerError>,
+}
+
+/// Asks the topic's providers for the window opened at `nonce`, each side
+/// until its own deadline (the window's `deadline`, or earlier by the
+/// side's timeout), and signs a payload of the sides that answered with
+/// values the topic accepts. `rules` are the topic's label rules, when
+/// known.
 pub(super) async fn provide(
     key: &WorkerKey,
     spec: &TopicSpec,
+    rules: Option<Arc<LabelRules>>,
     nonce: i64,
     deadline: Instant,
-) -> Result<Payload, WorkerError> {
+) -> Provided {
     let topic_id = spec.topic_id;
-    let mut request = InferenceRequest::new(topic_id, nonce, deadline);
-    if let Some(token) = &spec.token {
-        request = request.with_token(token.clone());
-    }
     let started = Instant::now();
-    let inference = async {
-        match &spec.inference {
-            Some(p) => p.infer(&request).await.map(Some),
-            None => Ok(None),
+    let side_deadline = |timeout: Option<Duration>| match timeout {
+        Some(timeout) => deadline.min(started + timeout),
+        None => deadline,
+    };
+    let request = |deadline| {
+        let request = InferenceRequest::new(topic_id, nonce, deadline);
+        match &spec.token {
+            Some(token) => request.with_token(token.clone()),
+            None => request,
         }
+    };
+    let inference = async {
+        let provider = spec.inference.as_ref()?;
+        let deadline = side_deadline(spec.inference_timeout);
+        let request = request(deadline);
+        Some(within(deadline, started, provider.infer(&request)).await)
     };
     let forecast = async {
-        match &spec.forecast {
-            Some(p) => p.forecast(&request).await.map(Some),
-            None => Ok(None),
-        }
+        let provider = spec.forecast.as_ref()?;
+        let deadline = side_deadline(spec.forecast_timeout);
+        let request = request(deadline);
+        Some(within(deadline, started, provider.forecast(&request)).await)
     };
-    let provider_error = |source| WorkerError::Provider {
+    let (inference, forecast) = futures_util::future::join(inference, forecast).await;
+    let elapsed = started.elapsed();
+
+    let mut failures = Vec::new();
+    let failed = |side, source| WorkerError::Provider {
         topic_id,
         nonce,
+        side,
         source,
     };
-    let (inference, forecast) =
-        match tokio::time::timeout_at(deadline, futures_util::future::join(inference, forecast))
-            .await
-        {
-            Ok((i, f)) => (i.map_err(provider_error)?, f.map_err(provider_error)?),
-            Err(_) => {
-                return Err(provider_error(InferError::Timeout {
-                    elapsed: started.elapsed(),
-                }))
-            }
-        };
-    let elapsed = started.elapsed();
-    let mut payload = match inference {
-        Some(Prediction::Single(value)) => WorkerPayload::inference(topic_id, nonce, value),
-        Some(Prediction::Labeled(values)) => {
-            WorkerPayload::labeled_inference(topic_id, nonce, values)
+    let inference = match inference {
+        None => None,
+        Some(Err(source)) => {
+            failures.push(failed(ProviderSide::Inference, source));
+            None
         }
-        None => WorkerPayload::forecast(topic_id, nonce, []),
+        Some(Ok(prediction)) => {
+            let prediction = for_topic(prediction, rules.as_deref());
+            match check_inference(spec, rules.as_deref(), &prediction) {
+                Ok(()) => Some(prediction),
+                Err(Refusal::Value(source)) => {
+                    failures.push(failed(ProviderSide::Inference, source));
+                    None
+                }
+                Err(Refusal::Labels(source)) => {
+                    failures.push(WorkerError::LabelsRefused {
+                        topic_id,
+                        nonce,
+                        source,
+                    });
+                    None
+                }
+            }
+        }
     };
-    if let Some(values) = forecast {
-        let mut elements = Vec::with_capacity(values.len());
-        for v in values {
+    let forecast = match forecast {
+        None => None,
+        Some(Err(source)) => {
+            failures.push(failed(ProviderSide::Forecast, source));
+            None
+        }
+        Some(Ok(values)) => match elements(values) {
+            Ok(elements) => Some(elements),
+            Err(source) => {
+                failures.push(failed(ProviderSide::Forecast, source));
+                None
+            }
+        },
+    };
+    let has_inference = inference.is_some();
+    let payload = match (inference, forecast) {
+        (None, None) => {
+            return Provided {
+                payload: None,
+                failures,
+            }
+        }
+        (Some(Prediction::Single(value)), forecast) => {
+            with_forecast(WorkerPayload::inference(topic_id, nonce, value), forecast)
+        }
+        (Some(Prediction::Labeled(values)), forecast) => with_forecast(
+            WorkerPayload::labeled_inference(topic_id, nonce, values),
+            forecast,
+        ),
+        (None, Some(elements)) => WorkerPayload::forecast(topic_id, nonce, elements),
+    };
+    match payload.sign(key) {
+        Ok(signed) => Provided {
+            payload: Some(Payload {
+                message: signed.to_any(),
+                inference: elapsed,
+                has_inference,
+            }),
+            failures,
+        },
+        Err(source) => {
+            failures.push(WorkerError::Payload {
+                topic_id,
+                nonce,
+                source,
+            });
+            Provided {
+                payload: None,
+                failures,
+            }
+        }
+    }
+}
+
+/// A provider's answer by `deadline`, or a timeout.
+async fn within<T>(
+    deadline: Instant,
+    started: Instant,
+    call: impl std::future::Future<Output = Result<T, InferError>>,
+) -> Result<T, InferError> {
+    match tokio::time::timeout_at(deadline, call).await {
+        Ok(result) => result,
+        Err(_) => Err(InferError::Timeout {
+            elapsed: started.elapsed(),
+        }),
+    }
+}
+
+fn with_forecast(payload: WorkerPayload, forecast: Option<Vec<ForecastElement>>) -> WorkerPayload {
+    match forecast {
+        Some(elements) => payload.with_forecast(elements),
+        None => payload,
+    }
+}
+
+/// A prediction as the topic takes it: on a single-value topic (or one
+/// whose arity is not known, single being the chain's default) a one-key
+/// object (`{"inference": 3012.5}`) is the value itself, sent unlabeled
+/// (as `y`); on a multi-value topic keys are labels.
+fn for_topic(prediction: Prediction, rules: Option<&LabelRules>) -> Prediction {
+    let single = rules.is_none_or(LabelRules::is_single);
+    match prediction {
+        Prediction::Labeled(mut pairs) if single && pairs.len() == 1 => match pairs.pop() {
+            Some((_, value)) => Prediction::Single(value),
+            None => Prediction::Labeled(pairs),
+        },
+        other => other,
+    }
+}
+
+enum Refusal {
+    Value(InferError),
+    Labels(crate::labels::LabelError),
+}
+
+/// The topic's guard rails, then its label rules (the labels as they go on
+/// the wire: `y` for a single value).
+fn check_inference(
+    spec: &TopicSpec,
+    rules: Option<&LabelRules>,
+    prediction: &Prediction,
+) -> Result<(), Refusal> {
+    spec.guard.check(prediction).map_err(Refusal::Value)?;
+    if let Some(rules) = rules {
+        let labels: Vec<&str> = match prediction {
+            Prediction::Single(_) => vec![SINGLE_VALUE_LABEL],
+            Prediction::Labeled(pairs) => pairs.iter().map(|(label, _)| label.as_str()).collect(),
+        };
+        rules.check(&labels).map_err(Refusal::Labels)?;
+    }
+    Ok(())
+}
+
+/// Forecast values with their inferers' addresses checked.
+fn elements(values: Vec<ForecastValue>) -> Result<Vec<ForecastElement>, InferError> {
+    values
+        .into_iter()
+        .map(|v| {
             let inferer: Address = v.inferer.parse().map_err(|e: crate::keys::KeyError| {
-                provider_error(InferError::UnexpectedShape {
+                InferError::UnexpectedShape {
                     detail: format!("forecast names an invalid inferer: {e}"),
-                })
+                }
             })?;
-            elements.push(ForecastElement {
+            Ok(ForecastElement {
                 inferer,
                 value: v.value,
-            });
-        }
-        payload = payload.with_forecast(elements);
-    }
-    let signed = payload.sign(key).map_err(|source| WorkerError::Payload {
-        topic_id,
-        nonce,
-        source,
-    })?;
-    Ok(Payload {
-        message: signed.to_any(),
-        inference: elapsed,
-    })
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use allora_infer::{AsyncFnProvider, FnForecaster, FnProvider};
+    use allora_infer::{AsyncFnForecaster, AsyncFnProvider, FnForecaster, FnProvider};
 
     use super::*;
+    use crate::labels::OutputArity;
     use crate::proto::emissions::v10;
 
     fn key() -> WorkerKey {
         WorkerKey::from_private_key_bytes(&[3; 32]).unwrap()
+    }
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(5)
+    }
+
+    fn decode(payload: &Payload) -> v10::InputInferenceForecastBundle {
+        let msg: v10::InsertWorkerPayloadRequest =
+            prost::Message::decode(payload.message.value.as_slice()).unwrap();
+        msg.worker_data_bundle
+            .unwrap()
+            .inference_forecasts_bundle
+            .unwrap()
+    }
+
+    fn labels(bundle: &v10::InputInferenceForecastBundle) -> Vec<(String, String)> {
+        bundle
+            .inference
+            .as_ref()
+            .unwrap()
+            .values
+            .iter()
+            .map(|v| (v.label.clone(), v.value.clone()))
+            .collect()
+    }
+
+    fn multi() -> Option<Arc<LabelRules>> {
+        Some(Arc::new(LabelRules {
+            arity: OutputArity::Multi,
+            max_labels_per_submission: 3,
+            whitelist: vec!["up".into(), "down".into()],
+            ..LabelRules::default()
+        }))
+    }
+
+    fn one_key(key: &'static str, value: &'static str) -> TopicSpec {
+        TopicSpec::inference(
+            1,
+            Arc::new(FnProvider::new(move |_: &InferenceRequest| {
+                vec![(key, value)]
+            })),
+        )
     }
 
     #[tokio::test]
@@ -120,8 +303,10 @@ mod tests {
         .with_forecast(Arc::new(FnForecaster::new(move |_: &InferenceRequest| {
             vec![(inferer.clone(), 0.25)]
         })));
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let payload = provide(&key(), &spec, 20, deadline).await.unwrap();
+        let provided = provide(&key(), &spec, None, 20, soon()).await;
+        assert!(provided.failures.is_empty());
+        let payload = provided.payload.unwrap();
+        assert!(payload.has_inference);
         let msg: v10::InsertWorkerPayloadRequest =
             prost::Message::decode(payload.message.value.as_slice()).unwrap();
         let bundle = msg.worker_data_bundle.unwrap();
@@ -143,7 +328,11 @@ mod tests {
             })),
         );
         let deadline = Instant::now() + Duration::from_millis(50);
-        let err = provide(&key(), &spec, 10, deadline).await.unwrap_err();
+        let provided = provide(&key(), &spec, None, 10, deadline).await;
+        assert!(provided.payload.is_none());
+        let [err] = provided.failures.as_slice() else {
+            panic!("{:?}", provided.failures)
+        };
         assert_eq!(err.kind(), "provider_timeout");
         assert_eq!(err.window(), Some((1, 10)));
     }
@@ -156,8 +345,138 @@ mod tests {
                 vec![("not-an-address", 0.5)]
             })),
         );
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let err = provide(&key(), &spec, 10, deadline).await.unwrap_err();
+        let provided = provide(&key(), &spec, None, 10, soon()).await;
+        assert!(provided.payload.is_none());
+        let err = &provided.failures[0];
         assert!(err.to_string().contains("invalid inferer"), "{err}");
+        assert_eq!(err.kind(), "forecast_error");
+    }
+
+    #[tokio::test]
+    async fn a_slow_or_failing_forecast_never_costs_the_inference() {
+        let slow = TopicSpec::inference(1, Arc::new(FnProvider::new(|_: &InferenceRequest| 7.5)))
+            .with_forecast(Arc::new(AsyncFnForecaster::new(
+                |_: InferenceRequest| async {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    Vec::<(String, f64)>::new()
+                },
+            )))
+            .with_forecast_timeout(Duration::from_millis(50));
+        let started = Instant::now();
+        let provided = provide(&key(), &slow, None, 10, soon()).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "its own deadline"
+        );
+        let payload = provided.payload.unwrap();
+        assert!(payload.has_inference);
+        let bundle = decode(&payload);
+        assert_eq!(labels(&bundle), [("y".to_owned(), "7.5".to_owned())]);
+        assert!(bundle.forecast.is_none());
+        assert_eq!(provided.failures.len(), 1);
+        assert_eq!(provided.failures[0].kind(), "forecast_timeout");
+
+        // And the reverse: the forecast goes alone.
+        let inferer = key().address().to_string();
+        let failing = TopicSpec::inference(
+            1,
+            Arc::new(FnProvider::new(|_: &InferenceRequest| {
+                Err::<f64, _>(InferError::provider("model down"))
+            })),
+        )
+        .with_forecast(Arc::new(FnForecaster::new(move |_: &InferenceRequest| {
+            vec![(inferer.clone(), 0.25)]
+        })));
+        let provided = provide(&key(), &failing, None, 10, soon()).await;
+        let payload = provided.payload.unwrap();
+        assert!(!payload.has_inference);
+        let bundle = decode(&payload);
+        assert!(bundle.inference.is_none());
+        assert_eq!(bundle.forecast.unwrap().forecast_elements.len(), 1);
+        assert_eq!(provided.failures[0].kind(), "provider_error");
+    }
+
+    #[tokio::test]
+    async fn a_one_key_object_is_the_value_of_a_single_value_topic() {
+        for rules in [None, Some(Arc::new(LabelRules::default()))] {
+            let provided =
+                provide(&key(), &one_key("inference", "3012.5"), rules, 10, soon()).await;
+            assert!(provided.failures.is_empty(), "{:?}", provided.failures);
+            let bundle = decode(&provided.payload.unwrap());
+            assert_eq!(labels(&bundle), [("y".to_owned(), "3012.5".to_owned())]);
+        }
+        // On a multi-value topic the key is a label, checked as the chain
+        // checks it.
+        let provided = provide(&key(), &one_key("Up", "0.7"), multi(), 10, soon()).await;
+        assert!(provided.failures.is_empty(), "{:?}", provided.failures);
+        assert_eq!(
+            labels(&decode(&provided.payload.unwrap())),
+            [("Up".to_owned(), "0.7".to_owned())]
+        );
+        let provided = provide(
+            &key(),
+            &one_key("prediction", "0.0012"),
+            multi(),
+            10,
+            soon(),
+        )
+        .await;
+        assert!(provided.payload.is_none());
+        let err = &provided.failures[0];
+        assert_eq!(err.kind(), "label_not_in_whitelist");
+        assert!(err.to_string().contains("emissions 97"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn labels_the_chain_would_refuse_are_refused_before_signing() {
+        let labeled = |pairs: Vec<(&'static str, f64)>| {
+            TopicSpec::inference(
+                1,
+                Arc::new(FnProvider::new(move |_: &InferenceRequest| pairs.clone())),
+            )
+        };
+        let single = Some(Arc::new(LabelRules::default()));
+        for (spec, rules, kind) in [
+            (
+                labeled(vec![("a", 1.0), ("b", 2.0)]),
+                single.clone(),
+                "too_many_labels",
+            ),
+            (
+                labeled(vec![("up", 1.0), ("UP", 2.0)]),
+                multi(),
+                "invalid_label_name",
+            ),
+            (labeled(vec![("up!", 1.0)]), multi(), "invalid_label_name"),
+            (
+                labeled(vec![("up", 1.0), ("down", 1.0), ("x", 1.0), ("y", 1.0)]),
+                multi(),
+                "too_many_labels",
+            ),
+        ] {
+            let provided = provide(&key(), &spec, rules, 10, soon()).await;
+            assert!(provided.payload.is_none(), "{kind}");
+            assert_eq!(provided.failures[0].kind(), kind);
+        }
+    }
+
+    #[tokio::test]
+    async fn guard_rails_refuse_values_before_signing() {
+        let spec = TopicSpec::inference(
+            1,
+            Arc::new(FnProvider::new(|r: &InferenceRequest| r.nonce as f64)),
+        )
+        .refuse_zero()
+        .value_range(Some("1".parse().unwrap()), Some("100".parse().unwrap()));
+        let zero = TopicSpec::inference(1, Arc::new(FnProvider::new(|_: &InferenceRequest| 0.0)))
+            .refuse_zero();
+        let provided = provide(&key(), &zero, None, 10, soon()).await;
+        assert!(provided.payload.is_none());
+        assert_eq!(provided.failures[0].kind(), "value_refused");
+        let provided = provide(&key(), &spec, None, 101, soon()).await;
+        assert_eq!(provided.failures[0].kind(), "value_refused");
+        assert!(provided.failures[0].to_string().contains("maximum 100"));
+        let provided = provide(&key(), &spec, None, 50, soon()).await;
+        assert!(provided.payload.is_some() && provided.failures.is_empty());
     }
 }

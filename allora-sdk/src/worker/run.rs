@@ -14,6 +14,9 @@ use super::{Outcome, Submission, Worker, WorkerError};
 pub struct RunSummary {
     /// Windows whose payload this run got included.
     pub included: u64,
+    /// Windows whose transaction was included but whose inference the chain
+    /// did not admit (top-N admission).
+    pub not_admitted: u64,
     /// Windows the chain already had this worker's payload for.
     pub already_submitted: u64,
     /// Windows that failed, by kind ([`WorkerError::kind`]).
@@ -29,8 +32,11 @@ impl RunSummary {
     /// Counts one result.
     pub fn record(&mut self, result: &Result<Submission, WorkerError>) {
         match result {
-            Ok(s) if s.outcome == Outcome::Included => self.included += 1,
-            Ok(_) => self.already_submitted += 1,
+            Ok(s) => match s.outcome {
+                Outcome::Included => self.included += 1,
+                Outcome::NotAdmitted => self.not_admitted += 1,
+                Outcome::AlreadySubmitted => self.already_submitted += 1,
+            },
             Err(e) => *self.failed.entry(e.kind()).or_default() += 1,
         }
     }
@@ -38,10 +44,13 @@ impl RunSummary {
 
 impl fmt::Display for RunSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} included, ", self.included)?;
+        if self.not_admitted > 0 {
+            write!(f, "{} not admitted, ", self.not_admitted)?;
+        }
         write!(
             f,
-            "{} included, {} already submitted, {} failed",
-            self.included,
+            "{} already submitted, {} failed",
             self.already_submitted,
             self.failures()
         )?;
@@ -94,6 +103,12 @@ fn note(summary: &mut RunSummary, result: &Result<Submission, WorkerError>) {
     match result {
         // The engine logs each inclusion as it happens.
         Ok(s) if s.outcome == Outcome::Included => {}
+        Ok(s) if s.outcome == Outcome::NotAdmitted => tracing::info!(
+            topic_id = s.topic_id,
+            nonce = s.nonce,
+            txhash = s.txhash.as_deref().unwrap_or("-"),
+            "included, but the chain did not admit the inference (the topic's inferer set for the nonce is full)"
+        ),
         Ok(s) => tracing::info!(
             topic_id = s.topic_id,
             nonce = s.nonce,
@@ -128,6 +143,7 @@ mod tests {
         s.record(&served(Outcome::Included));
         s.record(&served(Outcome::Included));
         s.record(&served(Outcome::AlreadySubmitted));
+        s.record(&served(Outcome::NotAdmitted));
         s.record(&Err(WorkerError::NotSent {
             topic_id: 1,
             nonce: 20,
@@ -137,10 +153,18 @@ mod tests {
             nonce: 30,
             reason: "late".into(),
         }));
-        assert_eq!((s.included, s.already_submitted, s.failures()), (2, 1, 2));
+        assert_eq!(
+            (
+                s.included,
+                s.not_admitted,
+                s.already_submitted,
+                s.failures()
+            ),
+            (2, 1, 1, 2)
+        );
         assert_eq!(
             s.to_string(),
-            "2 included, 1 already submitted, 2 failed (not_sent: 1, window_missed: 1)"
+            "2 included, 1 not admitted, 1 already submitted, 2 failed (not_sent: 1, window_missed: 1)"
         );
         assert_eq!(
             RunSummary::default().to_string(),

@@ -310,6 +310,55 @@ pub async fn read_record(data_dir: &Path) -> Result<Vec<(u64, i64, WindowState)>
     Ok(ordered(windows))
 }
 
+/// The file, in the data directory, where a running worker keeps each
+/// topic's state (serving, or suspended and why), for `status` to read.
+pub const TOPIC_STATES_FILE: &str = "topics.json";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct TopicStates {
+    topics: BTreeMap<u64, super::TopicState>,
+}
+
+/// Writes each topic's state to [`TOPIC_STATES_FILE`] in `data_dir`,
+/// atomically (a temporary file, then a rename). Blocking.
+pub fn write_topic_states(
+    data_dir: &Path,
+    states: &[(u64, super::TopicState)],
+) -> Result<(), StoreError> {
+    let path = data_dir.join(TOPIC_STATES_FILE);
+    let io = |source| StoreError::Io {
+        path: path.clone(),
+        source,
+    };
+    let body = TopicStates {
+        topics: states.iter().cloned().collect(),
+    };
+    let text = serde_json::to_string_pretty(&body).map_err(|e| io(std::io::Error::other(e)))?;
+    let tmp = data_dir.join(format!("{TOPIC_STATES_FILE}.tmp"));
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)
+}
+
+/// Reads the topic states a worker running on `data_dir` last wrote (none
+/// when it never did).
+pub async fn read_topic_states(
+    data_dir: &Path,
+) -> Result<BTreeMap<u64, super::TopicState>, StoreError> {
+    let path = data_dir.join(TOPIC_STATES_FILE);
+    let text = match tokio::fs::read_to_string(&path).await {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(source) => return Err(StoreError::Io { path, source }),
+    };
+    serde_json::from_str::<TopicStates>(&text)
+        .map(|states| states.topics)
+        .map_err(|e| StoreError::Corrupt {
+            path,
+            line: e.line(),
+            reason: e.to_string(),
+        })
+}
+
 /// Every window of a parsed record, ordered by topic and nonce.
 fn ordered(windows: HashMap<u64, BTreeMap<i64, WindowState>>) -> Vec<(u64, i64, WindowState)> {
     let mut out: Vec<(u64, i64, WindowState)> = windows
@@ -504,6 +553,32 @@ mod tests {
             std::fs::read_to_string(dir.path().join(STORE_FILE)).unwrap(),
             text
         );
+    }
+
+    #[tokio::test]
+    async fn topic_states_round_trip_through_their_file() {
+        use crate::worker::{SuspendReason, Suspension, TopicState};
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_topic_states(dir.path()).await.unwrap().is_empty());
+        let suspended = TopicState::Suspended(Suspension {
+            reason: SuspendReason::NotPermitted,
+            detail: "whitelist".into(),
+            since_height: Some(12),
+            next_check_height: Some(42),
+        });
+        write_topic_states(
+            dir.path(),
+            &[(1, TopicState::Serving), (2, suspended.clone())],
+        )
+        .unwrap();
+        let read = read_topic_states(dir.path()).await.unwrap();
+        assert_eq!(read.get(&1), Some(&TopicState::Serving));
+        assert_eq!(read.get(&2), Some(&suspended));
+        std::fs::write(dir.path().join(TOPIC_STATES_FILE), "{").unwrap();
+        assert!(matches!(
+            read_topic_states(dir.path()).await,
+            Err(StoreError::Corrupt { .. })
+        ));
     }
 
     #[tokio::test]
