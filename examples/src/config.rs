@@ -11,6 +11,7 @@
 //! data_dir = "/var/lib/allora-worker"
 //! gas_price = "feemarket"        # or a number of uallo per gas, e.g. 10
 //! fee_tier = "standard"          # eco | standard | priority
+//! max_fee_uallo = 500000         # most one transaction may pay (optional)
 //! auto_register = false
 //! metrics_addr = "127.0.0.1:9464"
 //!
@@ -25,7 +26,12 @@
 //! id = 1
 //! token = "ETH"
 //! inference_url = "http://127.0.0.1:8000/inference/{Token}"
+//! forecast_url = "http://127.0.0.1:8000/forecast/{Token}"   # optional
 //! timeout_secs = 10
+//! forecast_timeout_secs = 5      # the forecast's own deadline (optional)
+//! refuse_zero = true             # refuse an inference of 0 (optional)
+//! min_value = 100                # refuse values below (optional)
+//! max_value = "100000"           # refuse values above (optional)
 //! ```
 
 use std::net::SocketAddr;
@@ -34,10 +40,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use allora_infer::HttpProvider;
+use allora_infer::{Dec, HttpProvider};
 use allora_sdk::pipeline::GasPriceSource;
 use allora_sdk::tx::{FeeTier, GasPrice};
-use allora_sdk::worker::TopicSpec;
+use allora_sdk::worker::{TopicSpec, ValueGuard};
 use serde::Deserialize;
 
 use crate::error::AppError;
@@ -74,6 +80,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "gas_price (\"feemarket\" or uallo per gas)",
     ),
     ("ALLORA_FEE_TIER", "fee_tier"),
+    (
+        "ALLORA_MAX_FEE_UALLO",
+        "max_fee_uallo (uallo per transaction)",
+    ),
     ("ALLORA_AUTO_REGISTER", "auto_register (true/false)"),
     ("ALLORA_METRICS_ADDR", "metrics_addr"),
     ("ALLORA_CLOUDWATCH_NAMESPACE", "cloudwatch.namespace"),
@@ -124,6 +134,8 @@ pub struct FileConfig {
     pub gas_price: Option<GasPriceSetting>,
     /// `eco`, `standard` or `priority`.
     pub fee_tier: Option<String>,
+    /// The most one transaction may pay, in uallo.
+    pub max_fee_uallo: Option<u64>,
     /// Register in configured topics where the worker is not registered.
     pub auto_register: Option<bool>,
     /// Where `/metrics` and `/healthz` are served.
@@ -183,6 +195,38 @@ pub struct TopicConfig {
     pub forecast_url: Option<String>,
     /// Longest a provider call may take, in seconds (default 10).
     pub timeout_secs: Option<u64>,
+    /// Longest the forecast call may take, in seconds (default
+    /// `timeout_secs`).
+    pub forecast_timeout_secs: Option<u64>,
+    /// Refuse an inference of zero.
+    pub refuse_zero: Option<bool>,
+    /// Refuse inference values below this.
+    pub min_value: Option<NumberSetting>,
+    /// Refuse inference values above this.
+    pub max_value: Option<NumberSetting>,
+}
+
+/// A decimal as written: a TOML number, or a string holding one (exact).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum NumberSetting {
+    /// An integer.
+    Integer(i64),
+    /// A float (taken as its shortest decimal form).
+    Float(f64),
+    /// Decimal text.
+    Text(String),
+}
+
+impl NumberSetting {
+    fn to_dec(&self, field: &str) -> Result<Dec, AppError> {
+        let parsed = match self {
+            NumberSetting::Integer(n) => Ok(Dec::from(*n)),
+            NumberSetting::Float(x) => Dec::try_from(*x),
+            NumberSetting::Text(text) => text.parse(),
+        };
+        parsed.map_err(|e| invalid(field, format!("is not a usable number: {e}")))
+    }
 }
 
 /// Where the worker's key comes from (the key itself is loaded later).
@@ -218,14 +262,18 @@ pub struct TopicSettings {
     pub forecast_url: Option<String>,
     /// Provider timeout.
     pub timeout: Duration,
+    /// The forecast provider's own timeout.
+    pub forecast_timeout: Duration,
+    /// Guard rails on inference values.
+    pub guard: ValueGuard,
 }
 
 impl TopicSettings {
     /// The worker's view of this topic, with HTTP providers.
     pub fn to_spec(&self) -> Result<TopicSpec, AppError> {
         let field = |name: &str| format!("topics[id={}].{name}", self.id);
-        let build = |name: &str, url: &str| {
-            let mut builder = HttpProvider::builder(url).attempt_timeout(self.timeout);
+        let build = |name: &str, url: &str, timeout: Duration| {
+            let mut builder = HttpProvider::builder(url).attempt_timeout(timeout);
             if let Some(token) = &self.token {
                 builder = builder.token(token.clone());
             }
@@ -235,11 +283,11 @@ impl TopicSettings {
             })
         };
         let inference = match &self.inference_url {
-            Some(url) => Some(build("inference_url", url)?),
+            Some(url) => Some(build("inference_url", url, self.timeout)?),
             None => None,
         };
         let forecast = match &self.forecast_url {
-            Some(url) => Some(build("forecast_url", url)?),
+            Some(url) => Some(build("forecast_url", url, self.forecast_timeout)?),
             None => None,
         };
         let mut spec = match (inference, forecast) {
@@ -258,7 +306,10 @@ impl TopicSettings {
         if let Some(token) = &self.token {
             spec = spec.with_token(token.clone());
         }
-        Ok(spec)
+        Ok(spec
+            .with_guard(self.guard.clone())
+            .with_inference_timeout(self.timeout)
+            .with_forecast_timeout(self.forecast_timeout))
     }
 }
 
@@ -279,6 +330,8 @@ pub struct Settings {
     pub gas_price: GasPriceSource,
     /// Fee tier.
     pub fee_tier: FeeTier,
+    /// The most one transaction may pay, in uallo.
+    pub max_fee: Option<u128>,
     /// Auto-registration.
     pub auto_register: bool,
     /// Metrics address.
@@ -365,6 +418,14 @@ pub fn resolve(
     }
     if let Some(v) = var("ALLORA_FEE_TIER") {
         file.fee_tier = Some(v);
+    }
+    if let Some(v) = var("ALLORA_MAX_FEE_UALLO") {
+        file.max_fee_uallo = Some(v.trim().parse().map_err(|_| {
+            invalid(
+                "ALLORA_MAX_FEE_UALLO",
+                format!("{v:?} is not a whole number of uallo"),
+            )
+        })?);
     }
     if let Some(v) = var("ALLORA_AUTO_REGISTER") {
         file.auto_register = Some(match v.trim().to_ascii_lowercase().as_str() {
@@ -470,6 +531,15 @@ pub fn resolve(
         })?,
     };
 
+    let max_fee =
+        match file.max_fee_uallo {
+            Some(0) => return Err(invalid(
+                "max_fee_uallo",
+                "is 0; use a positive number of uallo per transaction, or remove it for no limit",
+            )),
+            other => other.map(u128::from),
+        };
+
     let metrics_text = file
         .metrics_addr
         .unwrap_or_else(|| DEFAULT_METRICS_ADDR.to_owned());
@@ -518,12 +588,37 @@ pub fn resolve(
         if timeout.is_zero() {
             return Err(invalid(&field("timeout_secs"), "must be positive"));
         }
+        let forecast_timeout = match topic.forecast_timeout_secs {
+            Some(0) => return Err(invalid(&field("forecast_timeout_secs"), "must be positive")),
+            Some(secs) => Duration::from_secs(secs),
+            None => timeout,
+        };
+        let min = topic
+            .min_value
+            .as_ref()
+            .map(|v| v.to_dec(&field("min_value")))
+            .transpose()?;
+        let max = topic
+            .max_value
+            .as_ref()
+            .map(|v| v.to_dec(&field("max_value")))
+            .transpose()?;
+        let mut guard = ValueGuard::default().range(min, max);
+        guard.refuse_zero = topic.refuse_zero.unwrap_or(false);
+        if guard.is_inverted() {
+            return Err(invalid(
+                &field("min_value"),
+                "is above max_value; the range would refuse every value",
+            ));
+        }
         let settings = TopicSettings {
             id: topic.id,
             token: topic.token,
             inference_url: topic.inference_url,
             forecast_url: topic.forecast_url,
             timeout,
+            forecast_timeout,
+            guard,
         };
         // Builds the providers once now so a bad template is reported at
         // start-up with its field, not at the first epoch.
@@ -544,6 +639,7 @@ pub fn resolve(
         key,
         gas_price,
         fee_tier,
+        max_fee,
         auto_register: file.auto_register.unwrap_or(false),
         metrics_addr,
         allow_public_metrics: file.allow_public_metrics.unwrap_or(false),
@@ -760,6 +856,38 @@ inference_url = "http://127.0.0.1:8000/inference/{Token}"
     }
 
     #[test]
+    fn fee_maximum_and_guard_rails_resolve() {
+        let text = GOOD
+            .replace(
+                "fee_tier = \"priority\"",
+                "fee_tier = \"priority\"\nmax_fee_uallo = 500000",
+            )
+            .replace(
+                "inference_url = \"http://127.0.0.1:8000/inference/{Token}\"",
+                "inference_url = \"http://127.0.0.1:8000/inference/{Token}\"\nforecast_url = \"http://127.0.0.1:8000/forecast\"\nforecast_timeout_secs = 3\nrefuse_zero = true\nmin_value = 0.5\nmax_value = \"1E+5\"",
+            );
+        let s = resolve(parse(Path::new("w.toml"), &text).unwrap(), &no_env).unwrap();
+        assert_eq!(s.max_fee, Some(500_000));
+        let topic = &s.topics[0];
+        assert_eq!(topic.forecast_timeout, Duration::from_secs(3));
+        assert!(topic.guard.refuse_zero);
+        assert_eq!(topic.guard.min.as_ref().map(Dec::as_str), Some("0.5"));
+        assert_eq!(topic.guard.max.as_ref().map(Dec::as_str), Some("1E+5"));
+        let spec = topic.to_spec().unwrap();
+        assert_eq!(spec.guard, topic.guard);
+        assert_eq!(spec.forecast_timeout, Some(Duration::from_secs(3)));
+        // Without them: no limit, no guard, the forecast shares the timeout.
+        let s = resolve(parse(Path::new("w.toml"), GOOD).unwrap(), &no_env).unwrap();
+        assert_eq!(s.max_fee, None);
+        assert!(s.topics[0].guard.is_empty());
+        assert_eq!(s.topics[0].forecast_timeout, Duration::from_secs(10));
+        // The environment sets the maximum too.
+        let env = |name: &str| (name == "ALLORA_MAX_FEE_UALLO").then(|| "1234".to_owned());
+        let s = resolve(parse(Path::new("w.toml"), GOOD).unwrap(), &env).unwrap();
+        assert_eq!(s.max_fee, Some(1234));
+    }
+
+    #[test]
     fn unknown_fields_are_named() {
         let err = parse(Path::new("w.toml"), "grpc_endpoint = [\"http://a:1\"]\n").unwrap_err();
         let text = err.to_string();
@@ -785,6 +913,22 @@ inference_url = "http://127.0.0.1:8000/inference/{Token}"
             ),
             (GOOD.replace("\"priority\"", "\"fastest\""), "fee_tier"),
             (GOOD.replace("\"feemarket\"", "\"cheap\""), "gas_price"),
+            (
+                GOOD.replace("fee_tier", "max_fee_uallo = 0\nfee_tier"),
+                "max_fee_uallo",
+            ),
+            (
+                format!("{GOOD}min_value = 10\nmax_value = 1\n"),
+                "topics[0].min_value",
+            ),
+            (
+                format!("{GOOD}max_value = \"lots\"\n"),
+                "topics[0].max_value",
+            ),
+            (
+                format!("{GOOD}forecast_timeout_secs = 0\n"),
+                "topics[0].forecast_timeout_secs",
+            ),
         ];
         for (text, field) in cases {
             let file = parse(Path::new("w.toml"), &text).unwrap();

@@ -13,7 +13,7 @@ use allora_sdk::client::{ChainClient, ClientConfig};
 use allora_sdk::keys::Address;
 use allora_sdk::observe::prometheus::{self, PrometheusObserver};
 use allora_sdk::observe::{spawn_balance_refresh, FanOut, DEFAULT_BALANCE_REFRESH};
-use allora_sdk::worker::{Outcome, Submission, Worker, WorkerBuilder, WorkerObserver};
+use allora_sdk::worker::{Outcome, Submission, Worker, WorkerBuilder, WorkerError, WorkerObserver};
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -87,6 +87,9 @@ async fn run_configured(args: &RunArgs, settings: Settings) -> Result<(), AppErr
         .auto_register(settings.auto_register)
         .gas_price_source(settings.gas_price.clone())
         .fee_tier(settings.fee_tier);
+    if let Some(max_fee) = settings.max_fee {
+        builder = builder.max_fee(max_fee);
+    }
     if let Some(ws) = &settings.websocket_url {
         builder = builder.websocket(ws.clone());
     }
@@ -234,7 +237,7 @@ async fn drive(args: &RunArgs, running: Running, topic_ids: &[u64]) -> Result<()
                         break;
                     }
                 }
-                Some(Err(error)) => tracing::warn!(%error, "window not served"),
+                Some(Err(error)) => report_failure(&error),
             },
             () = worker_stop.cancelled() => {
                 tracing::info!("shutting down: letting in-flight submissions finish");
@@ -248,7 +251,7 @@ async fn drive(args: &RunArgs, running: Running, topic_ids: &[u64]) -> Result<()
         while let Some(next) = results.next().await {
             match next {
                 Ok(submission) => print_submission(&submission),
-                Err(error) => tracing::warn!(%error, "window not served"),
+                Err(error) => report_failure(&error),
             }
         }
         handle.shutdown().await;
@@ -302,6 +305,27 @@ fn print_submission(s: &Submission) {
     let mut out = std::io::stdout().lock();
     // A closed stdout (e.g. piped into `head`) must not stop the worker.
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+}
+
+/// A failure: a window's is logged; a topic's suspension (reported once,
+/// at start or when the chain refuses the topic) is also printed, as
+/// `topic=ID suspended reason=REASON: DETAIL`.
+fn report_failure(error: &WorkerError) {
+    match error {
+        WorkerError::TopicSuspended {
+            topic_id,
+            suspension,
+        } => {
+            tracing::warn!(topic_id, reason = %suspension.reason, detail = %suspension.detail, "topic suspended");
+            let line = format!(
+                "topic={topic_id} suspended reason={}: {}",
+                suspension.reason, suspension.detail
+            );
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+        }
+        error => tracing::warn!(kind = error.kind(), %error, "window not served"),
+    }
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.

@@ -362,6 +362,92 @@ async fn register_registers_only_where_needed() {
     assert!(chain.devnet.included_tx(hash).is_some(), "{stdout}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unregistered_topic_is_reported_at_start_in_metrics_and_status_while_the_rest_runs() {
+    let chain = test_chain().await;
+    // A third topic the worker is not registered in, and auto-registration off.
+    chain.devnet.add_topic(TopicConfig::new(3, 6, 4)).unwrap();
+    let text = std::fs::read_to_string(&chain.config).unwrap();
+    let url = text
+        .lines()
+        .find(|l| l.starts_with("inference_url"))
+        .unwrap();
+    let text = text.replace(
+        "fee_tier = \"standard\"",
+        "fee_tier = \"standard\"\nmax_fee_uallo = 100000000",
+    );
+    std::fs::write(
+        &chain.config,
+        format!("{text}\n[[topics]]\nid = 3\ntoken = \"SOL\"\n{url}\nrefuse_zero = true\nmin_value = 1\n"),
+    )
+    .unwrap();
+    let mut command = worker(chain.config.parent().unwrap());
+    command
+        .arg("--config")
+        .arg(&chain.config)
+        .args(["run", "--exit-after", "3"]);
+    let (mut child, mut lines) = spawn(command);
+    let mut out = read_until(&mut lines, "topic=3 suspended", Duration::from_secs(60)).await;
+    assert!(
+        out.last().unwrap().contains("reason=not_registered"),
+        "{out:#?}"
+    );
+    out.extend(read_until(&mut lines, "submission ", Duration::from_secs(60)).await);
+    let metrics = metrics_addr(&out);
+    let body = reqwest::get(format!("http://{metrics}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "allora_worker_topic_state{topic=\"3\",state=\"not_registered\"} 1",
+        "allora_worker_topic_state{topic=\"1\",state=\"serving\"} 1",
+        "allora_worker_failures_total{kind=\"not_registered\"} 1",
+    ] {
+        assert!(body.lines().any(|l| l == expected), "{expected}\n{body}");
+    }
+    out.extend(rest_of(&mut lines).await);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}\n{out:#?}");
+    assert!(out
+        .iter()
+        .filter(|l| l.starts_with("submission "))
+        .all(|l| parse_submission(l).0 != 3));
+
+    let output = worker(chain.config.parent().unwrap())
+        .arg("--config")
+        .arg(&chain.config)
+        .args(["status", "--json"])
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let topic3 = &report["topics"][2];
+    assert_eq!(topic3["id"], 3);
+    assert_eq!(topic3["registered"], false);
+    assert_eq!(topic3["worker_state"]["state"], "suspended");
+    assert_eq!(topic3["worker_state"]["reason"], "not_registered");
+    assert_eq!(report["topics"][0]["worker_state"]["state"], "serving");
+    let text = worker(chain.config.parent().unwrap())
+        .arg("--config")
+        .arg(&chain.config)
+        .arg("status")
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("topic 3: NOT registered")
+            && text.contains("worker: SUSPENDED (not_registered"),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn a_malformed_config_fails_with_a_message_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
