@@ -3,10 +3,21 @@
 //!
 //! Windows are discovered from the node's websocket events and, as a
 //! fallback that keeps working while the websocket is down, by polling the
-//! open nonces. Each window gets one provider call with a deadline inside the
-//! window, payloads that are ready together go out in one transaction (one
-//! sequence number serves many topics), and a persisted record under the data
-//! directory keeps a restart from submitting twice.
+//! open nonces. Each window gets one call per provider (inference and
+//! forecast, each with its own deadline inside the window), payloads that
+//! are ready together go out in one transaction (one sequence number serves
+//! many topics), and a persisted record under the data directory keeps a
+//! restart from submitting twice.
+//!
+//! What the chain would refuse for nothing is refused before signing: labels
+//! breaking the topic's rules ([`crate::labels`]), values outside the
+//! topic's guard rails ([`ValueGuard`]), a fee above the maximum. Every
+//! answer of the chain is classified ([`crate::client::classify`]) and
+//! remedied by one policy ([`crate::pipeline::remedy`]): a window ends at
+//! most once, reported once; a topic the chain will not take from this
+//! worker (not registered, not whitelisted, missing, refused labels, no
+//! funds) is suspended ([`TopicState`]): no provider call and no fee until a
+//! check every few epochs finds the chain accepting it again.
 //!
 //! A complete worker program (only `allora-sdk` and `tokio` needed):
 //!
