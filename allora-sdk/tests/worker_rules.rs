@@ -871,3 +871,77 @@ async fn a_data_fee_the_account_cannot_pay_suspends_its_topics_until_funded() {
         ["serving", "insufficient_funds", "serving"]
     );
 }
+
+#[tokio::test]
+async fn a_window_the_chain_closed_early_is_missed_once_and_costs_no_fee() {
+    use allora_sdk::{AsyncFnProvider, InferError};
+    use tokio::sync::Notify;
+
+    let net = TestNet::builder(test_key(33).unwrap())
+        .chain_id("allora-rules-window")
+        .block_interval(BLOCK)
+        .topics([1], EPOCH, WINDOW)
+        .start()
+        .await
+        .unwrap();
+    // The first window's provider holds until the test has shortened the
+    // window under its open nonce (as an UpdateTopic would), so its payload
+    // meets code 67.
+    let (started, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let first = Arc::new(AtomicUsize::new(0));
+    let provider = {
+        let (started, release, first) = (started.clone(), release.clone(), first.clone());
+        AsyncFnProvider::new(move |_: InferenceRequest| {
+            let hold = first.fetch_add(1, Ordering::SeqCst) == 0;
+            let (started, release) = (started.clone(), release.clone());
+            async move {
+                if hold {
+                    started.notify_one();
+                    release.notified().await;
+                }
+                Ok::<f64, InferError>(4.5)
+            }
+        })
+    };
+    let (handle, results) = net
+        .worker()
+        .unwrap()
+        .topic(TopicSpec::inference(1, Arc::new(provider)))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let results = record(results);
+    tokio::time::timeout(Duration::from_secs(10), started.notified())
+        .await
+        .unwrap();
+    let nonce = net.open_nonces(1)[0];
+    net.wait_height(nonce + 2).await;
+    net.set_worker_submission_window(1, 1).unwrap();
+    release.notify_one();
+    assert!(
+        until(Duration::from_secs(10), || results
+            .with(|items| items.iter().any(|r| r.is_err())))
+        .await
+    );
+    net.set_worker_submission_window(1, WINDOW).unwrap();
+    assert!(until(Duration::from_secs(15), || !results.served().is_empty()).await);
+    handle.shutdown().await;
+    let items = results.finish().await.unwrap();
+    let failures: Vec<&WorkerError> = items.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(failures.len(), 1, "reported once: {failures:?}");
+    assert_eq!(failures[0].kind(), "window_missed");
+    assert_eq!(failures[0].window(), Some((1, nonce)));
+    assert!(
+        failures[0]
+            .to_string()
+            .contains("worker nonce window not available"),
+        "{}",
+        failures[0]
+    );
+    // Caught by the simulation: no failed transaction, no fee; the topic
+    // stays served.
+    assert!(net.included_txs().iter().all(|tx| tx.code == 0));
+    assert!(suspensions(&items, 1).is_empty());
+}
