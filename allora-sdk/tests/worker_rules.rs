@@ -945,3 +945,58 @@ async fn a_window_the_chain_closed_early_is_missed_once_and_costs_no_fee() {
     assert!(net.included_txs().iter().all(|tx| tx.code == 0));
     assert!(suspensions(&items, 1).is_empty());
 }
+
+#[tokio::test]
+async fn auto_registration_waits_for_the_funds_it_needs_instead_of_failing_each_check() {
+    let net = TestNet::builder(test_key(34).unwrap())
+        .chain_id("allora-rules-autoregister")
+        .block_interval(BLOCK)
+        .topics([1], EPOCH, WINDOW)
+        .unregistered()
+        .balance(100)
+        .start()
+        .await
+        .unwrap();
+    let seen = Arc::new(Seen::default());
+    let (handle, results) = net
+        .worker()
+        .unwrap()
+        .topic(fn_topic(1, |_: &InferenceRequest| 1.5))
+        .auto_register(true)
+        .topic_check_epochs(1)
+        .observer(seen.clone())
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let results = record(results);
+    assert!(until(Duration::from_secs(5), || !seen.states_of(1).is_empty()).await);
+    assert_eq!(seen.states_of(1), ["registration_failed"]);
+    let detail = results.with(|items| {
+        items
+            .iter()
+            .find_map(|r| match r {
+                Err(WorkerError::TopicSuspended { suspension, .. }) => {
+                    Some(suspension.detail.clone())
+                }
+                _ => None,
+            })
+            .unwrap()
+    });
+    assert!(
+        detail.contains("holds 100 uallo") && detail.contains("registration fee"),
+        "{detail}"
+    );
+    // Checks go on without sending anything.
+    let height = net.height();
+    net.wait_height(height + 2 * EPOCH).await;
+    assert!(net.included_txs().is_empty());
+    net.fund(net.address(), 10_000_000_000_000).unwrap();
+    assert!(until(Duration::from_secs(15), || !results.served().is_empty()).await);
+    handle.shutdown().await;
+    let items = results.finish().await.unwrap();
+    assert_eq!(suspensions(&items, 1), [SuspendReason::RegistrationFailed]);
+    assert!(net.is_worker_registered(1, net.address()));
+    assert_eq!(seen.states_of(1), ["registration_failed", "serving"]);
+}
