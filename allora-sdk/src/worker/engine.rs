@@ -190,8 +190,14 @@ impl Engine {
         let span = tracing::info_span!("window", topic_id, nonce, window_end = ?end);
         let handle = self.tasks.spawn(
             async move {
-                let result =
-                    provider::provide(pipeline.key(), &spec, nonce, deadlines.provide_by).await;
+                let result = provider::provide(
+                    pipeline.signer(),
+                    &spec,
+                    nonce,
+                    deadlines.provide_by,
+                    deadlines.send_by,
+                )
+                .await;
                 Done::Provided {
                     id,
                     result: Box::new(result),
@@ -262,9 +268,10 @@ impl Engine {
                     }
                     self.book.finish(id);
                 }
-                Decision::AlreadySubmitted | Decision::Missed(_) | Decision::Rejected => {
-                    self.book.finish(id)
-                }
+                Decision::AlreadySubmitted
+                | Decision::Missed(_)
+                | Decision::Rejected
+                | Decision::SignerFailed => self.book.finish(id),
                 Decision::RejectedForTopic => {
                     tracing::warn!(
                         topic_id = id.0,

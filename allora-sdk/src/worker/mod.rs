@@ -96,8 +96,8 @@ pub use error::WorkerError;
 pub use run::RunSummary;
 
 use crate::client::ChainClient;
-use crate::keys::WorkerKey;
 use crate::pipeline::{GasPolicy, GasPriceSource, PipelineConfig, TxPipeline};
+use crate::signer::{SharedSigner, Signer};
 use crate::tx::{Fee, FeeTier};
 
 /// One topic the worker serves, and where its values come from.
@@ -272,7 +272,7 @@ impl std::fmt::Debug for WorkerConfig {
 /// A configured worker, not yet running.
 pub struct Worker {
     client: ChainClient,
-    key: Arc<WorkerKey>,
+    signer: SharedSigner,
     config: WorkerConfig,
     observer: Arc<dyn WorkerObserver>,
 }
@@ -280,7 +280,8 @@ pub struct Worker {
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Worker")
-            .field("address", &self.key.address().as_str())
+            .field("address", &self.signer.address().as_str())
+            .field("signer", &self.signer.describe())
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
@@ -290,6 +291,11 @@ impl Worker {
     /// Starts building a worker.
     pub fn builder() -> WorkerBuilder {
         WorkerBuilder::default()
+    }
+
+    /// The worker's address (from its signer's public key).
+    pub fn address(&self) -> &crate::keys::Address {
+        self.signer.address()
     }
 
     /// Checks the chain (chain id, registration, balance), opens the record
@@ -309,7 +315,7 @@ impl Worker {
         pipeline_config.gas = self.config.gas;
         pipeline_config.gas_price = self.config.gas_price.clone();
         pipeline_config.tier = self.config.fee_tier;
-        let pipeline = TxPipeline::new(self.client.clone(), Arc::clone(&self.key), pipeline_config);
+        let pipeline = TxPipeline::new(self.client.clone(), self.signer.clone(), pipeline_config);
 
         self.ensure_registered(&pipeline).await?;
         self.check_balance(&pipeline).await;
@@ -336,7 +342,7 @@ impl Worker {
     }
 
     async fn ensure_registered(&self, pipeline: &TxPipeline) -> Result<(), WorkerError> {
-        let address = self.key.address();
+        let address = self.signer.address();
         for topic in &self.config.topics {
             if self
                 .client
@@ -366,7 +372,7 @@ impl Worker {
     }
 
     async fn check_balance(&self, pipeline: &TxPipeline) {
-        let address = self.key.address();
+        let address = self.signer.address();
         match self.client.balance(address, crate::tx::DENOM).await {
             Ok(balance) => {
                 self.observer.balance(balance);

@@ -1,5 +1,7 @@
 //! Provider calls: one per window, inference and forecast together, bounded
-//! by the window's provider deadline; the values become a signed payload.
+//! by the window's provider deadline; the values become a payload signed by
+//! the worker's signer, bounded by the window's send deadline. Each window
+//! runs in its own task, so the payloads of a batch are signed concurrently.
 
 use std::time::Duration;
 
@@ -7,9 +9,10 @@ use allora_infer::{InferError, InferenceRequest, Prediction};
 use tokio::time::Instant;
 
 use super::{TopicSpec, WorkerError};
-use crate::keys::{Address, WorkerKey};
+use crate::keys::Address;
 use crate::payload::{ForecastElement, WorkerPayload};
 use crate::proto::Any;
+use crate::signer::{SharedSigner, SignError};
 
 /// A window's signed payload, ready for a transaction.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,12 +25,14 @@ pub(super) struct Payload {
 
 /// Asks the topic's providers for the window opened at `nonce` and signs the
 /// payload. A provider that has not answered by `deadline` is a
-/// [`InferError::Timeout`].
+/// [`InferError::Timeout`]; a signer that has not answered by `sign_by` (or
+/// answered wrong) is a [`WorkerError::Signer`].
 pub(super) async fn provide(
-    key: &WorkerKey,
+    signer: &SharedSigner,
     spec: &TopicSpec,
     nonce: i64,
     deadline: Instant,
+    sign_by: Instant,
 ) -> Result<Payload, WorkerError> {
     let topic_id = spec.topic_id;
     let mut request = InferenceRequest::new(topic_id, nonce, deadline);
@@ -86,15 +91,44 @@ pub(super) async fn provide(
         }
         payload = payload.with_forecast(elements);
     }
-    let signed = payload.sign(key).map_err(|source| WorkerError::Payload {
-        topic_id,
-        nonce,
-        source,
-    })?;
     Ok(Payload {
-        message: signed.to_any(),
+        message: sign_payload(signer, &payload, sign_by).await?,
         inference: elapsed,
     })
+}
+
+/// Signs a window's payload with the worker's signer by `sign_by`: the
+/// worker, inferer, forecaster and `pubkey` fields are the signer's stored
+/// address and public key; the signature is verified unless the signer is
+/// the in-process key (see [`Signer::needs_verification`](crate::signer::Signer::needs_verification)).
+pub(super) async fn sign_payload(
+    signer: &SharedSigner,
+    payload: &WorkerPayload,
+    sign_by: Instant,
+) -> Result<Any, WorkerError> {
+    let (topic_id, nonce) = (payload.topic_id(), payload.nonce());
+    let signed = payload
+        .sign_shared(signer, sign_by)
+        .await
+        .map_err(|error| match error {
+            SignError::Payload(source) => WorkerError::Payload {
+                topic_id,
+                nonce,
+                source,
+            },
+            SignError::Signer(source) => WorkerError::Signer {
+                topic_id,
+                nonce,
+                source,
+            },
+            // Building a payload involves no transaction.
+            SignError::Tx(error) => WorkerError::Payload {
+                topic_id,
+                nonce,
+                source: crate::payload::PayloadError::BadSignature(error.to_string()),
+            },
+        })?;
+    Ok(signed.to_any())
 }
 
 #[cfg(test)]
@@ -104,10 +138,52 @@ mod tests {
     use allora_infer::{AsyncFnProvider, FnForecaster, FnProvider};
 
     use super::*;
+    use crate::keys::{PublicKey, WorkerKey};
     use crate::proto::emissions::v10;
+    use crate::signer::{SignRequest, Signer, SignerError, SIGNATURE_LEN};
 
     fn key() -> WorkerKey {
         WorkerKey::from_private_key_bytes(&[3; 32]).unwrap()
+    }
+
+    fn signer() -> SharedSigner {
+        key().into()
+    }
+
+    /// A remote signer that answers after `delay`, with a signature by
+    /// `signs_with` (another key than its public key: a wrong signature).
+    struct Remote {
+        key: WorkerKey,
+        signs_with: WorkerKey,
+        delay: Duration,
+    }
+
+    #[async_trait::async_trait]
+    impl Signer for Remote {
+        fn public_key(&self) -> PublicKey {
+            self.key.public_key()
+        }
+
+        fn describe(&self) -> String {
+            "test remote signer".to_owned()
+        }
+
+        async fn sign_digest(
+            &self,
+            request: &SignRequest<'_>,
+        ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
+            tokio::time::sleep(self.delay).await;
+            Ok(self.signs_with.sign_prehash(request.digest()).unwrap())
+        }
+    }
+
+    fn remote(signs_with: WorkerKey, delay: Duration) -> SharedSigner {
+        SharedSigner::new(Arc::new(Remote {
+            key: key(),
+            signs_with,
+            delay,
+        }))
+        .unwrap()
     }
 
     #[tokio::test]
@@ -121,7 +197,9 @@ mod tests {
             vec![(inferer.clone(), 0.25)]
         })));
         let deadline = Instant::now() + Duration::from_secs(5);
-        let payload = provide(&key(), &spec, 20, deadline).await.unwrap();
+        let payload = provide(&signer(), &spec, 20, deadline, deadline)
+            .await
+            .unwrap();
         let msg: v10::InsertWorkerPayloadRequest =
             prost::Message::decode(payload.message.value.as_slice()).unwrap();
         let bundle = msg.worker_data_bundle.unwrap();
@@ -143,7 +221,9 @@ mod tests {
             })),
         );
         let deadline = Instant::now() + Duration::from_millis(50);
-        let err = provide(&key(), &spec, 10, deadline).await.unwrap_err();
+        let err = provide(&signer(), &spec, 10, deadline, deadline)
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), "provider_timeout");
         assert_eq!(err.window(), Some((1, 10)));
     }
@@ -157,7 +237,66 @@ mod tests {
             })),
         );
         let deadline = Instant::now() + Duration::from_secs(5);
-        let err = provide(&key(), &spec, 10, deadline).await.unwrap_err();
+        let err = provide(&signer(), &spec, 10, deadline, deadline)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("invalid inferer"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_remote_signature_is_verified_and_carries_the_signers_address() {
+        let spec = TopicSpec::inference(5, Arc::new(FnProvider::new(|_: &InferenceRequest| 2.5)));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let honest = remote(key(), Duration::ZERO);
+        let payload = provide(&honest, &spec, 30, deadline, deadline)
+            .await
+            .unwrap();
+        // Byte for byte what the local key signs.
+        let local = provide(&signer(), &spec, 30, deadline, deadline)
+            .await
+            .unwrap();
+        assert_eq!(payload.message, local.message);
+        let msg: v10::InsertWorkerPayloadRequest =
+            prost::Message::decode(payload.message.value.as_slice()).unwrap();
+        assert_eq!(msg.sender, key().address().as_str());
+        assert_eq!(
+            msg.worker_data_bundle.unwrap().pubkey,
+            key().public_key().to_hex()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_late_or_wrong_signer_fails_the_window_with_its_own_kind() {
+        let spec = TopicSpec::inference(5, Arc::new(FnProvider::new(|_: &InferenceRequest| 2.5)));
+        let provide_by = Instant::now() + Duration::from_secs(5);
+        let sign_by = Instant::now() + Duration::from_millis(200);
+        let late = remote(key(), Duration::from_secs(30));
+        let started = Instant::now();
+        let err = provide(&late, &spec, 40, provide_by, sign_by)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), "signer_timeout");
+        assert_eq!(err.window(), Some((5, 40)));
+        assert!(started.elapsed() < Duration::from_secs(5));
+
+        let wrong = remote(
+            WorkerKey::from_private_key_bytes(&[9; 32]).unwrap(),
+            Duration::ZERO,
+        );
+        let err = provide(&wrong, &spec, 40, provide_by, provide_by)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), "signer_unverified");
+        assert!(
+            matches!(
+                &err,
+                WorkerError::Signer {
+                    source: SignerError::Unverified { .. },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("test remote signer"), "{err}");
     }
 }
