@@ -18,11 +18,17 @@ instructions() {
 }
 
 declare -A per_op
-for op in bare_k256 payload tx payload_and_tx; do
+for op in bare_k256 payload tx payload_and_tx worker_payload_and_tx checked_payload_and_tx; do
     base="$(instructions "$op" 0)"
     full="$(instructions "$op" "$n")"
     per_op[$op]=$(( (full - base) / n ))
-    printf '%-16s %12d instructions per operation\n' "$op" "${per_op[$op]}"
+    printf '%-24s %12d instructions per operation\n' "$op" "${per_op[$op]}"
 done
-awk -v both="${per_op[payload_and_tx]}" -v bare="${per_op[bare_k256]}" \
-    'BEGIN { printf "payload_and_tx / (2 x bare_k256) = %.2f (target <= 1.10)\n", both / (2 * bare) }'
+# The target is for what the worker runs per window (its signer holding the
+# local key, on its runtime); the synchronous API and the verified path
+# (every signer outside the process) are shown beside it.
+for op in payload_and_tx worker_payload_and_tx checked_payload_and_tx; do
+    awk -v both="${per_op[$op]}" -v bare="${per_op[bare_k256]}" -v op="$op" \
+        'BEGIN { printf "%s / (2 x bare_k256) = %.2f\n", op, both / (2 * bare) }'
+done
+echo "target: worker_payload_and_tx <= 1.10"

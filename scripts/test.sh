@@ -42,11 +42,14 @@ export CDK_DISABLE_CLI_TELEMETRY=true
 (
     cd examples/deploy/cdk
     node node_modules/typescript/bin/tsc
-    node --test dist/test/stack.test.js
-    rm -rf ../../../target/cdk.out
+    node --test dist/test/stack.test.js dist/test/worker-address.test.js
+    rm -rf ../../../target/cdk.out ../../../target/cdk-kms.out
     node dist/test/synth.js ../../../target/cdk.out config=deploy.example.json
+    # The same with the key in a KMS key the stack creates (and the custom
+    # resource that outputs its address).
+    node dist/test/synth.js ../../../target/cdk-kms.out config=deploy.example.json keySource=kms
 )
-cfn-lint --non-zero-exit-code error target/cdk.out/*.template.json
+cfn-lint --non-zero-exit-code error target/cdk.out/*.template.json target/cdk-kms.out/*.template.json
 
 # Fuzz every parser of outside input briefly (scripts/fuzz.sh for longer runs).
 FUZZ_SCRATCH=1 bash scripts/fuzz.sh "${FUZZ_SECONDS:-15}"

@@ -1,7 +1,8 @@
 //! A worker key that lives in AWS KMS: an asymmetric `ECC_SECG_P256K1` key
 //! with usage `SIGN_VERIFY`, whose private half never leaves KMS.
 //!
-//! [`KmsSigner`] implements [`Signer`]: the worker address and the payload
+//! [`KmsSigner`] implements [`Signer`], and [`KmsKeySource`] is the
+//! [`KeySource`] a worker's configuration chooses: the worker address and the payload
 //! and transaction public keys come from the key's public key (read once
 //! with `GetPublicKey` when the signer is built), and every signature is one
 //! `Sign` call with `ECDSA_SHA_256`. KMS answers DER; the signer turns it
@@ -53,6 +54,9 @@
 //! # }
 //! ```
 
+use std::sync::Arc;
+
+use allora_sdk::key_source::{KeySource, KeySourceError, WorkerSigner};
 use allora_sdk::keys::{Address, PublicKey};
 use allora_sdk::signer::{SignRequest, Signer, SignerError, SIGNATURE_LEN};
 use aws_sdk_kms::config::http::HttpResponse;
@@ -239,6 +243,70 @@ impl Signer for KmsSigner {
         let signature = k256::ecdsa::Signature::from_der(der.as_ref())
             .map_err(|_| malformed("Signature is not a DER-encoded secp256k1 ECDSA signature"))?;
         Ok(signature.to_bytes().into())
+    }
+}
+
+/// A worker key in AWS KMS as a [`KeySource`]: [`load`](KeySource::load)
+/// reads the key's public key ([`KmsSigner::connect`]) and yields a
+/// [`WorkerSigner::Remote`] whose address is the key's.
+///
+/// ```no_run
+/// use allora_aws::kms::KmsKeySource;
+/// use allora_sdk::key_source::KeySource;
+///
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = allora_aws::sdk_config::config_loader().load().await;
+/// let source = KmsKeySource::new(aws_sdk_kms::Client::new(&config), "alias/allora-worker");
+/// let signer = source.load().await?;
+/// println!("worker {} signs with {}", signer.address(), signer.describe());
+/// let worker = allora_sdk::Worker::builder().signer(signer.into_shared().signer().clone());
+/// # let _ = worker;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct KmsKeySource {
+    client: Client,
+    key_id: String,
+    message_type: KmsMessageType,
+}
+
+impl KmsKeySource {
+    /// The key `key_id` (key id, key ARN, alias name or alias ARN), read
+    /// with `client`.
+    pub fn new(client: Client, key_id: impl Into<String>) -> Self {
+        KmsKeySource {
+            client,
+            key_id: key_id.into(),
+            message_type: KmsMessageType::Digest,
+        }
+    }
+
+    /// What the signer sends KMS (default [`KmsMessageType::Digest`]).
+    pub fn with_message_type(mut self, message_type: KmsMessageType) -> Self {
+        self.message_type = message_type;
+        self
+    }
+
+    /// Connects: reads and checks the public key (see [`KmsSigner::connect`]).
+    pub async fn connect(&self) -> Result<KmsSigner, SignerError> {
+        Ok(KmsSigner::connect(self.client.clone(), self.key_id.clone())
+            .await?
+            .with_message_type(self.message_type))
+    }
+}
+
+#[async_trait::async_trait]
+impl KeySource for KmsKeySource {
+    fn describe(&self) -> String {
+        format!("KMS key {}", self.key_id)
+    }
+
+    /// Errors: [`KeySourceError::Signer`] with the signer's error (refused,
+    /// unreachable, or not an `ECC_SECG_P256K1` signing key).
+    async fn load(&self) -> Result<WorkerSigner, KeySourceError> {
+        let signer = self.connect().await?;
+        Ok(WorkerSigner::remote(Arc::new(signer))?)
     }
 }
 

@@ -5,7 +5,7 @@
 //! - [`secrets`]: the worker mnemonic kept in Secrets Manager, as an
 //!   `allora_sdk::key_source::KeySource`;
 //! - [`kms`]: a worker key that never leaves AWS KMS, as an
-//!   [`allora_sdk::signer::Signer`];
+//!   [`allora_sdk::signer::Signer`] and a `KeySource`;
 //! - [`observer`]: the worker's events as CloudWatch metrics, a
 //!   `WorkerObserver` over the [`metrics`] sink, whose `record` never blocks
 //!   the worker;
@@ -54,7 +54,7 @@ pub mod sdk_config;
 pub mod secrets;
 
 pub use imds::{identity_within, Ec2Metadata, ImdsError, InstanceIdentity};
-pub use kms::{KmsMessageType, KmsSigner};
+pub use kms::{KmsKeySource, KmsMessageType, KmsSigner};
 pub use metrics::{CloudWatchMetrics, CloudWatchSinkConfig, Metric, MetricsError, Unit};
 pub use observer::CloudWatchObserver;
 pub use secrets::{SecretError, SecretsManagerKeySource};

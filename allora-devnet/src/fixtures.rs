@@ -50,6 +50,7 @@ use allora_sdk::keys::{Address, KeyError, WorkerKey};
 use allora_sdk::payload::{PayloadError, WorkerPayload};
 use allora_sdk::proto::emissions::{v10, v3};
 use allora_sdk::proto::{to_any, Any};
+use allora_sdk::signer::SharedSigner;
 use allora_sdk::tx::{Fee, SignedTx, SignerData, TxBuildError, UnsignedTx};
 use allora_sdk::worker::{
     Submission, TopicSpec, Worker, WorkerBuilder, WorkerError, WorkerResults,
@@ -161,6 +162,7 @@ pub fn test_key(seed: u8) -> Result<WorkerKey, FixtureError> {
 pub struct TestNetBuilder {
     devnet: DevnetBuilder,
     key: WorkerKey,
+    signer: Option<SharedSigner>,
     topics: Vec<TopicConfig>,
     balance: u128,
     account_number: Option<u64>,
@@ -220,6 +222,14 @@ impl TestNetBuilder {
         self
     }
 
+    /// The worker signs with `signer` (a remote or KMS signer) instead of
+    /// the builder's key: its address is the account funded and registered,
+    /// and [`TestNet::worker`] builds the worker with it.
+    pub fn signer(mut self, signer: SharedSigner) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+
     /// Funds the worker but registers it in no topic (to test registration).
     pub fn unregistered(mut self) -> Self {
         self.register = false;
@@ -235,7 +245,10 @@ impl TestNetBuilder {
 
     /// The devnet as configured, not started.
     pub fn build(&self) -> Devnet {
-        let address = self.key.address();
+        let address = match &self.signer {
+            Some(signer) => signer.address(),
+            None => self.key.address(),
+        };
         let mut account = AccountConfig::new(address.clone(), self.balance);
         if let Some(number) = self.account_number {
             account = account.account_number(number);
@@ -265,6 +278,7 @@ impl TestNetBuilder {
         Ok(TestNet {
             topics: self.topics.iter().map(|t| t.id).collect(),
             devnet,
+            signer: self.signer,
             key: self.key,
             block_time: self.block_time,
             data_dir,
@@ -280,6 +294,7 @@ impl TestNetBuilder {
 pub struct TestNet {
     devnet: DevnetHandle,
     key: WorkerKey,
+    signer: Option<SharedSigner>,
     topics: Vec<u64>,
     block_time: Option<Duration>,
     data_dir: tempfile::TempDir,
@@ -299,6 +314,7 @@ impl TestNet {
         TestNetBuilder {
             devnet: Devnet::builder(),
             key,
+            signer: None,
             topics: Vec::new(),
             balance: WORKER_BALANCE,
             account_number: None,
@@ -312,14 +328,18 @@ impl TestNet {
         &self.devnet
     }
 
-    /// The worker's key.
+    /// The key given to [`TestNet::builder`] (the worker's key, unless a
+    /// [`signer`](TestNetBuilder::signer) was set).
     pub fn key(&self) -> &WorkerKey {
         &self.key
     }
 
-    /// The worker's address.
+    /// The worker's address: the signer's, else the key's.
     pub fn address(&self) -> &Address {
-        self.key.address()
+        match &self.signer {
+            Some(signer) => signer.address(),
+            None => self.key.address(),
+        }
     }
 
     /// The topics the devnet was started with, in order.
@@ -355,12 +375,15 @@ impl TestNet {
     }
 
     /// A worker builder wired to the devnet: a [`client`](Self::client),
-    /// the worker key, the websocket, the [`data_dir`](Self::data_dir), the
+    /// the worker key (or signer), the websocket, the [`data_dir`](Self::data_dir), the
     /// chain id and, in timed mode, the block time. Add topics, then build.
     pub fn worker(&self) -> Result<WorkerBuilder, FixtureError> {
-        let mut builder = Worker::builder()
-            .client(self.client()?)
-            .key(self.key.clone())
+        let builder = Worker::builder().client(self.client()?);
+        let builder = match &self.signer {
+            Some(signer) => builder.signer(signer.signer().clone()),
+            None => builder.key(self.key.clone()),
+        };
+        let mut builder = builder
             .websocket(self.devnet.websocket_url())
             .data_dir(self.data_dir.path())
             .chain_id(self.devnet.chain_id());

@@ -112,6 +112,8 @@ pub(crate) struct Shared {
     faults: Arc<faults::FaultSwitches>,
     /// How many feemarket `GasPrice` queries were answered.
     gas_price_queries: AtomicU64,
+    /// How many `BroadcastTx` calls arrived (accepted or not).
+    broadcasts: AtomicU64,
 }
 
 impl Shared {
@@ -165,6 +167,7 @@ impl Devnet {
             blocks: blocks.clone(),
             faults: Arc::default(),
             gas_price_queries: AtomicU64::new(0),
+            broadcasts: AtomicU64::new(0),
         });
         let (grpc_addr, grpc_shutdown, grpc_task) =
             grpc::serve(self.config.grpc_addr, Arc::clone(&shared)).await?;
@@ -502,6 +505,12 @@ impl DevnetHandle {
     /// How many feemarket `GasPrice` queries the devnet has answered.
     pub fn gas_price_queries(&self) -> u64 {
         self.shared.gas_price_queries.load(Ordering::SeqCst)
+    }
+
+    /// How many `BroadcastTx` calls the devnet has received, whatever CheckTx
+    /// said of them (to check that nothing was sent at all).
+    pub fn broadcasts_received(&self) -> u64 {
+        self.shared.broadcasts.load(Ordering::SeqCst)
     }
 
     /// Adds a topic; its first epoch ends `epoch_length` blocks from now.

@@ -1,15 +1,21 @@
 //! Where a worker's signing key comes from.
 //!
-//! A [`KeySource`] yields a [`WorkerSigner`]: today a local key derived from
-//! a BIP39 mnemonic; signers that keep the key elsewhere (a cloud KMS, a
-//! remote signing service) are further variants of the same handle, so code
-//! that chooses a source does not change when one is added.
+//! A [`KeySource`] yields a [`WorkerSigner`]: a local key derived from a
+//! BIP39 mnemonic ([`WorkerSigner::Local`]), or a signer that keeps the key
+//! elsewhere, a cloud KMS or a remote signing service
+//! ([`WorkerSigner::Remote`]). Either way the worker address comes from the
+//! signer's public key, and [`WorkerSigner::into_shared`] gives what
+//! [`WorkerBuilder::signer`](crate::worker::WorkerBuilder::signer) and
+//! [`TxPipeline::new`](crate::pipeline::TxPipeline::new) take, so code that
+//! chooses a source does not change with the kind of signer.
 //!
-//! Sources here: [`KeyFileSource`] (a 0600 key file) and
+//! Sources here: [`KeyFileSource`] (a 0600 key file),
 //! [`EnvMnemonicSource`] (a mnemonic in an environment variable, for
-//! containers). `allora-aws` adds an AWS Secrets Manager source. Every
-//! source keeps the phrase in memory only, zeroizes its copies, and never
-//! puts any of it in a log line or an error.
+//! containers) and [`RemoteSignerSource`] (an HTTP signing service, see
+//! [`RemoteSigner`]). `allora-aws` adds an AWS Secrets Manager source (a
+//! mnemonic) and an AWS KMS source (a key that never leaves KMS). Every
+//! mnemonic source keeps the phrase in memory only, zeroizes its copies,
+//! and never puts any of it in a log line or an error.
 //!
 //! ```no_run
 //! use allora_sdk::key_source::{EnvMnemonicSource, KeyFileSource, KeySource};
@@ -25,13 +31,17 @@
 //! # }
 //! ```
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use zeroize::Zeroizing;
 
 use crate::keyfile;
 use crate::keys::{Address, KeyError, Mnemonic, PublicKey, WorkerKey};
+use crate::signer::{RemoteSigner, SharedSigner, Signer, SignerError};
 
 /// What a [`KeySource`] yields: the handle the worker signs with.
 #[derive(Debug, Clone)]
@@ -39,13 +49,25 @@ use crate::keys::{Address, KeyError, Mnemonic, PublicKey, WorkerKey};
 pub enum WorkerSigner {
     /// A secp256k1 key held in this process (zeroized on drop).
     Local(WorkerKey),
+    /// A signer that keeps the key outside this process (an AWS KMS key, a
+    /// remote signing service); its signatures are verified before use.
+    Remote(SharedSigner),
 }
 
 impl WorkerSigner {
+    /// A signer that keeps its key outside this process.
+    ///
+    /// Errors: [`SignerError::PublicKey`] when no address derives from its
+    /// public key.
+    pub fn remote(signer: Arc<dyn Signer>) -> Result<Self, SignerError> {
+        SharedSigner::new(signer).map(WorkerSigner::Remote)
+    }
+
     /// The signer's `allo1...` address.
     pub fn address(&self) -> &Address {
         match self {
             WorkerSigner::Local(key) => key.address(),
+            WorkerSigner::Remote(signer) => signer.address(),
         }
     }
 
@@ -53,6 +75,16 @@ impl WorkerSigner {
     pub fn public_key(&self) -> PublicKey {
         match self {
             WorkerSigner::Local(key) => key.public_key(),
+            WorkerSigner::Remote(signer) => signer.public_key(),
+        }
+    }
+
+    /// Who signs, for logs: `local key allo1…`, `KMS key alias/worker`,
+    /// `remote signer https://host/sign`. Never secret.
+    pub fn describe(&self) -> String {
+        match self {
+            WorkerSigner::Local(key) => Signer::describe(key),
+            WorkerSigner::Remote(signer) => signer.describe(),
         }
     }
 
@@ -61,6 +93,15 @@ impl WorkerSigner {
     pub fn into_local(self) -> Option<WorkerKey> {
         match self {
             WorkerSigner::Local(key) => Some(key),
+            WorkerSigner::Remote(_) => None,
+        }
+    }
+
+    /// The signer as a worker or a pipeline takes it, whichever kind it is.
+    pub fn into_shared(self) -> SharedSigner {
+        match self {
+            WorkerSigner::Local(key) => key.into(),
+            WorkerSigner::Remote(signer) => signer,
         }
     }
 }
@@ -130,12 +171,21 @@ pub enum KeySourceError {
         /// What happened (never secret).
         detail: String,
     },
+    /// A signer that keeps the key elsewhere could not be set up: its
+    /// public key could not be read or is unusable, or it is misconfigured
+    /// (the error names the signer).
+    #[error(transparent)]
+    Signer(#[from] SignerError),
 }
 
 impl KeySourceError {
     /// Whether trying again later may succeed (the source was unreachable).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, KeySourceError::Unavailable { .. })
+        match self {
+            KeySourceError::Unavailable { .. } => true,
+            KeySourceError::Signer(error) => error.is_retryable(),
+            _ => false,
+        }
     }
 }
 
@@ -290,6 +340,83 @@ impl KeySource for EnvMnemonicSource {
     }
 }
 
+/// A signing service reached over HTTP (see [`RemoteSigner`] for the
+/// protocol). The worker's public key is configured, not asked of the
+/// service; the bearer token, if any, is never shown.
+#[derive(Clone)]
+pub struct RemoteSignerSource {
+    url: String,
+    public_key: PublicKey,
+    token: Option<Zeroizing<String>>,
+    timeout: Option<Duration>,
+}
+
+impl RemoteSignerSource {
+    /// The service at `url` holding the key whose public key is `public_key`.
+    pub fn new(url: impl Into<String>, public_key: PublicKey) -> Self {
+        RemoteSignerSource {
+            url: url.into(),
+            public_key,
+            token: None,
+            timeout: None,
+        }
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every call.
+    pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(Zeroizing::new(token.into()));
+        self
+    }
+
+    /// How long one signing call may take (default
+    /// [`remote::DEFAULT_TIMEOUT`](crate::signer::remote::DEFAULT_TIMEOUT));
+    /// the window's deadline applies as well.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+impl fmt::Debug for RemoteSignerSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteSignerSource")
+            .field("public_key", &self.public_key)
+            .field("bearer_token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl KeySource for RemoteSignerSource {
+    fn describe(&self) -> String {
+        match reqwest::Url::parse(&self.url) {
+            Ok(mut url) => {
+                // No credentials or query in a description.
+                let _ = url.set_username("");
+                let _ = url.set_password(None);
+                url.set_query(None);
+                url.set_fragment(None);
+                format!("remote signer {url}")
+            }
+            Err(_) => "remote signer (invalid URL)".to_owned(),
+        }
+    }
+
+    /// Builds the signer; makes no call (the first signature is the first
+    /// contact with the service).
+    async fn load(&self) -> Result<WorkerSigner, KeySourceError> {
+        let mut builder = RemoteSigner::builder(self.url.clone(), self.public_key);
+        if let Some(token) = &self.token {
+            builder = builder.bearer_token(token.as_str());
+        }
+        if let Some(timeout) = self.timeout {
+            builder = builder.timeout(timeout);
+        }
+        Ok(WorkerSigner::remote(Arc::new(builder.build()?))?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,6 +476,55 @@ mod tests {
             !shown.contains("hunter2") && !shown.contains("zebra"),
             "{shown}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_remote_signer_source_yields_a_remote_signer_with_the_configured_address() {
+        let key = WorkerKey::from_private_key_bytes(&[7; 32]).unwrap();
+        let source = RemoteSignerSource::new(
+            "https://ops:pw@signer.example:8443/sign?k=1",
+            key.public_key(),
+        )
+        .bearer_token("s3cret-token")
+        .timeout(Duration::from_secs(1));
+        assert_eq!(
+            source.describe(),
+            "remote signer https://signer.example:8443/sign"
+        );
+        let shown = format!("{source:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("pw"),
+            "{shown}"
+        );
+        let signer = source.load().await.unwrap();
+        assert!(matches!(signer, WorkerSigner::Remote(_)));
+        assert_eq!(signer.address(), key.address());
+        assert_eq!(signer.public_key(), key.public_key());
+        assert_eq!(
+            signer.describe(),
+            "remote signer https://signer.example:8443/sign"
+        );
+        let shared = signer.clone().into_shared();
+        assert_eq!(shared.address(), key.address());
+        assert!(shared.needs_verification());
+        assert!(signer.into_local().is_none());
+
+        let err = RemoteSignerSource::new("ftp://signer.example/sign", key.public_key())
+            .load()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                KeySourceError::Signer(SignerError::InvalidConfig { .. })
+            ),
+            "{err:?}"
+        );
+        assert!(!err.is_retryable());
+
+        let local = WorkerSigner::from(key.clone());
+        assert!(!local.clone().into_shared().needs_verification());
+        assert_eq!(local.describe(), format!("local key {}", key.address()));
     }
 
     #[tokio::test]

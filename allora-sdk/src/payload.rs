@@ -28,7 +28,7 @@ use crate::decimal::Dec;
 use crate::keys::{Address, PublicKey, WorkerKey};
 use crate::proto::emissions::{v10, v3};
 use crate::proto::Any;
-use crate::signer::{sign_verified, SignError, Signer, SignerError};
+use crate::signer::{sign_verified, SharedSigner, SignError, Signer, SignerError};
 
 /// The label of a single-valued inference.
 pub const DEFAULT_LABEL: &str = "y";
@@ -286,10 +286,37 @@ impl WorkerPayload {
             signer: signer.describe(),
             reason: e.to_string(),
         })?;
-        let bundle = self.bundle(&worker)?;
+        self.sign_as(signer, &worker, public_key, deadline).await
+    }
+
+    /// [`WorkerPayload::sign_with`] through a worker's [`SharedSigner`],
+    /// whose address and public key were read once: the path a worker takes
+    /// for every window.
+    pub async fn sign_shared(
+        &self,
+        signer: &SharedSigner,
+        deadline: Instant,
+    ) -> Result<SignedPayload, SignError> {
+        self.sign_as(
+            signer.signer().as_ref(),
+            signer.address(),
+            signer.public_key(),
+            deadline,
+        )
+        .await
+    }
+
+    async fn sign_as<S: Signer + ?Sized>(
+        &self,
+        signer: &S,
+        worker: &Address,
+        public_key: PublicKey,
+        deadline: Instant,
+    ) -> Result<SignedPayload, SignError> {
+        let bundle = self.bundle(worker)?;
         let bundle_bytes = bundle.encode_to_vec();
         let signature = sign_verified(signer, &bundle_bytes, deadline).await?;
-        Ok(self.assemble(&worker, public_key, bundle, bundle_bytes, &signature))
+        Ok(self.assemble(worker, public_key, bundle, bundle_bytes, &signature))
     }
 
     /// Attaches a signature made elsewhere (a remote signer or hardware key)

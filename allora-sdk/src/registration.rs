@@ -42,14 +42,14 @@ pub enum Registration {
     Registered(Included),
 }
 
-/// Registers the pipeline's key as a worker in `topic_id`, unconditionally:
+/// Registers the pipeline's signer as a worker in `topic_id`, unconditionally:
 /// one transaction, included within `timeout` or an error.
 pub async fn register(
     pipeline: &TxPipeline,
     topic_id: u64,
     timeout: Duration,
 ) -> Result<Included, SubmitError> {
-    let address = pipeline.key().address().to_string();
+    let address = pipeline.address().to_string();
     tracing::info!(topic_id, %address, "registering as a worker");
     let message = v10::RegisterRequest {
         sender: address.clone(),
@@ -63,7 +63,7 @@ pub async fn register(
         .await
 }
 
-/// Registers the pipeline's key in `topic_id` unless the chain says it is
+/// Registers the pipeline's signer in `topic_id` unless the chain says it is
 /// registered there already.
 pub async fn ensure_registered(
     pipeline: &TxPipeline,
@@ -72,7 +72,7 @@ pub async fn ensure_registered(
 ) -> Result<Registration, SubmitError> {
     let registered = pipeline
         .client()
-        .is_worker_registered(topic_id, pipeline.key().address())
+        .is_worker_registered(topic_id, pipeline.address())
         .await?;
     if registered {
         return Ok(Registration::AlreadyRegistered);

@@ -3,16 +3,18 @@
 // Tests and examples stop at the line that failed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use allora_devnet::fixtures::{payload_any, test_key, TestNet};
 use allora_devnet::BlockMode;
 use allora_sdk::client::{TxErrorKind, TxStage};
-use allora_sdk::keys::WorkerKey;
+use allora_sdk::keys::{PublicKey, WorkerKey};
 use allora_sdk::pipeline::{
-    GasMode, GasPolicy, GasPriceSource, PipelineConfig, SubmitError, TxPipeline,
+    never_broadcast, GasMode, GasPolicy, GasPriceSource, PipelineConfig, SubmitError, TxPipeline,
 };
+use allora_sdk::signer::{SharedSigner, SignRequest, Signer, SignerError, SIGNATURE_LEN};
 use allora_sdk::tx::{FeeTier, GasPrice};
 use tokio::time::Instant;
 
@@ -303,4 +305,92 @@ async fn routine_transactions_reuse_simulated_gas_and_meet_refusals_in_the_block
     // It carried the remembered gas, not a new simulation's.
     assert_eq!(failed.gas_wanted, first.fee.gas_limit);
     assert!(devnet.account(key().address()).unwrap().balance < balance);
+}
+
+/// A signer outside the process (its signatures are verified) whose first
+/// transaction signature never comes.
+struct HangsOnce {
+    key: WorkerKey,
+    hung: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Signer for HangsOnce {
+    fn public_key(&self) -> PublicKey {
+        self.key.public_key()
+    }
+
+    fn describe(&self) -> String {
+        "hanging signer".to_owned()
+    }
+
+    async fn sign_digest(
+        &self,
+        request: &SignRequest<'_>,
+    ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
+        let sign_doc = request
+            .message()
+            .windows(CHAIN_ID.len())
+            .any(|w| w == CHAIN_ID.as_bytes());
+        if sign_doc && !self.hung.swap(true, Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        }
+        self.key.sign_digest(request).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_signer_holds_up_no_other_transaction_and_fails_its_own_cleanly() {
+    let devnet = devnet(10).await;
+    let signer = SharedSigner::new(Arc::new(HangsOnce {
+        key: key(),
+        hung: AtomicBool::new(false),
+    }))
+    .unwrap();
+    let p = TxPipeline::new(
+        devnet.client().unwrap(),
+        signer,
+        PipelineConfig::new(CHAIN_ID),
+    );
+    let nonce = devnet.open_nonces(1)[0];
+    let started = Instant::now();
+    let hung = tokio::spawn({
+        let p = p.clone();
+        let send_by = started + Duration::from_millis(2500);
+        async move {
+            p.submit(
+                vec![payload(1, nonce)],
+                send_by,
+                send_by + Duration::from_secs(1),
+            )
+            .await
+        }
+    });
+    // The first transaction is being signed (and will not be): another one
+    // of the same account goes through meanwhile.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (send_by, confirm_by) = deadlines();
+    let other = p
+        .submit(vec![payload(2, nonce)], send_by, confirm_by)
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "waited for the hung signature: {:?}",
+        started.elapsed()
+    );
+    assert!(!hung.is_finished());
+    assert!(devnet.submission(2, nonce, key().address()).is_some());
+    assert_eq!(other.attempts, 1);
+
+    // The hung one ends at its deadline, as a signer timeout, unsent.
+    let err = hung.await.unwrap().unwrap_err();
+    assert!(
+        matches!(&err, SubmitError::Signer(SignerError::Timeout { signer, .. }) if signer == "hanging signer"),
+        "{err:?}"
+    );
+    assert!(never_broadcast(&err));
+    assert!(started.elapsed() < Duration::from_secs(4));
+    assert!(devnet.submission(1, nonce, key().address()).is_none());
+    assert_eq!(devnet.account(key().address()).unwrap().sequence, 1);
 }

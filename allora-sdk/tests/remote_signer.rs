@@ -1,16 +1,23 @@
 //! The HTTP remote signer against a loopback signing service: honest, late,
 //! garbage, high-S, wrong-key and refusing services. Only verified
-//! signatures ever come out.
+//! signatures ever come out. Then the real `Worker` signing through it on the
+//! devnet, where one late answer fails one window and nothing else.
 // Tests and examples stop at the line that failed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use allora_devnet::fixtures::{collect_until, test_key, TestNet};
+
 use allora_sdk::keys::WorkerKey;
 use allora_sdk::payload::WorkerPayload;
-use allora_sdk::signer::{sign_verified, RemoteSigner, SignError, Signer, SignerError};
+use allora_sdk::signer::{
+    sign_verified, RemoteSigner, SharedSigner, SignError, Signer, SignerError,
+};
 use allora_sdk::tx::{Fee, SignerData, UnsignedTx};
+use allora_sdk::worker::{Outcome, WorkerError};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -36,6 +43,8 @@ struct Service {
     key: WorkerKey,
     other: WorkerKey,
     seen: Arc<Mutex<Vec<Seen>>>,
+    /// Whether the one late answer of mode `late-once` was given.
+    was_late: Arc<AtomicBool>,
 }
 
 fn json(status: StatusCode, body: serde_json::Value) -> Response {
@@ -95,6 +104,12 @@ async fn sign(
             tokio::time::sleep(Duration::from_secs(3)).await;
             signature(good)
         }
+        "late-once" => {
+            if !service.was_late.swap(true, Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+            signature(good)
+        }
         "high-s" => {
             let sig = Signature::from_slice(&good).unwrap();
             let high = Signature::from_scalars(sig.r(), -*sig.s()).unwrap();
@@ -149,6 +164,7 @@ impl Fixture {
             key: WorkerKey::from_private_key_bytes(&[21; 32]).unwrap(),
             other: WorkerKey::from_private_key_bytes(&[22; 32]).unwrap(),
             seen: Arc::default(),
+            was_late: Arc::default(),
         };
         let fixture = Fixture {
             base: String::new(),
@@ -370,4 +386,65 @@ async fn refusals_and_outages_are_told_apart() {
         .unwrap();
     let err = failure(&dead, b"x").await;
     assert!(matches!(err, SignerError::Unavailable { .. }), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_signing_remotely_loses_only_the_window_of_a_late_answer() {
+    const TOPICS: usize = 3;
+    let f = Fixture::start().await;
+    // The service's first answer comes after 3 s: past the signer's 800 ms
+    // timeout and the window's send deadline (a 5-block window of 200 ms
+    // blocks). Every other answer is prompt.
+    let signer = SharedSigner::new(Arc::new(f.signer("late-once"))).unwrap();
+    let net = TestNet::builder(test_key(1).unwrap())
+        .signer(signer.clone())
+        .topics(1..=TOPICS as u64, 10, 5)
+        .start()
+        .await
+        .unwrap();
+    let (handle, mut results) = net
+        .worker_serving(|r| 50.0 + r.topic_id as f64)
+        .unwrap()
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    // Two epochs of every topic: one window lost, the others served.
+    let (served, failed) =
+        collect_until(&mut results, Duration::from_secs(60), |served, failed| {
+            served.len() + failed.len() >= 2 * TOPICS
+        })
+        .await;
+    handle.shutdown().await;
+
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let late = &failed[0];
+    assert_eq!(late.kind(), "signer_timeout", "{late}");
+    assert!(
+        matches!(
+            late,
+            WorkerError::Signer {
+                source: SignerError::Timeout { .. },
+                ..
+            }
+        ),
+        "{late:?}"
+    );
+    assert!(!late.to_string().contains(TOKEN), "{late}");
+    let (late_topic, late_nonce) = late.window().unwrap();
+    assert_eq!(served.len(), 2 * TOPICS - 1, "{served:?}");
+    for s in &served {
+        assert_eq!(s.outcome, Outcome::Included, "{s:?}");
+        assert_ne!((s.topic_id, s.nonce), (late_topic, late_nonce));
+        assert!(net
+            .submission(s.topic_id, s.nonce, signer.address())
+            .is_some());
+    }
+    // The late window's epoch: every other topic was served in it.
+    let same_epoch = served.iter().filter(|s| s.nonce == late_nonce).count();
+    assert_eq!(same_epoch, TOPICS - 1, "{served:?}");
+    assert!(net
+        .submission(late_topic, late_nonce, signer.address())
+        .is_none());
 }

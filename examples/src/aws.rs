@@ -20,10 +20,14 @@ pub struct Aws {
     pub identity: Option<InstanceIdentity>,
 }
 
-/// Connects to AWS when the settings need it (an AWS key source or
-/// CloudWatch metrics); `None` otherwise.
+/// Connects to AWS when the settings need it (an AWS key source: a secret
+/// or a KMS key; or CloudWatch metrics); `None` otherwise.
 pub async fn connect(settings: &Settings) -> Option<Aws> {
-    let needed = settings.cloudwatch.is_some() || matches!(settings.key, KeySetting::AwsSecret(_));
+    let needed = settings.cloudwatch.is_some()
+        || matches!(
+            settings.key,
+            KeySetting::AwsSecret(_) | KeySetting::Kms { .. }
+        );
     if !needed {
         return None;
     }

@@ -16,7 +16,7 @@
 //! metrics_addr = "127.0.0.1:9464"
 //!
 //! [key]
-//! source = "aws-secret"          # file | env | aws-secret
+//! source = "aws-secret"          # file | env | aws-secret | kms | remote
 //! secret_id = "allora/worker/mnemonic"
 //!
 //! [cloudwatch]
@@ -40,7 +40,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use allora_aws::KmsMessageType;
 use allora_infer::{Dec, HttpProvider};
+use allora_sdk::keys::PublicKey;
 use allora_sdk::pipeline::GasPriceSource;
 use allora_sdk::tx::{FeeTier, GasPrice};
 use allora_sdk::worker::{TopicSpec, ValueGuard};
@@ -52,6 +54,9 @@ use crate::error::AppError;
 pub const CONFIG_ENV: &str = "ALLORA_WORKER_CONFIG";
 /// The environment variable holding a mnemonic (for containers); never logged.
 pub const MNEMONIC_ENV: &str = "ALLORA_MNEMONIC";
+/// The environment variable holding the remote signer's bearer token; never
+/// logged.
+pub const REMOTE_SIGNER_TOKEN_ENV: &str = "ALLORA_REMOTE_SIGNER_TOKEN";
 /// The default metrics address: loopback only.
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
 /// The default data directory (relative to the working directory).
@@ -68,12 +73,24 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("ALLORA_GRPC_ENDPOINTS", "grpc_endpoints (comma-separated)"),
     ("ALLORA_WEBSOCKET_URL", "websocket_url"),
     ("ALLORA_DATA_DIR", "data_dir"),
-    ("ALLORA_KEY_SOURCE", "key.source (file, env or aws-secret)"),
+    (
+        "ALLORA_KEY_SOURCE",
+        "key.source (file, env, aws-secret, kms or remote)",
+    ),
     ("ALLORA_KEY_FILE", "key.file"),
     ("ALLORA_KEY_SECRET_ID", "key.secret_id"),
     (
         "ALLORA_MNEMONIC",
         "the mnemonic itself (key.source = \"env\")",
+    ),
+    ("ALLORA_KEY_KMS_KEY_ID", "key.kms_key_id"),
+    ("ALLORA_KEY_KMS_MESSAGE_TYPE", "key.kms_message_type"),
+    ("ALLORA_KEY_REMOTE_URL", "key.remote_url"),
+    ("ALLORA_KEY_REMOTE_PUBLIC_KEY", "key.remote_public_key"),
+    ("ALLORA_KEY_REMOTE_TOKEN_FILE", "key.remote_token_file"),
+    (
+        "ALLORA_REMOTE_SIGNER_TOKEN",
+        "the remote signer's bearer token itself (key.source = \"remote\")",
     ),
     (
         "ALLORA_GAS_PRICE",
@@ -153,12 +170,24 @@ pub struct FileConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyConfig {
-    /// `file`, `env` or `aws-secret`; inferred when absent.
+    /// `file`, `env`, `aws-secret`, `kms` or `remote`; inferred when absent.
     pub source: Option<String>,
     /// The key file (a mnemonic, mode 0600) of `source = "file"`.
     pub file: Option<PathBuf>,
     /// The Secrets Manager secret (name or ARN) of `source = "aws-secret"`.
     pub secret_id: Option<String>,
+    /// The KMS key (key id, key ARN, alias name or alias ARN) of
+    /// `source = "kms"`.
+    pub kms_key_id: Option<String>,
+    /// What is sent to KMS: `digest` (the default) or `raw`.
+    pub kms_message_type: Option<String>,
+    /// The signing service's URL of `source = "remote"`.
+    pub remote_url: Option<String>,
+    /// The worker's compressed public key (66 hex digits) held by the
+    /// signing service.
+    pub remote_public_key: Option<String>,
+    /// A file holding the signing service's bearer token (mode 0600).
+    pub remote_token_file: Option<PathBuf>,
 }
 
 /// The `[cloudwatch]` table.
@@ -238,6 +267,34 @@ pub enum KeySetting {
     Env,
     /// An AWS Secrets Manager secret (name or ARN).
     AwsSecret(String),
+    /// An AWS KMS `ECC_SECG_P256K1` key: the private key never leaves KMS.
+    Kms {
+        /// Key id, key ARN, alias name or alias ARN.
+        key_id: String,
+        /// What is sent to KMS.
+        message_type: KmsMessageType,
+    },
+    /// A signing service over HTTP.
+    Remote {
+        /// Its URL.
+        url: String,
+        /// The worker's public key, which the service holds.
+        public_key: PublicKey,
+        /// Where the bearer token comes from (read when the key is loaded).
+        token: RemoteToken,
+    },
+}
+
+/// Where the remote signer's bearer token comes from. The token itself is
+/// read only when the signer is built, so it never sits in the settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteToken {
+    /// No token.
+    None,
+    /// [`REMOTE_SIGNER_TOKEN_ENV`].
+    Env,
+    /// A file (mode 0600) holding it.
+    File(PathBuf),
 }
 
 /// Checked CloudWatch settings.
@@ -682,8 +739,9 @@ fn resolve_cloudwatch(config: CloudWatchConfig) -> Result<Option<CloudWatchSetti
 }
 
 /// Where the key comes from: `ALLORA_KEY_SOURCE`, else `key.source`, else
-/// inferred (`ALLORA_MNEMONIC` set: env; a secret id: aws-secret; otherwise
-/// the key file, by default `worker.key` in the data directory).
+/// inferred (`ALLORA_MNEMONIC` set: env; a secret id: aws-secret; a KMS key
+/// id: kms; a remote signer URL: remote; otherwise the key file, by default
+/// `worker.key` in the data directory).
 pub fn resolve_key(
     file: &FileConfig,
     data_dir: &Path,
@@ -703,7 +761,10 @@ pub fn resolve_key(
             .or_else(|| a.clone().or_else(|| b.clone())),
     };
     let secret_id = var("ALLORA_KEY_SECRET_ID").or(table.secret_id);
+    let kms_key_id = var("ALLORA_KEY_KMS_KEY_ID").or(table.kms_key_id);
+    let remote_url = var("ALLORA_KEY_REMOTE_URL").or(table.remote_url);
     let mnemonic_set = var(MNEMONIC_ENV).is_some();
+    let token_set = var(REMOTE_SIGNER_TOKEN_ENV).is_some();
     let (field, explicit) = match var("ALLORA_KEY_SOURCE") {
         Some(source) => ("ALLORA_KEY_SOURCE", Some(source)),
         None => ("key.source", table.source),
@@ -711,13 +772,42 @@ pub fn resolve_key(
     let source = match explicit.as_deref().map(str::trim) {
         Some(name) => name.to_ascii_lowercase(),
         None if mnemonic_set => "env".to_owned(),
-        None if secret_id.is_some() => "aws-secret".to_owned(),
-        None => "file".to_owned(),
+        None => {
+            let named: Vec<(&str, &str)> = [
+                (secret_id.is_some(), "key.secret_id", "aws-secret"),
+                (kms_key_id.is_some(), "key.kms_key_id", "kms"),
+                (remote_url.is_some(), "key.remote_url", "remote"),
+            ]
+            .into_iter()
+            .filter(|(given, _, _)| *given)
+            .map(|(_, field, source)| (field, source))
+            .collect();
+            match named.as_slice() {
+                [] => "file".to_owned(),
+                [(_, source)] => (*source).to_owned(),
+                several => {
+                    let fields: Vec<&str> = several.iter().map(|(field, _)| *field).collect();
+                    return Err(invalid(
+                        "key.source",
+                        format!(
+                            "is not set and {} are all given; choose the key source with key.source",
+                            fields.join(" and ")
+                        ),
+                    ));
+                }
+            }
+        }
     };
     if mnemonic_set && source != "env" {
         return Err(invalid(
             MNEMONIC_ENV,
             format!("is set, but the key source is {source:?}; unset {MNEMONIC_ENV} or choose key.source = \"env\""),
+        ));
+    }
+    if token_set && source != "remote" {
+        return Err(invalid(
+            REMOTE_SIGNER_TOKEN_ENV,
+            format!("is set, but the key source is {source:?}; unset {REMOTE_SIGNER_TOKEN_ENV} or choose key.source = \"remote\""),
         ));
     }
     match source.as_str() {
@@ -736,9 +826,82 @@ pub fn resolve_key(
                 "is needed with key.source = \"aws-secret\"; set the secret's name or ARN (or ALLORA_KEY_SECRET_ID)",
             )),
         },
+        "kms" => {
+            let key_id = match kms_key_id {
+                Some(id) if !id.trim().is_empty() => id.trim().to_owned(),
+                _ => return Err(invalid(
+                    "key.kms_key_id",
+                    "is needed with key.source = \"kms\"; set the key's id, ARN or alias (alias/NAME), or ALLORA_KEY_KMS_KEY_ID",
+                )),
+            };
+            let (type_field, message_type) = match var("ALLORA_KEY_KMS_MESSAGE_TYPE") {
+                Some(v) => ("ALLORA_KEY_KMS_MESSAGE_TYPE", Some(v)),
+                None => ("key.kms_message_type", table.kms_message_type),
+            };
+            let message_type = match message_type.as_deref().map(str::trim) {
+                None => KmsMessageType::Digest,
+                Some(t) if t.eq_ignore_ascii_case("digest") => KmsMessageType::Digest,
+                Some(t) if t.eq_ignore_ascii_case("raw") => KmsMessageType::Raw,
+                Some(other) => {
+                    return Err(invalid(
+                        type_field,
+                        format!("{other:?} is not a KMS message type; use digest (any size) or raw (messages up to 4096 bytes)"),
+                    ))
+                }
+            };
+            Ok(KeySetting::Kms {
+                key_id,
+                message_type,
+            })
+        }
+        "remote" => {
+            let url = match remote_url {
+                Some(url) if !url.trim().is_empty() => url.trim().to_owned(),
+                _ => return Err(invalid(
+                    "key.remote_url",
+                    "is needed with key.source = \"remote\"; set the signing service's URL, e.g. https://signer.internal:8443/sign (or ALLORA_KEY_REMOTE_URL)",
+                )),
+            };
+            check_url("key.remote_url", &url, &["http", "https"])?;
+            let (key_field, public_key) = match var("ALLORA_KEY_REMOTE_PUBLIC_KEY") {
+                Some(v) => ("ALLORA_KEY_REMOTE_PUBLIC_KEY", Some(v)),
+                None => ("key.remote_public_key", table.remote_public_key),
+            };
+            let public_key = match public_key {
+                Some(hex) if !hex.trim().is_empty() => PublicKey::from_hex(hex.trim()).map_err(|e| {
+                    invalid(
+                        key_field,
+                        format!("is not a compressed secp256k1 public key ({e}); give the 66 hex digits the signing service reports for the worker's key"),
+                    )
+                })?,
+                _ => return Err(invalid(
+                    "key.remote_public_key",
+                    "is needed with key.source = \"remote\": the worker's compressed public key (66 hex digits), which fixes its address whatever the service answers (or ALLORA_KEY_REMOTE_PUBLIC_KEY)",
+                )),
+            };
+            let token_file = var("ALLORA_KEY_REMOTE_TOKEN_FILE")
+                .map(PathBuf::from)
+                .or(table.remote_token_file);
+            let token = match (token_set, token_file) {
+                (true, Some(_)) => {
+                    return Err(invalid(
+                        "key.remote_token_file",
+                        format!("is set together with {REMOTE_SIGNER_TOKEN_ENV}; keep one of them"),
+                    ))
+                }
+                (true, None) => RemoteToken::Env,
+                (false, Some(path)) => RemoteToken::File(path),
+                (false, None) => RemoteToken::None,
+            };
+            Ok(KeySetting::Remote {
+                url,
+                public_key,
+                token,
+            })
+        }
         other => Err(invalid(
             field,
-            format!("{other:?} is not a key source; use file, env or aws-secret"),
+            format!("{other:?} is not a key source; use file, env, aws-secret, kms or remote"),
         )),
     }
 }
@@ -1003,6 +1166,145 @@ inference_url = "http://127.0.0.1:8000/inference/{Token}"
     }
 
     #[test]
+    fn a_kms_key_or_a_remote_signer_is_a_key_source() {
+        let kms = |table: &str| KeySetting::Kms {
+            key_id: table.to_owned(),
+            message_type: KmsMessageType::Digest,
+        };
+        assert_eq!(
+            key_of(
+                "",
+                "[key]\nsource = \"kms\"\nkms_key_id = \"alias/w\"\n",
+                &[]
+            )
+            .unwrap(),
+            kms("alias/w")
+        );
+        // The key id alone implies the source; the environment overrides.
+        assert_eq!(
+            key_of("", "[key]\nkms_key_id = \"alias/w\"\n", &[]).unwrap(),
+            kms("alias/w")
+        );
+        let arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        assert_eq!(
+            key_of(
+                "",
+                "[key]\nkms_key_id = \"alias/w\"\nkms_message_type = \"digest\"\n",
+                &[
+                    ("ALLORA_KEY_KMS_KEY_ID", arn),
+                    ("ALLORA_KEY_KMS_MESSAGE_TYPE", "RAW")
+                ]
+            )
+            .unwrap(),
+            KeySetting::Kms {
+                key_id: arn.into(),
+                message_type: KmsMessageType::Raw,
+            }
+        );
+        assert_eq!(
+            key_of(
+                "",
+                "",
+                &[("ALLORA_KEY_SOURCE", "kms"), ("ALLORA_KEY_KMS_KEY_ID", "k")]
+            )
+            .unwrap(),
+            kms("k")
+        );
+        let err = key_of("", "[key]\nsource = \"kms\"\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("key.kms_key_id"), "{err}");
+        let err = key_of(
+            "",
+            "[key]\nkms_key_id = \"k\"\nkms_message_type = \"hash\"\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("key.kms_message_type"), "{err}");
+        // Two sources named without choosing one.
+        let err = key_of("", "[key]\nkms_key_id = \"k\"\nsecret_id = \"s\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("key.secret_id and key.kms_key_id") && err.contains("key.source"),
+            "{err}"
+        );
+
+        let public_key = "02a1633cafcc01ebfb6d78e39f687a1f0995c62fc95f51ead10a02ee0be551b5dc";
+        let remote = format!(
+            "[key]\nremote_url = \"https://signer.internal:8443/sign\"\nremote_public_key = \"{public_key}\"\n"
+        );
+        let expected = |token| KeySetting::Remote {
+            url: "https://signer.internal:8443/sign".into(),
+            public_key: PublicKey::from_hex(public_key).unwrap(),
+            token,
+        };
+        assert_eq!(
+            key_of("", &remote, &[]).unwrap(),
+            expected(RemoteToken::None)
+        );
+        assert_eq!(
+            key_of("", &remote, &[(REMOTE_SIGNER_TOKEN_ENV, "t0ken")]).unwrap(),
+            expected(RemoteToken::Env)
+        );
+        assert_eq!(
+            key_of(
+                "",
+                &format!("{remote}remote_token_file = \"/etc/allora/signer.token\"\n"),
+                &[]
+            )
+            .unwrap(),
+            expected(RemoteToken::File("/etc/allora/signer.token".into()))
+        );
+        let err = key_of(
+            "",
+            &format!("{remote}remote_token_file = \"/t\"\n"),
+            &[(REMOTE_SIGNER_TOKEN_ENV, "t0ken")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("remote_token_file") && !err.contains("t0ken"),
+            "{err}"
+        );
+        for (table, field) in [
+            ("[key]\nsource = \"remote\"\n", "key.remote_url"),
+            (
+                "[key]\nremote_url = \"https://s/sign\"\n",
+                "key.remote_public_key",
+            ),
+            (
+                "[key]\nremote_url = \"https://s/sign\"\nremote_public_key = \"02ab\"\n",
+                "key.remote_public_key",
+            ),
+            (
+                &remote.replace("https://signer.internal:8443", "ftp://signer"),
+                "key.remote_url",
+            ),
+        ] {
+            let err = key_of("", table, &[]).unwrap_err();
+            assert!(err.to_string().contains(field), "{field}: {err}");
+        }
+        // A token in the environment beside another source is refused,
+        // without echoing it.
+        let err = key_of("", "", &[(REMOTE_SIGNER_TOKEN_ENV, "t0ken")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(REMOTE_SIGNER_TOKEN_ENV) && !err.contains("t0ken"),
+            "{err}"
+        );
+        for name in [
+            "ALLORA_KEY_KMS_KEY_ID",
+            "ALLORA_KEY_KMS_MESSAGE_TYPE",
+            "ALLORA_KEY_REMOTE_URL",
+            "ALLORA_KEY_REMOTE_PUBLIC_KEY",
+            "ALLORA_KEY_REMOTE_TOKEN_FILE",
+            REMOTE_SIGNER_TOKEN_ENV,
+        ] {
+            assert!(check_variables([name]).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
     fn cloudwatch_is_on_with_a_namespace() {
         let file = parse(
             Path::new("w.toml"),
@@ -1066,6 +1368,32 @@ inference_url = "http://127.0.0.1:8000/inference/{Token}"
         )
         .unwrap();
         assert_eq!(s.cloudwatch.unwrap().namespace, "Allora/Worker");
+        // So are the commented KMS and remote signer settings.
+        let example = include_str!("../config/worker.example.toml");
+        let kms = example
+            .replace("source = \"file\"", "source = \"kms\"")
+            .replace("# kms_key_id =", "kms_key_id =")
+            .replace("# kms_message_type =", "kms_message_type =");
+        let s = resolve(parse(Path::new("kms.toml"), &kms).unwrap(), &no_env).unwrap();
+        assert_eq!(
+            s.key,
+            KeySetting::Kms {
+                key_id: "alias/allora-worker".into(),
+                message_type: KmsMessageType::Digest,
+            }
+        );
+        let remote = example
+            .replace("source = \"file\"", "source = \"remote\"")
+            .replace("# remote_url =", "remote_url =")
+            .replace("# remote_public_key =", "remote_public_key =")
+            .replace("# remote_token_file =", "remote_token_file =");
+        let s = resolve(parse(Path::new("remote.toml"), &remote).unwrap(), &no_env).unwrap();
+        assert!(
+            matches!(&s.key, KeySetting::Remote { url, token: RemoteToken::File(_), .. }
+                if url == "https://signer.internal:8443/sign"),
+            "{:?}",
+            s.key
+        );
     }
 
     #[test]

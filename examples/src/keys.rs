@@ -1,21 +1,25 @@
-//! The `keys` commands, and loading the worker key from its configured
+//! The `keys` commands, and loading the worker's signer from its configured
 //! source.
 //!
 //! The mnemonic is printed once, by `keys new`; `keys show` prints only the
-//! address and public key; `keys import` reads the mnemonic from standard
-//! input so it never appears in the process list or shell history.
+//! address and public key (of a key in KMS or a remote signer too);
+//! `keys import` reads the mnemonic from standard input so it never appears
+//! in the process list or shell history.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use allora_aws::kms::KmsKeySource;
 use allora_aws::secrets::SecretsManagerKeySource;
-use allora_sdk::key_source::{EnvMnemonicSource, KeyFileSource, KeySource};
+use allora_sdk::key_source::{
+    EnvMnemonicSource, KeyFileSource, KeySource, KeySourceError, RemoteSignerSource, WorkerSigner,
+};
 use allora_sdk::keyfile;
-use allora_sdk::keys::{Mnemonic, WorkerKey};
+use allora_sdk::keys::{Mnemonic, PublicKey, WorkerKey};
 use zeroize::Zeroizing;
 
-use crate::config::{KeySetting, MNEMONIC_ENV};
+use crate::config::{KeySetting, RemoteToken, MNEMONIC_ENV, REMOTE_SIGNER_TOKEN_ENV};
 use crate::error::AppError;
 
 /// The source of a key setting. An AWS source reads with `aws` when given
@@ -31,33 +35,137 @@ pub async fn source(
         KeySetting::File(path) => Box::new(KeyFileSource::new(path)),
         KeySetting::Env => Box::new(EnvMnemonicSource::new(MNEMONIC_ENV)),
         KeySetting::AwsSecret(id) => {
-            let client = match aws {
-                Some(aws) => aws_sdk_secretsmanager::Client::new(aws),
-                None => {
-                    let identity = allora_aws::identity_within(crate::aws::IMDS_LIMIT).await;
-                    let region = identity.map(|i| i.region);
-                    aws_sdk_secretsmanager::Client::new(&allora_aws::sdk_config::load(region).await)
-                }
-            };
+            let client = aws_sdk_secretsmanager::Client::new(&aws_config(aws).await);
             Box::new(SecretsManagerKeySource::new(client, id.clone()))
+        }
+        KeySetting::Kms {
+            key_id,
+            message_type,
+        } => {
+            let client = aws_sdk_kms::Client::new(&aws_config(aws).await);
+            Box::new(KmsKeySource::new(client, key_id.clone()).with_message_type(*message_type))
+        }
+        KeySetting::Remote {
+            url,
+            public_key,
+            token,
+        } => Box::new(RemoteSource {
+            url: url.clone(),
+            public_key: *public_key,
+            token: token.clone(),
+        }),
+    }
+}
+
+/// `aws`, or the SDK's usual configuration with the instance's region.
+async fn aws_config(aws: Option<&aws_config::SdkConfig>) -> aws_config::SdkConfig {
+    match aws {
+        Some(aws) => aws.clone(),
+        None => {
+            let identity = allora_aws::identity_within(crate::aws::IMDS_LIMIT).await;
+            allora_aws::sdk_config::load(identity.map(|i| i.region)).await
         }
     }
 }
 
-/// Loads the worker key from `source`.
-pub async fn load(source: &dyn KeySource) -> Result<WorkerKey, AppError> {
-    let signer = source.load().await?;
-    signer.into_local().ok_or_else(|| AppError::ConfigValue {
-        field: "key.source".into(),
-        problem: format!(
-            "{} keeps the key outside this process, which this command cannot use",
-            source.describe()
-        ),
-    })
+/// The remote signer as configured: its bearer token is read (from
+/// [`REMOTE_SIGNER_TOKEN_ENV`] or its file) when the signer is loaded, and
+/// never kept in the settings.
+#[derive(Debug)]
+struct RemoteSource {
+    url: String,
+    public_key: PublicKey,
+    token: RemoteToken,
 }
 
-/// Loads the worker key as configured.
-pub async fn load_configured(setting: &KeySetting) -> Result<WorkerKey, AppError> {
+impl RemoteSource {
+    fn with_token(&self) -> Result<RemoteSignerSource, KeySourceError> {
+        let source = RemoteSignerSource::new(self.url.clone(), self.public_key);
+        let token = match &self.token {
+            RemoteToken::None => return Ok(source),
+            RemoteToken::Env => {
+                let origin = format!("environment variable {REMOTE_SIGNER_TOKEN_ENV}");
+                let token = std::env::var(REMOTE_SIGNER_TOKEN_ENV)
+                    .map(Zeroizing::new)
+                    .map_err(|_| KeySourceError::NotFound {
+                        origin,
+                        hint: format!(
+                            "set {REMOTE_SIGNER_TOKEN_ENV} to the signing service's bearer token"
+                        ),
+                    })?;
+                Zeroizing::new(token.trim().to_owned())
+            }
+            RemoteToken::File(path) => read_token_file(path)?,
+        };
+        Ok(source.bearer_token(token.as_str()))
+    }
+}
+
+/// Reads a bearer token file: mode 0600 (not readable by group or others),
+/// the token on its first line.
+fn read_token_file(path: &Path) -> Result<Zeroizing<String>, KeySourceError> {
+    let origin = format!("remote signer token file {}", path.display());
+    let text = std::fs::read_to_string(path).map(Zeroizing::new);
+    let text = match text {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(KeySourceError::NotFound {
+                origin,
+                hint: "write the signing service's bearer token into it (mode 0600), or set key.remote_token_file to where it is".to_owned(),
+            })
+        }
+        Err(e) => {
+            return Err(KeySourceError::Failed {
+                origin,
+                detail: format!("cannot read it: {e}"),
+            })
+        }
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0);
+        if mode & 0o077 != 0 {
+            return Err(KeySourceError::Failed {
+                origin,
+                detail: format!(
+                    "its mode {:o} lets other users read it; chmod 600 it",
+                    mode & 0o777
+                ),
+            });
+        }
+    }
+    let token = text.lines().next().unwrap_or_default().trim();
+    if token.is_empty() {
+        return Err(KeySourceError::NotFound {
+            origin,
+            hint: "the file is empty; write the bearer token on its first line".to_owned(),
+        });
+    }
+    Ok(Zeroizing::new(token.to_owned()))
+}
+
+#[async_trait::async_trait]
+impl KeySource for RemoteSource {
+    fn describe(&self) -> String {
+        RemoteSignerSource::new(self.url.clone(), self.public_key).describe()
+    }
+
+    async fn load(&self) -> Result<WorkerSigner, KeySourceError> {
+        self.with_token()?.load().await
+    }
+}
+
+/// Loads the worker's signer from `source`: a local key, or a signer that
+/// keeps the key elsewhere (KMS, a remote signing service).
+pub async fn load(source: &dyn KeySource) -> Result<WorkerSigner, AppError> {
+    Ok(source.load().await?)
+}
+
+/// Loads the worker's signer as configured.
+pub async fn load_configured(setting: &KeySetting) -> Result<WorkerSigner, AppError> {
     load(source(setting, None).await.as_ref()).await
 }
 
@@ -104,15 +212,16 @@ pub fn new_key(path: &Path, words: usize, out: &mut dyn Write) -> Result<(), App
 }
 
 /// `keys show`: the source, address and compressed public key (never the
-/// mnemonic).
+/// mnemonic). For a key in KMS the public key is read from KMS
+/// (`kms:GetPublicKey`); for a remote signer it is the configured one.
 pub async fn show_key(source: &dyn KeySource, out: &mut dyn Write) -> Result<(), AppError> {
-    let key = load(source).await?;
+    let signer = load(source).await?;
     writeln!(
         out,
         "key:     {}\naddress: {}\npubkey:  {}",
         source.describe(),
-        key.address(),
-        key.public_key().to_hex()
+        signer.address(),
+        signer.public_key().to_hex()
     )
     .map_err(AppError::Output)
 }

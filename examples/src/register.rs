@@ -2,7 +2,6 @@
 //! where it is not registered yet, one transaction per topic.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use allora_sdk::client::{ChainClient, ClientConfig};
 use allora_sdk::pipeline::{PipelineConfig, TxPipeline};
@@ -13,18 +12,20 @@ use crate::error::AppError;
 
 /// Registers in the configured topics and reports each to `out`.
 pub async fn register(settings: Settings, out: &mut dyn Write) -> Result<(), AppError> {
-    let key = crate::keys::load_configured(&settings.key).await?;
+    let signer = crate::keys::load_configured(&settings.key)
+        .await?
+        .into_shared();
     let client = ChainClient::new(ClientConfig::new(settings.grpc_endpoints.iter()))?;
     let chain_id = match settings.chain_id {
         Some(id) => id,
         None => client.chain_id().await?,
     };
-    writeln!(out, "worker {}", key.address()).map_err(AppError::Output)?;
+    writeln!(out, "worker {}", signer.address()).map_err(AppError::Output)?;
     let mut config = PipelineConfig::new(chain_id);
     config.gas_price = settings.gas_price;
     config.tier = settings.fee_tier;
     config.max_fee = settings.max_fee;
-    let pipeline = TxPipeline::new(client, Arc::new(key), config);
+    let pipeline = TxPipeline::new(client, signer, config);
     for topic in &settings.topics {
         let line = match ensure_registered(&pipeline, topic.id, REGISTRATION_TIMEOUT).await {
             Ok(Registration::AlreadyRegistered) => {

@@ -51,8 +51,8 @@ async fn run_configured(args: &RunArgs, settings: Settings) -> Result<(), AppErr
     .await?;
     let aws = aws::connect(&settings).await;
     let source = keys::source(&settings.key, aws.as_ref().map(|a| &a.config)).await;
-    let key = keys::load(source.as_ref()).await?;
-    tracing::info!(address = %key.address(), key = %source.describe(), "worker key loaded");
+    let signer = keys::load(source.as_ref()).await?;
+    tracing::info!(address = %signer.address(), key = %source.describe(), signer = %signer.describe(), "worker key loaded");
     let cloudwatch = match (&settings.cloudwatch, &aws) {
         (Some(cw), Some(aws)) => {
             let identity = aws.identity.as_ref();
@@ -78,11 +78,11 @@ async fn run_configured(args: &RunArgs, settings: Settings) -> Result<(), AppErr
         }
         _ => None,
     };
-    let address = key.address().clone();
+    let address = signer.address().clone();
     let client = ChainClient::new(ClientConfig::new(settings.grpc_endpoints.iter()))?;
     let mut builder = Worker::builder()
         .client(client.clone())
-        .key(key)
+        .signer(signer.into_shared().signer().clone())
         .data_dir(settings.data_dir.clone())
         .auto_register(settings.auto_register)
         .gas_price_source(settings.gas_price.clone())

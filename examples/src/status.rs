@@ -11,12 +11,12 @@ use crate::error::AppError;
 
 /// Gathers the report and writes it to `out`.
 pub async fn status(settings: Settings, json: bool, out: &mut dyn Write) -> Result<(), AppError> {
-    let key = crate::keys::load_configured(&settings.key).await?;
+    let signer = crate::keys::load_configured(&settings.key).await?;
     let client = ChainClient::new(ClientConfig::new(settings.grpc_endpoints.iter()))?;
     let topics: Vec<u64> = settings.topics.iter().map(|t| t.id).collect();
     let report = NodeStatus::gather(
         &client,
-        key.address(),
+        signer.address(),
         &settings.data_dir,
         &topics,
         settings.websocket_url.as_deref(),

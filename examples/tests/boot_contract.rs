@@ -16,6 +16,11 @@
 //!   (`ALLORA_GRPC_ENDPOINTS`, `ALLORA_WEBSOCKET_URL`), the only settings
 //!   overridden.
 //!
+//! The stack is synthesized a second time with `keySource=kms`: the worker
+//! signs with a moto KMS key (`ALLORA_KEY_KMS_MESSAGE_TYPE=raw` as well:
+//! moto hashes a `DIGEST` message again), gets a submission included, and
+//! its address is the one the stack's address custom resource derives.
+//!
 //! `%S` (the units' state directory root) is the scratch root's `var/lib`,
 //! and absolute paths in `ExecStart` and `EnvironmentFile` are taken inside
 //! the scratch root, as under a chroot. The inference server listens on its
@@ -81,7 +86,7 @@ fn run(program: &str, args: &[&str], dir: &Path) -> String {
 }
 
 /// Synthesizes the stack (without building its binaries) into `out`.
-fn synthesize(out: &Path) -> Value {
+fn synthesize(out: &Path, context: &[&str]) -> Value {
     let cdk = cdk_dir();
     assert!(
         cdk.join("node_modules/aws-cdk-lib").exists(),
@@ -89,18 +94,17 @@ fn synthesize(out: &Path) -> Value {
     );
     run("node", &["node_modules/typescript/bin/tsc"], &cdk);
     let out_arg = out.to_str().unwrap();
-    run(
-        "node",
-        &["dist/test/synth.js", out_arg, "config=deploy.example.json"],
-        &cdk,
-    );
+    let mut args = vec!["dist/test/synth.js", out_arg, "config=deploy.example.json"];
+    args.extend_from_slice(context);
+    run("node", &args, &cdk);
     let text = std::fs::read_to_string(out.join("AlloraWorker.template.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
 /// The template's user data script, with the intrinsic functions resolved
-/// as CloudFormation would in account `ACCOUNT`, region `REGION`.
-fn user_data(template: &Value, secret_id: &str) -> String {
+/// as CloudFormation would in account `ACCOUNT`, region `REGION`; `key_id`
+/// stands for the stack's secret, or its KMS key's ARN.
+fn user_data(template: &Value, key_id: &str) -> String {
     let resources = template["Resources"].as_object().unwrap();
     let mut refs: HashMap<String, String> = HashMap::from([
         ("AWS::Region".into(), REGION.into()),
@@ -111,7 +115,10 @@ fn user_data(template: &Value, secret_id: &str) -> String {
     for (id, resource) in resources {
         match resource["Type"].as_str().unwrap() {
             "AWS::SecretsManager::Secret" => {
-                refs.insert(id.clone(), secret_id.to_owned());
+                refs.insert(id.clone(), key_id.to_owned());
+            }
+            "AWS::KMS::Key" => {
+                refs.insert(format!("{id}.Arn"), key_id.to_owned());
             }
             "AWS::Logs::LogGroup" => {
                 refs.insert(id.clone(), format!("{id}-group"));
@@ -145,6 +152,16 @@ fn resolve(value: &Value, refs: &HashMap<String, String>) -> String {
                 .map(|p| resolve(p, refs))
                 .collect();
             parts.join(separator)
+        }
+        "Fn::GetAtt" => {
+            let name = format!(
+                "{}.{}",
+                argument[0].as_str().unwrap(),
+                argument[1].as_str().unwrap()
+            );
+            refs.get(&name)
+                .unwrap_or_else(|| panic!("unresolved Fn::GetAtt {name}"))
+                .clone()
         }
         "Fn::Sub" => {
             let mut text = argument.as_str().unwrap().to_owned();
@@ -475,7 +492,7 @@ async fn the_deployed_instance_boots_a_submitting_worker() {
         .prefix("boot-contract-")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .unwrap();
-    let template = synthesize(&scratch.path().join("cdk.out"));
+    let template = synthesize(&scratch.path().join("cdk.out"), &[]);
     assert_port_free(INFERENCE_PORT);
     assert_port_free(METRICS_PORT);
 
@@ -766,6 +783,79 @@ async fn the_deployed_instance_boots_a_submitting_worker() {
     );
     let sets = dimension_sets(&cloudwatch, "Submissions").await;
     assert!(sets.contains(&"Outcome=included".to_owned()), "{sets:?}");
+
+    // The key in KMS: the stack synthesized with keySource "kms" configures
+    // the worker with the stack's key (its ARN, here a key made in moto) and
+    // reads no secret. One more override: moto signs SHA-256 of the digest
+    // for MessageType=DIGEST (a moto bug), so this run asks for RAW.
+    let kms_template = synthesize(&scratch.path().join("cdk-kms.out"), &["keySource=kms"]);
+    let kms = aws_sdk_kms::Client::new(&aws);
+    let created = kms
+        .create_key()
+        .key_spec(aws_sdk_kms::types::KeySpec::EccSecgP256K1)
+        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+        .send()
+        .await
+        .unwrap();
+    let key_arn = created.key_metadata().unwrap().arn().unwrap().to_owned();
+    let kms_files = written_files(&user_data(&kms_template, &key_arn));
+    let kms_config = &kms_files["/etc/allora/worker.toml"];
+    assert!(
+        kms_config.contains(&format!("source = \"kms\"\nkms_key_id = \"{key_arn}\"\n"))
+            && !kms_config.contains("secret_id"),
+        "{kms_config}"
+    );
+    // The address the stack outputs (its custom resource's derivation, run on
+    // the public key as KMS encodes it) is the worker's.
+    let spki = kms
+        .get_public_key()
+        .key_id(&key_arn)
+        .send()
+        .await
+        .unwrap()
+        .public_key()
+        .unwrap()
+        .as_ref()
+        .to_vec();
+    let kms_key_address = allora_sdk::keys::Address::from_public_key(
+        &allora_aws::kms::public_key_from_spki(&spki).unwrap(),
+    )
+    .unwrap();
+    let kms_address = kms_key_address.to_string();
+    let spki_hex: String = spki.iter().map(|b| format!("{b:02x}")).collect();
+    let output_address = run(
+        "node",
+        &[
+            "-e",
+            "process.stdout.write(require('./dist/lambda/worker-address').workerAddress(Buffer.from(process.argv[1], 'hex')))",
+            &spki_hex,
+        ],
+        &cdk_dir(),
+    );
+    assert_eq!(output_address.trim(), kms_address);
+    devnet.fund(&kms_key_address, 1_000_000_000_000).unwrap();
+    let root = Root::install(scratch.path().join("kms"), kms_files);
+    let mut kms_env = on_ec2.clone();
+    kms_env.push(("ALLORA_KEY_KMS_MESSAGE_TYPE", "raw"));
+    let mut worker = Service::start(root.command(&root.unit("allora-worker.service"), &kms_env));
+    let (serving, _) = worker
+        .line("worker ", "serving", Duration::from_secs(90))
+        .await;
+    assert!(serving.contains(&kms_address), "{serving}");
+    let (line, _) = worker
+        .line("submission ", "outcome=included", Duration::from_secs(90))
+        .await;
+    let (topic, nonce) = submission(&line);
+    let status = worker.stop().await;
+    printed.push_str(&worker.output());
+    assert!(status.success(), "{}", worker.output());
+    assert!(
+        devnet
+            .submissions()
+            .iter()
+            .any(|s| s.topic_id == topic && s.nonce == nonce && s.worker == kms_address),
+        "topic {topic} nonce {nonce} from the KMS key is not on the devnet"
+    );
 
     // The mnemonic was never printed or written.
     side.stop().await;

@@ -596,6 +596,67 @@ async fn keys_follow_the_configured_source_and_never_echo_a_phrase() {
     );
     assert!(!shown.contains("abandon"), "{shown}");
 
+    // A remote signer: the address follows from the configured public key;
+    // neither the token nor the URL's credentials are shown.
+    let key = WorkerKey::from_mnemonic(&phrase.parse().unwrap(), "").unwrap();
+    let remote = |extra: &[(&str, &str)]| {
+        let mut command = worker(dir.path());
+        command
+            .args(["keys", "show"])
+            .env("ALLORA_KEY_SOURCE", "remote")
+            .env(
+                "ALLORA_KEY_REMOTE_URL",
+                "https://ops:pw@signer.example:8443/sign",
+            )
+            .env("ALLORA_KEY_REMOTE_PUBLIC_KEY", key.public_key().to_hex());
+        for (name, value) in extra {
+            command.env(name, value);
+        }
+        command.output()
+    };
+    let show = remote(&[("ALLORA_REMOTE_SIGNER_TOKEN", "t0ken-xyz")])
+        .await
+        .unwrap();
+    let shown = String::from_utf8_lossy(&show.stdout);
+    assert!(show.status.success(), "{shown}");
+    assert!(
+        shown.contains("remote signer https://signer.example:8443/sign")
+            && shown.contains(key.address().as_str())
+            && shown.contains(&key.public_key().to_hex()),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("t0ken") && !shown.contains("pw@"),
+        "{shown}"
+    );
+    // A token file others may read is refused, naming the file.
+    let token_file = dir.path().join("signer.token");
+    std::fs::write(&token_file, "t0ken-xyz\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let loose = remote(&[("ALLORA_KEY_REMOTE_TOKEN_FILE", token_file.to_str().unwrap())])
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&loose.stderr);
+        assert!(!loose.status.success());
+        assert!(
+            text.contains("signer.token") && text.contains("chmod 600") && !text.contains("t0ken"),
+            "{text}"
+        );
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let show = remote(&[("ALLORA_KEY_REMOTE_TOKEN_FILE", token_file.to_str().unwrap())])
+        .await
+        .unwrap();
+    assert!(
+        show.status.success()
+            && String::from_utf8_lossy(&show.stdout).contains(key.address().as_str()),
+        "{}",
+        String::from_utf8_lossy(&show.stderr)
+    );
+
     // `keys new` writes key files only.
     let new = worker(dir.path())
         .args(["keys", "new"])

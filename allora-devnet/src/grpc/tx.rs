@@ -130,6 +130,9 @@ impl Service for TxService {
         request: Request<txpb::BroadcastTxRequest>,
     ) -> Result<Response<txpb::BroadcastTxResponse>, Status> {
         let req = request.into_inner();
+        self.shared
+            .broadcasts
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let mode = BroadcastMode::try_from(req.mode).unwrap_or(BroadcastMode::Unspecified);
         if !matches!(mode, BroadcastMode::Sync | BroadcastMode::Async) {
             return Err(Status::invalid_argument(format!(

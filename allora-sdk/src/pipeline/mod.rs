@@ -18,10 +18,17 @@
 //!   again before the next transaction.
 //!
 //! Every call to the chain carries the deadline of the transaction (no
-//! broadcast after `send_by`, no inclusion check after `confirm_by`).
-//! Signing and broadcasting are serialised per account (one sequence at a
-//! time); simulation, waits and confirmation are not, so several
-//! transactions can be in flight.
+//! broadcast after `send_by`, no inclusion check after `confirm_by`), and so
+//! does every signature (a signer that has not answered by `send_by` fails
+//! the transaction with [`SubmitError::Signer`]; nothing unsigned or
+//! unverified is broadcast). Broadcasting is serialised per account (one
+//! sequence at a time); simulation, waits and confirmation are not, so
+//! several transactions can be in flight. The in-process key signs under the
+//! account's lock (it takes microseconds); a signer outside the process
+//! signs outside it, with the sequence read under the lock, so that a slow
+//! or hung signer holds up no other transaction. Should another transaction
+//! take that sequence meanwhile, the transaction is signed once more for the
+//! next one, under the lock and within the same deadline.
 
 mod account;
 mod broadcast;
@@ -44,9 +51,10 @@ pub use gas::{GasMemory, GasPolicy};
 pub use remedy::{FeeTarget, Remedy, RemedyContext, RemedyPolicy};
 
 use crate::client::{ChainClient, ChainError, ClientError, TxErrorKind, TxEvent, TxStage};
-use crate::keys::WorkerKey;
+use crate::keys::Address;
 use crate::proto::Any;
-use crate::tx::{Fee, FeeTier, TxBuildError};
+use crate::signer::{SharedSigner, SignError, Signer, SignerError};
+use crate::tx::{Fee, FeeTier, SignedTx, TxBuildError};
 use broadcast::{Broadcast, Sent};
 use gas::Estimate;
 use sign::TxSigner;
@@ -95,6 +103,11 @@ pub enum SubmitError {
     /// The transaction could not be built.
     #[error(transparent)]
     Build(#[from] TxBuildError),
+    /// The signer gave no usable signature by the deadline (late, refused,
+    /// unreachable, or a signature that does not verify); nothing was
+    /// broadcast.
+    #[error("transaction not signed: {0}")]
+    Signer(#[from] SignerError),
 }
 
 impl SubmitError {
@@ -203,11 +216,11 @@ struct SendState {
     fees: FeePolicy,
 }
 
-/// Sends transactions for one key.
+/// Sends transactions for one signer.
 #[derive(Debug, Clone)]
 pub struct TxPipeline {
     client: ChainClient,
-    key: Arc<WorkerKey>,
+    signer: SharedSigner,
     config: Arc<PipelineConfig>,
     state: Arc<Mutex<SendState>>,
     /// Never held across an await.
@@ -253,12 +266,17 @@ enum Attempt {
 }
 
 impl TxPipeline {
-    /// A pipeline for `key` over `client`.
-    pub fn new(client: ChainClient, key: Arc<WorkerKey>, config: PipelineConfig) -> Self {
+    /// A pipeline for `signer` over `client`: a [`SharedSigner`], or a
+    /// [`WorkerKey`](crate::keys::WorkerKey) (plain or in an `Arc`).
+    pub fn new(
+        client: ChainClient,
+        signer: impl Into<SharedSigner>,
+        config: PipelineConfig,
+    ) -> Self {
         let fees = FeePolicy::new(config.gas_price.clone(), config.tier);
         TxPipeline {
             client,
-            key,
+            signer: signer.into(),
             config: Arc::new(config),
             state: Arc::new(Mutex::new(SendState {
                 account: SequenceTracker::new(),
@@ -278,9 +296,14 @@ impl TxPipeline {
         &self.client
     }
 
-    /// The signing key.
-    pub fn key(&self) -> &WorkerKey {
-        &self.key
+    /// The signer.
+    pub fn signer(&self) -> &SharedSigner {
+        &self.signer
+    }
+
+    /// The signer's account address.
+    pub fn address(&self) -> &Address {
+        self.signer.address()
     }
 
     /// The remedy policy this pipeline follows (its gas policy and waits).
@@ -445,7 +468,7 @@ impl TxPipeline {
         };
         plan.gas_limit = Some(gas);
         let mut state = self.state.lock().await;
-        let address = self.key.address();
+        let address = self.signer.address();
         let (account_number, sequence) = state.account.current(&client, address).await?;
         let mut fee = state.fees.fee(&client, gas, plan.tier).await;
         if let Some(maximum) = self.config.max_fee {
@@ -457,7 +480,28 @@ impl TxPipeline {
             }
             fee.amount = fee.amount.min(maximum);
         }
-        let tx = signer.sign(&self.key, account_number, sequence, &fee)?;
+        let tx = if self.signer.needs_verification() {
+            // A signer outside the process: signed without the lock, so that
+            // other transactions go on meanwhile.
+            drop(state);
+            let tx = signer
+                .sign(&self.signer, account_number, sequence, &fee, send_by)
+                .await
+                .map_err(sign_error)?;
+            state = self.state.lock().await;
+            match state.account.current(&client, address).await? {
+                now if now == (account_number, sequence) => tx,
+                // Another transaction took the sequence: signed again for the
+                // next one, under the lock so that it cannot move again.
+                (account_number, sequence) => {
+                    self.sign_locked(signer, account_number, sequence, &fee, send_by)
+                        .await?
+                }
+            }
+        } else {
+            self.sign_locked(signer, account_number, sequence, &fee, send_by)
+                .await?
+        };
         match broadcast::broadcast(&client, &tx, &fee).await {
             Ok(Broadcast::Accepted(sent)) => {
                 state.account.advance();
@@ -479,6 +523,21 @@ impl TxPipeline {
         }
     }
 
+    /// Signs with the account's lock held by the caller.
+    async fn sign_locked(
+        &self,
+        signer: &TxSigner,
+        account_number: u64,
+        sequence: u64,
+        fee: &Fee,
+        send_by: Instant,
+    ) -> Result<SignedTx, SubmitError> {
+        signer
+            .sign(&self.signer, account_number, sequence, fee, send_by)
+            .await
+            .map_err(sign_error)
+    }
+
     /// The gas step: simulates with the sequence known now, without holding
     /// the account's lock. `Ok(Err(..))` asks for another attempt (the
     /// chain's sequence differs from ours).
@@ -490,7 +549,7 @@ impl TxPipeline {
         attempt: u32,
         send_by: Instant,
     ) -> Result<Result<u64, Attempt>, SubmitError> {
-        let address = self.key.address();
+        let address = self.signer.address();
         let mut sequence = self
             .state
             .lock()
@@ -505,7 +564,7 @@ impl TxPipeline {
                 client,
                 &self.config.gas,
                 signer.prepared(),
-                self.key.public_key(),
+                self.signer.public_key(),
                 sequence,
             )
             .await?
@@ -640,6 +699,15 @@ impl TxPipeline {
     }
 }
 
+/// A signing failure as the pipeline reports it.
+fn sign_error(error: SignError) -> SubmitError {
+    match error {
+        SignError::Signer(error) => SubmitError::Signer(error),
+        SignError::Tx(error) => SubmitError::Build(error),
+        SignError::Payload(error) => SubmitError::Build(TxBuildError::Encode(error.to_string())),
+    }
+}
+
 fn rejected(error: ChainError) -> SubmitError {
     SubmitError::Rejected {
         message_index: message_index(&error.raw_log),
@@ -664,7 +732,8 @@ pub fn never_broadcast(error: &SubmitError) -> bool {
         SubmitError::Rejected { error, .. } => error.stage != TxStage::DeliverTx,
         SubmitError::DeadlinePassed
         | SubmitError::Build(_)
-        | SubmitError::FeeAboveMaximum { .. } => true,
+        | SubmitError::FeeAboveMaximum { .. }
+        | SubmitError::Signer(_) => true,
         _ => false,
     }
 }

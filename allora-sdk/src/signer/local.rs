@@ -4,7 +4,10 @@ use super::{SignRequest, Signer, SignerError, SIGNATURE_LEN};
 use crate::keys::{PublicKey, WorkerKey};
 
 /// Signs in this process with RFC 6979 deterministic nonces: the signatures
-/// are byte-identical to [`WorkerKey::sign`] on the same message.
+/// are byte-identical to [`WorkerKey::sign`] on the same message, always
+/// low-S, and need no verification step ([`Signer::needs_verification`] is
+/// `false`: the golden vectors prove the signing path, and checking every
+/// signature would double the cost of the worker's hot path).
 #[async_trait::async_trait]
 impl Signer for WorkerKey {
     fn public_key(&self) -> PublicKey {
@@ -24,5 +27,9 @@ impl Signer for WorkerKey {
             code: "SigningFailed".to_owned(),
             reason: e.to_string(),
         })
+    }
+
+    fn needs_verification(&self) -> bool {
+        false
     }
 }

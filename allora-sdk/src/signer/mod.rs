@@ -18,11 +18,17 @@
 //! - `allora_aws::kms::KmsSigner`: an AWS KMS `ECC_SECG_P256K1` key whose
 //!   private half never leaves KMS.
 //!
-//! Whatever the signer, a signature is only used after [`sign_verified`] has
+//! A remote signer's signature is only used after [`sign_verified`] has
 //! normalised it to low-S (the chain refuses high-S signatures) and verified
 //! it against the signer's public key over the digest. A signer that answers
 //! late, answers garbage or signs with another key yields a [`SignerError`];
-//! nothing half-signed or unverified is ever returned.
+//! nothing half-signed or unverified is ever returned. The in-process
+//! [`WorkerKey`] alone skips the check ([`Signer::needs_verification`]): its
+//! deterministic low-S signatures are correct by construction, and the check
+//! would double the cost of signing on the worker's hot path.
+//!
+//! A worker keeps its signer as a [`SharedSigner`]: one `Arc<dyn Signer>`
+//! for all its tasks, with the public key and the worker address read once.
 //!
 //! ```
 //! use std::time::Duration;
@@ -64,6 +70,7 @@
 mod local;
 pub mod remote;
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,12 +78,10 @@ use k256::ecdsa::Signature as EcdsaSignature;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
-use crate::keys::{KeyError, PublicKey};
+use crate::keys::{Address, KeyError, PublicKey, WorkerKey};
 use crate::payload::PayloadError;
 use crate::tx::TxBuildError;
 
-#[cfg(doc)]
-use crate::keys::WorkerKey;
 pub use remote::{RemoteSigner, RemoteSignerBuilder};
 
 /// Length of the SHA-256 digest a signer signs, in bytes.
@@ -149,6 +154,24 @@ pub trait Signer: Send + Sync {
         &self,
         request: &SignRequest<'_>,
     ) -> Result<[u8; SIGNATURE_LEN], SignerError>;
+
+    /// Whether [`sign_verified`] must normalise and verify this signer's
+    /// signatures before they are used. `true` unless overridden, and every
+    /// signer outside this process must leave it so: its answers crossed a
+    /// network and came from code the worker does not control.
+    ///
+    /// Only [`WorkerKey`] answers `false`: it signs in this process with the
+    /// deterministic RFC 6979 nonce of `k256`, always low-S, so its
+    /// signatures are correct by construction (the golden vectors of the
+    /// official SDK are reproduced byte for byte through it). Verifying them
+    /// would cost about as much again as signing, which a worker pays twice
+    /// per submission (bundle and transaction) on its hot path. A signer that
+    /// answers `false` is also trusted to answer at once: it is called
+    /// without the deadline's timer, and [`sign_verified`] returns its
+    /// signature as it is.
+    fn needs_verification(&self) -> bool {
+        true
+    }
 }
 
 #[async_trait::async_trait]
@@ -167,6 +190,10 @@ impl<S: Signer + ?Sized> Signer for Box<S> {
     ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
         (**self).sign_digest(request).await
     }
+
+    fn needs_verification(&self) -> bool {
+        (**self).needs_verification()
+    }
 }
 
 #[async_trait::async_trait]
@@ -184,6 +211,99 @@ impl<S: Signer + ?Sized> Signer for Arc<S> {
         request: &SignRequest<'_>,
     ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
         (**self).sign_digest(request).await
+    }
+
+    fn needs_verification(&self) -> bool {
+        (**self).needs_verification()
+    }
+}
+
+/// A signer shared by every task of a worker: an `Arc<dyn Signer>` with its
+/// public key and worker address read once, when it is made.
+///
+/// Cheap to clone. A [`WorkerKey`] (or `Arc<WorkerKey>`) converts into one
+/// with `into()`; any other signer goes through [`SharedSigner::new`].
+#[derive(Clone)]
+pub struct SharedSigner {
+    signer: Arc<dyn Signer>,
+    public_key: PublicKey,
+    address: Address,
+}
+
+impl SharedSigner {
+    /// Reads `signer`'s public key (no call: signers learn it when they are
+    /// built) and derives the worker address from it.
+    ///
+    /// Errors: [`SignerError::PublicKey`] when no address derives from the
+    /// public key.
+    pub fn new(signer: Arc<dyn Signer>) -> Result<Self, SignerError> {
+        let public_key = signer.public_key();
+        let address = public_key.address().map_err(|e| SignerError::PublicKey {
+            signer: signer.describe(),
+            reason: e.to_string(),
+        })?;
+        Ok(SharedSigner {
+            signer,
+            public_key,
+            address,
+        })
+    }
+
+    /// The signer.
+    pub fn signer(&self) -> &Arc<dyn Signer> {
+        &self.signer
+    }
+
+    /// The worker address: bech32 `allo` of the public key.
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+}
+
+impl From<WorkerKey> for SharedSigner {
+    fn from(key: WorkerKey) -> Self {
+        Arc::new(key).into()
+    }
+}
+
+impl From<Arc<WorkerKey>> for SharedSigner {
+    fn from(key: Arc<WorkerKey>) -> Self {
+        SharedSigner {
+            public_key: key.public_key(),
+            address: key.address().clone(),
+            signer: key,
+        }
+    }
+}
+
+impl fmt::Debug for SharedSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedSigner")
+            .field("signer", &self.signer.describe())
+            .field("address", &self.address.as_str())
+            .finish()
+    }
+}
+
+#[async_trait::async_trait]
+impl Signer for SharedSigner {
+    fn public_key(&self) -> PublicKey {
+        self.public_key
+    }
+
+    fn describe(&self) -> String {
+        self.signer.describe()
+    }
+
+    async fn sign_digest(
+        &self,
+        request: &SignRequest<'_>,
+    ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
+        self.signer.sign_digest(request).await
+    }
+
+    fn needs_verification(&self) -> bool {
+        self.signer.needs_verification()
     }
 }
 
@@ -341,6 +461,11 @@ impl SignError {
 /// signature only once it is checked: normalised to low-S, then verified
 /// against [`Signer::public_key`] over the digest.
 ///
+/// The one exception is a signer whose [`Signer::needs_verification`] is
+/// `false` (the in-process [`WorkerKey`], whose deterministic low-S
+/// signatures are correct by construction): its signature is returned as it
+/// is, and it is called without a timer.
+///
 /// Errors: [`SignerError::Timeout`] when the deadline passes first (or had
 /// passed: the signer is then not called), [`SignerError::Unverified`] when
 /// the signature does not verify, or the signer's own error.
@@ -357,6 +482,9 @@ pub async fn sign_verified<S: Signer + ?Sized>(
         });
     }
     let request = SignRequest::new(message);
+    if !signer.needs_verification() {
+        return signer.sign_digest(&request).await;
+    }
     let signature = match tokio::time::timeout_at(deadline, signer.sign_digest(&request)).await {
         Ok(answer) => answer?,
         Err(_elapsed) => {

@@ -1,5 +1,6 @@
-//! Building a worker: from a ready chain client and key, or from endpoints,
-//! a mnemonic in the environment and closures, with one crate.
+//! Building a worker: from a ready chain client and key (or any
+//! [`Signer`]), or from endpoints, a mnemonic in the environment and
+//! closures, with one crate.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -17,14 +18,16 @@ use super::{NoopObserver, TopicSpec, Worker, WorkerConfig, WorkerError, WorkerOb
 use crate::client::{ChainClient, ClientConfig};
 use crate::keys::{Mnemonic, WorkerKey};
 use crate::pipeline::{GasPolicy, GasPriceSource};
+use crate::signer::{SharedSigner, Signer, SignerError};
 use crate::tx::{FeeTier, GasPrice};
 
 /// Builds a [`Worker`].
 ///
 /// The chain is given either as a ready [`ChainClient`] ([`WorkerBuilder::client`])
-/// or as gRPC endpoints ([`WorkerBuilder::endpoints`]); the key either as a
-/// [`WorkerKey`] ([`WorkerBuilder::key`]) or as the name of an environment
-/// variable holding the mnemonic ([`WorkerBuilder::mnemonic_env`]). Topics
+/// or as gRPC endpoints ([`WorkerBuilder::endpoints`]); the key as a
+/// [`WorkerKey`] ([`WorkerBuilder::key`]), as any [`Signer`] such as a
+/// remote or KMS signer ([`WorkerBuilder::signer`]), or as the name of an
+/// environment variable holding the mnemonic ([`WorkerBuilder::mnemonic_env`]). Topics
 /// take providers ([`WorkerBuilder::topic`]) or plain closures
 /// ([`WorkerBuilder::topic_fn`], [`WorkerBuilder::topic_async`]).
 #[derive(Default)]
@@ -32,7 +35,7 @@ use crate::tx::{FeeTier, GasPrice};
 pub struct WorkerBuilder {
     client: Option<ChainClient>,
     endpoints: Vec<String>,
-    key: Option<WorkerKey>,
+    signer: Option<Result<SharedSigner, SignerError>>,
     mnemonic_env: Option<String>,
     topics: Vec<TopicSpec>,
     data_dir: Option<PathBuf>,
@@ -72,9 +75,25 @@ impl WorkerBuilder {
         self
     }
 
-    /// The worker's key (this, or [`WorkerBuilder::mnemonic_env`], is required).
+    /// The worker's key, held in this process: shorthand for
+    /// [`WorkerBuilder::signer`] with the key (one of the two, or
+    /// [`WorkerBuilder::mnemonic_env`], is required; the last key or signer
+    /// given is the one used).
     pub fn key(mut self, key: WorkerKey) -> Self {
-        self.key = Some(key);
+        self.signer = Some(Ok(key.into()));
+        self
+    }
+
+    /// The worker's signer: whoever holds its key (a
+    /// [`RemoteSigner`](crate::signer::RemoteSigner), an AWS KMS key through
+    /// `allora_aws::kms::KmsSigner`, or a [`WorkerKey`]). The worker address
+    /// and the payloads' `pubkey` come from its public key, read once. Every
+    /// payload and transaction signature is asked of it with the window's
+    /// send deadline and, unless it is the in-process key, verified before
+    /// use; a signer that answers late or wrong fails that window
+    /// ([`WorkerError::Signer`]) and holds up no other.
+    pub fn signer(mut self, signer: Arc<dyn Signer>) -> Self {
+        self.signer = Some(SharedSigner::new(signer));
         self
     }
 
@@ -295,20 +314,24 @@ impl WorkerBuilder {
                 ))
             }
         };
-        let key =
-            match (self.key, self.mnemonic_env) {
-                (Some(_), Some(_)) => {
-                    return Err(WorkerError::Config(
-                        "give either a worker key or a mnemonic variable, not both".into(),
-                    ))
-                }
-                (Some(key), None) => key,
-                (None, Some(variable)) => key_from_env(&variable)?,
-                (None, None) => return Err(WorkerError::Config(
-                    "a worker key (or the environment variable holding its mnemonic) is required"
+        let signer = match (self.signer, self.mnemonic_env) {
+            (Some(_), Some(_)) => {
+                return Err(WorkerError::Config(
+                    "give either a worker key or signer, or a mnemonic variable, not both".into(),
+                ))
+            }
+            (Some(signer), None) => {
+                signer.map_err(|e| WorkerError::Config(format!("the worker's signer: {e}")))?
+            }
+            (None, Some(variable)) => key_from_env(&variable)?.into(),
+            (None, None) => {
+                return Err(WorkerError::Config(
+                    "a worker key or signer (or the environment variable holding its mnemonic) \
+                     is required"
                         .into(),
-                )),
-            };
+                ))
+            }
+        };
         let data_dir = self.data_dir.ok_or_else(|| {
             WorkerError::Config("a data directory (for the submission record) is required".into())
         })?;
@@ -383,7 +406,7 @@ impl WorkerBuilder {
         };
         Ok(Worker {
             client,
-            key: Arc::new(key),
+            signer,
             config,
             observer: self.observer.unwrap_or_else(|| Arc::new(NoopObserver)),
         })
@@ -445,7 +468,7 @@ mod tests {
             .build()
             .unwrap();
         let expected = WorkerKey::from_mnemonic(&PHRASE.parse().unwrap(), "").unwrap();
-        assert_eq!(worker.key.address(), expected.address());
+        assert_eq!(worker.address(), expected.address());
 
         let err = with_topic()
             .endpoints(["http://127.0.0.1:9"])
@@ -501,6 +524,35 @@ mod tests {
             .mnemonic_env("ALLORA_SDK_TEST_MNEMONIC_OK")
             .build();
         assert!(matches!(two_keys, Err(WorkerError::Config(_))));
+        // The last key or signer given is the one used.
+        let other = WorkerKey::from_private_key_bytes(&[5; 32]).unwrap();
+        let replaced = with_topic()
+            .endpoints(["http://127.0.0.1:9"])
+            .key(key())
+            .signer(Arc::new(other.clone()))
+            .build()
+            .unwrap();
+        assert_eq!(replaced.address(), other.address());
+    }
+
+    #[tokio::test]
+    async fn a_signer_gives_the_worker_its_address() {
+        let key = WorkerKey::from_private_key_bytes(&[6; 32]).unwrap();
+        let remote =
+            crate::signer::RemoteSigner::builder("http://127.0.0.1:9/sign", key.public_key())
+                .build()
+                .unwrap();
+        let worker = with_topic()
+            .endpoints(["http://127.0.0.1:9"])
+            .signer(Arc::new(remote))
+            .build()
+            .unwrap();
+        assert_eq!(worker.address(), key.address());
+        let shown = format!("{worker:?}");
+        assert!(
+            shown.contains("remote signer http://127.0.0.1:9/sign"),
+            "{shown}"
+        );
     }
 
     #[tokio::test]

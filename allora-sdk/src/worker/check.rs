@@ -104,7 +104,7 @@ async fn check_topic(
     auto_register: bool,
 ) -> TopicCheck {
     let client = pipeline.client();
-    let address = pipeline.key().address();
+    let address = pipeline.signer().address();
     let unknown = |what: &str, error: ClientError| TopicCheck {
         info: None,
         verdict: Verdict::Unknown(format!("{what}: {error}")),
@@ -214,7 +214,7 @@ async fn registration_shortfall(
     let needed = fee.saturating_add(tx_fee);
     let balance = pipeline
         .client()
-        .balance(pipeline.key().address(), crate::tx::DENOM)
+        .balance(pipeline.signer().address(), crate::tx::DENOM)
         .await
         .ok()?;
     (balance < needed).then(|| {

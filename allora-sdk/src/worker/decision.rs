@@ -89,6 +89,11 @@ pub(super) enum Decision {
     },
     /// Given up: the transaction could not be built.
     Unbuildable,
+    /// Given up: the worker's signer gave no usable signature for the
+    /// transaction (it refused, answered garbage or a signature that does not
+    /// verify, or stayed late or unreachable until no wait fits before the
+    /// deadline). Nothing was broadcast.
+    SignerFailed,
     /// Sent again at once, in the next transaction (alone when `solo`).
     Resend {
         /// To be sent in a transaction of its own.
@@ -185,6 +190,18 @@ pub(super) fn decide(result: &SubmitResult, facts: WindowFacts, policy: &RemedyP
             ClientError::Unavailable { .. } | ClientError::DeadlineExceeded { .. },
         ) => retry(RetryCause::Unreachable),
         SubmitError::Client(_) => retry(RetryCause::ChainAnswer),
+        // Nothing was broadcast: a signer that may answer later (late,
+        // unreachable) is asked again while a wait fits before the deadline.
+        SubmitError::Signer(error) if error.is_retryable() => {
+            match policy.backoff.delay_within(facts.retries, facts.time_left) {
+                Some(after) => Decision::Retry {
+                    after: Some(after),
+                    cause: RetryCause::Unreachable,
+                },
+                None => Decision::SignerFailed,
+            }
+        }
+        SubmitError::Signer(_) => Decision::SignerFailed,
     }
 }
 
@@ -529,6 +546,26 @@ mod tests {
                 after: None,
                 cause: RetryCause::Unreachable
             }
+        );
+    }
+
+    #[test]
+    fn a_signer_failure_ends_the_window_unless_it_may_pass_in_time() {
+        use crate::signer::SignerError;
+        let unverified = Err(SubmitError::Signer(SignerError::Unverified {
+            signer: "KMS key alias/w".into(),
+            public_key: "02ab".into(),
+            reason: "does not verify against the public key",
+        }));
+        assert_eq!(decide1(&unverified), Decision::SignerFailed);
+        let down = Err(SubmitError::Signer(SignerError::Unavailable {
+            signer: "KMS key alias/w".into(),
+            reason: "ThrottlingException".into(),
+        }));
+        assert!(is_retry(decide1(&down), RetryCause::Unreachable));
+        assert_eq!(
+            decide(&down, no_time(facts(0, 1)), &RemedyPolicy::default()),
+            Decision::SignerFailed
         );
     }
 

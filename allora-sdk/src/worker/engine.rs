@@ -205,9 +205,15 @@ impl Engine {
         let span = tracing::info_span!("window", topic_id, nonce, window_end = ?end);
         let handle = self.tasks.spawn(
             async move {
-                let provided =
-                    provider::provide(pipeline.key(), &spec, rules, nonce, deadlines.provide_by)
-                        .await;
+                let provided = provider::provide(
+                    pipeline.signer(),
+                    &spec,
+                    rules,
+                    nonce,
+                    deadlines.provide_by,
+                    deadlines.send_by,
+                )
+                .await;
                 Done::Provided {
                     id,
                     provided: Box::new(provided),
@@ -300,7 +306,8 @@ impl Engine {
                 | Decision::Missed(_)
                 | Decision::Rejected
                 | Decision::FeeAboveMaximum { .. }
-                | Decision::Unbuildable => self.book.finish(id),
+                | Decision::Unbuildable
+                | Decision::SignerFailed => self.book.finish(id),
                 Decision::RejectedForTopic => self.book.finish(id),
                 Decision::Resend { solo } => {
                     unnamed |= solo;

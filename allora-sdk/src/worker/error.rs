@@ -8,6 +8,7 @@ use crate::client::{ChainError, ClientError};
 use crate::keys::KeyError;
 use crate::labels::LabelError;
 use crate::payload::PayloadError;
+use crate::signer::SignerError;
 use crate::worker::store::StoreError;
 use crate::worker::Suspension;
 
@@ -119,6 +120,20 @@ pub enum WorkerError {
         #[source]
         source: PayloadError,
     },
+    /// The worker's signer gave no usable signature for the window's payload
+    /// or transaction by the window's send deadline: it answered late, was
+    /// unreachable or refused, or returned a signature that does not verify
+    /// against its public key. Nothing was broadcast for the window.
+    #[error("topic {topic_id} nonce {nonce}: {source}")]
+    Signer {
+        /// The topic.
+        topic_id: u64,
+        /// The nonce.
+        nonce: i64,
+        /// The signer's error (it names the signer, never a secret).
+        #[source]
+        source: SignerError,
+    },
     /// The window closed (or would close) before a payload could be sent.
     #[error("topic {topic_id} nonce {nonce}: window missed: {reason}")]
     WindowMissed {
@@ -229,6 +244,9 @@ impl WorkerError {
             | WorkerError::Payload {
                 topic_id, nonce, ..
             }
+            | WorkerError::Signer {
+                topic_id, nonce, ..
+            }
             | WorkerError::WindowMissed {
                 topic_id, nonce, ..
             }
@@ -293,6 +311,11 @@ impl WorkerError {
             },
             WorkerError::LabelsRefused { source, .. } => source.kind.as_str(),
             WorkerError::Payload { .. } => "invalid_payload",
+            WorkerError::Signer { source, .. } => match source {
+                SignerError::Timeout { .. } => "signer_timeout",
+                SignerError::Unverified { .. } => "signer_unverified",
+                _ => "signer_error",
+            },
             WorkerError::WindowMissed { .. } => "window_missed",
             WorkerError::Rejected { source, .. } => source.kind().as_str(),
             WorkerError::FeeAboveMaximum { .. } => "fee_above_maximum",

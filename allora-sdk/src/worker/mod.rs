@@ -111,8 +111,8 @@ pub use run::RunSummary;
 pub use topics::{SuspendReason, Suspension, TopicState};
 
 use crate::client::ChainClient;
-use crate::keys::WorkerKey;
 use crate::pipeline::{GasPolicy, GasPriceSource, PipelineConfig, TxPipeline};
+use crate::signer::{SharedSigner, Signer};
 use crate::tx::{Fee, FeeTier};
 
 /// One topic the worker serves, and where its values come from.
@@ -355,7 +355,7 @@ impl std::fmt::Debug for WorkerConfig {
 /// A configured worker, not yet running.
 pub struct Worker {
     client: ChainClient,
-    key: Arc<WorkerKey>,
+    signer: SharedSigner,
     config: WorkerConfig,
     observer: Arc<dyn WorkerObserver>,
 }
@@ -363,7 +363,8 @@ pub struct Worker {
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Worker")
-            .field("address", &self.key.address().as_str())
+            .field("address", &self.signer.address().as_str())
+            .field("signer", &self.signer.describe())
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
@@ -373,6 +374,11 @@ impl Worker {
     /// Starts building a worker.
     pub fn builder() -> WorkerBuilder {
         WorkerBuilder::default()
+    }
+
+    /// The worker's address (from its signer's public key).
+    pub fn address(&self) -> &crate::keys::Address {
+        self.signer.address()
     }
 
     /// Checks the chain (chain id; for each topic, that it exists, that the
@@ -401,7 +407,7 @@ impl Worker {
         pipeline_config.gas_price = self.config.gas_price.clone();
         pipeline_config.tier = self.config.fee_tier;
         pipeline_config.max_fee = self.config.max_fee;
-        let pipeline = TxPipeline::new(self.client.clone(), Arc::clone(&self.key), pipeline_config);
+        let pipeline = TxPipeline::new(self.client.clone(), self.signer.clone(), pipeline_config);
 
         let topics = self
             .config
@@ -437,7 +443,7 @@ impl Worker {
     }
 
     async fn check_balance(&self, pipeline: &TxPipeline) {
-        let address = self.key.address();
+        let address = self.signer.address();
         match self.client.balance(address, crate::tx::DENOM).await {
             Ok(balance) => {
                 self.observer.balance(balance);

@@ -176,6 +176,17 @@ pub(super) fn effects(
             },
             None => Effects::none(),
         },
+        Decision::SignerFailed => match answer {
+            Some(Err(SubmitError::Signer(source))) => Effects {
+                record: abandoned(&format!("not signed: {source}")),
+                report: Some(Err(WorkerError::Signer {
+                    topic_id,
+                    nonce,
+                    source: source.clone(),
+                })),
+            },
+            _ => Effects::none(),
+        },
         Decision::Resend { .. } => Effects::none(),
         Decision::Retry { cause, .. } => match (cause, answer) {
             (RetryCause::NotIncluded, Some(Err(SubmitError::NotIncluded { txhash }))) => Effects {
@@ -197,6 +208,14 @@ pub(super) fn effects(
                         source: chain.clone(),
                     })
                 }),
+            },
+            (_, Some(Err(SubmitError::Signer(source)))) => Effects {
+                record: None,
+                report: Some(Err(WorkerError::Signer {
+                    topic_id,
+                    nonce,
+                    source: source.clone(),
+                })),
             },
             // The chain's last answer, whatever the attempts.
             (
@@ -586,5 +605,29 @@ mod tests {
             err.to_string().contains("4500uallo") && err.to_string().contains("3000uallo"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_signer_failure_is_reported_as_its_own_kind() {
+        use crate::signer::SignerError;
+        let now = Instant::now();
+        let w = window(now);
+        let late = Err(SubmitError::Signer(SignerError::Timeout {
+            signer: "remote signer http://127.0.0.1:1/".into(),
+            waited: 2 * MS,
+        }));
+        let e = effects(Decision::SignerFailed, &w, MS, Some(&late), ALONE, 3);
+        assert!(e.record.unwrap().is_final());
+        let err = e.report.unwrap().unwrap_err();
+        assert_eq!(err.kind(), "signer_timeout");
+        assert_eq!(err.window(), Some((3, 30)));
+        // Asked again later: reported meanwhile, nothing recorded.
+        let retry = Decision::Retry {
+            after: Some(MS),
+            cause: RetryCause::Unreachable,
+        };
+        let e = effects(retry, &w, MS, Some(&late), ALONE, 1);
+        assert!(e.record.is_none());
+        assert_eq!(e.report.unwrap().unwrap_err().kind(), "signer_timeout");
     }
 }

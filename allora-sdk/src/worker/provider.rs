@@ -1,7 +1,9 @@
 //! Provider calls: one per window and side, inference and forecast each
 //! with its own deadline and error, so a slow or failing side never costs
 //! the other; the values are checked (guard rails, the topic's label rules)
-//! and become a signed payload.
+//! and become a payload signed by the worker's signer, bounded by the
+//! window's send deadline. Each window runs in its own task, so the payloads
+//! of a batch are signed concurrently.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,10 +12,11 @@ use allora_infer::{ForecastValue, InferError, InferenceRequest, Prediction};
 use tokio::time::Instant;
 
 use super::{ProviderSide, TopicSpec, WorkerError};
-use crate::keys::{Address, WorkerKey};
+use crate::keys::Address;
 use crate::labels::{LabelRules, SINGLE_VALUE_LABEL};
 use crate::payload::{ForecastElement, WorkerPayload};
 use crate::proto::Any;
+use crate::signer::{SharedSigner, SignError};
 
 /// A window's signed payload, ready for a transaction.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,13 +43,15 @@ pub(super) struct Provided {
 /// until its own deadline (the window's `deadline`, or earlier by the
 /// side's timeout), and signs a payload of the sides that answered with
 /// values the topic accepts. `rules` are the topic's label rules, when
-/// known.
+/// known. A signer that has not answered by `sign_by` (or answered wrong) is
+/// a [`WorkerError::Signer`] among the failures.
 pub(super) async fn provide(
-    key: &WorkerKey,
+    signer: &SharedSigner,
     spec: &TopicSpec,
     rules: Option<Arc<LabelRules>>,
     nonce: i64,
     deadline: Instant,
+    sign_by: Instant,
 ) -> Provided {
     let topic_id = spec.topic_id;
     let started = Instant::now();
@@ -139,21 +144,17 @@ pub(super) async fn provide(
         ),
         (None, Some(elements)) => WorkerPayload::forecast(topic_id, nonce, elements),
     };
-    match payload.sign(key) {
-        Ok(signed) => Provided {
+    match sign_payload(signer, &payload, sign_by).await {
+        Ok(message) => Provided {
             payload: Some(Payload {
-                message: signed.to_any(),
+                message,
                 inference: elapsed,
                 has_inference,
             }),
             failures,
         },
-        Err(source) => {
-            failures.push(WorkerError::Payload {
-                topic_id,
-                nonce,
-                source,
-            });
+        Err(error) => {
+            failures.push(error);
             Provided {
                 payload: None,
                 failures,
@@ -239,16 +240,92 @@ fn elements(values: Vec<ForecastValue>) -> Result<Vec<ForecastElement>, InferErr
         .collect()
 }
 
+/// Signs a window's payload with the worker's signer by `sign_by`: the
+/// worker, inferer, forecaster and `pubkey` fields are the signer's stored
+/// address and public key; the signature is verified unless the signer is
+/// the in-process key (see [`Signer::needs_verification`](crate::signer::Signer::needs_verification)).
+pub(super) async fn sign_payload(
+    signer: &SharedSigner,
+    payload: &WorkerPayload,
+    sign_by: Instant,
+) -> Result<Any, WorkerError> {
+    let (topic_id, nonce) = (payload.topic_id(), payload.nonce());
+    let signed = payload
+        .sign_shared(signer, sign_by)
+        .await
+        .map_err(|error| match error {
+            SignError::Payload(source) => WorkerError::Payload {
+                topic_id,
+                nonce,
+                source,
+            },
+            SignError::Signer(source) => WorkerError::Signer {
+                topic_id,
+                nonce,
+                source,
+            },
+            // Building a payload involves no transaction.
+            SignError::Tx(error) => WorkerError::Payload {
+                topic_id,
+                nonce,
+                source: crate::payload::PayloadError::BadSignature(error.to_string()),
+            },
+        })?;
+    Ok(signed.to_any())
+}
+
 #[cfg(test)]
 mod tests {
     use allora_infer::{AsyncFnForecaster, AsyncFnProvider, FnForecaster, FnProvider};
 
     use super::*;
+    use crate::keys::{PublicKey, WorkerKey};
     use crate::labels::OutputArity;
     use crate::proto::emissions::v10;
+    use crate::signer::{SignRequest, Signer, SignerError, SIGNATURE_LEN};
 
     fn key() -> WorkerKey {
         WorkerKey::from_private_key_bytes(&[3; 32]).unwrap()
+    }
+
+    fn signer() -> SharedSigner {
+        key().into()
+    }
+
+    /// A remote signer that answers after `delay`, with a signature by
+    /// `signs_with` (another key than its public key: a wrong signature).
+    struct Remote {
+        key: WorkerKey,
+        signs_with: WorkerKey,
+        delay: Duration,
+    }
+
+    #[async_trait::async_trait]
+    impl Signer for Remote {
+        fn public_key(&self) -> PublicKey {
+            self.key.public_key()
+        }
+
+        fn describe(&self) -> String {
+            "test remote signer".to_owned()
+        }
+
+        async fn sign_digest(
+            &self,
+            request: &SignRequest<'_>,
+        ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
+            tokio::time::sleep(self.delay).await;
+            Ok(self.signs_with.sign_prehash(request.digest()).unwrap())
+        }
+    }
+
+    fn remote(signs_with: WorkerKey, delay: Duration) -> SharedSigner {
+        SharedSigner::new(Arc::new(Remote {
+            key: key(),
+            signs_with,
+            delay,
+        }))
+        .unwrap()
     }
 
     fn soon() -> Instant {
@@ -303,7 +380,7 @@ mod tests {
         .with_forecast(Arc::new(FnForecaster::new(move |_: &InferenceRequest| {
             vec![(inferer.clone(), 0.25)]
         })));
-        let provided = provide(&key(), &spec, None, 20, soon()).await;
+        let provided = provide(&signer(), &spec, None, 20, soon(), soon()).await;
         assert!(provided.failures.is_empty());
         let payload = provided.payload.unwrap();
         assert!(payload.has_inference);
@@ -328,7 +405,7 @@ mod tests {
             })),
         );
         let deadline = Instant::now() + Duration::from_millis(50);
-        let provided = provide(&key(), &spec, None, 10, deadline).await;
+        let provided = provide(&signer(), &spec, None, 10, deadline, deadline).await;
         assert!(provided.payload.is_none());
         let [err] = provided.failures.as_slice() else {
             panic!("{:?}", provided.failures)
@@ -345,7 +422,7 @@ mod tests {
                 vec![("not-an-address", 0.5)]
             })),
         );
-        let provided = provide(&key(), &spec, None, 10, soon()).await;
+        let provided = provide(&signer(), &spec, None, 10, soon(), soon()).await;
         assert!(provided.payload.is_none());
         let err = &provided.failures[0];
         assert!(err.to_string().contains("invalid inferer"), "{err}");
@@ -363,7 +440,7 @@ mod tests {
             )))
             .with_forecast_timeout(Duration::from_millis(50));
         let started = Instant::now();
-        let provided = provide(&key(), &slow, None, 10, soon()).await;
+        let provided = provide(&signer(), &slow, None, 10, soon(), soon()).await;
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "its own deadline"
@@ -387,7 +464,7 @@ mod tests {
         .with_forecast(Arc::new(FnForecaster::new(move |_: &InferenceRequest| {
             vec![(inferer.clone(), 0.25)]
         })));
-        let provided = provide(&key(), &failing, None, 10, soon()).await;
+        let provided = provide(&signer(), &failing, None, 10, soon(), soon()).await;
         let payload = provided.payload.unwrap();
         assert!(!payload.has_inference);
         let bundle = decode(&payload);
@@ -399,25 +476,41 @@ mod tests {
     #[tokio::test]
     async fn a_one_key_object_is_the_value_of_a_single_value_topic() {
         for rules in [None, Some(Arc::new(LabelRules::default()))] {
-            let provided =
-                provide(&key(), &one_key("inference", "3012.5"), rules, 10, soon()).await;
+            let provided = provide(
+                &signer(),
+                &one_key("inference", "3012.5"),
+                rules,
+                10,
+                soon(),
+                soon(),
+            )
+            .await;
             assert!(provided.failures.is_empty(), "{:?}", provided.failures);
             let bundle = decode(&provided.payload.unwrap());
             assert_eq!(labels(&bundle), [("y".to_owned(), "3012.5".to_owned())]);
         }
         // On a multi-value topic the key is a label, checked as the chain
         // checks it.
-        let provided = provide(&key(), &one_key("Up", "0.7"), multi(), 10, soon()).await;
+        let provided = provide(
+            &signer(),
+            &one_key("Up", "0.7"),
+            multi(),
+            10,
+            soon(),
+            soon(),
+        )
+        .await;
         assert!(provided.failures.is_empty(), "{:?}", provided.failures);
         assert_eq!(
             labels(&decode(&provided.payload.unwrap())),
             [("Up".to_owned(), "0.7".to_owned())]
         );
         let provided = provide(
-            &key(),
+            &signer(),
             &one_key("prediction", "0.0012"),
             multi(),
             10,
+            soon(),
             soon(),
         )
         .await;
@@ -454,7 +547,7 @@ mod tests {
                 "too_many_labels",
             ),
         ] {
-            let provided = provide(&key(), &spec, rules, 10, soon()).await;
+            let provided = provide(&signer(), &spec, rules, 10, soon(), soon()).await;
             assert!(provided.payload.is_none(), "{kind}");
             assert_eq!(provided.failures[0].kind(), kind);
         }
@@ -470,13 +563,75 @@ mod tests {
         .value_range(Some("1".parse().unwrap()), Some("100".parse().unwrap()));
         let zero = TopicSpec::inference(1, Arc::new(FnProvider::new(|_: &InferenceRequest| 0.0)))
             .refuse_zero();
-        let provided = provide(&key(), &zero, None, 10, soon()).await;
+        let provided = provide(&signer(), &zero, None, 10, soon(), soon()).await;
         assert!(provided.payload.is_none());
         assert_eq!(provided.failures[0].kind(), "value_refused");
-        let provided = provide(&key(), &spec, None, 101, soon()).await;
+        let provided = provide(&signer(), &spec, None, 101, soon(), soon()).await;
         assert_eq!(provided.failures[0].kind(), "value_refused");
         assert!(provided.failures[0].to_string().contains("maximum 100"));
-        let provided = provide(&key(), &spec, None, 50, soon()).await;
+        let provided = provide(&signer(), &spec, None, 50, soon(), soon()).await;
         assert!(provided.payload.is_some() && provided.failures.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_remote_signature_is_verified_and_carries_the_signers_address() {
+        let spec = TopicSpec::inference(5, Arc::new(FnProvider::new(|_: &InferenceRequest| 2.5)));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let honest = remote(key(), Duration::ZERO);
+        let payload = provide(&honest, &spec, None, 30, deadline, deadline)
+            .await
+            .payload
+            .unwrap();
+        // Byte for byte what the local key signs.
+        let local = provide(&signer(), &spec, None, 30, deadline, deadline)
+            .await
+            .payload
+            .unwrap();
+        assert_eq!(payload.message, local.message);
+        let msg: v10::InsertWorkerPayloadRequest =
+            prost::Message::decode(payload.message.value.as_slice()).unwrap();
+        assert_eq!(msg.sender, key().address().as_str());
+        assert_eq!(
+            msg.worker_data_bundle.unwrap().pubkey,
+            key().public_key().to_hex()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_late_or_wrong_signer_fails_the_window_with_its_own_kind() {
+        let spec = TopicSpec::inference(5, Arc::new(FnProvider::new(|_: &InferenceRequest| 2.5)));
+        let provide_by = Instant::now() + Duration::from_secs(5);
+        let sign_by = Instant::now() + Duration::from_millis(200);
+        let late = remote(key(), Duration::from_secs(30));
+        let started = Instant::now();
+        let err = only_failure(provide(&late, &spec, None, 40, provide_by, sign_by).await);
+        assert_eq!(err.kind(), "signer_timeout");
+        assert_eq!(err.window(), Some((5, 40)));
+        assert!(started.elapsed() < Duration::from_secs(5));
+
+        let wrong = remote(
+            WorkerKey::from_private_key_bytes(&[9; 32]).unwrap(),
+            Duration::ZERO,
+        );
+        let err = only_failure(provide(&wrong, &spec, None, 40, provide_by, provide_by).await);
+        assert_eq!(err.kind(), "signer_unverified");
+        assert!(
+            matches!(
+                &err,
+                WorkerError::Signer {
+                    source: SignerError::Unverified { .. },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("test remote signer"), "{err}");
+    }
+
+    fn only_failure(provided: Provided) -> WorkerError {
+        assert!(provided.payload.is_none());
+        let mut failures = provided.failures;
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        failures.remove(0)
     }
 }

@@ -24,6 +24,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { DeploySettings, renderWorkerToml } from './config';
 import { WorkerDashboard } from './dashboard';
+import { WorkerAddress } from './worker-address';
 
 /** What the worker stack needs to know; see bin/allora-worker.ts for the settings. */
 export interface AlloraWorkerStackProps extends StackProps {
@@ -45,8 +46,9 @@ export function tarballName(arch: 'x86_64' | 'aarch64'): string {
  * One EC2 instance running the allora-rs worker and its inference server:
  * public subnet without NAT, no inbound traffic, shell access through SSM
  * Session Manager only, IMDSv2, an encrypted gp3 root volume; a role that
- * may only read the binaries and the mnemonic secret, publish metrics to one
- * namespace and write one log group; a dashboard and two alarms.
+ * may only read the binaries and the mnemonic secret (or, with the key in
+ * KMS, sign with that one key), publish metrics to one namespace and write
+ * one log group; a dashboard and two alarms.
  */
 export class AlloraWorkerStack extends Stack {
   constructor(scope: Construct, id: string, props: AlloraWorkerStackProps) {
@@ -80,7 +82,14 @@ export class AlloraWorkerStack extends Stack {
       removalPolicy: RemovalPolicy.DESTROY,
     });
 
-    const secret = this.mnemonicSecret(settings.mnemonicSecret);
+    // The key: a mnemonic in Secrets Manager, or a KMS key that never
+    // leaves KMS.
+    const secret = settings.keySource === 'aws-secret' ? this.mnemonicSecret(settings.mnemonicSecret) : undefined;
+    const kmsKey = settings.keySource === 'kms' ? this.workerKey(settings.kmsKeyArn) : undefined;
+    const keyId = secret?.id ?? kmsKey?.arn;
+    if (keyId === undefined) {
+      throw new Error(`no key for keySource ${settings.keySource}`);
+    }
 
     const instanceType = new ec2.InstanceType(settings.instanceType);
     const arm = instanceType.architecture === ec2.InstanceArchitecture.ARM_64;
@@ -110,12 +119,24 @@ export class AlloraWorkerStack extends Stack {
       reason:
         'cloudwatch:PutMetricData supports no resource ARN; it is limited by a condition on the namespace.',
     });
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['secretsmanager:GetSecretValue'],
-        resources: [secret.policyArn],
-      }),
-    );
+    if (secret) {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: [secret.policyArn],
+        }),
+      );
+    }
+    if (kmsKey) {
+      // The public key once at start (the address), then one signature per
+      // payload and per transaction; nothing else on the key, no other key.
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          actions: ['kms:GetPublicKey', 'kms:Sign'],
+          resources: [kmsKey.arn],
+        }),
+      );
+    }
     role.addToPolicy(
       new iam.PolicyStatement({
         actions: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
@@ -158,7 +179,7 @@ export class AlloraWorkerStack extends Stack {
       ],
       userData: workerUserData({
         settings,
-        secretId: secret.id,
+        keyId,
         logGroupName: logGroup.logGroupName,
         region: this.region,
         binaries: binaries
@@ -174,7 +195,7 @@ export class AlloraWorkerStack extends Stack {
     Validations.of(instance).acknowledge({
       id: 'AwsSolutions-EC29',
       reason:
-        'One worker instance, not an Auto Scaling group: a second copy would sign with the same key. Termination protection is left off so that cdk destroy works; the instance keeps no state that is not in Secrets Manager or on chain.',
+        'One worker instance, not an Auto Scaling group: a second copy would sign with the same key. Termination protection is left off so that cdk destroy works; the instance keeps no state that is not in Secrets Manager, KMS or on chain.',
     });
     Validations.of(instance).acknowledge({
       id: 'AwsSolutions-EC28',
@@ -196,10 +217,26 @@ export class AlloraWorkerStack extends Stack {
       value: instance.instanceId,
       description: 'Open a shell with: aws ssm start-session --target <id>',
     });
-    new CfnOutput(this, 'MnemonicSecret', {
-      value: secret.id,
-      description: 'Secret the worker reads its mnemonic from (name or ARN)',
-    });
+    if (secret) {
+      new CfnOutput(this, 'MnemonicSecret', {
+        value: secret.id,
+        description: 'Secret the worker reads its mnemonic from (name or ARN)',
+      });
+    }
+    if (kmsKey) {
+      new CfnOutput(this, 'WorkerKeyArn', {
+        value: kmsKey.arn,
+        description: 'KMS key the worker signs with (ECC_SECG_P256K1, SIGN_VERIFY)',
+      });
+      const address = new WorkerAddress(this, 'KeyAddress', {
+        keyArn: kmsKey.arn,
+        logRetentionDays: settings.logRetentionDays,
+      });
+      new CfnOutput(this, 'WorkerAddress', {
+        value: address.address,
+        description: 'Address of the KMS key: fund it (registration and fees) for the worker to start submitting',
+      });
+    }
     new CfnOutput(this, 'DashboardName', { value: dashboard.dashboard.dashboardName });
     new CfnOutput(this, 'LogGroupName', { value: logGroup.logGroupName });
   }
@@ -233,6 +270,24 @@ export class AlloraWorkerStack extends Stack {
         'The secret is a wallet mnemonic: rotating it would change the worker address registered on chain.',
     });
     return { id: secret.secretArn, policyArn: secret.secretArn };
+  }
+
+  /**
+   * The worker's KMS key: an existing one (its ARN), or a new secp256k1
+   * signing key. A new key is kept when the stack is destroyed: it is the
+   * worker's wallet (its address holds the funds and the registrations).
+   */
+  private workerKey(existing: string | undefined): { arn: string } {
+    if (existing) {
+      return { arn: existing };
+    }
+    const key = new kms.Key(this, 'WorkerKey', {
+      description: 'allora-rs worker key: secp256k1, signs the worker payloads and transactions; the private key never leaves KMS',
+      keySpec: kms.KeySpec.ECC_SECG_P256K1,
+      keyUsage: kms.KeyUsage.SIGN_VERIFY,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    return { arn: key.keyArn };
   }
 
   /**
@@ -302,8 +357,8 @@ type BinaryFetch =
 /** What the boot script is made of. */
 interface UserDataProps {
   readonly settings: DeploySettings;
-  /** The secret's name or ARN (a token for a secret the stack creates). */
-  readonly secretId: string;
+  /** The mnemonic secret's name or ARN, or the KMS key's ARN (a token for one the stack creates). */
+  readonly keyId: string;
   readonly logGroupName: string;
   readonly region: string;
   readonly binaries?: BinaryFetch;
@@ -381,7 +436,7 @@ export function workerUserData(props: UserDataProps): ec2.UserData {
     'tar -xzf "$work/release.tar.gz" -C "$work" allora-worker allora-inference-server',
     'install -m 0755 "$work/allora-worker" "$work/allora-inference-server" /opt/allora/bin/',
     'rm -rf "$work"',
-    ...writeFile('/etc/allora/worker.toml', renderWorkerToml(props.settings, props.secretId), '0644'),
+    ...writeFile('/etc/allora/worker.toml', renderWorkerToml(props.settings, props.keyId), '0644'),
     // Only what the AWS SDK reads from the environment; the rest is in worker.toml.
     ...writeFile('/etc/allora/worker.env', `AWS_REGION=${props.region}\n`, '0644'),
     // For operators: `sudo allora-worker status` (or keys show, register)

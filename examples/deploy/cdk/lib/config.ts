@@ -28,6 +28,12 @@ export interface TopicSettings {
   readonly timeoutSecs?: number;
 }
 
+/**
+ * Where the worker's key is: its mnemonic in a Secrets Manager secret, read
+ * into the worker's memory, or an AWS KMS key that never leaves KMS.
+ */
+export type KeySource = 'aws-secret' | 'kms';
+
 /** Where the instance gets the two binaries. */
 export type BinarySource =
   | { readonly kind: 'build' }
@@ -45,8 +51,12 @@ export interface DeploySettings {
   readonly feeTier: FeeTier;
   readonly autoRegister: boolean;
   readonly instanceType: string;
-  /** An existing secret (name or ARN); the stack creates one when absent. */
+  /** Where the worker's key is. */
+  readonly keySource: KeySource;
+  /** An existing secret (name or ARN); the stack creates one when absent (`aws-secret`). */
   readonly mnemonicSecret?: string;
+  /** An existing KMS key's ARN; the stack creates one when absent (`kms`). */
+  readonly kmsKeyArn?: string;
   readonly metricsNamespace: string;
   readonly binaries: BinarySource;
   /** Roughly how long one epoch of the topics lasts, in seconds. */
@@ -72,7 +82,9 @@ const KNOWN_KEYS = [
   'feeTier',
   'autoRegister',
   'instanceType',
+  'keySource',
   'mnemonicSecret',
+  'kmsKeyArn',
   'metricsNamespace',
   'releaseUrl',
   'releaseSha256',
@@ -158,6 +170,26 @@ export function readSettings(file: Record<string, unknown>, context: Lookup): De
   if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(instanceType)) {
     throw new SettingsError('instanceType', `${instanceType} is not an EC2 instance type such as t4g.nano`);
   }
+  const kmsKeyArn = str('kmsKeyArn');
+  const keySource = (str('keySource') ?? (kmsKeyArn ? 'kms' : 'aws-secret')).toLowerCase();
+  if (keySource !== 'aws-secret' && keySource !== 'kms') {
+    throw new SettingsError('keySource', `${keySource} is not aws-secret (the mnemonic in Secrets Manager) or kms (a KMS key)`);
+  }
+  const mnemonicSecret = str('mnemonicSecret');
+  if (keySource === 'kms' && mnemonicSecret) {
+    throw new SettingsError('mnemonicSecret', 'is for keySource "aws-secret"; with keySource "kms" the key is in KMS and no secret is read');
+  }
+  if (kmsKeyArn) {
+    if (keySource !== 'kms') {
+      throw new SettingsError('kmsKeyArn', 'is for keySource "kms"');
+    }
+    if (!/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/.test(kmsKeyArn)) {
+      throw new SettingsError(
+        'kmsKeyArn',
+        `${kmsKeyArn} is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID); the instance role's policy must name the key itself, not an alias`,
+      );
+    }
+  }
   const metricsNamespace = str('metricsNamespace') ?? 'Allora/Worker';
   if (metricsNamespace.startsWith('AWS/') || metricsNamespace.length > 255) {
     throw new SettingsError('metricsNamespace', 'must be 1-255 characters, not starting with "AWS/"');
@@ -204,7 +236,9 @@ export function readSettings(file: Record<string, unknown>, context: Lookup): De
     feeTier: feeTier as FeeTier,
     autoRegister,
     instanceType,
-    mnemonicSecret: str('mnemonicSecret'),
+    keySource: keySource as KeySource,
+    mnemonicSecret,
+    kmsKeyArn,
     metricsNamespace,
     binaries,
     epochSeconds,
@@ -318,11 +352,12 @@ function tomlString(value: string): string {
 }
 
 /**
- * The worker's configuration file. `secretId` (the mnemonic secret's name or
- * ARN) may be a CDK token; it is resolved in the template. The data directory comes from the systemd unit
+ * The worker's configuration file. `keyId` is the mnemonic secret's name or
+ * ARN (`aws-secret`) or the KMS key's ARN (`kms`); it may be a CDK token,
+ * resolved in the template. The data directory comes from the systemd unit
  * (`ALLORA_DATA_DIR=%S/allora-worker`, the unit's state directory).
  */
-export function renderWorkerToml(settings: DeploySettings, secretId: string): string {
+export function renderWorkerToml(settings: DeploySettings, keyId: string): string {
   const lines = [
     '# allora-worker configuration, written by the allora-rs CDK app at boot.',
     '# Read by: /opt/allora/bin/allora-worker --config /etc/allora/worker.toml',
@@ -338,8 +373,9 @@ export function renderWorkerToml(settings: DeploySettings, secretId: string): st
     'metrics_addr = "127.0.0.1:9464"',
     '',
     '[key]',
-    'source = "aws-secret"',
-    `secret_id = ${tomlString(secretId)}`,
+    ...(settings.keySource === 'kms'
+      ? ['source = "kms"', `kms_key_id = ${tomlString(keyId)}`]
+      : ['source = "aws-secret"', `secret_id = ${tomlString(keyId)}`]),
     '',
     '[cloudwatch]',
     `namespace = ${tomlString(settings.metricsNamespace)}`,

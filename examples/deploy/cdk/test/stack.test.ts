@@ -55,8 +55,11 @@ function userData(template: Template): string {
   return flatten(instance.Properties.UserData['Fn::Base64']);
 }
 
-/** Every IAM statement of the instance role's inline policy. */
-function statements(template: Template): { Action: string | string[]; Resource: unknown; Condition?: unknown }[] {
+/** Every IAM statement of a role's inline policies (by default the instance role's). */
+function statements(
+  template: Template,
+  role = 'WorkerRole',
+): { Action: string | string[]; Resource: unknown; Condition?: unknown; Effect?: string }[] {
   const policies = Object.values(template.findResources('AWS::IAM::Policy')) as {
     Properties: {
       Roles: { Ref: string }[];
@@ -64,8 +67,15 @@ function statements(template: Template): { Action: string | string[]; Resource: 
     };
   }[];
   return policies
-    .filter((p) => p.Properties.Roles.some((r) => r.Ref.startsWith('WorkerRole')))
+    .filter((p) => p.Properties.Roles.some((r) => r.Ref.startsWith(role)))
     .flatMap((p) => p.Properties.PolicyDocument.Statement);
+}
+
+/** The logical id of the one resource of a type. */
+function only(template: Template, type: string): string {
+  const ids = Object.keys(template.findResources(type));
+  assert.equal(ids.length, 1, `${type}: ${ids.join(', ')}`);
+  return ids[0];
 }
 
 test('the default stack: Graviton, binaries from an S3 asset, the worker configured by worker.toml', () => {
@@ -109,6 +119,62 @@ test('the instance role may do exactly what the worker needs', () => {
   const s3 = JSON.stringify(byAction('s3:GetObject').Resource);
   assert.match(s3, /\/[0-9a-f]{64}\.zip/);
   template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+});
+
+test('the key in KMS: a new secp256k1 key, which the instance may only read the public key of and sign with', () => {
+  const template = synth({ keySource: 'kms' });
+  template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+  template.hasResource('AWS::KMS::Key', {
+    Properties: { KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'SIGN_VERIFY' },
+    DeletionPolicy: 'Retain',
+    UpdateReplacePolicy: 'Retain',
+  });
+  const key = { 'Fn::GetAtt': [only(template, 'AWS::KMS::Key'), 'Arn'] };
+  // The instance role: exactly these statements; no Secrets Manager.
+  assert.deepEqual(
+    statements(template).map((s) => [s.Effect, s.Action, s.Resource]).filter(([, a]) => JSON.stringify(a).includes('kms:')),
+    [['Allow', ['kms:GetPublicKey', 'kms:Sign'], key]],
+  );
+  const actions = statements(template)
+    .map((s) => (Array.isArray(s.Action) ? s.Action.join(',') : s.Action))
+    .sort();
+  assert.deepEqual(actions, [
+    'cloudwatch:PutMetricData',
+    'kms:GetPublicKey,kms:Sign',
+    'logs:CreateLogStream,logs:PutLogEvents,logs:DescribeLogStreams',
+    's3:GetObject',
+  ]);
+  // The address function's role: the public key of that key, its own logs.
+  const fnLogs = Object.keys(template.findResources('AWS::Logs::LogGroup')).find((id) => id.startsWith('KeyAddressLogs'))!;
+  assert.deepEqual(
+    statements(template, 'KeyAddressRole').map((s) => [s.Effect, s.Action, s.Resource]),
+    [
+      ['Allow', 'kms:GetPublicKey', key],
+      ['Allow', ['logs:CreateLogStream', 'logs:PutLogEvents'], { 'Fn::GetAtt': [fnLogs, 'Arn'] }],
+    ],
+  );
+  template.hasResourceProperties('AWS::Lambda::Function', { Handler: 'index.handler', Runtime: 'nodejs24.x' });
+  template.hasResourceProperties('Custom::WorkerAddress', { KeyId: key });
+  // The worker's configuration names the key; the outputs give its ARN and address.
+  const script = userData(template);
+  assert.match(script, new RegExp(`\\[key\\]\\nsource = "kms"\\nkms_key_id = "<Fn::GetAtt:\\[${key['Fn::GetAtt'][0]},Arn\\]>"\\n`));
+  assert.ok(!script.includes('secret_id'));
+  const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+  assert.deepEqual(outputs.WorkerKeyArn.Value, key);
+  assert.deepEqual(outputs.WorkerAddress.Value, { 'Fn::GetAtt': [only(template, 'Custom::WorkerAddress'), 'Address'] });
+  assert.equal(outputs.MnemonicSecret, undefined);
+});
+
+test('an existing KMS key is used by its ARN, and only it', () => {
+  const arn = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+  const template = synth({ kmsKeyArn: arn });
+  template.resourceCountIs('AWS::KMS::Key', 0);
+  template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+  const kms = statements(template).filter((s) => JSON.stringify(s.Action).includes('kms:'));
+  assert.deepEqual(kms.map((s) => [s.Action, s.Resource]), [[['kms:GetPublicKey', 'kms:Sign'], arn]]);
+  assert.deepEqual(statements(template, 'KeyAddressRole')[0].Resource, arn);
+  template.hasResourceProperties('Custom::WorkerAddress', { KeyId: arn });
+  assert.ok(userData(template).includes(`source = "kms"\nkms_key_id = "${arn}"`));
 });
 
 test('a dashboard and the two alarms', () => {
@@ -195,6 +261,10 @@ test('bad settings are refused with the setting named', () => {
     [{ ...BASE, releaseUrl: 'https://x/y.tgz' }, 'releaseUrl'],
     [{ ...BASE, metricsNamespace: 'AWS/EC2' }, 'metricsNamespace'],
     [{ ...BASE, websocketUrl: 'http://rpc:26657/websocket' }, 'websocketUrl'],
+    [{ ...BASE, keySource: 'vault' }, 'keySource'],
+    [{ ...BASE, keySource: 'kms', mnemonicSecret: 'allora/worker' }, 'mnemonicSecret'],
+    [{ ...BASE, keySource: 'aws-secret', kmsKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/abc' }, 'kmsKeyArn'],
+    [{ ...BASE, kmsKeyArn: 'arn:aws:kms:us-east-1:123456789012:alias/allora-worker' }, 'kmsKeyArn'],
   ];
   for (const [context, key] of cases) {
     assert.throws(() => read(context), (e: Error) => e instanceof SettingsError && e.message.includes(`"${key}"`), key);
