@@ -244,14 +244,32 @@ fn chain_error(answer: &SubmitResult) -> Option<&ChainError> {
     }
 }
 
+/// A transaction included at `height`, broadcast and seen at `times`, with
+/// `events` (for tests of the decisions and their effects).
+#[cfg(test)]
+pub(super) fn included_for_test(
+    height: i64,
+    (broadcast_at, included_at): (tokio::time::Instant, tokio::time::Instant),
+    events: Vec<crate::client::TxEvent>,
+) -> crate::pipeline::Included {
+    crate::pipeline::Included {
+        txhash: "AB".into(),
+        height,
+        fee: crate::tx::Fee::uallo(10, 100),
+        gas_used: 90,
+        broadcast_at,
+        included_at,
+        attempts: 1,
+        events,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use tokio::time::Instant;
 
     use super::*;
     use crate::client::{TxEvent, TxStage};
-    use crate::pipeline::Included;
-    use crate::tx::Fee;
     use crate::worker::clock::{Deadlines, WindowEnd};
 
     const MS: Duration = Duration::from_millis(1);
@@ -292,19 +310,14 @@ mod tests {
     #[test]
     fn an_inclusion_is_confirmed_with_its_latencies() {
         let now = Instant::now();
-        let answer = Ok(Included {
-            txhash: "AB".into(),
-            height: 31,
-            fee: Fee::uallo(10, 100),
-            gas_used: 90,
-            broadcast_at: now + 20 * MS,
-            included_at: now + 1020 * MS,
-            attempts: 1,
-            events: vec![TxEvent {
+        let answer = Ok(included_for_test(
+            31,
+            (now + 20 * MS, now + 1020 * MS),
+            vec![TxEvent {
                 kind: "emissions.v10.EventInsertInfererPayload".into(),
                 attributes: vec![("msg_index".into(), "0".into())],
             }],
-        });
+        ));
         let e = effects(
             Decision::Included,
             &window(now),
@@ -474,18 +487,7 @@ mod tests {
             kind: kind.into(),
             attributes: vec![("msg_index".into(), index.to_string())],
         };
-        let answer = |events| {
-            Ok(Included {
-                txhash: "AB".into(),
-                height: 31,
-                fee: Fee::uallo(10, 100),
-                gas_used: 90,
-                broadcast_at: now,
-                included_at: now,
-                attempts: 1,
-                events,
-            })
-        };
+        let answer = |events| Ok(included_for_test(31, (now, now), events));
         let outcome = |answer: &SubmitResult, carried| {
             effects(
                 Decision::Included,
