@@ -151,41 +151,30 @@ pub trait Signer: Send + Sync {
     ) -> Result<[u8; SIGNATURE_LEN], SignerError>;
 }
 
-#[async_trait::async_trait]
-impl<S: Signer + ?Sized> Signer for Box<S> {
-    fn public_key(&self) -> PublicKey {
-        (**self).public_key()
-    }
+/// A signer behind a pointer signs as the signer itself.
+macro_rules! forward_signer {
+    ($($pointer:ident),*) => {$(
+        #[async_trait::async_trait]
+        impl<S: Signer + ?Sized> Signer for $pointer<S> {
+            fn public_key(&self) -> PublicKey {
+                (**self).public_key()
+            }
 
-    fn describe(&self) -> String {
-        (**self).describe()
-    }
+            fn describe(&self) -> String {
+                (**self).describe()
+            }
 
-    async fn sign_digest(
-        &self,
-        request: &SignRequest<'_>,
-    ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
-        (**self).sign_digest(request).await
-    }
+            async fn sign_digest(
+                &self,
+                request: &SignRequest<'_>,
+            ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
+                (**self).sign_digest(request).await
+            }
+        }
+    )*};
 }
 
-#[async_trait::async_trait]
-impl<S: Signer + ?Sized> Signer for Arc<S> {
-    fn public_key(&self) -> PublicKey {
-        (**self).public_key()
-    }
-
-    fn describe(&self) -> String {
-        (**self).describe()
-    }
-
-    async fn sign_digest(
-        &self,
-        request: &SignRequest<'_>,
-    ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
-        (**self).sign_digest(request).await
-    }
-}
+forward_signer!(Box, Arc);
 
 /// Why a signer gave no usable signature. Every variant names the signer
 /// (its [`Signer::describe`] text) and never carries a secret.
