@@ -65,6 +65,16 @@ pub(super) fn effects(
             reason: reason.to_owned(),
         })
     };
+    let rejected = |source: &ChainError| WorkerError::Rejected {
+        topic_id,
+        nonce,
+        source: source.clone(),
+    };
+    // A failure reported for the window, with nothing recorded for it.
+    let report_only = |error: WorkerError| Effects {
+        record: None,
+        report: Some(Err(error)),
+    };
     match decision {
         Decision::Included => match answer {
             Some(Ok(included)) => Effects {
@@ -168,11 +178,7 @@ pub(super) fn effects(
         Decision::Rejected | Decision::RejectedForTopic => match chain {
             Some(chain) => Effects {
                 record: abandoned(&chain.raw_log),
-                report: Some(Err(WorkerError::Rejected {
-                    topic_id,
-                    nonce,
-                    source: chain.clone(),
-                })),
+                report: Some(Err(rejected(chain))),
             },
             None => Effects::none(),
         },
@@ -190,42 +196,23 @@ pub(super) fn effects(
             },
             (RetryCause::Refused, _) if chain.is_some() => Effects {
                 record: None,
-                report: chain.map(|chain| {
-                    Err(WorkerError::Rejected {
-                        topic_id,
-                        nonce,
-                        source: chain.clone(),
-                    })
-                }),
+                report: chain.map(|chain| Err(rejected(chain))),
             },
             // The chain's last answer, whatever the attempts.
             (
                 RetryCause::Exhausted,
                 Some(Err(SubmitError::AttemptsExhausted { last, .. })),
-            ) => Effects {
-                record: None,
-                report: Some(Err(WorkerError::Rejected {
-                    topic_id,
-                    nonce,
-                    source: last.clone(),
-                })),
-            },
-            (RetryCause::ChainAnswer, Some(Err(error))) => Effects {
-                record: None,
-                report: Some(Err(WorkerError::ChainAnswer {
-                    topic_id,
-                    nonce,
-                    reason: error.to_string(),
-                })),
-            },
-            (RetryCause::Unreachable, Some(Err(error))) => Effects {
-                record: None,
-                report: Some(Err(WorkerError::Unavailable {
-                    topic_id,
-                    nonce,
-                    reason: error.to_string(),
-                })),
-            },
+            ) => report_only(rejected(last)),
+            (RetryCause::ChainAnswer, Some(Err(error))) => report_only(WorkerError::ChainAnswer {
+                topic_id,
+                nonce,
+                reason: error.to_string(),
+            }),
+            (RetryCause::Unreachable, Some(Err(error))) => report_only(WorkerError::Unavailable {
+                topic_id,
+                nonce,
+                reason: error.to_string(),
+            }),
             _ => Effects::none(),
         },
     }
