@@ -42,6 +42,18 @@ async fn gas_price(ch: &tonic::transport::Channel) -> String {
         .amount
 }
 
+/// The heights of the worker nonces `GetUnfulfilledWorkerNonces` reports
+/// open in `topic_id`.
+async fn open_nonces(
+    q: &mut QueryServiceClient<tonic::transport::Channel>,
+    topic_id: u64,
+) -> Vec<i64> {
+    let request = v10::GetUnfulfilledWorkerNoncesRequest { topic_id };
+    let nonces = q.get_unfulfilled_worker_nonces(request).await.unwrap();
+    let nonces = nonces.into_inner().nonces.unwrap().nonces;
+    nonces.iter().map(|n| n.block_height).collect()
+}
+
 #[tokio::test]
 async fn node_auth_bank_and_feemarket_queries_are_answered() {
     let (a, _devnet, ch) = connected().await;
@@ -69,45 +81,27 @@ async fn node_auth_bank_and_feemarket_queries_are_answered() {
     );
 
     let mut auth = AuthClient::new(ch.clone());
+    let by_address = |address: &str| QueryAccountRequest {
+        address: address.to_owned(),
+    };
+    let info_of = |address: &str| QueryAccountInfoRequest {
+        address: address.to_owned(),
+    };
     let address = a.worker.address().to_string();
-    let any = auth
-        .account(QueryAccountRequest {
-            address: address.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .account
-        .unwrap();
+    let answer = auth.account(by_address(&address)).await.unwrap();
+    let any = answer.into_inner().account.unwrap();
     assert_eq!(any.type_url, "/cosmos.auth.v1beta1.BaseAccount");
-    let account = BaseAccount::decode(any.value.as_slice()).unwrap();
-    assert_eq!((account.account_number, account.sequence), (5, 0));
-    let info = auth
-        .account_info(QueryAccountInfoRequest {
-            address: address.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .info
-        .unwrap();
+    let base = BaseAccount::decode(any.value.as_slice()).unwrap();
+    assert_eq!((base.account_number, base.sequence), (5, 0));
+    let answer = auth.account_info(info_of(&address)).await.unwrap();
+    let info = answer.into_inner().info.unwrap();
     assert_eq!(info.address, address);
     assert!(info.pub_key.is_none(), "no tx signed yet");
     let unknown = test_key(42).unwrap().address().to_string();
-    let err = auth
-        .account(QueryAccountRequest {
-            address: unknown.clone(),
-        })
-        .await
-        .unwrap_err();
+    let err = auth.account(by_address(&unknown)).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::NotFound);
     assert_eq!(err.message(), format!("account {unknown} not found"));
-    let err = auth
-        .account_info(QueryAccountInfoRequest {
-            address: "nonsense".into(),
-        })
-        .await
-        .unwrap_err();
+    let err = auth.account_info(info_of("nonsense")).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
 
     let balance = BankClient::new(ch.clone())
@@ -179,13 +173,7 @@ async fn emissions_queries_are_answered_truthfully() {
             .next_topic_id,
         4
     );
-    let params = q
-        .get_params(v10::GetParamsRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .params
-        .unwrap();
+    let params = get_params(&mut q).await;
     assert_eq!(
         params.registration_fee,
         allora_devnet::DEFAULT_REGISTRATION_FEE.to_string()
@@ -220,18 +208,7 @@ async fn emissions_queries_are_answered_truthfully() {
         .can_submit_worker_payload
     );
 
-    let nonces = q
-        .get_unfulfilled_worker_nonces(v10::GetUnfulfilledWorkerNoncesRequest { topic_id: TOPIC })
-        .await
-        .unwrap()
-        .into_inner()
-        .nonces
-        .unwrap()
-        .nonces;
-    assert_eq!(
-        nonces.iter().map(|n| n.block_height).collect::<Vec<_>>(),
-        vec![FIRST_NONCE]
-    );
+    assert_eq!(open_nonces(&mut q, TOPIC).await, vec![FIRST_NONCE]);
     let unfulfilled = |block_height| v10::IsWorkerNonceUnfulfilledRequest {
         topic_id: TOPIC,
         block_height,
@@ -301,15 +278,7 @@ async fn emissions_queries_are_answered_truthfully() {
     assert_eq!(bundle.inferer_values.len(), 2);
     assert_eq!(bundle.combined_value[0].value, "2.0");
     assert_eq!(bundle.inferer_values[0].values[0].label_name, "y");
-    assert!(q
-        .get_unfulfilled_worker_nonces(v10::GetUnfulfilledWorkerNoncesRequest { topic_id: TOPIC })
-        .await
-        .unwrap()
-        .into_inner()
-        .nonces
-        .unwrap()
-        .nonces
-        .is_empty());
+    assert!(open_nonces(&mut q, TOPIC).await.is_empty());
 }
 
 #[tokio::test]
@@ -647,15 +616,7 @@ async fn a_worker_flow_on_timed_blocks_registers_and_submits_on_the_window_event
         .parse()
         .unwrap();
 
-    let open = q
-        .get_unfulfilled_worker_nonces(v10::GetUnfulfilledWorkerNoncesRequest { topic_id: 5 })
-        .await
-        .unwrap()
-        .into_inner()
-        .nonces
-        .unwrap()
-        .nonces;
-    assert!(open.iter().any(|n| n.block_height == nonce));
+    assert!(open_nonces(&mut q, 5).await.contains(&nonce));
     let info = account_info(&mut auth).await;
     let msgs = vec![payload_at(&worker, 5, nonce, "42.5")];
     let sim_bytes = UnsignedTx::new(msgs.clone())

@@ -303,15 +303,7 @@ async fn bundle_signature_must_verify_with_low_s() {
     // Tampered value after signing.
     let mut msg = payload_message(&payload(&a.worker, TOPIC));
     let bundle = msg.worker_data_bundle.as_mut().unwrap();
-    bundle
-        .inference_forecasts_bundle
-        .as_mut()
-        .unwrap()
-        .inference
-        .as_mut()
-        .unwrap()
-        .values[0]
-        .value = "2".into();
+    inference_of(bundle).values[0].value = "2".into();
     let res = deliver_payload(&devnet, to_any(&msg)).await;
     assert_code(&res, 4, "sdk");
     assert_message_log(
@@ -1145,6 +1137,11 @@ const SINGLE_B: u64 = 23;
 /// Their first nonce, open for 40 blocks.
 const LABEL_NONCE: i64 = 40;
 
+/// `key`'s inference of labeled `values` for the label topics' nonce.
+fn labeled(key: &WorkerKey, topic: u64, values: &[(&str, &str)]) -> Any {
+    labeled_payload_any(key, topic, LABEL_NONCE, values)
+}
+
 async fn label_devnet(a: &Actors) -> allora_devnet::fixtures::TestNet {
     let topic = |id| allora_devnet::TopicConfig::new(id, LABEL_NONCE, LABEL_NONCE);
     let devnet = launch(
@@ -1177,14 +1174,11 @@ async fn a_single_value_topic_takes_y_or_no_label() {
     let a = actors();
     let devnet = label_devnet(&a).await;
     let w = &a.worker;
-    let refuse = |topic: u64, values: &'static [(&'static str, &'static str)]| {
-        labeled_payload_any(w, topic, LABEL_NONCE, values)
-    };
     // Refusals first (each leaves the nonce open for the worker).
     refused_exactly(
         &devnet,
         w,
-        refuse(SINGLE, &[("price", "3012.5")]),
+        labeled(w, SINGLE, &[("price", "3012.5")]),
         ("sdk", 18),
         "single-arity label must be \"y\", got \
          \"price\": invalid request",
@@ -1193,7 +1187,7 @@ async fn a_single_value_topic_takes_y_or_no_label() {
     refused_when_run(
         &devnet,
         w,
-        refuse(SINGLE, &[("y", "1"), ("y2", "2")]),
+        labeled(w, SINGLE, &[("y", "1"), ("y2", "2")]),
         ("emissions", 98),
         "input inference failed label validation: submission has 2 labels, per-topic cap is 1: \
          too many labels in one submission (exceeds effective cap)",
@@ -1202,7 +1196,7 @@ async fn a_single_value_topic_takes_y_or_no_label() {
     refused_when_run(
         &devnet,
         w,
-        refuse(SINGLE, &[("", "1")]),
+        labeled(w, SINGLE, &[("", "1")]),
         ("emissions", 95),
         "input inference failed label validation: input labeled value at index 0: label is \
          empty after trimming: invalid label name",
@@ -1212,13 +1206,13 @@ async fn a_single_value_topic_takes_y_or_no_label() {
     refused_when_run(
         &devnet,
         w,
-        refuse(SINGLE_CASE, &[("Y", "1")]),
+        labeled(w, SINGLE_CASE, &[("Y", "1")]),
         ("sdk", 18),
         "got \"Y\"",
     )
     .await;
     // " Y " is "y" once canonical; the event carries the canonical label.
-    let res = accepted(&devnet, w, refuse(SINGLE, &[(" Y ", "3012.5")])).await;
+    let res = accepted(&devnet, w, labeled(w, SINGLE, &[(" Y ", "3012.5")])).await;
     assert_eq!(
         attribute(&res, allora_devnet::INSERT_INFERER_PAYLOAD, "values"),
         r#"[{"label":"y","value":"3012.5"}]"#
@@ -1256,9 +1250,6 @@ async fn a_multi_value_topic_takes_its_labels_and_refuses_each_invalid_kind() {
     let a = actors();
     let devnet = label_devnet(&a).await;
     let w = &a.worker;
-    let lv = |topic: u64, values: &'static [(&'static str, &'static str)]| {
-        labeled_payload_any(w, topic, LABEL_NONCE, values)
-    };
     type Case = (
         &'static [(&'static str, &'static str)],
         (&'static str, u32),
@@ -1309,12 +1300,12 @@ async fn a_multi_value_topic_takes_its_labels_and_refuses_each_invalid_kind() {
         ),
     ];
     for (values, code, log) in cases {
-        refused_when_run(&devnet, w, lv(MULTI, values), code, log).await;
+        refused_when_run(&devnet, w, labeled(w, MULTI, values), code, log).await;
     }
     refused_when_run(
         &devnet,
         w,
-        lv(MULTI_OPEN, &[("a", "0.5"), ("b", "0.4")]),
+        labeled(w, MULTI_OPEN, &[("a", "0.5"), ("b", "0.4")]),
         ("sdk", 18),
         "require_unity violated: sum=0.9",
     )
@@ -1322,7 +1313,12 @@ async fn a_multi_value_topic_takes_its_labels_and_refuses_each_invalid_kind() {
     assert!(devnet.submissions().is_empty());
 
     // Valid labels are accepted, stored and reported canonical.
-    let res = accepted(&devnet, w, lv(MULTI, &[("UP", "0.7"), ("Down ", "0")])).await;
+    let res = accepted(
+        &devnet,
+        w,
+        labeled(w, MULTI, &[("UP", "0.7"), ("Down ", "0")]),
+    )
+    .await;
     assert_eq!(
         attribute(&res, allora_devnet::INSERT_INFERER_PAYLOAD, "values"),
         r#"[{"label":"up","value":"0.7"},{"label":"down","value":"0"}]"#
@@ -1339,7 +1335,7 @@ async fn a_multi_value_topic_takes_its_labels_and_refuses_each_invalid_kind() {
     accepted(
         &devnet,
         w,
-        lv(MULTI_OPEN, &[("BTC", "0.5"), ("btc", "0.495")]),
+        labeled(w, MULTI_OPEN, &[("BTC", "0.5"), ("btc", "0.495")]),
     )
     .await;
     assert_eq!(
@@ -1371,13 +1367,7 @@ async fn a_multi_value_topic_takes_its_labels_and_refuses_each_invalid_kind() {
         ),
         ("0.01", "0")
     );
-    let params = q
-        .get_params(v10::GetParamsRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .params
-        .unwrap();
+    let params = get_params(&mut q).await;
     assert_eq!(params.max_canonical_label_byte_length, 8);
     assert_eq!(params.data_sending_fee, DATA_FEE.to_string());
     assert_eq!(

@@ -84,3 +84,15 @@ pub async fn get_topic(q: &mut QueryServiceClient<Channel>, topic_id: u64) -> v1
         .topic
         .unwrap()
 }
+
+/// The emissions parameters, as `GetParams` answers them.
+pub async fn get_params(
+    q: &mut QueryServiceClient<Channel>,
+) -> allora_sdk::proto::emissions::v9::Params {
+    q.get_params(v10::GetParamsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .params
+        .unwrap()
+}
