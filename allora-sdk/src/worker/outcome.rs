@@ -266,6 +266,12 @@ mod tests {
         has_inference: true,
     };
 
+    /// The effects of `decision` for the only message of a transaction, whose
+    /// provider took a millisecond.
+    fn alone(decision: Decision, window: &Window, answer: Option<&SubmitResult>) -> Effects {
+        effects(decision, window, MS, answer, ALONE, 1)
+    }
+
     fn window(now: Instant) -> Window {
         Window {
             topic_id: 3,
@@ -345,14 +351,7 @@ mod tests {
         assert!(e.record.unwrap().is_final());
 
         let closed = refused(67, "nonce window not available");
-        let e = effects(
-            Decision::Missed(Missed::ChainClosed),
-            &w,
-            MS,
-            Some(&closed),
-            ALONE,
-            1,
-        );
+        let e = alone(Decision::Missed(Missed::ChainClosed), &w, Some(&closed));
         assert_eq!(
             e.record,
             Some(WindowState::Abandoned {
@@ -381,14 +380,7 @@ mod tests {
     fn deadlines_say_why_nothing_was_sent() {
         let now = Instant::now();
         let w = window(now);
-        let e = effects(
-            Decision::Missed(Missed::DeadlineBeforeResend),
-            &w,
-            MS,
-            None,
-            ALONE,
-            1,
-        );
+        let e = alone(Decision::Missed(Missed::DeadlineBeforeResend), &w, None);
         assert!(e.record.unwrap().is_final());
         assert!(e
             .report
@@ -396,14 +388,7 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("resent"));
-        let e = effects(
-            Decision::Missed(Missed::DeadlineBeforeSend),
-            &w,
-            MS,
-            None,
-            ALONE,
-            1,
-        );
+        let e = alone(Decision::Missed(Missed::DeadlineBeforeSend), &w, None);
         assert!(e
             .report
             .unwrap()
@@ -423,14 +408,7 @@ mod tests {
             after: Some(MS),
             cause,
         };
-        let e = effects(
-            retry(RetryCause::NotIncluded),
-            &w,
-            MS,
-            Some(&lost),
-            ALONE,
-            1,
-        );
+        let e = alone(retry(RetryCause::NotIncluded), &w, Some(&lost));
         assert_eq!(
             e.record,
             Some(WindowState::Pending {
@@ -440,19 +418,12 @@ mod tests {
         assert_eq!(e.report.unwrap().unwrap_err().kind(), "not_included");
 
         let down = Err(SubmitError::DeadlinePassed);
-        let e = effects(
-            retry(RetryCause::Unreachable),
-            &w,
-            MS,
-            Some(&down),
-            ALONE,
-            1,
-        );
+        let e = alone(retry(RetryCause::Unreachable), &w, Some(&down));
         assert!(e.record.is_none());
         assert_eq!(e.report.unwrap().unwrap_err().kind(), "unavailable");
 
         let full = refused(20, "mempool is full");
-        let e = effects(retry(RetryCause::Refused), &w, MS, Some(&full), ALONE, 1);
+        let e = alone(retry(RetryCause::Refused), &w, Some(&full));
         assert!(e.record.is_none());
         assert!(matches!(e.report, Some(Err(WorkerError::Rejected { .. }))));
 
@@ -529,26 +500,12 @@ mod tests {
                 height: None,
             },
         });
-        let e = effects(
-            retry(RetryCause::Exhausted),
-            &w,
-            MS,
-            Some(&exhausted),
-            ALONE,
-            1,
-        );
+        let e = alone(retry(RetryCause::Exhausted), &w, Some(&exhausted));
         assert_eq!(e.report.unwrap().unwrap_err().kind(), "insufficient_fee");
         let unfunded = Err(SubmitError::Client(crate::client::ClientError::NotFound(
             "account allo1x (fund it first)".into(),
         )));
-        let e = effects(
-            retry(RetryCause::ChainAnswer),
-            &w,
-            MS,
-            Some(&unfunded),
-            ALONE,
-            1,
-        );
+        let e = alone(retry(RetryCause::ChainAnswer), &w, Some(&unfunded));
         let err = e.report.unwrap().unwrap_err();
         assert_eq!(err.kind(), "chain_answer");
         assert!(err.to_string().contains("fund it first"), "{err}");
@@ -557,16 +514,13 @@ mod tests {
             required: 4500,
             maximum: 3000,
         });
-        let e = effects(
+        let e = alone(
             Decision::FeeAboveMaximum {
                 required: 4500,
                 maximum: 3000,
             },
             &w,
-            MS,
             Some(&above),
-            ALONE,
-            1,
         );
         assert!(e.record.unwrap().is_final());
         let err = e.report.unwrap().unwrap_err();
