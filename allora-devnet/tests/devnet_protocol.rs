@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod devnet_support;
+mod devnet_tx;
 
 use std::time::Duration;
 
@@ -21,16 +22,41 @@ use cosmrs::proto::cosmos::bank::v1beta1::QueryBalanceRequest;
 use cosmrs::proto::cosmos::base::tendermint::v1beta1::service_client::ServiceClient as NodeClient;
 use cosmrs::proto::cosmos::base::tendermint::v1beta1::{GetLatestBlockRequest, GetNodeInfoRequest};
 use devnet_support::*;
+use devnet_tx::*;
 use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
+/// The feemarket's gas price: uallo per gas, as an 18-decimal integer.
+async fn gas_price(ch: &tonic::transport::Channel) -> String {
+    FeemarketClient::new(ch.clone())
+        .gas_price(GasPriceRequest {
+            denom: "uallo".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .price
+        .unwrap()
+        .amount
+}
+
+/// The heights of the worker nonces `GetUnfulfilledWorkerNonces` reports
+/// open in `topic_id`.
+async fn open_nonces(
+    q: &mut QueryServiceClient<tonic::transport::Channel>,
+    topic_id: u64,
+) -> Vec<i64> {
+    let request = v10::GetUnfulfilledWorkerNoncesRequest { topic_id };
+    let nonces = q.get_unfulfilled_worker_nonces(request).await.unwrap();
+    let nonces = nonces.into_inner().nonces.unwrap().nonces;
+    nonces.iter().map(|n| n.block_height).collect()
+}
+
 #[tokio::test]
 async fn node_auth_bank_and_feemarket_queries_are_answered() {
-    let a = actors();
-    let devnet = started(&a).await;
-    let ch = channel(&devnet).await.unwrap();
+    let (a, _devnet, ch) = connected().await;
     let mut node = NodeClient::new(ch.clone());
     let info = node
         .get_node_info(GetNodeInfoRequest {})
@@ -55,45 +81,27 @@ async fn node_auth_bank_and_feemarket_queries_are_answered() {
     );
 
     let mut auth = AuthClient::new(ch.clone());
+    let by_address = |address: &str| QueryAccountRequest {
+        address: address.to_owned(),
+    };
+    let info_of = |address: &str| QueryAccountInfoRequest {
+        address: address.to_owned(),
+    };
     let address = a.worker.address().to_string();
-    let any = auth
-        .account(QueryAccountRequest {
-            address: address.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .account
-        .unwrap();
+    let answer = auth.account(by_address(&address)).await.unwrap();
+    let any = answer.into_inner().account.unwrap();
     assert_eq!(any.type_url, "/cosmos.auth.v1beta1.BaseAccount");
-    let account = BaseAccount::decode(any.value.as_slice()).unwrap();
-    assert_eq!((account.account_number, account.sequence), (5, 0));
-    let info = auth
-        .account_info(QueryAccountInfoRequest {
-            address: address.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .info
-        .unwrap();
+    let base = BaseAccount::decode(any.value.as_slice()).unwrap();
+    assert_eq!((base.account_number, base.sequence), (5, 0));
+    let answer = auth.account_info(info_of(&address)).await.unwrap();
+    let info = answer.into_inner().info.unwrap();
     assert_eq!(info.address, address);
     assert!(info.pub_key.is_none(), "no tx signed yet");
     let unknown = test_key(42).unwrap().address().to_string();
-    let err = auth
-        .account(QueryAccountRequest {
-            address: unknown.clone(),
-        })
-        .await
-        .unwrap_err();
+    let err = auth.account(by_address(&unknown)).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::NotFound);
     assert_eq!(err.message(), format!("account {unknown} not found"));
-    let err = auth
-        .account_info(QueryAccountInfoRequest {
-            address: "nonsense".into(),
-        })
-        .await
-        .unwrap_err();
+    let err = auth.account_info(info_of("nonsense")).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
 
     let balance = BankClient::new(ch.clone())
@@ -108,16 +116,8 @@ async fn node_auth_bank_and_feemarket_queries_are_answered() {
         .unwrap();
     assert_eq!(balance.amount, BALANCE.to_string());
 
-    let price = FeemarketClient::new(ch.clone())
-        .gas_price(GasPriceRequest {
-            denom: "uallo".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .price
-        .unwrap();
-    assert_eq!(price.amount, "10000000000000000000");
+    let price = gas_price(&ch).await;
+    assert_eq!(price, "10000000000000000000");
 
     let err = get_tx(&ch, "AB".repeat(32).as_str()).await.unwrap_err();
     assert!(err.message().contains("tx not found"), "{}", err.message());
@@ -125,19 +125,11 @@ async fn node_auth_bank_and_feemarket_queries_are_answered() {
 
 #[tokio::test]
 async fn emissions_queries_are_answered_truthfully() {
-    let a = actors();
-    let devnet = started(&a).await;
-    let ch = channel(&devnet).await.unwrap();
+    let (a, devnet, ch) = connected().await;
     let mut q = QueryServiceClient::new(ch.clone());
     let worker = a.worker.address().to_string();
 
-    let topic = q
-        .get_topic(v10::GetTopicRequest { topic_id: TOPIC })
-        .await
-        .unwrap()
-        .into_inner()
-        .topic
-        .unwrap();
+    let topic = get_topic(&mut q, TOPIC).await;
     assert_eq!(
         (topic.id, topic.epoch_length, topic.worker_submission_window),
         (TOPIC, 10, 5)
@@ -181,13 +173,7 @@ async fn emissions_queries_are_answered_truthfully() {
             .next_topic_id,
         4
     );
-    let params = q
-        .get_params(v10::GetParamsRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .params
-        .unwrap();
+    let params = get_params(&mut q).await;
     assert_eq!(
         params.registration_fee,
         allora_devnet::DEFAULT_REGISTRATION_FEE.to_string()
@@ -222,18 +208,7 @@ async fn emissions_queries_are_answered_truthfully() {
         .can_submit_worker_payload
     );
 
-    let nonces = q
-        .get_unfulfilled_worker_nonces(v10::GetUnfulfilledWorkerNoncesRequest { topic_id: TOPIC })
-        .await
-        .unwrap()
-        .into_inner()
-        .nonces
-        .unwrap()
-        .nonces;
-    assert_eq!(
-        nonces.iter().map(|n| n.block_height).collect::<Vec<_>>(),
-        vec![FIRST_NONCE]
-    );
+    assert_eq!(open_nonces(&mut q, TOPIC).await, vec![FIRST_NONCE]);
     let unfulfilled = |block_height| v10::IsWorkerNonceUnfulfilledRequest {
         topic_id: TOPIC,
         block_height,
@@ -283,38 +258,15 @@ async fn emissions_queries_are_answered_truthfully() {
     // Two workers submit; after the window closes their values are the
     // latest network inferences.
     devnet.register_worker(TOPIC, a.outsider.address()).unwrap();
-    deliver(
-        &devnet,
-        &ch,
-        &sign_tx(
-            CHAIN_ID,
-            &a.worker,
-            vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1.5").unwrap()],
-            5,
+    for (key, number, value) in [(&a.worker, 5, "1.5"), (&a.outsider, 6, "2.5")] {
+        let tx = sign(
+            key,
+            vec![payload_at(key, TOPIC, FIRST_NONCE, value)],
+            number,
             0,
-            GAS,
-            FEE,
-        )
-        .unwrap(),
-    )
-    .await
-    .unwrap();
-    deliver(
-        &devnet,
-        &ch,
-        &sign_tx(
-            CHAIN_ID,
-            &a.outsider,
-            vec![payload_any(&a.outsider, TOPIC, FIRST_NONCE, "2.5").unwrap()],
-            6,
-            0,
-            GAS,
-            FEE,
-        )
-        .unwrap(),
-    )
-    .await
-    .unwrap();
+        );
+        deliver(&devnet, &ch, &tx).await.unwrap();
+    }
     devnet.produce_blocks_until(FIRST_NONCE + 5).await;
     let res = q
         .get_latest_network_inferences(latest)
@@ -326,25 +278,13 @@ async fn emissions_queries_are_answered_truthfully() {
     assert_eq!(bundle.inferer_values.len(), 2);
     assert_eq!(bundle.combined_value[0].value, "2.0");
     assert_eq!(bundle.inferer_values[0].values[0].label_name, "y");
-    assert!(q
-        .get_unfulfilled_worker_nonces(v10::GetUnfulfilledWorkerNoncesRequest { topic_id: TOPIC })
-        .await
-        .unwrap()
-        .into_inner()
-        .nonces
-        .unwrap()
-        .nonces
-        .is_empty());
+    assert!(open_nonces(&mut q, TOPIC).await.is_empty());
 }
 
 #[tokio::test]
 async fn nonces_open_at_epoch_ends_and_respect_the_cap() {
     let a = actors();
-    let devnet = builder(&a)
-        .devnet(|d| d.max_unfulfilled_worker_requests(1))
-        .start()
-        .await
-        .unwrap();
+    let devnet = launch(builder(&a).devnet(|d| d.max_unfulfilled_worker_requests(1))).await;
     devnet.produce_blocks_until(9).await;
     assert!(devnet.open_nonces(TOPIC).is_empty());
     let block = devnet.produce_block().await;
@@ -422,11 +362,8 @@ fn subscribe(id: &str, query: &str) -> Message {
 #[tokio::test]
 async fn websocket_publishes_window_events_to_matching_subscriptions() {
     let a = actors();
-    let devnet = builder(&a)
-        .devnet(|d| d.topic(allora_devnet::TopicConfig::new(7, 12, 4)))
-        .start()
-        .await
-        .unwrap();
+    let devnet =
+        launch(builder(&a).devnet(|d| d.topic(allora_devnet::TopicConfig::new(7, 12, 4)))).await;
     let mut ws = ws_connect(&devnet.websocket_url()).await;
     let opened7 = "tm.event='NewBlockEvents' AND emissions.v10.EventWorkerSubmissionWindowOpened.topic_id = '\"7\"'";
     let closed7 = "tm.event='NewBlockEvents' AND emissions.v10.EventWorkerSubmissionWindowClosed.topic_id = '\"7\"'";
@@ -523,7 +460,7 @@ async fn websocket_publishes_window_events_to_matching_subscriptions() {
 #[tokio::test]
 async fn websocket_faults_drop_stop_and_restart() {
     let a = actors();
-    let devnet = builder(&a).start().await.unwrap();
+    let devnet = launch(builder(&a)).await;
     let url = devnet.websocket_url();
     let mut ws = ws_connect(&url).await;
     ws.send(subscribe("s", "tm.event='NewBlockEvents'"))
@@ -679,31 +616,15 @@ async fn a_worker_flow_on_timed_blocks_registers_and_submits_on_the_window_event
         .parse()
         .unwrap();
 
-    let open = q
-        .get_unfulfilled_worker_nonces(v10::GetUnfulfilledWorkerNoncesRequest { topic_id: 5 })
-        .await
-        .unwrap()
-        .into_inner()
-        .nonces
-        .unwrap()
-        .nonces;
-    assert!(open.iter().any(|n| n.block_height == nonce));
+    assert!(open_nonces(&mut q, 5).await.contains(&nonce));
     let info = account_info(&mut auth).await;
-    let msgs = vec![payload_any(&worker, 5, nonce, "42.5").unwrap()];
+    let msgs = vec![payload_at(&worker, 5, nonce, "42.5")];
     let sim_bytes = UnsignedTx::new(msgs.clone())
         .simulation_bytes(worker.public_key(), info.sequence, &Fee::uallo(1, 300_000))
         .unwrap();
     let gas = simulate_gas(&ch, sim_bytes).await.unwrap() * 12 / 10;
-    let price = FeemarketClient::new(ch.clone())
-        .gas_price(GasPriceRequest {
-            denom: "uallo".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .price
-        .unwrap();
-    let per_gas: u128 = price.amount.parse::<u128>().unwrap() / 1_000_000_000_000_000_000;
+    let price = gas_price(&ch).await;
+    let per_gas: u128 = price.parse::<u128>().unwrap() / 1_000_000_000_000_000_000;
     let tx = sign_tx(
         CHAIN_ID,
         &worker,

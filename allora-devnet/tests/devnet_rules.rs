@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod devnet_support;
+mod devnet_tx;
 
 use allora_devnet::fixtures::*;
 use allora_devnet::{ante_gas, DevnetHandle, PAYLOAD_BASE_GAS, PAYLOAD_GAS_PER_VALUE};
@@ -12,24 +13,19 @@ use allora_sdk::proto::emissions::{v10, v3};
 use allora_sdk::proto::{to_any, Any};
 use allora_sdk::tx::tx_hash;
 use devnet_support::*;
+use devnet_tx::*;
 use k256::elliptic_curve::ops::Neg;
 use prost::Message;
 
 #[tokio::test]
 async fn valid_payload_is_included_recorded_and_charged() {
-    let a = actors();
-    let devnet = started(&a).await;
-    let ch = channel(&devnet).await.unwrap();
-    let tx = sign_tx(
-        CHAIN_ID,
+    let (a, devnet, ch) = connected().await;
+    let tx = sign(
         &a.worker,
-        vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "123.456").unwrap()],
+        vec![payload_at(&a.worker, TOPIC, FIRST_NONCE, "123.456")],
         5,
         0,
-        GAS,
-        FEE,
-    )
-    .unwrap();
+    );
     let res = deliver(&devnet, &ch, &tx).await.unwrap();
     assert_eq!(
         (res.code, res.height),
@@ -83,25 +79,18 @@ async fn valid_payload_is_included_recorded_and_charged() {
 
 #[tokio::test]
 async fn one_account_sends_several_txs_per_block_and_batches_topics() {
-    let a = actors();
-    let devnet = started(&a).await;
-    let ch = channel(&devnet).await.unwrap();
+    let (a, devnet, ch) = connected().await;
     // Both topics share the schedule, so nonce 10 is open in both.
-    let batched = sign_tx(
-        CHAIN_ID,
+    let batched = sign(
         &a.worker,
         vec![
-            payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap(),
-            payload_any(&a.worker, TOPIC_B, FIRST_NONCE, "2").unwrap(),
+            payload(&a.worker, TOPIC),
+            payload_at(&a.worker, TOPIC_B, FIRST_NONCE, "2"),
         ],
         5,
         0,
-        GAS,
-        FEE,
-    )
-    .unwrap();
-    let register = sign_tx(
-        CHAIN_ID,
+    );
+    let register = sign(
         &a.worker,
         vec![to_any(&v10::RegisterRequest {
             sender: a.worker.address().to_string(),
@@ -111,10 +100,7 @@ async fn one_account_sends_several_txs_per_block_and_batches_topics() {
         })],
         5,
         1,
-        GAS,
-        FEE,
-    )
-    .unwrap();
+    );
     assert_eq!(broadcast(&ch, batched.to_bytes()).await.unwrap().code, 0);
     assert_eq!(broadcast(&ch, register.to_bytes()).await.unwrap().code, 0);
     let block = devnet.produce_block().await;
@@ -131,16 +117,14 @@ async fn one_account_sends_several_txs_per_block_and_batches_topics() {
 
 #[tokio::test]
 async fn register_debits_fee_and_registers() {
-    let a = actors();
-    let devnet = started(&a).await;
-    let ch = channel(&devnet).await.unwrap();
+    let (a, devnet, ch) = connected().await;
     let msg = to_any(&v10::RegisterRequest {
         sender: a.outsider.address().to_string(),
         topic_id: TOPIC,
         owner: a.outsider.address().to_string(),
         is_reputer: false,
     });
-    let tx = sign_tx(CHAIN_ID, &a.outsider, vec![msg.clone()], 6, 0, GAS, FEE).unwrap();
+    let tx = sign(&a.outsider, vec![msg.clone()], 6, 0);
     let res = deliver(&devnet, &ch, &tx).await.unwrap();
     assert_eq!(res.code, 0, "{}", res.raw_log);
     assert!(res
@@ -153,39 +137,27 @@ async fn register_debits_fee_and_registers() {
         BALANCE - FEE - fee
     );
     // Registering twice is refused.
-    let again = sign_tx(CHAIN_ID, &a.outsider, vec![msg], 6, 1, GAS, FEE).unwrap();
+    let again = sign(&a.outsider, vec![msg], 6, 1);
     let res = deliver(&devnet, &ch, &again).await.unwrap();
-    assert_eq!(
-        (res.code, res.codespace.as_str()),
-        (8, "emissions"),
-        "{}",
-        res.raw_log
-    );
+    assert_code(&res, 8, "emissions");
 }
 
 #[tokio::test]
 async fn tx_signatures_are_verified_against_chain_id_and_account_number() {
-    let a = actors();
-    let devnet = started(&a).await;
-    let ch = channel(&devnet).await.unwrap();
-    let msg = || vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap()];
+    let (a, devnet, ch) = connected().await;
+    let msg = || vec![payload(&a.worker, TOPIC)];
     let wrong_chain = sign_tx("allora-testnet-1", &a.worker, msg(), 5, 0, GAS, FEE).unwrap();
-    let wrong_number = sign_tx(CHAIN_ID, &a.worker, msg(), 99, 0, GAS, FEE).unwrap();
+    let wrong_number = sign(&a.worker, msg(), 99, 0);
     for tx in [wrong_chain, wrong_number] {
         let res = broadcast(&ch, tx.to_bytes()).await.unwrap();
-        assert_eq!(
-            (res.code, res.codespace.as_str()),
-            (4, "sdk"),
-            "{}",
-            res.raw_log
-        );
+        assert_code(&res, 4, "sdk");
         assert!(res.raw_log.starts_with(&format!(
             "signature verification failed; please verify account number (5) and chain-id ({CHAIN_ID})"
         )));
         assert!(res.raw_log.ends_with(": unauthorized"));
     }
     // A corrupted signature.
-    let good = sign_tx(CHAIN_ID, &a.worker, msg(), 5, 0, GAS, FEE).unwrap();
+    let good = sign(&a.worker, msg(), 5, 0);
     let mut sig = good.signature().to_vec();
     sig[10] ^= 1;
     let bad = allora_sdk::tx::SignedTx::from_parts(
@@ -202,63 +174,27 @@ async fn tx_signatures_are_verified_against_chain_id_and_account_number() {
 
 #[tokio::test]
 async fn tx_signed_by_another_key_than_the_message_signer_is_refused() {
-    let a = actors();
-    let devnet = started(&a).await;
-    let ch = channel(&devnet).await.unwrap();
+    let (a, _devnet, ch) = connected().await;
     // The worker's payload, in a tx signed by the outsider.
-    let tx = sign_tx(
-        CHAIN_ID,
-        &a.outsider,
-        vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap()],
-        5,
-        0,
-        GAS,
-        FEE,
-    )
-    .unwrap();
+    let tx = sign(&a.outsider, vec![payload(&a.worker, TOPIC)], 5, 0);
     let res = broadcast(&ch, tx.to_bytes()).await.unwrap();
-    assert_eq!(
-        (res.code, res.codespace.as_str()),
-        (8, "sdk"),
-        "{}",
-        res.raw_log
-    );
+    assert_code(&res, 8, "sdk");
     assert!(res.raw_log.contains("pubKey does not match signer address"));
 }
 
 #[tokio::test]
 async fn wrong_sequence_is_refused_at_check_tx_and_bump_sequence_desyncs() {
-    let a = actors();
-    let devnet = started(&a).await;
-    let ch = channel(&devnet).await.unwrap();
-    let tx = sign_tx(
-        CHAIN_ID,
-        &a.worker,
-        vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap()],
-        5,
-        3,
-        GAS,
-        FEE,
-    )
-    .unwrap();
+    let (a, devnet, ch) = connected().await;
+    let tx = sign(&a.worker, vec![payload(&a.worker, TOPIC)], 5, 3);
     let res = broadcast(&ch, tx.to_bytes()).await.unwrap();
-    assert_eq!((res.code, res.codespace.as_str()), (32, "sdk"));
+    assert_code(&res, 32, "sdk");
     assert_eq!(
         res.raw_log,
         "account sequence mismatch, expected 0, got 3: incorrect account sequence"
     );
     // A transaction sent behind the client's back moves the sequence.
     assert_eq!(devnet.bump_sequence(a.worker.address()).unwrap(), 1);
-    let stale = sign_tx(
-        CHAIN_ID,
-        &a.worker,
-        vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap()],
-        5,
-        0,
-        GAS,
-        FEE,
-    )
-    .unwrap();
+    let stale = sign(&a.worker, vec![payload(&a.worker, TOPIC)], 5, 0);
     let res = broadcast(&ch, stale.to_bytes()).await.unwrap();
     assert_eq!(res.code, 32);
     assert!(res.raw_log.contains("expected 1, got 0"));
@@ -270,13 +206,11 @@ async fn wrong_sequence_is_refused_at_check_tx_and_bump_sequence_desyncs() {
 
 #[tokio::test]
 async fn low_fee_and_low_balance_are_refused() {
-    let a = actors();
-    let devnet = started(&a).await;
-    let ch = channel(&devnet).await.unwrap();
+    let (a, _devnet, ch) = connected().await;
     let low = sign_tx(
         CHAIN_ID,
         &a.worker,
-        vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap()],
+        vec![payload(&a.worker, TOPIC)],
         5,
         0,
         GAS,
@@ -284,7 +218,7 @@ async fn low_fee_and_low_balance_are_refused() {
     )
     .unwrap();
     let res = broadcast(&ch, low.to_bytes()).await.unwrap();
-    assert_eq!((res.code, res.codespace.as_str()), (13, "sdk"));
+    assert_code(&res, 13, "sdk");
     assert_eq!(
         res.raw_log,
         format!(
@@ -292,39 +226,23 @@ async fn low_fee_and_low_balance_are_refused() {
             FEE - 1
         )
     );
-    let poor = sign_tx(
-        CHAIN_ID,
-        &a.poor,
-        vec![payload_any(&a.poor, TOPIC, FIRST_NONCE, "1").unwrap()],
-        7,
-        0,
-        GAS,
-        FEE,
-    )
-    .unwrap();
+    let poor = sign(&a.poor, vec![payload(&a.poor, TOPIC)], 7, 0);
     let res = broadcast(&ch, poor.to_bytes()).await.unwrap();
-    assert_eq!(
-        (res.code, res.codespace.as_str()),
-        (5, "sdk"),
-        "{}",
-        res.raw_log
-    );
+    assert_code(&res, 5, "sdk");
     assert!(res.raw_log.ends_with("insufficient funds"));
 }
 
 #[tokio::test]
 async fn out_of_gas_is_included_charged_and_not_applied() {
-    let a = actors();
-    let devnet = started(&a).await;
-    let ch = channel(&devnet).await.unwrap();
-    let msgs = vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap()];
+    let (a, devnet, ch) = connected().await;
+    let msgs = vec![payload(&a.worker, TOPIC)];
     // Enough for the ante handler, not for the payload.
     let probe = sign_tx(CHAIN_ID, &a.worker, msgs.clone(), 5, 0, GAS, FEE).unwrap();
     let gas = ante_gas(probe.to_bytes().len(), 1) + PAYLOAD_BASE_GAS / 2;
     let fee = u128::from(gas) * 10;
     let tx = sign_tx(CHAIN_ID, &a.worker, msgs, 5, 0, gas, fee).unwrap();
     let res = deliver(&devnet, &ch, &tx).await.unwrap();
-    assert_eq!((res.code, res.codespace.as_str()), (11, "sdk"));
+    assert_code(&res, 11, "sdk");
     assert!(res
         .raw_log
         .contains(&format!("gasWanted: {gas}, gasUsed: ")));
@@ -336,7 +254,7 @@ async fn out_of_gas_is_included_charged_and_not_applied() {
     let tiny = sign_tx(
         CHAIN_ID,
         &a.worker,
-        vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap()],
+        vec![payload(&a.worker, TOPIC)],
         5,
         1,
         1_000,
@@ -349,10 +267,8 @@ async fn out_of_gas_is_included_charged_and_not_applied() {
 #[tokio::test]
 async fn simulate_reports_the_gas_delivery_uses() {
     use allora_sdk::tx::{Fee, UnsignedTx};
-    let a = actors();
-    let devnet = started(&a).await;
-    let ch = channel(&devnet).await.unwrap();
-    let msgs = vec![payload_any(&a.worker, TOPIC, FIRST_NONCE, "7.5").unwrap()];
+    let (a, devnet, ch) = connected().await;
+    let msgs = vec![payload_at(&a.worker, TOPIC, FIRST_NONCE, "7.5")];
     let sim_bytes = UnsignedTx::new(msgs.clone())
         // Same fee as the signed tx, so the two differ only in the signature.
         .simulation_bytes(a.worker.public_key(), 0, &Fee::uallo(FEE, GAS))
@@ -368,20 +284,13 @@ async fn simulate_reports_the_gas_delivery_uses() {
 }
 
 /// Delivers a payload tx from the worker at sequence 0 and returns the result.
-async fn deliver_payload(
-    devnet: &allora_devnet::DevnetHandle,
-    msg: Any,
-) -> cosmrs::proto::cosmos::base::abci::v1beta1::TxResponse {
+async fn deliver_payload(devnet: &allora_devnet::DevnetHandle, msg: Any) -> TxResponse {
     let ch = channel(devnet).await.unwrap();
     let worker = test_key(1).unwrap();
     let seq = devnet.account(worker.address()).unwrap().sequence;
-    deliver(
-        devnet,
-        &ch,
-        &sign_tx(CHAIN_ID, &worker, vec![msg], 5, seq, GAS, FEE).unwrap(),
-    )
-    .await
-    .unwrap()
+    deliver(devnet, &ch, &sign(&worker, vec![msg], 5, seq))
+        .await
+        .unwrap()
 }
 
 fn payload_message(any: &Any) -> v10::InsertWorkerPayloadRequest {
@@ -390,29 +299,20 @@ fn payload_message(any: &Any) -> v10::InsertWorkerPayloadRequest {
 
 #[tokio::test]
 async fn bundle_signature_must_verify_with_low_s() {
-    let a = actors();
-    let devnet = started(&a).await;
+    let (a, devnet) = standard().await;
     // Tampered value after signing.
-    let mut msg = payload_message(&payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap());
+    let mut msg = payload_message(&payload(&a.worker, TOPIC));
     let bundle = msg.worker_data_bundle.as_mut().unwrap();
-    bundle
-        .inference_forecasts_bundle
-        .as_mut()
-        .unwrap()
-        .inference
-        .as_mut()
-        .unwrap()
-        .values[0]
-        .value = "2".into();
+    inference_of(bundle).values[0].value = "2".into();
     let res = deliver_payload(&devnet, to_any(&msg)).await;
-    assert_eq!((res.code, res.codespace.as_str()), (4, "sdk"));
-    assert_eq!(
-        res.raw_log,
-        "failed to execute message; message index: 0: Error validating worker data bundle: \
-         signature verification failed: unauthorized"
+    assert_code(&res, 4, "sdk");
+    assert_message_log(
+        &res,
+        "Error validating worker data bundle: \
+         signature verification failed: unauthorized",
     );
     // The same signature with S replaced by n - S (valid ECDSA, high S).
-    let mut msg = payload_message(&payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap());
+    let mut msg = payload_message(&payload(&a.worker, TOPIC));
     let bundle = msg.worker_data_bundle.as_mut().unwrap();
     let sig =
         k256::ecdsa::Signature::from_slice(&bundle.inferences_forecasts_bundle_signature).unwrap();
@@ -424,27 +324,20 @@ async fn bundle_signature_must_verify_with_low_s() {
     );
     bundle.inferences_forecasts_bundle_signature = high.to_bytes().to_vec();
     let res = deliver_payload(&devnet, to_any(&msg)).await;
-    assert_eq!(
-        (res.code, res.codespace.as_str()),
-        (4, "sdk"),
-        "{}",
-        res.raw_log
-    );
+    assert_code(&res, 4, "sdk");
     assert!(res.raw_log.contains("signature verification failed"));
     assert!(devnet.submissions().is_empty());
 }
 
 #[tokio::test]
 async fn a_relayed_payload_is_accepted_and_its_sender_pays_the_data_fee() {
-    let a = actors();
-    let devnet = started(&a).await;
-    let ch = channel(&devnet).await.unwrap();
+    let (a, devnet, ch) = connected().await;
     // The worker's signed bundle relayed by the outsider: the chain checks
     // the bundle's worker (signature, whitelist, registration), not who
     // sends it, and charges the data fee to the sender.
-    let mut msg = payload_message(&payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap());
+    let mut msg = payload_message(&payload(&a.worker, TOPIC));
     msg.sender = a.outsider.address().to_string();
-    let tx = sign_tx(CHAIN_ID, &a.outsider, vec![to_any(&msg)], 6, 0, GAS, FEE).unwrap();
+    let tx = sign(&a.outsider, vec![to_any(&msg)], 6, 0);
     let res = deliver(&devnet, &ch, &tx).await.unwrap();
     assert_eq!(res.code, 0, "{}", res.raw_log);
     let sub = devnet
@@ -460,27 +353,22 @@ async fn a_relayed_payload_is_accepted_and_its_sender_pays_the_data_fee() {
 
 #[tokio::test]
 async fn topic_must_exist_and_active_only_decides_whether_nonces_open() {
-    let a = actors();
-    let devnet = started(&a).await;
-    let res = refused_when_run(
+    let (a, devnet) = standard().await;
+    refused_exactly(
         &devnet,
         &a.worker,
-        payload_any(&a.worker, 99, FIRST_NONCE, "1").unwrap(),
+        payload(&a.worker, 99),
         ("emissions", 6),
         "invalid topic ID",
     )
     .await;
-    assert_eq!(
-        res.raw_log,
-        "failed to execute message; message index: 0: invalid topic ID"
-    );
     // An inactive topic opens no nonces, so its payloads find none (the
     // msg server itself does not look at activity).
     assert!(devnet.open_nonces(INACTIVE_TOPIC).is_empty());
     refused_when_run(
         &devnet,
         &a.worker,
-        payload_any(&a.worker, INACTIVE_TOPIC, FIRST_NONCE, "1").unwrap(),
+        payload(&a.worker, INACTIVE_TOPIC),
         ("emissions", 75),
         "unfulfilled nonce not found",
     )
@@ -488,73 +376,39 @@ async fn topic_must_exist_and_active_only_decides_whether_nonces_open() {
     // Deactivating a topic leaves its open nonce open, and payloads for it
     // are accepted until it closes.
     devnet.set_topic_active(TOPIC, false).unwrap();
-    accepted(
-        &devnet,
-        &a.worker,
-        payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap(),
-    )
-    .await;
+    accepted(&devnet, &a.worker, payload(&a.worker, TOPIC)).await;
 }
 
 #[tokio::test]
 async fn worker_must_be_registered() {
-    let a = actors();
-    let devnet = started(&a).await;
-    let ch = channel(&devnet).await.unwrap();
-    let tx = sign_tx(
-        CHAIN_ID,
-        &a.outsider,
-        vec![payload_any(&a.outsider, TOPIC, FIRST_NONCE, "1").unwrap()],
-        6,
-        0,
-        GAS,
-        FEE,
-    )
-    .unwrap();
+    let (a, devnet, ch) = connected().await;
+    let tx = sign(&a.outsider, vec![payload(&a.outsider, TOPIC)], 6, 0);
     let res = deliver(&devnet, &ch, &tx).await.unwrap();
-    assert_eq!((res.code, res.codespace.as_str()), (13, "emissions"));
-    assert_eq!(
-        res.raw_log,
-        "failed to execute message; message index: 0: worker is not registered in this topic: address not registered"
+    assert_code(&res, 13, "emissions");
+    assert_message_log(
+        &res,
+        "worker is not registered in this topic: address not registered",
     );
     // The hook registers without a transaction.
     devnet.register_worker(TOPIC, a.outsider.address()).unwrap();
-    let tx = sign_tx(
-        CHAIN_ID,
-        &a.outsider,
-        vec![payload_any(&a.outsider, TOPIC, FIRST_NONCE, "1").unwrap()],
-        6,
-        1,
-        GAS,
-        FEE,
-    )
-    .unwrap();
+    let tx = sign(&a.outsider, vec![payload(&a.outsider, TOPIC)], 6, 1);
     assert_eq!(deliver(&devnet, &ch, &tx).await.unwrap().code, 0);
 }
 
 #[tokio::test]
 async fn nonce_must_be_open_and_window_not_closed() {
-    let a = actors();
-    let devnet = started(&a).await;
-    let res = refused_when_run(
+    let (a, devnet) = standard().await;
+    refused_exactly(
         &devnet,
         &a.worker,
-        payload_any(&a.worker, TOPIC, FIRST_NONCE - 1, "1").unwrap(),
+        payload_at(&a.worker, TOPIC, FIRST_NONCE - 1, "1"),
         ("emissions", 75),
         "unfulfilled nonce not found",
     )
     .await;
-    assert_eq!(
-        res.raw_log,
-        "failed to execute message; message index: 0: unfulfilled nonce not found"
-    );
     // The window of nonce 10 is blocks 10..=15; a tx in block 15 is on time.
     devnet.produce_blocks_until(FIRST_NONCE + 4).await;
-    let res = deliver_payload(
-        &devnet,
-        payload_any(&a.worker, TOPIC_B, FIRST_NONCE, "1").unwrap(),
-    )
-    .await;
+    let res = deliver_payload(&devnet, payload(&a.worker, TOPIC_B)).await;
     assert_eq!(
         (res.code, res.height),
         (0, FIRST_NONCE + 5),
@@ -562,38 +416,26 @@ async fn nonce_must_be_open_and_window_not_closed() {
         res.raw_log
     );
     // Block 16 is too late: the nonce was closed in EndBlock 15.
-    let res = deliver_payload(
-        &devnet,
-        payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap(),
-    )
-    .await;
-    assert_eq!((res.code, res.codespace.as_str()), (75, "emissions"));
+    let res = deliver_payload(&devnet, payload(&a.worker, TOPIC)).await;
+    assert_code(&res, 75, "emissions");
     assert!(devnet.open_nonces(TOPIC).is_empty());
 }
 
 #[tokio::test]
 async fn a_second_payload_for_the_same_nonce_is_already_submitted() {
-    let a = actors();
-    let devnet = started(&a).await;
+    let (a, devnet) = standard().await;
     assert_eq!(
-        deliver_payload(
-            &devnet,
-            payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap()
-        )
-        .await
-        .code,
+        deliver_payload(&devnet, payload(&a.worker, TOPIC))
+            .await
+            .code,
         0
     );
-    let res = deliver_payload(
-        &devnet,
-        payload_any(&a.worker, TOPIC, FIRST_NONCE, "2").unwrap(),
-    )
-    .await;
-    assert_eq!((res.code, res.codespace.as_str()), (1, "undefined"));
-    assert_eq!(
-        res.raw_log,
-        "failed to execute message; message index: 0: Error planning inference admission: \
-         inference already submitted"
+    let res = deliver_payload(&devnet, payload_at(&a.worker, TOPIC, FIRST_NONCE, "2")).await;
+    assert_code(&res, 1, "undefined");
+    assert_message_log(
+        &res,
+        "Error planning inference admission: \
+         inference already submitted",
     );
     let sub = devnet
         .submission(TOPIC, FIRST_NONCE, a.worker.address())
@@ -603,22 +445,13 @@ async fn a_second_payload_for_the_same_nonce_is_already_submitted() {
 
 #[tokio::test]
 async fn failing_message_fails_the_whole_tx_but_the_fee_is_charged() {
-    let a = actors();
-    let devnet = started(&a).await;
-    let ch = channel(&devnet).await.unwrap();
-    let tx = sign_tx(
-        CHAIN_ID,
+    let (a, devnet, ch) = connected().await;
+    let tx = sign(
         &a.worker,
-        vec![
-            payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap(),
-            payload_any(&a.worker, 99, FIRST_NONCE, "1").unwrap(),
-        ],
+        vec![payload(&a.worker, TOPIC), payload(&a.worker, 99)],
         5,
         0,
-        GAS,
-        FEE,
-    )
-    .unwrap();
+    );
     let res = deliver(&devnet, &ch, &tx).await.unwrap();
     assert_eq!(res.code, 6);
     assert!(res
@@ -631,9 +464,7 @@ async fn failing_message_fails_the_whole_tx_but_the_fee_is_charged() {
 
 #[tokio::test]
 async fn invalid_decimals_and_unknown_messages_fail_decoding() {
-    let a = actors();
-    let devnet = started(&a).await;
-    let ch = channel(&devnet).await.unwrap();
+    let (a, _devnet, ch) = connected().await;
     let worker = a.worker.address().to_string();
     let msg = v10::InsertWorkerPayloadRequest {
         sender: worker.clone(),
@@ -661,27 +492,42 @@ async fn invalid_decimals_and_unknown_messages_fail_decoding() {
             pubkey: a.worker.public_key().to_hex(),
         }),
     };
-    let tx = sign_tx(CHAIN_ID, &a.worker, vec![to_any(&msg)], 5, 0, GAS, FEE).unwrap();
+    let tx = sign(&a.worker, vec![to_any(&msg)], 5, 0);
     let res = broadcast(&ch, tx.to_bytes()).await.unwrap();
-    assert_eq!(
-        (res.code, res.codespace.as_str()),
-        (2, "sdk"),
-        "{}",
-        res.raw_log
-    );
+    assert_code(&res, 2, "sdk");
     assert!(res.raw_log.ends_with("tx parse error"));
 
     let unknown = Any {
         type_url: "/cosmos.bank.v1beta1.MsgSend".into(),
         value: vec![],
     };
-    let tx = sign_tx(CHAIN_ID, &a.worker, vec![unknown], 5, 0, GAS, FEE).unwrap();
+    let tx = sign(&a.worker, vec![unknown], 5, 0);
     let res = broadcast(&ch, tx.to_bytes()).await.unwrap();
-    assert_eq!((res.code, res.codespace.as_str()), (6, "sdk"));
+    assert_code(&res, 6, "sdk");
     assert_eq!(
         res.raw_log,
         "unrecognized message type: /cosmos.bank.v1beta1.MsgSend: unknown request"
     );
+}
+
+/// A devnet on `chain_id` holding the account that signed the vector `tx`.
+async fn vector_devnet(
+    chain_id: &str,
+    address: allora_sdk::keys::Address,
+    tx: &serde_json::Value,
+) -> DevnetHandle {
+    allora_devnet::Devnet::builder()
+        .chain_id(chain_id)
+        .manual_blocks()
+        .account(
+            allora_devnet::AccountConfig::new(address, u128::MAX / 2)
+                .account_number(tx["account_number"].as_u64().unwrap())
+                .sequence(tx["sequence"].as_u64().unwrap()),
+        )
+        .build()
+        .start()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -702,18 +548,7 @@ async fn golden_vector_txs_pass_the_signature_check() {
         let address: allora_sdk::keys::Address =
             payload["worker_address"].as_str().unwrap().parse().unwrap();
         let bytes = hex::decode(tx["tx_raw_hex"].as_str().unwrap()).unwrap();
-        let devnet = allora_devnet::Devnet::builder()
-            .chain_id(tx["chain_id"].as_str().unwrap())
-            .manual_blocks()
-            .account(
-                allora_devnet::AccountConfig::new(address.clone(), u128::MAX / 2)
-                    .account_number(tx["account_number"].as_u64().unwrap())
-                    .sequence(tx["sequence"].as_u64().unwrap()),
-            )
-            .build()
-            .start()
-            .await
-            .unwrap();
+        let devnet = vector_devnet(tx["chain_id"].as_str().unwrap(), address.clone(), tx).await;
         let ch = channel(&devnet).await.unwrap();
         let res = broadcast(&ch, &bytes).await.unwrap();
         assert_eq!(res.code, 0, "{}: {}", tx["name"], res.raw_log);
@@ -733,18 +568,7 @@ async fn golden_vector_txs_pass_the_signature_check() {
         let acc = devnet.account(&address).unwrap();
         assert_eq!(acc.sequence, tx["sequence"].as_u64().unwrap() + 1);
         // A devnet on another chain id refuses the same bytes.
-        let other = allora_devnet::Devnet::builder()
-            .chain_id("allora-other-1")
-            .manual_blocks()
-            .account(
-                allora_devnet::AccountConfig::new(address, u128::MAX / 2)
-                    .account_number(tx["account_number"].as_u64().unwrap())
-                    .sequence(tx["sequence"].as_u64().unwrap()),
-            )
-            .build()
-            .start()
-            .await
-            .unwrap();
+        let other = vector_devnet("allora-other-1", address, tx).await;
         let res = broadcast(&channel(&other).await.unwrap(), &bytes)
             .await
             .unwrap();
@@ -770,7 +594,7 @@ async fn refused_when_run(
     msg: Any,
     (codespace, code): (&str, u32),
     log_part: &str,
-) -> cosmrs::proto::cosmos::base::abci::v1beta1::TxResponse {
+) -> TxResponse {
     let before = devnet.account(key.address()).unwrap();
     let ecosystem = devnet.ecosystem_balance();
     let stages = through_stages(devnet, key, vec![msg], GAS, FEE)
@@ -812,12 +636,20 @@ async fn refused_when_run(
     res
 }
 
-/// Sends `msg` signed by `key` through every stage and checks it succeeds.
-async fn accepted(
+/// [`refused_when_run`], where the log is exactly the message's `error`.
+async fn refused_exactly(
     devnet: &DevnetHandle,
     key: &WorkerKey,
     msg: Any,
-) -> cosmrs::proto::cosmos::base::abci::v1beta1::TxResponse {
+    code: (&str, u32),
+    error: &str,
+) {
+    let res = refused_when_run(devnet, key, msg, code, error).await;
+    assert_message_log(&res, error);
+}
+
+/// Sends `msg` signed by `key` through every stage and checks it succeeds.
+async fn accepted(devnet: &DevnetHandle, key: &WorkerKey, msg: Any) -> TxResponse {
     let stages = through_stages(devnet, key, vec![msg], GAS, FEE)
         .await
         .unwrap();
@@ -827,15 +659,11 @@ async fn accepted(
     res
 }
 
-fn has_event(res: &cosmrs::proto::cosmos::base::abci::v1beta1::TxResponse, kind: &str) -> bool {
+fn has_event(res: &TxResponse, kind: &str) -> bool {
     res.events.iter().any(|e| e.r#type == kind)
 }
 
-fn attribute<'a>(
-    res: &'a cosmrs::proto::cosmos::base::abci::v1beta1::TxResponse,
-    kind: &str,
-    key: &str,
-) -> &'a str {
+fn attribute<'a>(res: &'a TxResponse, kind: &str, key: &str) -> &'a str {
     res.events
         .iter()
         .find(|e| e.r#type == kind)
@@ -846,7 +674,7 @@ fn attribute<'a>(
 
 /// A payload message whose bundle `f` breaks after signing.
 fn broken(key: &WorkerKey, f: impl FnOnce(&mut v10::InputWorkerDataBundle)) -> Any {
-    let mut msg = payload_message(&payload_any(key, TOPIC, FIRST_NONCE, "1").unwrap());
+    let mut msg = payload_message(&payload(key, TOPIC));
     f(msg.worker_data_bundle.as_mut().unwrap());
     to_any(&msg)
 }
@@ -863,8 +691,7 @@ fn inference_of(bundle: &mut v10::InputWorkerDataBundle) -> &mut v10::InputInfer
 
 #[tokio::test]
 async fn the_worker_address_is_checked_first_with_a_plain_error() {
-    let a = actors();
-    let devnet = started(&a).await;
+    let (a, devnet) = standard().await;
     let cosmos = "cosmos1qypqxpq9qcrsszg2pvxq6rs0zqg3yyc5lzv7xu";
     // Every later check would also fail: the address comes first.
     let res = refused_when_run(
@@ -896,40 +723,30 @@ async fn a_topic_worker_whitelist_refuses_others_with_83_before_any_bundle_check
     let a = actors();
     let member = test_key(4).unwrap();
     let listed = TOPIC + 10;
-    let devnet = builder(&a)
-        .topic(
-            allora_devnet::TopicConfig::new(listed, 10, 5)
-                .worker_whitelist([member.address().clone()]),
-        )
-        .start()
-        .await
-        .unwrap();
+    let devnet = launch(builder(&a).topic(
+        allora_devnet::TopicConfig::new(listed, 10, 5).worker_whitelist([member.address().clone()]),
+    ))
+    .await;
     devnet.produce_blocks_until(FIRST_NONCE).await;
     // Not on the list: refused even with a broken signature, which is
     // checked later.
-    let mut msg = payload_message(&payload_any(&a.worker, listed, FIRST_NONCE, "1").unwrap());
+    let mut msg = payload_message(&payload(&a.worker, listed));
     msg.worker_data_bundle
         .as_mut()
         .unwrap()
         .inferences_forecasts_bundle_signature[5] ^= 1;
-    let res = refused_when_run(
+    refused_exactly(
         &devnet,
         &a.worker,
         to_any(&msg),
         ("emissions", 83),
-        "Worker is not permitted to submit payload: not permitted to submit worker payload",
+        "Worker is not permitted to submit \
+         payload: not permitted to submit worker payload",
     )
     .await;
-    assert_eq!(
-        res.raw_log,
-        "failed to execute message; message index: 0: Worker is not permitted to submit \
-         payload: not permitted to submit worker payload"
-    );
 
     // The queries answer with the same rule.
-    let mut q = allora_sdk::proto::emissions::v10::query_service_client::QueryServiceClient::new(
-        channel(&devnet).await.unwrap(),
-    );
+    let mut q = queries(&devnet).await;
     let asker = q.clone();
     let can = |topic_id: u64, key: &WorkerKey| {
         let mut q = asker.clone();
@@ -964,12 +781,7 @@ async fn a_topic_worker_whitelist_refuses_others_with_83_before_any_bundle_check
         )
         .unwrap();
     assert!(can(listed, &a.worker).await);
-    accepted(
-        &devnet,
-        &a.worker,
-        payload_any(&a.worker, listed, FIRST_NONCE, "1").unwrap(),
-    )
-    .await;
+    accepted(&devnet, &a.worker, payload(&a.worker, listed)).await;
 }
 
 #[tokio::test]
@@ -978,43 +790,38 @@ async fn global_whitelists_admit_workers_a_topic_list_leaves_out() {
     let listed = TOPIC + 10;
     let topic = || allora_devnet::TopicConfig::new(listed, 10, 5).worker_whitelist([]);
     // On the global worker whitelist.
-    let on_global = builder(&a)
-        .topic(topic())
-        .devnet(|d| d.global_worker_whitelist(true, [a.worker.address().clone()]))
-        .start()
-        .await
-        .unwrap();
+    let on_global = launch(
+        builder(&a)
+            .topic(topic())
+            .devnet(|d| d.global_worker_whitelist(true, [a.worker.address().clone()])),
+    )
+    .await;
     // The global worker whitelist switched off admits everyone.
-    let worker_list_off = builder(&a)
-        .topic(topic())
-        .devnet(|d| d.global_worker_whitelist(false, []))
-        .start()
-        .await
-        .unwrap();
+    let worker_list_off = launch(
+        builder(&a)
+            .topic(topic())
+            .devnet(|d| d.global_worker_whitelist(false, [])),
+    )
+    .await;
     // So does the global whitelist switched off.
-    let global_off = builder(&a)
-        .topic(topic())
-        .devnet(|d| d.global_whitelist(false, []))
-        .start()
-        .await
-        .unwrap();
+    let global_off = launch(
+        builder(&a)
+            .topic(topic())
+            .devnet(|d| d.global_whitelist(false, [])),
+    )
+    .await;
     for devnet in [&on_global, &worker_list_off, &global_off] {
         devnet.produce_blocks_until(FIRST_NONCE).await;
-        accepted(
-            devnet,
-            &a.worker,
-            payload_any(&a.worker, listed, FIRST_NONCE, "1").unwrap(),
-        )
-        .await;
+        accepted(devnet, &a.worker, payload(&a.worker, listed)).await;
     }
     // The chain's defaults (both global lists on, empty) leave the topic's
     // list as the only way in.
-    let defaults = builder(&a).topic(topic()).start().await.unwrap();
+    let defaults = launch(builder(&a).topic(topic())).await;
     defaults.produce_blocks_until(FIRST_NONCE).await;
     refused_when_run(
         &defaults,
         &a.worker,
-        payload_any(&a.worker, listed, FIRST_NONCE, "1").unwrap(),
+        payload(&a.worker, listed),
         ("emissions", 83),
         "not permitted to submit worker payload",
     )
@@ -1023,152 +830,114 @@ async fn global_whitelists_admit_workers_a_topic_list_leaves_out() {
 
 #[tokio::test]
 async fn bundle_checks_run_in_the_chains_order() {
-    let a = actors();
-    let devnet = started(&a).await;
+    let (a, devnet) = standard().await;
     let other = a.outsider.address().to_string();
     let worker = a.worker.address().to_string();
     type Break = Box<dyn FnOnce(&mut v10::InputWorkerDataBundle)>;
+    fn case(
+        codespace: &'static str,
+        code: u32,
+        log: impl Into<String>,
+        f: impl FnOnce(&mut v10::InputWorkerDataBundle) + 'static,
+    ) -> (&'static str, u32, String, Break) {
+        (codespace, code, log.into(), Box::new(f))
+    }
+    // A forecast by the worker with `elements`.
+    let forecast = |elements: Vec<v10::InputForecastElement>| {
+        let worker = worker.clone();
+        move |b: &mut v10::InputWorkerDataBundle| {
+            b.inference_forecasts_bundle.as_mut().unwrap().forecast = Some(v10::InputForecast {
+                topic_id: TOPIC,
+                block_height: FIRST_NONCE,
+                forecaster: worker,
+                forecast_elements: elements,
+                extra_data: Vec::new(),
+            })
+        }
+    };
+    let (inferer, bundle_worker) = (other.clone(), other.clone());
     // Each case also breaks the signature (any change after signing does),
     // which is checked last: the earlier check must win.
-    let cases: Vec<(&str, u32, String, Break)> = vec![
-        (
-            "sdk",
-            18,
-            "worker data bundle nonce cannot be nil".into(),
-            Box::new(|b| b.nonce = None),
-        ),
-        (
-            "sdk",
-            29,
-            "worker data bundle nonce is invalid".into(),
-            Box::new(|b| b.nonce = Some(v3::Nonce { block_height: -1 })),
-        ),
-        (
+    let cases =
+        vec![
+        case("sdk", 18, "worker data bundle nonce cannot be nil", |b| b.nonce = None),
+        case("sdk", 29, "worker data bundle nonce is invalid", |b| {
+            b.nonce = Some(v3::Nonce { block_height: -1 })
+        }),
+        case(
             "sdk",
             29,
-            "worker data bundle nonce block height must be greater than 0".into(),
-            Box::new(|b| b.nonce = Some(v3::Nonce { block_height: 0 })),
+            "worker data bundle nonce block height must be greater than 0",
+            |b| b.nonce = Some(v3::Nonce { block_height: 0 }),
         ),
-        (
-            "sdk",
-            18,
-            "public key cannot be empty".into(),
-            Box::new(|b| b.pubkey.clear()),
-        ),
-        (
-            "sdk",
-            18,
-            "invalid pubkey".into(),
-            Box::new(|b| b.pubkey = "02abcd".into()),
-        ),
-        (
-            "sdk",
-            18,
-            "signature cannot be empty".into(),
-            Box::new(|b| b.inferences_forecasts_bundle_signature.clear()),
-        ),
-        (
-            "sdk",
-            18,
-            "inference forecasts bundle cannot be nil".into(),
-            Box::new(|b| b.inference_forecasts_bundle = None),
-        ),
-        (
-            "sdk",
-            18,
-            "inference and forecast cannot both be nil".into(),
-            Box::new(|b| b.inference_forecasts_bundle.as_mut().unwrap().inference = None),
-        ),
-        (
+        case("sdk", 18, "public key cannot be empty", |b| b.pubkey.clear()),
+        case("sdk", 18, "invalid pubkey", |b| b.pubkey = "02abcd".into()),
+        case("sdk", 18, "signature cannot be empty", |b| {
+            b.inferences_forecasts_bundle_signature.clear()
+        }),
+        case("sdk", 18, "inference forecasts bundle cannot be nil", |b| {
+            b.inference_forecasts_bundle = None
+        }),
+        case("sdk", 18, "inference and forecast cannot both be nil", |b| {
+            b.inference_forecasts_bundle.as_mut().unwrap().inference = None
+        }),
+        case(
             "sdk",
             29,
-            "inference contents are invalid: topic id is invalid: topic id zero is reserved".into(),
-            Box::new(|b| inference_of(b).topic_id = 0),
+            "inference contents are invalid: topic id is invalid: topic id zero is reserved",
+            |b| inference_of(b).topic_id = 0,
         ),
-        (
+        case(
             "sdk",
             7,
-            "inference contents are invalid: inferer address is invalid: invalid bech32 address"
-                .into(),
-            Box::new(|b| inference_of(b).inferer = "allo1nope".into()),
+            "inference contents are invalid: inferer address is invalid: invalid bech32 address",
+            |b| inference_of(b).inferer = "allo1nope".into(),
         ),
-        (
+        case(
             "sdk",
             4,
             format!("Inference.Inferer {other} does not match pubkey {worker}"),
-            Box::new({
-                let other = other.clone();
-                move |b| inference_of(b).inferer = other
-            }),
+            move |b| inference_of(b).inferer = inferer,
         ),
-        (
+        case(
             "sdk",
             4,
             format!("Inference.Inferer {worker} does not match worker address {other}"),
-            Box::new({
-                let other = other.clone();
-                move |b| b.worker = other
-            }),
+            move |b| b.worker = bundle_worker,
         ),
-        (
+        case(
             "sdk",
             18,
-            "inference topic id 3 does not match bundle topic id 1".into(),
-            Box::new(|b| inference_of(b).topic_id = TOPIC_B),
+            "inference topic id 3 does not match bundle topic id 1",
+            |b| inference_of(b).topic_id = TOPIC_B,
         ),
-        (
+        case(
             "sdk",
             18,
-            "inference block height 11 does not match bundle block height 10".into(),
-            Box::new(|b| inference_of(b).block_height = FIRST_NONCE + 1),
+            "inference block height 11 does not match bundle block height 10",
+            |b| inference_of(b).block_height = FIRST_NONCE + 1,
         ),
-        (
+        case(
             "sdk",
             18,
-            "at least one forecast element must be provided".into(),
-            Box::new({
-                let worker = worker.clone();
-                move |b| {
-                    b.inference_forecasts_bundle.as_mut().unwrap().forecast =
-                        Some(v10::InputForecast {
-                            topic_id: TOPIC,
-                            block_height: FIRST_NONCE,
-                            forecaster: worker,
-                            forecast_elements: Vec::new(),
-                            extra_data: Vec::new(),
-                        })
-                }
-            }),
+            "at least one forecast element must be provided",
+            forecast(Vec::new()),
         ),
-        (
+        case(
             "sdk",
             7,
             "forecast element is invalid: forecast element contents are invalid: forecast \
-             element inferer address is invalid: invalid bech32 address"
-                .into(),
-            Box::new({
-                let worker = worker.clone();
-                move |b| {
-                    b.inference_forecasts_bundle.as_mut().unwrap().forecast =
-                        Some(v10::InputForecast {
-                            topic_id: TOPIC,
-                            block_height: FIRST_NONCE,
-                            forecaster: worker,
-                            forecast_elements: vec![v10::InputForecastElement {
-                                inferer: "nope".into(),
-                                value: "1".into(),
-                            }],
-                            extra_data: Vec::new(),
-                        })
-                }
-            }),
+             element inferer address is invalid: invalid bech32 address",
+            forecast(vec![v10::InputForecastElement {
+                inferer: "nope".into(),
+                value: "1".into(),
+            }]),
         ),
-        (
+        case(
             "sdk",
             4,
-            "Error validating worker data bundle: signature verification failed: unauthorized"
-                .into(),
-            Box::new(|b| inference_of(b).values[0].value = "2".into()),
+            "Error validating worker data bundle: signature verification failed: unauthorized",
+            |b| inference_of(b).values[0].value = "2".into(),
         ),
     ];
     for (codespace, code, log, f) in cases {
@@ -1193,13 +962,9 @@ async fn bundle_checks_run_in_the_chains_order() {
 #[tokio::test]
 async fn a_payload_over_the_size_limit_is_refused_with_53() {
     let a = actors();
-    let devnet = builder(&a)
-        .devnet(|d| d.max_serialized_msg_length(400))
-        .start()
-        .await
-        .unwrap();
+    let devnet = launch(builder(&a).devnet(|d| d.max_serialized_msg_length(400))).await;
     devnet.produce_blocks_until(FIRST_NONCE).await;
-    let fits = payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap();
+    let fits = payload(&a.worker, TOPIC);
     assert!(fits.value.len() <= 400);
     let mut inference = raw_inference(&a.worker, TOPIC, FIRST_NONCE, &[("y", "1")]);
     inference.extra_data = vec![7; 300];
@@ -1212,7 +977,7 @@ async fn a_payload_over_the_size_limit_is_refused_with_53() {
             forecast: None,
         },
     );
-    let res = refused_when_run(
+    refused_exactly(
         &devnet,
         &a.worker,
         to_any(&big),
@@ -1220,17 +985,12 @@ async fn a_payload_over_the_size_limit_is_refused_with_53() {
         "query is too large",
     )
     .await;
-    assert_eq!(
-        res.raw_log,
-        "failed to execute message; message index: 0: query is too large"
-    );
     accepted(&devnet, &a.worker, fits).await;
 }
 
 #[tokio::test]
 async fn a_window_shortened_under_an_open_nonce_refuses_late_payloads_with_67() {
-    let a = actors();
-    let devnet = started(&a).await;
+    let (a, devnet) = standard().await;
     // Nonce 10 closes at the end of block 15 as scheduled, but the window
     // is now 2 blocks: block 13 is past it.
     devnet.set_worker_submission_window(TOPIC, 2).unwrap();
@@ -1239,15 +999,15 @@ async fn a_window_shortened_under_an_open_nonce_refuses_late_payloads_with_67() 
     let res = refused_when_run(
         &devnet,
         &a.worker,
-        payload_any(&a.worker, TOPIC, FIRST_NONCE, "1").unwrap(),
+        payload(&a.worker, TOPIC),
         ("emissions", 67),
         "worker nonce window not available",
     )
     .await;
-    assert_eq!(
-        res.raw_log,
-        "failed to execute message; message index: 0: Worker window not open for topic: 1, \
-         current block 13, start window: 10, end window: 12: worker nonce window not available"
+    assert_message_log(
+        &res,
+        "Worker window not open for topic: 1, \
+         current block 13, start window: 10, end window: 12: worker nonce window not available",
     );
     devnet.produce_blocks_until(FIRST_NONCE + 5).await;
     assert!(devnet.open_nonces(TOPIC).is_empty());
@@ -1255,21 +1015,16 @@ async fn a_window_shortened_under_an_open_nonce_refuses_late_payloads_with_67() 
 
 #[tokio::test]
 async fn an_unregistered_worker_is_refused_with_13_and_pays_no_data_fee() {
-    let a = actors();
-    let devnet = started(&a).await;
-    let res = refused_when_run(
+    let (a, devnet) = standard().await;
+    refused_exactly(
         &devnet,
         &a.outsider,
-        payload_any(&a.outsider, TOPIC, FIRST_NONCE, "1").unwrap(),
+        payload(&a.outsider, TOPIC),
         ("emissions", 13),
-        "worker is not registered in this topic: address not registered",
+        "worker is not registered in this topic: \
+         address not registered",
     )
     .await;
-    assert_eq!(
-        res.raw_log,
-        "failed to execute message; message index: 0: worker is not registered in this topic: \
-         address not registered"
-    );
 }
 
 #[tokio::test]
@@ -1277,47 +1032,35 @@ async fn the_data_fee_is_taken_from_what_the_tx_fee_leaves() {
     let a = actors();
     let short = test_key(5).unwrap();
     let enough = test_key(6).unwrap();
-    let devnet = builder(&a)
-        .devnet(|d| {
-            // The tx fee plus less than the data fee, and exactly both.
-            d.account(allora_devnet::AccountConfig::new(
-                short.address().clone(),
-                FEE + DATA_FEE - 1,
-            ))
-            .account(allora_devnet::AccountConfig::new(
-                enough.address().clone(),
-                FEE + DATA_FEE,
-            ))
-            .worker(TOPIC, short.address().clone())
-            .worker(TOPIC, enough.address().clone())
-        })
-        .start()
-        .await
-        .unwrap();
+    let devnet = launch(builder(&a).devnet(|d| {
+        // The tx fee plus less than the data fee, and exactly both.
+        d.account(allora_devnet::AccountConfig::new(
+            short.address().clone(),
+            FEE + DATA_FEE - 1,
+        ))
+        .account(allora_devnet::AccountConfig::new(
+            enough.address().clone(),
+            FEE + DATA_FEE,
+        ))
+        .worker(TOPIC, short.address().clone())
+        .worker(TOPIC, enough.address().clone())
+    }))
+    .await;
     devnet.produce_blocks_until(FIRST_NONCE).await;
-    let res = refused_when_run(
+    refused_exactly(
         &devnet,
         &short,
-        payload_any(&short, TOPIC, FIRST_NONCE, "1").unwrap(),
+        payload(&short, TOPIC),
         ("sdk", 5),
-        "sender has insufficient balance to cover fees: insufficient funds",
+        "sender has insufficient balance to cover \
+         fees: insufficient funds",
     )
     .await;
-    assert_eq!(
-        res.raw_log,
-        "failed to execute message; message index: 0: sender has insufficient balance to cover \
-         fees: insufficient funds"
-    );
     assert_eq!(
         devnet.account(short.address()).unwrap().balance,
         DATA_FEE - 1
     );
-    accepted(
-        &devnet,
-        &enough,
-        payload_any(&enough, TOPIC, FIRST_NONCE, "1").unwrap(),
-    )
-    .await;
+    accepted(&devnet, &enough, payload(&enough, TOPIC)).await;
     assert_eq!(devnet.account(enough.address()).unwrap().balance, 0);
     assert_eq!(devnet.topic_fee_revenue(TOPIC), DATA_FEE);
 }
@@ -1325,11 +1068,7 @@ async fn the_data_fee_is_taken_from_what_the_tx_fee_leaves() {
 #[tokio::test]
 async fn forecasts_keep_distinct_top_elements_and_emit_their_event() {
     let a = actors();
-    let devnet = builder(&a)
-        .devnet(|d| d.max_elements_per_forecast(2))
-        .start()
-        .await
-        .unwrap();
+    let devnet = launch(builder(&a).devnet(|d| d.max_elements_per_forecast(2))).await;
     devnet.produce_blocks_until(FIRST_NONCE).await;
     let inferers: Vec<String> = (10..13)
         .map(|seed| test_key(seed).unwrap().address().to_string())
@@ -1398,29 +1137,34 @@ const SINGLE_B: u64 = 23;
 /// Their first nonce, open for 40 blocks.
 const LABEL_NONCE: i64 = 40;
 
+/// `key`'s inference of labeled `values` for the label topics' nonce.
+fn labeled(key: &WorkerKey, topic: u64, values: &[(&str, &str)]) -> Any {
+    labeled_payload_any(key, topic, LABEL_NONCE, values)
+}
+
 async fn label_devnet(a: &Actors) -> allora_devnet::fixtures::TestNet {
     let topic = |id| allora_devnet::TopicConfig::new(id, LABEL_NONCE, LABEL_NONCE);
-    let devnet = builder(a)
-        .topic(topic(SINGLE))
-        .topic(topic(SINGLE_B))
-        .topic(
-            topic(MULTI)
-                .multi()
-                .label_whitelist(["Up", "down", "flat"])
-                .max_labels_per_submission(2),
-        )
-        .topic(
-            topic(MULTI_OPEN)
-                .multi()
-                .label_case_sensitive(true)
-                .label_default_value("0".parse().unwrap())
-                .require_unity("0.01".parse().unwrap()),
-        )
-        .topic(topic(SINGLE_CASE).label_case_sensitive(true))
-        .devnet(|d| d.max_canonical_label_byte_length(8))
-        .start()
-        .await
-        .unwrap();
+    let devnet = launch(
+        builder(a)
+            .topic(topic(SINGLE))
+            .topic(topic(SINGLE_B))
+            .topic(
+                topic(MULTI)
+                    .multi()
+                    .label_whitelist(["Up", "down", "flat"])
+                    .max_labels_per_submission(2),
+            )
+            .topic(
+                topic(MULTI_OPEN)
+                    .multi()
+                    .label_case_sensitive(true)
+                    .label_default_value("0".parse().unwrap())
+                    .require_unity("0.01".parse().unwrap()),
+            )
+            .topic(topic(SINGLE_CASE).label_case_sensitive(true))
+            .devnet(|d| d.max_canonical_label_byte_length(8)),
+    )
+    .await;
     devnet.produce_blocks_until(LABEL_NONCE).await;
     devnet
 }
@@ -1430,27 +1174,20 @@ async fn a_single_value_topic_takes_y_or_no_label() {
     let a = actors();
     let devnet = label_devnet(&a).await;
     let w = &a.worker;
-    let refuse = |topic: u64, values: &'static [(&'static str, &'static str)]| {
-        labeled_payload_any(w, topic, LABEL_NONCE, values)
-    };
     // Refusals first (each leaves the nonce open for the worker).
-    let res = refused_when_run(
+    refused_exactly(
         &devnet,
         w,
-        refuse(SINGLE, &[("price", "3012.5")]),
+        labeled(w, SINGLE, &[("price", "3012.5")]),
         ("sdk", 18),
-        "single-arity label must be \"y\", got \"price\": invalid request",
+        "single-arity label must be \"y\", got \
+         \"price\": invalid request",
     )
     .await;
-    assert_eq!(
-        res.raw_log,
-        "failed to execute message; message index: 0: single-arity label must be \"y\", got \
-         \"price\": invalid request"
-    );
     refused_when_run(
         &devnet,
         w,
-        refuse(SINGLE, &[("y", "1"), ("y2", "2")]),
+        labeled(w, SINGLE, &[("y", "1"), ("y2", "2")]),
         ("emissions", 98),
         "input inference failed label validation: submission has 2 labels, per-topic cap is 1: \
          too many labels in one submission (exceeds effective cap)",
@@ -1459,7 +1196,7 @@ async fn a_single_value_topic_takes_y_or_no_label() {
     refused_when_run(
         &devnet,
         w,
-        refuse(SINGLE, &[("", "1")]),
+        labeled(w, SINGLE, &[("", "1")]),
         ("emissions", 95),
         "input inference failed label validation: input labeled value at index 0: label is \
          empty after trimming: invalid label name",
@@ -1469,13 +1206,13 @@ async fn a_single_value_topic_takes_y_or_no_label() {
     refused_when_run(
         &devnet,
         w,
-        refuse(SINGLE_CASE, &[("Y", "1")]),
+        labeled(w, SINGLE_CASE, &[("Y", "1")]),
         ("sdk", 18),
         "got \"Y\"",
     )
     .await;
     // " Y " is "y" once canonical; the event carries the canonical label.
-    let res = accepted(&devnet, w, refuse(SINGLE, &[(" Y ", "3012.5")])).await;
+    let res = accepted(&devnet, w, labeled(w, SINGLE, &[(" Y ", "3012.5")])).await;
     assert_eq!(
         attribute(&res, allora_devnet::INSERT_INFERER_PAYLOAD, "values"),
         r#"[{"label":"y","value":"3012.5"}]"#
@@ -1513,9 +1250,6 @@ async fn a_multi_value_topic_takes_its_labels_and_refuses_each_invalid_kind() {
     let a = actors();
     let devnet = label_devnet(&a).await;
     let w = &a.worker;
-    let lv = |topic: u64, values: &'static [(&'static str, &'static str)]| {
-        labeled_payload_any(w, topic, LABEL_NONCE, values)
-    };
     type Case = (
         &'static [(&'static str, &'static str)],
         (&'static str, u32),
@@ -1566,12 +1300,12 @@ async fn a_multi_value_topic_takes_its_labels_and_refuses_each_invalid_kind() {
         ),
     ];
     for (values, code, log) in cases {
-        refused_when_run(&devnet, w, lv(MULTI, values), code, log).await;
+        refused_when_run(&devnet, w, labeled(w, MULTI, values), code, log).await;
     }
     refused_when_run(
         &devnet,
         w,
-        lv(MULTI_OPEN, &[("a", "0.5"), ("b", "0.4")]),
+        labeled(w, MULTI_OPEN, &[("a", "0.5"), ("b", "0.4")]),
         ("sdk", 18),
         "require_unity violated: sum=0.9",
     )
@@ -1579,7 +1313,12 @@ async fn a_multi_value_topic_takes_its_labels_and_refuses_each_invalid_kind() {
     assert!(devnet.submissions().is_empty());
 
     // Valid labels are accepted, stored and reported canonical.
-    let res = accepted(&devnet, w, lv(MULTI, &[("UP", "0.7"), ("Down ", "0")])).await;
+    let res = accepted(
+        &devnet,
+        w,
+        labeled(w, MULTI, &[("UP", "0.7"), ("Down ", "0")]),
+    )
+    .await;
     assert_eq!(
         attribute(&res, allora_devnet::INSERT_INFERER_PAYLOAD, "values"),
         r#"[{"label":"up","value":"0.7"},{"label":"down","value":"0"}]"#
@@ -1596,7 +1335,7 @@ async fn a_multi_value_topic_takes_its_labels_and_refuses_each_invalid_kind() {
     accepted(
         &devnet,
         w,
-        lv(MULTI_OPEN, &[("BTC", "0.5"), ("btc", "0.495")]),
+        labeled(w, MULTI_OPEN, &[("BTC", "0.5"), ("btc", "0.495")]),
     )
     .await;
     assert_eq!(
@@ -1611,31 +1350,15 @@ async fn a_multi_value_topic_takes_its_labels_and_refuses_each_invalid_kind() {
     );
 
     // GetTopic reports the label settings.
-    let mut q = allora_sdk::proto::emissions::v10::query_service_client::QueryServiceClient::new(
-        channel(&devnet).await.unwrap(),
-    );
-    let topic = q
-        .get_topic(v10::GetTopicRequest { topic_id: MULTI })
-        .await
-        .unwrap()
-        .into_inner()
-        .topic
-        .unwrap();
+    let mut q = queries(&devnet).await;
+    let topic = get_topic(&mut q, MULTI).await;
     assert_eq!(topic.output_arity, v10::TopicOutputArity::Multi as i32);
     assert_eq!(topic.label_whitelist, ["up", "down", "flat"]);
     assert_eq!(
         (topic.max_labels_per_submission, topic.label_case_sensitive),
         (2, false)
     );
-    let open = q
-        .get_topic(v10::GetTopicRequest {
-            topic_id: MULTI_OPEN,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .topic
-        .unwrap();
+    let open = get_topic(&mut q, MULTI_OPEN).await;
     assert!(open.label_case_sensitive && open.require_unity);
     assert_eq!(
         (
@@ -1644,13 +1367,7 @@ async fn a_multi_value_topic_takes_its_labels_and_refuses_each_invalid_kind() {
         ),
         ("0.01", "0")
     );
-    let params = q
-        .get_params(v10::GetParamsRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .params
-        .unwrap();
+    let params = get_params(&mut q).await;
     assert_eq!(params.max_canonical_label_byte_length, 8);
     assert_eq!(params.data_sending_fee, DATA_FEE.to_string());
     assert_eq!(
@@ -1668,32 +1385,27 @@ async fn inferers_beyond_the_top_n_cap_are_accepted_but_not_admitted() {
     let a = actors();
     let second = test_key(4).unwrap();
     let capped = TOPIC + 30;
-    let devnet = builder(&a)
-        .topic(allora_devnet::TopicConfig::new(capped, 10, 5).max_top_inferers(1))
-        .devnet(|d| {
-            d.account(allora_devnet::AccountConfig::new(
-                second.address().clone(),
-                BALANCE,
-            ))
-            .worker(capped, second.address().clone())
-        })
-        .start()
-        .await
-        .unwrap();
-    devnet.produce_blocks_until(FIRST_NONCE).await;
-    let first = accepted(
-        &devnet,
-        &a.worker,
-        payload_any(&a.worker, capped, FIRST_NONCE, "1").unwrap(),
+    let devnet = launch(
+        builder(&a)
+            .topic(allora_devnet::TopicConfig::new(capped, 10, 5).max_top_inferers(1))
+            .devnet(|d| {
+                d.account(allora_devnet::AccountConfig::new(
+                    second.address().clone(),
+                    BALANCE,
+                ))
+                .worker(capped, second.address().clone())
+            }),
     )
     .await;
+    devnet.produce_blocks_until(FIRST_NONCE).await;
+    let first = accepted(&devnet, &a.worker, payload(&a.worker, capped)).await;
     assert!(has_event(&first, allora_devnet::INSERT_INFERER_PAYLOAD));
     // The second inferer: code 0, data fee paid, nothing stored, no event.
     let before = devnet.account(second.address()).unwrap().balance;
     let res = accepted(
         &devnet,
         &second,
-        payload_any(&second, capped, FIRST_NONCE, "2").unwrap(),
+        payload_at(&second, capped, FIRST_NONCE, "2"),
     )
     .await;
     assert!(!has_event(&res, allora_devnet::INSERT_INFERER_PAYLOAD));
@@ -1710,16 +1422,14 @@ async fn inferers_beyond_the_top_n_cap_are_accepted_but_not_admitted() {
     refused_when_run(
         &devnet,
         &second,
-        payload_any(&second, capped, FIRST_NONCE, "3").unwrap(),
+        payload_at(&second, capped, FIRST_NONCE, "3"),
         ("emissions", 78),
         "Error planning inference admission: cannot update EMA more than once per window",
     )
     .await;
     // Only the admitted inference makes the network inference.
     devnet.produce_blocks_until(FIRST_NONCE + 5).await;
-    let mut q = allora_sdk::proto::emissions::v10::query_service_client::QueryServiceClient::new(
-        channel(&devnet).await.unwrap(),
-    );
+    let mut q = queries(&devnet).await;
     let latest = q
         .get_latest_network_inferences(v10::GetLatestNetworkInferencesRequest { topic_id: capped })
         .await
@@ -1736,18 +1446,8 @@ async fn inferers_beyond_the_top_n_cap_are_accepted_but_not_admitted() {
     // Next window, the first to submit takes the slot.
     let next = FIRST_NONCE + 10;
     devnet.produce_blocks_until(next).await;
-    let res = accepted(
-        &devnet,
-        &second,
-        payload_any(&second, capped, next, "4").unwrap(),
-    )
-    .await;
+    let res = accepted(&devnet, &second, payload_at(&second, capped, next, "4")).await;
     assert!(has_event(&res, allora_devnet::INSERT_INFERER_PAYLOAD));
-    let res = accepted(
-        &devnet,
-        &a.worker,
-        payload_any(&a.worker, capped, next, "5").unwrap(),
-    )
-    .await;
+    let res = accepted(&devnet, &a.worker, payload_at(&a.worker, capped, next, "5")).await;
     assert!(!has_event(&res, allora_devnet::INSERT_INFERER_PAYLOAD));
 }

@@ -306,47 +306,24 @@ async fn run_fault(fault: Fault) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn proxy_refuses_connections() {
-    run_fault(Fault::ProxyRefuse).await;
+/// One test per fault, named for what it breaks.
+macro_rules! fault_tests {
+    ($($name:ident => $fault:ident,)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            run_fault(Fault::$fault).await;
+        }
+    )*};
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn proxy_accepts_and_hangs() {
-    run_fault(Fault::ProxyHang).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn proxy_resets_connections() {
-    run_fault(Fault::ProxyReset).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpc_answers_unavailable() {
-    run_fault(Fault::GrpcUnavailable).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sequence_moved_behind_the_workers_back() {
-    run_fault(Fault::SequenceMismatch).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn websocket_drops_and_goes_away() {
-    run_fault(Fault::WebsocketDrop).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn websocket_stalls() {
-    run_fault(Fault::WebsocketStall).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn blocks_stall() {
-    run_fault(Fault::BlocksStall).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mempool_drops_accepted_txs() {
-    run_fault(Fault::MempoolDrop).await;
+fault_tests! {
+    proxy_refuses_connections => ProxyRefuse,
+    proxy_accepts_and_hangs => ProxyHang,
+    proxy_resets_connections => ProxyReset,
+    grpc_answers_unavailable => GrpcUnavailable,
+    sequence_moved_behind_the_workers_back => SequenceMismatch,
+    websocket_drops_and_goes_away => WebsocketDrop,
+    websocket_stalls => WebsocketStall,
+    blocks_stall => BlocksStall,
+    mempool_drops_accepted_txs => MempoolDrop,
 }

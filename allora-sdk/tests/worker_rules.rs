@@ -10,12 +10,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use allora_devnet::fixtures::{fn_topic, record, refused_port, test_key, HangingPort, TestNet};
+use allora_devnet::fixtures::{
+    fn_topic, record, refused_port, test_key, HangingPort, RecordedResults, TestNet, TestNetBuilder,
+};
 use allora_devnet::{AccountConfig, TopicConfig};
 use allora_sdk::status::NodeStatus;
 use allora_sdk::tx::GasPrice;
 use allora_sdk::worker::{
-    Outcome, ProviderSide, SuspendReason, TopicSpec, TopicState, WorkerError, WorkerObserver,
+    Outcome, ProviderSide, SuspendReason, TopicSpec, TopicState, WorkerBuilder, WorkerError,
+    WorkerHandle, WorkerObserver,
 };
 use allora_sdk::{FnProvider, HttpProvider, InferenceProvider, InferenceRequest, Submission};
 
@@ -67,6 +70,32 @@ async fn until(max: Duration, mut done: impl FnMut() -> bool) -> bool {
     true
 }
 
+/// A devnet on `chain_id` with short blocks, for the worker of key `seed`.
+fn devnet(seed: u8, chain_id: &str) -> TestNetBuilder {
+    TestNet::builder(test_key(seed).unwrap())
+        .chain_id(chain_id)
+        .block_interval(BLOCK)
+}
+
+/// Starts the devnet `builder` describes.
+async fn launch(builder: TestNetBuilder) -> TestNet {
+    builder.start().await.unwrap()
+}
+
+/// Builds and starts the worker, recording its results.
+async fn run(worker: WorkerBuilder) -> (WorkerHandle, RecordedResults) {
+    let (handle, results) = worker.build().unwrap().start().await.unwrap();
+    (handle, record(results))
+}
+
+/// Waits (up to `secs` seconds) until `topic_id` has been served.
+async fn until_served(results: &RecordedResults, topic_id: u64, secs: u64) -> bool {
+    until(Duration::from_secs(secs), || {
+        !results.with(|items| served(items, topic_id)).is_empty()
+    })
+    .await
+}
+
 /// A provider that counts its calls.
 fn counting(calls: &Arc<AtomicUsize>, value: f64) -> Arc<dyn InferenceProvider> {
     let calls = Arc::clone(calls);
@@ -100,30 +129,24 @@ fn suspensions(items: &[Result<Submission, WorkerError>], topic_id: u64) -> Vec<
 
 #[tokio::test]
 async fn an_unregistered_topic_is_suspended_reported_and_served_once_registered() {
-    let net = TestNet::builder(test_key(21).unwrap())
-        .chain_id("allora-rules-register")
-        .block_interval(BLOCK)
-        .topics([1, 2], EPOCH, WINDOW)
-        .unregistered()
-        .start()
-        .await
-        .unwrap();
+    let net = launch(
+        devnet(21, "allora-rules-register")
+            .topics([1, 2], EPOCH, WINDOW)
+            .unregistered(),
+    )
+    .await;
     net.register_worker(1, net.address()).unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = Arc::new(Seen::default());
-    let (handle, results) = net
+    // One unregistered topic does not stop the worker from starting.
+    let (handle, results) = run(net
         .worker()
         .unwrap()
         .topic(fn_topic(1, |_: &InferenceRequest| 11.5))
         .topic(TopicSpec::inference(2, counting(&calls, 22.5)))
         .topic_check_epochs(1)
-        .observer(seen.clone())
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .expect("one unregistered topic does not stop the worker");
-    let results = record(results);
+        .observer(seen.clone()))
+    .await;
 
     // Reported at start: in the results stream and to the observer.
     assert!(
@@ -157,20 +180,12 @@ async fn an_unregistered_topic_is_suspended_reported_and_served_once_registered(
     );
 
     // Topic 1 is served meanwhile; topic 2 costs no provider call.
-    assert!(
-        until(Duration::from_secs(10), || !results
-            .with(|items| served(items, 1))
-            .is_empty())
-        .await
-    );
+    assert!(until_served(&results, 1, 10).await);
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     let registered_at = net.height();
     net.register_worker(2, net.address()).unwrap();
     assert!(
-        until(Duration::from_secs(15), || !results
-            .with(|items| served(items, 2))
-            .is_empty())
-        .await,
+        until_served(&results, 2, 15).await,
         "topic 2 served after its registration, without a restart"
     );
     handle.shutdown().await;
@@ -200,35 +215,23 @@ async fn an_unregistered_topic_is_suspended_reported_and_served_once_registered(
 #[tokio::test]
 async fn a_whitelist_that_refuses_the_worker_suspends_the_topic_until_it_admits_it() {
     let other = test_key(99).unwrap().address().clone();
-    let net = TestNet::builder(test_key(22).unwrap())
-        .chain_id("allora-rules-whitelist")
-        .block_interval(BLOCK)
-        .topic(TopicConfig::new(1, EPOCH, WINDOW))
-        .topic(TopicConfig::new(2, EPOCH, WINDOW).worker_whitelist([other]))
-        .start()
-        .await
-        .unwrap();
+    let net = launch(
+        devnet(22, "allora-rules-whitelist")
+            .topic(TopicConfig::new(1, EPOCH, WINDOW))
+            .topic(TopicConfig::new(2, EPOCH, WINDOW).worker_whitelist([other])),
+    )
+    .await;
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = Arc::new(Seen::default());
-    let (handle, results) = net
+    let (handle, results) = run(net
         .worker()
         .unwrap()
         .topic(fn_topic(1, |_: &InferenceRequest| 1.5))
         .topic(TopicSpec::inference(2, counting(&calls, 2.5)))
         .topic_check_epochs(1)
-        .observer(seen.clone())
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let results = record(results);
-    assert!(
-        until(Duration::from_secs(10), || !results
-            .with(|items| served(items, 1))
-            .is_empty())
-        .await
-    );
+        .observer(seen.clone()))
+    .await;
+    assert!(until_served(&results, 1, 10).await);
     assert_eq!(seen.states_of(2), ["not_permitted"]);
     assert_eq!(
         calls.load(Ordering::SeqCst),
@@ -238,12 +241,7 @@ async fn a_whitelist_that_refuses_the_worker_suspends_the_topic_until_it_admits_
     let admitted_at = net.height();
     net.set_worker_whitelist(2, Some(vec![net.address().clone()]))
         .unwrap();
-    assert!(
-        until(Duration::from_secs(15), || !results
-            .with(|items| served(items, 2))
-            .is_empty())
-        .await
-    );
+    assert!(until_served(&results, 2, 15).await);
     handle.shutdown().await;
     let items = results.finish().await.unwrap();
     assert_eq!(suspensions(&items, 2), [SuspendReason::NotPermitted]);
@@ -259,42 +257,21 @@ async fn a_whitelist_that_refuses_the_worker_suspends_the_topic_until_it_admits_
 
 #[tokio::test]
 async fn a_topic_that_does_not_exist_is_suspended_until_it_does() {
-    let net = TestNet::builder(test_key(23).unwrap())
-        .chain_id("allora-rules-topic")
-        .block_interval(BLOCK)
-        .topics([1], EPOCH, WINDOW)
-        .start()
-        .await
-        .unwrap();
+    let net = launch(devnet(23, "allora-rules-topic").topics([1], EPOCH, WINDOW)).await;
     let seen = Arc::new(Seen::default());
-    let (handle, results) = net
+    let (handle, results) = run(net
         .worker()
         .unwrap()
         .topic(fn_topic(1, |_: &InferenceRequest| 1.5))
         .topic(fn_topic(9, |_: &InferenceRequest| 9.5))
         .topic_check_epochs(1)
-        .observer(seen.clone())
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let results = record(results);
-    assert!(
-        until(Duration::from_secs(10), || !results
-            .with(|items| served(items, 1))
-            .is_empty())
-        .await
-    );
+        .observer(seen.clone()))
+    .await;
+    assert!(until_served(&results, 1, 10).await);
     assert_eq!(seen.states_of(9), ["topic_missing"]);
     net.add_topic(TopicConfig::new(9, EPOCH, WINDOW)).unwrap();
     net.register_worker(9, net.address()).unwrap();
-    assert!(
-        until(Duration::from_secs(15), || !results
-            .with(|items| served(items, 9))
-            .is_empty())
-        .await
-    );
+    assert!(until_served(&results, 9, 15).await);
     handle.shutdown().await;
     let items = results.finish().await.unwrap();
     assert_eq!(suspensions(&items, 9), [SuspendReason::TopicMissing]);
@@ -309,33 +286,31 @@ async fn labels_are_checked_as_the_chain_checks_them_before_anything_is_signed()
             .label_whitelist(["up", "down", "flat"])
             .max_labels_per_submission(2)
     };
-    let net = TestNet::builder(test_key(24).unwrap())
-        .chain_id("allora-rules-labels")
-        .block_interval(BLOCK)
-        .topic(multi(1))
-        .topic(multi(2))
-        .topic(multi(3))
-        .topic(multi(4))
-        .topic(multi(5))
-        .topic(multi(6))
-        .topic(
-            TopicConfig::new(7, EPOCH, WINDOW)
-                .multi()
-                .label_case_sensitive(true)
-                .label_whitelist(["Up"]),
-        )
-        .topics([8], EPOCH, WINDOW)
-        .devnet(|d| d.max_canonical_label_byte_length(8))
-        .start()
-        .await
-        .unwrap();
+    let net = launch(
+        devnet(24, "allora-rules-labels")
+            .topic(multi(1))
+            .topic(multi(2))
+            .topic(multi(3))
+            .topic(multi(4))
+            .topic(multi(5))
+            .topic(multi(6))
+            .topic(
+                TopicConfig::new(7, EPOCH, WINDOW)
+                    .multi()
+                    .label_case_sensitive(true)
+                    .label_whitelist(["Up"]),
+            )
+            .topics([8], EPOCH, WINDOW)
+            .devnet(|d| d.max_canonical_label_byte_length(8)),
+    )
+    .await;
     let labeled = |id, pairs: Vec<(&'static str, f64)>| {
         TopicSpec::inference(
             id,
             Arc::new(FnProvider::new(move |_: &InferenceRequest| pairs.clone())),
         )
     };
-    let (handle, results) = net
+    let (handle, results) = run(net
         .worker()
         .unwrap()
         // Accepted: canonical labels are trimmed and lower-cased.
@@ -348,13 +323,8 @@ async fn labels_are_checked_as_the_chain_checks_them_before_anything_is_signed()
         // Case-sensitive: "up" is not "Up".
         .topic(labeled(7, vec![("up", 1.0)]))
         // Two values on a single-value topic.
-        .topic(labeled(8, vec![("a", 1.0), ("b", 2.0)]))
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let results = record(results);
+        .topic(labeled(8, vec![("a", 1.0), ("b", 2.0)])))
+    .await;
     let refusals = |items: &[Result<Submission, WorkerError>]| {
         items
             .iter()
@@ -413,20 +383,18 @@ async fn labels_are_checked_as_the_chain_checks_them_before_anything_is_signed()
 #[tokio::test]
 async fn an_inference_past_the_top_n_cap_is_included_but_not_admitted() {
     let second = test_key(26).unwrap();
-    let net = TestNet::builder(test_key(25).unwrap())
-        .chain_id("allora-rules-admission")
-        .block_interval(BLOCK)
-        .topic(TopicConfig::new(1, EPOCH, WINDOW).max_top_inferers(1))
-        .devnet(|d| {
-            d.account(AccountConfig::new(
-                second.address().clone(),
-                10_000_000_000_000,
-            ))
-            .worker(1, second.address().clone())
-        })
-        .start()
-        .await
-        .unwrap();
+    let net = launch(
+        devnet(25, "allora-rules-admission")
+            .topic(TopicConfig::new(1, EPOCH, WINDOW).max_top_inferers(1))
+            .devnet(|d| {
+                d.account(AccountConfig::new(
+                    second.address().clone(),
+                    10_000_000_000_000,
+                ))
+                .worker(1, second.address().clone())
+            }),
+    )
+    .await;
     let second_dir = tempfile::tempdir().unwrap();
     let start = |builder: allora_sdk::WorkerBuilder| async move {
         builder
@@ -511,18 +479,16 @@ fn http(url: &str) -> Arc<HttpProvider> {
 #[tokio::test]
 async fn servers_answers_are_read_by_the_topics_arity_and_each_side_stands_alone() {
     let forecast_inferer = test_key(60).unwrap().address().to_string();
-    let net = TestNet::builder(test_key(27).unwrap())
-        .chain_id("allora-rules-servers")
-        .block_interval(BLOCK)
-        .topics([1, 2, 3], EPOCH, WINDOW)
-        .topic(
-            TopicConfig::new(4, EPOCH, WINDOW)
-                .multi()
-                .label_whitelist(["up"]),
-        )
-        .start()
-        .await
-        .unwrap();
+    let net = launch(
+        devnet(27, "allora-rules-servers")
+            .topics([1, 2, 3], EPOCH, WINDOW)
+            .topic(
+                TopicConfig::new(4, EPOCH, WINDOW)
+                    .multi()
+                    .label_whitelist(["up"]),
+            ),
+    )
+    .await;
     let one_key = http_answering(r#"{"inference": 3012.5}"#.into()).await;
     let one_key_text = http_answering(r#"{"prediction": "0.0012"}"#.into()).await;
     let labeled = http_answering(r#"{"UP": 0.7}"#.into()).await;
@@ -530,7 +496,7 @@ async fn servers_answers_are_read_by_the_topics_arity_and_each_side_stands_alone
     let forecast = http_answering(format!(r#"{{"{forecast_inferer}": [0.12, 0.3]}}"#)).await;
     let down = format!("http://127.0.0.1:{}/", refused_port().unwrap());
     let hung = HangingPort::start().await.unwrap();
-    let (handle, results) = net
+    let (handle, results) = run(net
         .worker()
         .unwrap()
         // A one-key object on a single-value topic, with a hung forecast
@@ -545,13 +511,8 @@ async fn servers_answers_are_read_by_the_topics_arity_and_each_side_stands_alone
         // An inference server that is down: the forecast goes alone.
         .topic(TopicSpec::inference(3, http(&down)).with_forecast(http(&forecast)))
         // A one-key object on a multi-value topic: a label.
-        .topic(TopicSpec::inference(4, http(&labeled)))
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let results = record(results);
+        .topic(TopicSpec::inference(4, http(&labeled))))
+    .await;
     assert!(
         until(Duration::from_secs(15), || results
             .with(|items| (1..=4).all(|t| !served(items, t).is_empty())))
@@ -610,26 +571,19 @@ async fn servers_answers_are_read_by_the_topics_arity_and_each_side_stands_alone
 
 #[tokio::test]
 async fn a_fee_below_the_minimum_is_raised_to_what_the_chain_requires_in_one_step() {
-    let net = TestNet::builder(test_key(28).unwrap())
-        .chain_id("allora-rules-fee")
-        .block_interval(BLOCK)
-        .topics([1], EPOCH, WINDOW)
-        .devnet(|d| d.min_gas_price(GasPrice::from_uallo(10)))
-        .start()
-        .await
-        .unwrap();
-    let (handle, results) = net
+    let net = launch(
+        devnet(28, "allora-rules-fee")
+            .topics([1], EPOCH, WINDOW)
+            .devnet(|d| d.min_gas_price(GasPrice::from_uallo(10))),
+    )
+    .await;
+    let (handle, results) = run(net
         .worker()
         .unwrap()
         .topic(fn_topic(1, |_: &InferenceRequest| 1.5))
         .gas_price(GasPrice::from_uallo(1))
-        .fee_tier(allora_sdk::FeeTier::Eco)
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let results = record(results);
+        .fee_tier(allora_sdk::FeeTier::Eco))
+    .await;
     assert!(until(Duration::from_secs(10), || results.served().len() >= 2).await);
     handle.shutdown().await;
     let items = results.finish().await.unwrap();
@@ -648,29 +602,22 @@ async fn a_fee_below_the_minimum_is_raised_to_what_the_chain_requires_in_one_ste
 
 #[tokio::test]
 async fn a_fee_above_the_maximum_is_not_paid_and_says_both_amounts() {
-    let net = TestNet::builder(test_key(29).unwrap())
-        .chain_id("allora-rules-max-fee")
-        .block_interval(BLOCK)
-        .topics([1], EPOCH, WINDOW)
-        .devnet(|d| d.min_gas_price(GasPrice::from_uallo(10)))
-        .start()
-        .await
-        .unwrap();
+    let net = launch(
+        devnet(29, "allora-rules-max-fee")
+            .topics([1], EPOCH, WINDOW)
+            .devnet(|d| d.min_gas_price(GasPrice::from_uallo(10))),
+    )
+    .await;
     let seen = Arc::new(Seen::default());
     let balance = net.account(net.address()).unwrap().balance;
-    let (handle, results) = net
+    let (handle, results) = run(net
         .worker()
         .unwrap()
         .topic(fn_topic(1, |_: &InferenceRequest| 1.5))
         .gas_price(GasPrice::from_uallo(1))
         .max_fee(1_000)
-        .observer(seen.clone())
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let results = record(results);
+        .observer(seen.clone()))
+    .await;
     let above = |items: &[Result<Submission, WorkerError>]| {
         items
             .iter()
@@ -714,18 +661,12 @@ async fn a_fee_above_the_maximum_is_not_paid_and_says_both_amounts() {
 
 #[tokio::test]
 async fn guard_rails_refuse_zero_and_out_of_range_values_before_signing() {
-    let net = TestNet::builder(test_key(30).unwrap())
-        .chain_id("allora-rules-guard")
-        .block_interval(BLOCK)
-        .topics([1, 2, 3], EPOCH, WINDOW)
-        .start()
-        .await
-        .unwrap();
+    let net = launch(devnet(30, "allora-rules-guard").topics([1, 2, 3], EPOCH, WINDOW)).await;
     let seen = Arc::new(Seen::default());
     let value = |v: f64| Arc::new(FnProvider::new(move |_: &InferenceRequest| v));
     let range = |min: &str, max: &str| (Some(min.parse().unwrap()), Some(max.parse().unwrap()));
     let (min, max) = range("100", "10000");
-    let (handle, results) = net
+    let (handle, results) = run(net
         .worker()
         .unwrap()
         .topic(TopicSpec::inference(1, value(0.0)).refuse_zero())
@@ -735,13 +676,8 @@ async fn guard_rails_refuse_zero_and_out_of_range_values_before_signing() {
                 .refuse_zero()
                 .value_range(min, max),
         )
-        .observer(seen.clone())
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let results = record(results);
+        .observer(seen.clone()))
+    .await;
     let refused = |items: &[Result<Submission, WorkerError>]| {
         items
             .iter()
@@ -772,24 +708,17 @@ async fn guard_rails_refuse_zero_and_out_of_range_values_before_signing() {
 
 #[tokio::test]
 async fn an_oversized_payload_is_final_for_its_window_and_costs_no_fee() {
-    let net = TestNet::builder(test_key(31).unwrap())
-        .chain_id("allora-rules-size")
-        .block_interval(BLOCK)
-        .topics([1], EPOCH, WINDOW)
-        .devnet(|d| d.max_serialized_msg_length(64))
-        .start()
-        .await
-        .unwrap();
-    let (handle, results) = net
+    let net = launch(
+        devnet(31, "allora-rules-size")
+            .topics([1], EPOCH, WINDOW)
+            .devnet(|d| d.max_serialized_msg_length(64)),
+    )
+    .await;
+    let (handle, results) = run(net
         .worker()
         .unwrap()
-        .topic(fn_topic(1, |_: &InferenceRequest| 1.5))
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let results = record(results);
+        .topic(fn_topic(1, |_: &InferenceRequest| 1.5)))
+    .await;
     let kinds = |items: &[Result<Submission, WorkerError>]| {
         items
             .iter()
@@ -823,28 +752,21 @@ async fn an_oversized_payload_is_final_for_its_window_and_costs_no_fee() {
 
 #[tokio::test]
 async fn a_data_fee_the_account_cannot_pay_suspends_its_topics_until_funded() {
-    let net = TestNet::builder(test_key(32).unwrap())
-        .chain_id("allora-rules-funds")
-        .block_interval(BLOCK)
-        .topics([1], EPOCH, WINDOW)
-        .devnet(|d| d.data_sending_fee(1_000_000_000_000_000))
-        .start()
-        .await
-        .unwrap();
+    let net = launch(
+        devnet(32, "allora-rules-funds")
+            .topics([1], EPOCH, WINDOW)
+            .devnet(|d| d.data_sending_fee(1_000_000_000_000_000)),
+    )
+    .await;
     let seen = Arc::new(Seen::default());
     let calls = Arc::new(AtomicUsize::new(0));
-    let (handle, results) = net
+    let (handle, results) = run(net
         .worker()
         .unwrap()
         .topic(TopicSpec::inference(1, counting(&calls, 1.5)))
         .topic_check_epochs(1)
-        .observer(seen.clone())
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let results = record(results);
+        .observer(seen.clone()))
+    .await;
     assert!(
         until(Duration::from_secs(10), || seen.states_of(1).len() >= 2).await,
         "{:?}",
@@ -877,13 +799,7 @@ async fn a_window_the_chain_closed_early_is_missed_once_and_costs_no_fee() {
     use allora_sdk::{AsyncFnProvider, InferError};
     use tokio::sync::Notify;
 
-    let net = TestNet::builder(test_key(33).unwrap())
-        .chain_id("allora-rules-window")
-        .block_interval(BLOCK)
-        .topics([1], EPOCH, WINDOW)
-        .start()
-        .await
-        .unwrap();
+    let net = launch(devnet(33, "allora-rules-window").topics([1], EPOCH, WINDOW)).await;
     // The first window's provider holds until the test has shortened the
     // window under its open nonce (as an UpdateTopic would), so its payload
     // meets code 67.
@@ -903,16 +819,11 @@ async fn a_window_the_chain_closed_early_is_missed_once_and_costs_no_fee() {
             }
         })
     };
-    let (handle, results) = net
+    let (handle, results) = run(net
         .worker()
         .unwrap()
-        .topic(TopicSpec::inference(1, Arc::new(provider)))
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let results = record(results);
+        .topic(TopicSpec::inference(1, Arc::new(provider))))
+    .await;
     tokio::time::timeout(Duration::from_secs(10), started.notified())
         .await
         .unwrap();
@@ -948,29 +859,22 @@ async fn a_window_the_chain_closed_early_is_missed_once_and_costs_no_fee() {
 
 #[tokio::test]
 async fn auto_registration_waits_for_the_funds_it_needs_instead_of_failing_each_check() {
-    let net = TestNet::builder(test_key(34).unwrap())
-        .chain_id("allora-rules-autoregister")
-        .block_interval(BLOCK)
-        .topics([1], EPOCH, WINDOW)
-        .unregistered()
-        .balance(100)
-        .start()
-        .await
-        .unwrap();
+    let net = launch(
+        devnet(34, "allora-rules-autoregister")
+            .topics([1], EPOCH, WINDOW)
+            .unregistered()
+            .balance(100),
+    )
+    .await;
     let seen = Arc::new(Seen::default());
-    let (handle, results) = net
+    let (handle, results) = run(net
         .worker()
         .unwrap()
         .topic(fn_topic(1, |_: &InferenceRequest| 1.5))
         .auto_register(true)
         .topic_check_epochs(1)
-        .observer(seen.clone())
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let results = record(results);
+        .observer(seen.clone()))
+    .await;
     assert!(until(Duration::from_secs(5), || !seen.states_of(1).is_empty()).await);
     assert_eq!(seen.states_of(1), ["registration_failed"]);
     let detail = results.with(|items| {

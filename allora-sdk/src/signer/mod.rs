@@ -174,49 +174,34 @@ pub trait Signer: Send + Sync {
     }
 }
 
-#[async_trait::async_trait]
-impl<S: Signer + ?Sized> Signer for Box<S> {
-    fn public_key(&self) -> PublicKey {
-        (**self).public_key()
-    }
+/// A signer behind a pointer signs as the signer itself.
+macro_rules! forward_signer {
+    ($($pointer:ident),*) => {$(
+        #[async_trait::async_trait]
+        impl<S: Signer + ?Sized> Signer for $pointer<S> {
+            fn public_key(&self) -> PublicKey {
+                (**self).public_key()
+            }
 
-    fn describe(&self) -> String {
-        (**self).describe()
-    }
+            fn describe(&self) -> String {
+                (**self).describe()
+            }
 
-    async fn sign_digest(
-        &self,
-        request: &SignRequest<'_>,
-    ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
-        (**self).sign_digest(request).await
-    }
+            async fn sign_digest(
+                &self,
+                request: &SignRequest<'_>,
+            ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
+                (**self).sign_digest(request).await
+            }
 
-    fn needs_verification(&self) -> bool {
-        (**self).needs_verification()
-    }
+            fn needs_verification(&self) -> bool {
+                (**self).needs_verification()
+            }
+        }
+    )*};
 }
 
-#[async_trait::async_trait]
-impl<S: Signer + ?Sized> Signer for Arc<S> {
-    fn public_key(&self) -> PublicKey {
-        (**self).public_key()
-    }
-
-    fn describe(&self) -> String {
-        (**self).describe()
-    }
-
-    async fn sign_digest(
-        &self,
-        request: &SignRequest<'_>,
-    ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
-        (**self).sign_digest(request).await
-    }
-
-    fn needs_verification(&self) -> bool {
-        (**self).needs_verification()
-    }
-}
+forward_signer!(Box, Arc);
 
 /// A signer shared by every task of a worker: an `Arc<dyn Signer>` with its
 /// public key and worker address read once, when it is made.

@@ -233,7 +233,7 @@ mod tests {
 
     use super::*;
     use crate::client::{ChainError, ClientError, TxStage};
-    use crate::tx::Fee;
+    use crate::worker::outcome::included_for_test;
 
     const SEC: Duration = Duration::from_secs(1);
 
@@ -280,6 +280,19 @@ mod tests {
         decide(result, facts(0, 1), &RemedyPolicy::default())
     }
 
+    /// Checks that each refusal `(codespace, code, log)`, alone in its
+    /// transaction, decides `expected`.
+    #[track_caller]
+    fn assert_each_decides(refusals: &[(&str, u32, &str)], expected: Decision) {
+        for &(codespace, code, log) in refusals {
+            assert_eq!(
+                decide1(&rejected_alone(codespace, code, log)),
+                expected,
+                "{codespace}/{code}"
+            );
+        }
+    }
+
     fn is_retry(d: Decision, cause: RetryCause) -> bool {
         matches!(d, Decision::Retry { after: Some(after), cause: c }
             if c == cause && after > Duration::ZERO && after < 3 * SEC)
@@ -288,16 +301,7 @@ mod tests {
     #[test]
     fn an_included_transaction_serves_every_window() {
         let now = Instant::now();
-        let included = Ok(Included {
-            txhash: "AB".into(),
-            height: 11,
-            fee: Fee::uallo(1, 1),
-            gas_used: 1,
-            broadcast_at: now,
-            included_at: now,
-            attempts: 1,
-            events: Vec::new(),
-        });
+        let included = Ok(included_for_test(11, (now, now), Vec::new()));
         for i in 0..3 {
             assert_eq!(
                 decide(&included, facts(i, 3), &RemedyPolicy::default()),
@@ -308,33 +312,28 @@ mod tests {
 
     #[test]
     fn already_submitted_is_done() {
-        assert_eq!(
-            decide1(&rejected_alone(
-                "undefined",
-                1,
-                "Error planning inference admission: inference already submitted"
-            )),
-            Decision::AlreadySubmitted
-        );
-        assert_eq!(
-            decide1(&rejected_alone(
-                "emissions",
-                78,
-                "cannot update EMA more than once per window"
-            )),
-            Decision::AlreadySubmitted
+        assert_each_decides(
+            &[
+                (
+                    "undefined",
+                    1,
+                    "Error planning inference admission: inference already submitted",
+                ),
+                (
+                    "emissions",
+                    78,
+                    "cannot update EMA more than once per window",
+                ),
+            ],
+            Decision::AlreadySubmitted,
         );
     }
 
     #[test]
     fn a_nonce_no_longer_open_ends_the_window_without_claiming_it_served() {
-        assert_eq!(
-            decide1(&rejected_alone(
-                "emissions",
-                75,
-                "unfulfilled nonce not found"
-            )),
-            Decision::Missed(Missed::ChainClosed)
+        assert_each_decides(
+            &[("emissions", 75, "unfulfilled nonce not found")],
+            Decision::Missed(Missed::ChainClosed),
         );
     }
 
@@ -371,48 +370,38 @@ mod tests {
 
     #[test]
     fn a_closed_window_is_missed_and_other_final_refusals_are_rejections() {
-        assert_eq!(
-            decide1(&rejected_alone(
-                "emissions",
-                67,
-                "nonce window not available"
-            )),
-            Decision::Missed(Missed::ChainClosed)
+        assert_each_decides(
+            &[("emissions", 67, "nonce window not available")],
+            Decision::Missed(Missed::ChainClosed),
         );
-        for (codespace, code, log) in [
-            ("sdk", 2, "tx parse error"),
-            ("emissions", 53, "query is too large"),
-            ("emissions", 77, "no valid forecast elements found"),
-        ] {
-            assert_eq!(
-                decide1(&rejected_alone(codespace, code, log)),
-                Decision::Rejected,
-                "{codespace}/{code}"
-            );
-        }
+        assert_each_decides(
+            &[
+                ("sdk", 2, "tx parse error"),
+                ("emissions", 53, "query is too large"),
+                ("emissions", 77, "no valid forecast elements found"),
+            ],
+            Decision::Rejected,
+        );
     }
 
     #[test]
     fn refusals_of_the_topic_itself_are_final_for_the_topic() {
-        for (codespace, code, log) in [
-            ("emissions", 13, "address not registered"),
-            ("emissions", 6, "invalid topic ID"),
-            ("emissions", 83, "not permitted to submit worker payload"),
-            ("emissions", 95, "invalid label name"),
-            (
-                "sdk",
-                18,
-                "single-arity label must be \"y\", got \"x\": invalid request",
-            ),
-            ("sdk", 4, "signature verification failed"),
-            ("sdk", 5, "insufficient funds"),
-        ] {
-            assert_eq!(
-                decide1(&rejected_alone(codespace, code, log)),
-                Decision::RejectedForTopic,
-                "{codespace}/{code}"
-            );
-        }
+        assert_each_decides(
+            &[
+                ("emissions", 13, "address not registered"),
+                ("emissions", 6, "invalid topic ID"),
+                ("emissions", 83, "not permitted to submit worker payload"),
+                ("emissions", 95, "invalid label name"),
+                (
+                    "sdk",
+                    18,
+                    "single-arity label must be \"y\", got \"x\": invalid request",
+                ),
+                ("sdk", 4, "signature verification failed"),
+                ("sdk", 5, "insufficient funds"),
+            ],
+            Decision::RejectedForTopic,
+        );
     }
 
     #[test]

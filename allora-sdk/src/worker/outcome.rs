@@ -65,6 +65,16 @@ pub(super) fn effects(
             reason: reason.to_owned(),
         })
     };
+    let rejected = |source: &ChainError| WorkerError::Rejected {
+        topic_id,
+        nonce,
+        source: source.clone(),
+    };
+    // A failure reported for the window, with nothing recorded for it.
+    let report_only = |error: WorkerError| Effects {
+        record: None,
+        report: Some(Err(error)),
+    };
     match decision {
         Decision::Included => match answer {
             Some(Ok(included)) => Effects {
@@ -168,11 +178,7 @@ pub(super) fn effects(
         Decision::Rejected | Decision::RejectedForTopic => match chain {
             Some(chain) => Effects {
                 record: abandoned(&chain.raw_log),
-                report: Some(Err(WorkerError::Rejected {
-                    topic_id,
-                    nonce,
-                    source: chain.clone(),
-                })),
+                report: Some(Err(rejected(chain))),
             },
             None => Effects::none(),
         },
@@ -201,13 +207,7 @@ pub(super) fn effects(
             },
             (RetryCause::Refused, _) if chain.is_some() => Effects {
                 record: None,
-                report: chain.map(|chain| {
-                    Err(WorkerError::Rejected {
-                        topic_id,
-                        nonce,
-                        source: chain.clone(),
-                    })
-                }),
+                report: chain.map(|chain| Err(rejected(chain))),
             },
             (_, Some(Err(SubmitError::Signer(source)))) => Effects {
                 record: None,
@@ -221,30 +221,17 @@ pub(super) fn effects(
             (
                 RetryCause::Exhausted,
                 Some(Err(SubmitError::AttemptsExhausted { last, .. })),
-            ) => Effects {
-                record: None,
-                report: Some(Err(WorkerError::Rejected {
-                    topic_id,
-                    nonce,
-                    source: last.clone(),
-                })),
-            },
-            (RetryCause::ChainAnswer, Some(Err(error))) => Effects {
-                record: None,
-                report: Some(Err(WorkerError::ChainAnswer {
-                    topic_id,
-                    nonce,
-                    reason: error.to_string(),
-                })),
-            },
-            (RetryCause::Unreachable, Some(Err(error))) => Effects {
-                record: None,
-                report: Some(Err(WorkerError::Unavailable {
-                    topic_id,
-                    nonce,
-                    reason: error.to_string(),
-                })),
-            },
+            ) => report_only(rejected(last)),
+            (RetryCause::ChainAnswer, Some(Err(error))) => report_only(WorkerError::ChainAnswer {
+                topic_id,
+                nonce,
+                reason: error.to_string(),
+            }),
+            (RetryCause::Unreachable, Some(Err(error))) => report_only(WorkerError::Unavailable {
+                topic_id,
+                nonce,
+                reason: error.to_string(),
+            }),
             _ => Effects::none(),
         },
     }
@@ -263,14 +250,32 @@ fn chain_error(answer: &SubmitResult) -> Option<&ChainError> {
     }
 }
 
+/// A transaction included at `height`, broadcast and seen at `times`, with
+/// `events` (for tests of the decisions and their effects).
+#[cfg(test)]
+pub(super) fn included_for_test(
+    height: i64,
+    (broadcast_at, included_at): (tokio::time::Instant, tokio::time::Instant),
+    events: Vec<crate::client::TxEvent>,
+) -> crate::pipeline::Included {
+    crate::pipeline::Included {
+        txhash: "AB".into(),
+        height,
+        fee: crate::tx::Fee::uallo(10, 100),
+        gas_used: 90,
+        broadcast_at,
+        included_at,
+        attempts: 1,
+        events,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use tokio::time::Instant;
 
     use super::*;
     use crate::client::{TxEvent, TxStage};
-    use crate::pipeline::Included;
-    use crate::tx::Fee;
     use crate::worker::clock::{Deadlines, WindowEnd};
 
     const MS: Duration = Duration::from_millis(1);
@@ -279,6 +284,12 @@ mod tests {
         index: 0,
         has_inference: true,
     };
+
+    /// The effects of `decision` for the only message of a transaction, whose
+    /// provider took a millisecond.
+    fn alone(decision: Decision, window: &Window, answer: Option<&SubmitResult>) -> Effects {
+        effects(decision, window, MS, answer, ALONE, 1)
+    }
 
     fn window(now: Instant) -> Window {
         Window {
@@ -311,19 +322,14 @@ mod tests {
     #[test]
     fn an_inclusion_is_confirmed_with_its_latencies() {
         let now = Instant::now();
-        let answer = Ok(Included {
-            txhash: "AB".into(),
-            height: 31,
-            fee: Fee::uallo(10, 100),
-            gas_used: 90,
-            broadcast_at: now + 20 * MS,
-            included_at: now + 1020 * MS,
-            attempts: 1,
-            events: vec![TxEvent {
+        let answer = Ok(included_for_test(
+            31,
+            (now + 20 * MS, now + 1020 * MS),
+            vec![TxEvent {
                 kind: "emissions.v10.EventInsertInfererPayload".into(),
                 attributes: vec![("msg_index".into(), "0".into())],
             }],
-        });
+        ));
         let e = effects(
             Decision::Included,
             &window(now),
@@ -364,14 +370,7 @@ mod tests {
         assert!(e.record.unwrap().is_final());
 
         let closed = refused(67, "nonce window not available");
-        let e = effects(
-            Decision::Missed(Missed::ChainClosed),
-            &w,
-            MS,
-            Some(&closed),
-            ALONE,
-            1,
-        );
+        let e = alone(Decision::Missed(Missed::ChainClosed), &w, Some(&closed));
         assert_eq!(
             e.record,
             Some(WindowState::Abandoned {
@@ -400,14 +399,7 @@ mod tests {
     fn deadlines_say_why_nothing_was_sent() {
         let now = Instant::now();
         let w = window(now);
-        let e = effects(
-            Decision::Missed(Missed::DeadlineBeforeResend),
-            &w,
-            MS,
-            None,
-            ALONE,
-            1,
-        );
+        let e = alone(Decision::Missed(Missed::DeadlineBeforeResend), &w, None);
         assert!(e.record.unwrap().is_final());
         assert!(e
             .report
@@ -415,14 +407,7 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("resent"));
-        let e = effects(
-            Decision::Missed(Missed::DeadlineBeforeSend),
-            &w,
-            MS,
-            None,
-            ALONE,
-            1,
-        );
+        let e = alone(Decision::Missed(Missed::DeadlineBeforeSend), &w, None);
         assert!(e
             .report
             .unwrap()
@@ -442,14 +427,7 @@ mod tests {
             after: Some(MS),
             cause,
         };
-        let e = effects(
-            retry(RetryCause::NotIncluded),
-            &w,
-            MS,
-            Some(&lost),
-            ALONE,
-            1,
-        );
+        let e = alone(retry(RetryCause::NotIncluded), &w, Some(&lost));
         assert_eq!(
             e.record,
             Some(WindowState::Pending {
@@ -459,19 +437,12 @@ mod tests {
         assert_eq!(e.report.unwrap().unwrap_err().kind(), "not_included");
 
         let down = Err(SubmitError::DeadlinePassed);
-        let e = effects(
-            retry(RetryCause::Unreachable),
-            &w,
-            MS,
-            Some(&down),
-            ALONE,
-            1,
-        );
+        let e = alone(retry(RetryCause::Unreachable), &w, Some(&down));
         assert!(e.record.is_none());
         assert_eq!(e.report.unwrap().unwrap_err().kind(), "unavailable");
 
         let full = refused(20, "mempool is full");
-        let e = effects(retry(RetryCause::Refused), &w, MS, Some(&full), ALONE, 1);
+        let e = alone(retry(RetryCause::Refused), &w, Some(&full));
         assert!(e.record.is_none());
         assert!(matches!(e.report, Some(Err(WorkerError::Rejected { .. }))));
 
@@ -493,18 +464,7 @@ mod tests {
             kind: kind.into(),
             attributes: vec![("msg_index".into(), index.to_string())],
         };
-        let answer = |events| {
-            Ok(Included {
-                txhash: "AB".into(),
-                height: 31,
-                fee: Fee::uallo(10, 100),
-                gas_used: 90,
-                broadcast_at: now,
-                included_at: now,
-                attempts: 1,
-                events,
-            })
-        };
+        let answer = |events| Ok(included_for_test(31, (now, now), events));
         let outcome = |answer: &SubmitResult, carried| {
             effects(
                 Decision::Included,
@@ -559,26 +519,12 @@ mod tests {
                 height: None,
             },
         });
-        let e = effects(
-            retry(RetryCause::Exhausted),
-            &w,
-            MS,
-            Some(&exhausted),
-            ALONE,
-            1,
-        );
+        let e = alone(retry(RetryCause::Exhausted), &w, Some(&exhausted));
         assert_eq!(e.report.unwrap().unwrap_err().kind(), "insufficient_fee");
         let unfunded = Err(SubmitError::Client(crate::client::ClientError::NotFound(
             "account allo1x (fund it first)".into(),
         )));
-        let e = effects(
-            retry(RetryCause::ChainAnswer),
-            &w,
-            MS,
-            Some(&unfunded),
-            ALONE,
-            1,
-        );
+        let e = alone(retry(RetryCause::ChainAnswer), &w, Some(&unfunded));
         let err = e.report.unwrap().unwrap_err();
         assert_eq!(err.kind(), "chain_answer");
         assert!(err.to_string().contains("fund it first"), "{err}");
@@ -587,16 +533,13 @@ mod tests {
             required: 4500,
             maximum: 3000,
         });
-        let e = effects(
+        let e = alone(
             Decision::FeeAboveMaximum {
                 required: 4500,
                 maximum: 3000,
             },
             &w,
-            MS,
             Some(&above),
-            ALONE,
-            1,
         );
         assert!(e.record.unwrap().is_final());
         let err = e.report.unwrap().unwrap_err();

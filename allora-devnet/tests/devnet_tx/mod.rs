@@ -1,0 +1,98 @@
+//! Transactions on the devnet of the rule and protocol tests: signing at
+//! the standard gas and fee, payloads, and checks of the chain's answers.
+#![allow(dead_code)]
+
+use allora_devnet::fixtures::{channel, payload_any, sign_tx, TestNet, TestNetBuilder};
+use allora_devnet::DevnetHandle;
+use allora_sdk::keys::WorkerKey;
+use allora_sdk::proto::emissions::v10;
+use allora_sdk::proto::emissions::v10::query_service_client::QueryServiceClient;
+use allora_sdk::proto::Any;
+use allora_sdk::tx::SignedTx;
+use tonic::transport::Channel;
+
+use crate::devnet_support::{actors, started, Actors, CHAIN_ID, FEE, FIRST_NONCE, GAS};
+
+/// Starts the devnet `builder` describes.
+pub async fn launch(builder: TestNetBuilder) -> TestNet {
+    builder.start().await.unwrap()
+}
+
+/// The standard actors and devnet, at the first nonce of topic 1.
+pub async fn standard() -> (Actors, TestNet) {
+    let a = actors();
+    let devnet = started(&a).await;
+    (a, devnet)
+}
+
+/// [`standard`], with a channel to the devnet.
+pub async fn connected() -> (Actors, TestNet, Channel) {
+    let (a, devnet) = standard().await;
+    let ch = channel(&devnet).await.unwrap();
+    (a, devnet, ch)
+}
+
+pub type TxResponse = cosmrs::proto::cosmos::base::abci::v1beta1::TxResponse;
+
+/// `msgs` in a tx signed by `signer` on the test chain with account
+/// `number` and `sequence`, at `GAS` and `FEE`.
+pub fn sign(signer: &WorkerKey, msgs: Vec<Any>, number: u64, sequence: u64) -> SignedTx {
+    sign_tx(CHAIN_ID, signer, msgs, number, sequence, GAS, FEE).unwrap()
+}
+
+/// `key`'s inference `value` for `nonce` of `topic`.
+pub fn payload_at(key: &WorkerKey, topic: u64, nonce: i64, value: &str) -> Any {
+    payload_any(key, topic, nonce, value).unwrap()
+}
+
+/// `key`'s inference "1" for the first nonce of `topic`.
+pub fn payload(key: &WorkerKey, topic: u64) -> Any {
+    payload_at(key, topic, FIRST_NONCE, "1")
+}
+
+/// Checks the result's code and codespace, showing its log otherwise.
+#[track_caller]
+pub fn assert_code(res: &TxResponse, code: u32, codespace: &str) {
+    assert_eq!(
+        (res.code, res.codespace.as_str()),
+        (code, codespace),
+        "{}",
+        res.raw_log
+    );
+}
+
+/// Checks the log of a tx whose first message failed with `error`.
+#[track_caller]
+pub fn assert_message_log(res: &TxResponse, error: &str) {
+    assert_eq!(
+        res.raw_log,
+        format!("failed to execute message; message index: 0: {error}")
+    );
+}
+
+/// A client of the emissions queries on `devnet`.
+pub async fn queries(devnet: &DevnetHandle) -> QueryServiceClient<Channel> {
+    QueryServiceClient::new(channel(devnet).await.unwrap())
+}
+
+/// Topic `topic_id`, as `GetTopic` answers it.
+pub async fn get_topic(q: &mut QueryServiceClient<Channel>, topic_id: u64) -> v10::Topic {
+    q.get_topic(v10::GetTopicRequest { topic_id })
+        .await
+        .unwrap()
+        .into_inner()
+        .topic
+        .unwrap()
+}
+
+/// The emissions parameters, as `GetParams` answers them.
+pub async fn get_params(
+    q: &mut QueryServiceClient<Channel>,
+) -> allora_sdk::proto::emissions::v9::Params {
+    q.get_params(v10::GetParamsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .params
+        .unwrap()
+}
