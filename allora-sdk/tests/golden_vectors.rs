@@ -317,9 +317,8 @@ fn transactions_sign_identically() {
             );
             assert_eq!(t.fee_amount.len(), 1, "{ctx}");
             let fee = Fee {
-                amount: t.fee_amount[0].amount.parse().unwrap(),
                 denom: t.fee_amount[0].denom.clone(),
-                gas_limit: t.gas_limit,
+                ..Fee::uallo(t.fee_amount[0].amount.parse().unwrap(), t.gas_limit)
             };
             let signer = SignerData::new(&t.chain_id, t.account_number, t.sequence);
             let unsigned = UnsignedTx::new(vec![signed_payload.to_any()])
@@ -464,9 +463,8 @@ async fn the_signer_trait_path_reproduces_every_vector() {
             for t in v.txs.iter().filter(|t| t.payload == p.name) {
                 let ctx = format!("{source}/tx {}", t.name);
                 let fee = Fee {
-                    amount: t.fee_amount[0].amount.parse().unwrap(),
                     denom: t.fee_amount[0].denom.clone(),
-                    gas_limit: t.gas_limit,
+                    ..Fee::uallo(t.fee_amount[0].amount.parse().unwrap(), t.gas_limit)
                 };
                 let data = SignerData::new(&t.chain_id, t.account_number, t.sequence);
                 let unsigned = UnsignedTx::new(vec![signed.to_any()])

@@ -18,6 +18,7 @@
 
 mod endpoint;
 mod error;
+mod feegrant;
 mod queries;
 mod txs;
 
@@ -28,6 +29,7 @@ use tokio::time::Instant;
 
 pub use endpoint::EndpointHealth;
 pub use error::{classify, ChainError, ClientError, TxErrorKind, TxStage};
+pub use feegrant::FeeAllowance;
 pub use queries::{AccountInfo, LatestBlock};
 pub use txs::{BroadcastAck, GasEstimate, TxOutcome};
 

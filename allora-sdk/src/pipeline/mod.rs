@@ -40,7 +40,7 @@ pub use gas::{GasMemory, GasPolicy};
 pub use remedy::{FeeTarget, Remedy, RemedyContext, RemedyPolicy};
 
 use crate::client::{ChainClient, ChainError, ClientError, TxErrorKind, TxStage};
-use crate::keys::WorkerKey;
+use crate::keys::{Address, WorkerKey};
 use crate::proto::Any;
 use crate::tx::{Fee, FeeTier, TxBuildError};
 use broadcast::{Broadcast, Sent};
@@ -137,6 +137,9 @@ pub struct PipelineConfig {
     pub gas_reuse_for: Duration,
     /// Memo of every transaction.
     pub memo: String,
+    /// An account paying every transaction's fee under a fee grant it gave
+    /// the key (see [`Fee`]); `None`: the key's account pays.
+    pub fee_granter: Option<Address>,
 }
 
 impl PipelineConfig {
@@ -155,6 +158,7 @@ impl PipelineConfig {
             backoff: remedy::default_backoff(),
             gas_reuse_for: Duration::from_secs(600),
             memo: String::new(),
+            fee_granter: None,
         }
     }
 }
@@ -263,11 +267,21 @@ impl TxPipeline {
         self.state.lock().await.account.invalidate();
     }
 
-    /// The fee a transaction of `gas_limit` costs now, at the configured tier.
+    /// The fee a transaction of `gas_limit` costs now, at the configured
+    /// tier (with the configured fee granter, who pays it).
     pub async fn fee_estimate(&self, gas_limit: u64) -> Fee {
         let mut state = self.state.lock().await;
         let tier = state.fees.tier();
-        state.fees.fee(&self.client, gas_limit, tier).await
+        state
+            .fees
+            .fee(&self.client, gas_limit, tier)
+            .await
+            .with_granter(self.config.fee_granter.clone())
+    }
+
+    /// The account paying this pipeline's fees under a fee grant, if any.
+    pub fn fee_granter(&self) -> Option<&Address> {
+        self.config.fee_granter.as_ref()
     }
 
     /// Sends `messages` in one transaction and waits for its inclusion: no
@@ -397,7 +411,11 @@ impl TxPipeline {
         let mut state = self.state.lock().await;
         let address = self.key.address();
         let (account_number, sequence) = state.account.current(&client, address).await?;
-        let fee = state.fees.fee(&client, gas, plan.tier).await;
+        let fee = state
+            .fees
+            .fee(&client, gas, plan.tier)
+            .await
+            .with_granter(self.config.fee_granter.clone());
         let tx = signer.sign(&self.key, account_number, sequence, &fee)?;
         match broadcast::broadcast(&client, &tx, &fee).await {
             Ok(Broadcast::Accepted(sent)) => {
@@ -448,6 +466,7 @@ impl TxPipeline {
                 signer.prepared(),
                 self.key.public_key(),
                 sequence,
+                self.config.fee_granter.as_ref(),
             )
             .await?
             {

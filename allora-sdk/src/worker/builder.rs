@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use super::{NoopObserver, TopicSpec, Worker, WorkerConfig, WorkerError, WorkerObserver};
 use crate::client::{ChainClient, ClientConfig};
-use crate::keys::{Mnemonic, WorkerKey};
+use crate::keys::{Address, Mnemonic, WorkerKey};
 use crate::pipeline::{GasPolicy, GasPriceSource};
 use crate::tx::{FeeTier, GasPrice};
 
@@ -47,6 +47,7 @@ pub struct WorkerBuilder {
     gas: Option<GasPolicy>,
     gas_price: Option<GasPriceSource>,
     fee_tier: Option<FeeTier>,
+    fee_granter: Option<Address>,
     observer: Option<Arc<dyn WorkerObserver>>,
 }
 
@@ -248,6 +249,15 @@ impl WorkerBuilder {
         self
     }
 
+    /// An account that pays every transaction's fee under a fee grant it
+    /// gave the worker (`Fee.granter`; see [`Fee`](crate::tx::Fee)). The
+    /// worker's own account still pays the registration and data fees.
+    /// Without a valid allowance the chain refuses the transactions.
+    pub fn fee_granter(mut self, granter: Address) -> Self {
+        self.fee_granter = Some(granter);
+        self
+    }
+
     /// Metrics hooks.
     pub fn observer(mut self, observer: Arc<dyn WorkerObserver>) -> Self {
         self.observer = Some(observer);
@@ -337,6 +347,7 @@ impl WorkerBuilder {
                 .gas_price
                 .unwrap_or(GasPriceSource::Static(GasPrice::from_uallo(10))),
             fee_tier: self.fee_tier.unwrap_or_default(),
+            fee_granter: self.fee_granter,
             shutdown_grace: Duration::from_secs(8),
         };
         Ok(Worker {

@@ -96,7 +96,7 @@ pub use error::WorkerError;
 pub use run::RunSummary;
 
 use crate::client::ChainClient;
-use crate::keys::WorkerKey;
+use crate::keys::{Address, WorkerKey};
 use crate::pipeline::{GasPolicy, GasPriceSource, PipelineConfig, TxPipeline};
 use crate::tx::{Fee, FeeTier};
 
@@ -251,6 +251,8 @@ pub struct WorkerConfig {
     pub gas_price: GasPriceSource,
     /// Fee tier.
     pub fee_tier: FeeTier,
+    /// Who pays the transaction fees under a fee grant, if not the worker.
+    pub fee_granter: Option<Address>,
     /// Time allowed for in-flight work at shutdown.
     pub shutdown_grace: Duration,
 }
@@ -309,6 +311,7 @@ impl Worker {
         pipeline_config.gas = self.config.gas;
         pipeline_config.gas_price = self.config.gas_price.clone();
         pipeline_config.tier = self.config.fee_tier;
+        pipeline_config.fee_granter = self.config.fee_granter.clone();
         let pipeline = TxPipeline::new(self.client.clone(), Arc::clone(&self.key), pipeline_config);
 
         self.ensure_registered(&pipeline).await?;
@@ -367,22 +370,35 @@ impl Worker {
 
     async fn check_balance(&self, pipeline: &TxPipeline) {
         let address = self.key.address();
-        match self.client.balance(address, crate::tx::DENOM).await {
-            Ok(balance) => {
-                self.observer.balance(balance);
-                let per_epoch = pipeline
-                    .fee_estimate(self.config.gas.fallback(self.config.topics.len()))
-                    .await;
-                if balance < per_epoch.amount.saturating_mul(10) {
-                    tracing::warn!(
-                        %address,
-                        balance_uallo = balance,
-                        fee_per_epoch_uallo = per_epoch.amount,
-                        "balance covers fewer than 10 epochs of fees; fund the worker to keep submitting"
-                    );
-                }
+        let balance = match self.client.balance(address, crate::tx::DENOM).await {
+            Ok(balance) => balance,
+            Err(error) => {
+                tracing::warn!(%address, %error, "could not read the balance");
+                return;
             }
-            Err(error) => tracing::warn!(%address, %error, "could not read the balance"),
+        };
+        self.observer.balance(balance);
+        // The fees come from the granter's account when there is one.
+        let (payer, payer_balance) = match &self.config.fee_granter {
+            None => (address, balance),
+            Some(granter) => match self.client.balance(granter, crate::tx::DENOM).await {
+                Ok(b) => (granter, b),
+                Err(error) => {
+                    tracing::warn!(%granter, %error, "could not read the fee granter's balance");
+                    return;
+                }
+            },
+        };
+        let per_epoch = pipeline
+            .fee_estimate(self.config.gas.fallback(self.config.topics.len()))
+            .await;
+        if payer_balance < per_epoch.amount.saturating_mul(10) {
+            tracing::warn!(
+                %payer,
+                balance_uallo = payer_balance,
+                fee_per_epoch_uallo = per_epoch.amount,
+                "the fee payer's balance covers fewer than 10 epochs of fees; fund it to keep submitting"
+            );
         }
     }
 }
