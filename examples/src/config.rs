@@ -9,7 +9,8 @@
 //! grpc_endpoints = ["https://grpc-a.example:443", "https://grpc-b.example:443"]
 //! websocket_url = "wss://rpc.example/websocket"
 //! data_dir = "/var/lib/allora-worker"
-//! gas_price = "feemarket"        # or a number of uallo per gas, e.g. 10
+//! gas_price = "feemarket"        # or uallo per gas: 10, 0.08 or "0.08"
+//! fee_granter = "allo1..."       # optional: an account paying the fees under a fee grant
 //! fee_tier = "standard"          # eco | standard | priority
 //! auto_register = false
 //! metrics_addr = "127.0.0.1:9464"
@@ -35,6 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use allora_infer::HttpProvider;
+use allora_sdk::keys::Address;
 use allora_sdk::pipeline::GasPriceSource;
 use allora_sdk::tx::{FeeTier, GasPrice};
 use allora_sdk::worker::TopicSpec;
@@ -71,8 +73,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     (
         "ALLORA_GAS_PRICE",
-        "gas_price (\"feemarket\" or uallo per gas)",
+        "gas_price (\"feemarket\" or uallo per gas, e.g. 0.08)",
     ),
+    ("ALLORA_FEE_GRANTER", "fee_granter (an allo1... address)"),
     ("ALLORA_FEE_TIER", "fee_tier"),
     ("ALLORA_AUTO_REGISTER", "auto_register (true/false)"),
     ("ALLORA_METRICS_ADDR", "metrics_addr"),
@@ -120,8 +123,12 @@ pub struct FileConfig {
     pub key: Option<KeyConfig>,
     /// CloudWatch metrics (off unless a namespace is given).
     pub cloudwatch: Option<CloudWatchConfig>,
-    /// `"feemarket"` or a static price in uallo per gas.
+    /// `"feemarket"` or a static price in uallo per gas (a TOML integer,
+    /// float or decimal string: `10`, `0.08`, `"0.08"`).
     pub gas_price: Option<GasPriceSetting>,
+    /// An account that pays the transaction fees under a fee grant
+    /// (`Fee.granter`); the worker still pays registration and data fees.
+    pub fee_granter: Option<String>,
     /// `eco`, `standard` or `priority`.
     pub fee_tier: Option<String>,
     /// Register in configured topics where the worker is not registered.
@@ -159,14 +166,69 @@ pub struct CloudWatchConfig {
     pub flush_interval_secs: Option<u64>,
 }
 
-/// A gas price as written: a number, or the name of a source.
+/// A gas price as written: a whole or fractional number of uallo per gas,
+/// or text (`"feemarket"`, or a decimal such as `"0.08"`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum GasPriceSetting {
-    /// uallo per gas.
+    /// A TOML integer: whole uallo per gas.
     Uallo(u64),
-    /// `"feemarket"`.
+    /// A TOML float: uallo per gas, read through its shortest decimal
+    /// spelling (`0.08` is exactly 0.08).
+    Fractional(f64),
+    /// A string: `"feemarket"` or a decimal number of uallo per gas.
     Named(String),
+}
+
+/// What a gas price may be written as, for error messages.
+const GAS_PRICE_FORMS: &str = "use \"feemarket\" or a positive number of uallo per gas with up to 18 decimal places, e.g. 10, 0.08 or \"0.08\"";
+
+/// The gas price source of a setting; `field` names where it was written
+/// (`gas_price`, or `ALLORA_GAS_PRICE`).
+fn resolve_gas_price(
+    setting: Option<GasPriceSetting>,
+    field: &str,
+) -> Result<GasPriceSource, AppError> {
+    let text = match setting {
+        None => return Ok(GasPriceSource::Static(GasPrice::from_uallo(10))),
+        Some(GasPriceSetting::Uallo(n)) => n.to_string(),
+        // Rust prints the shortest decimal that reads back as the same
+        // float: 0.08, not 0.0800000000000000016653...
+        Some(GasPriceSetting::Fractional(x)) => x.to_string(),
+        Some(GasPriceSetting::Named(name)) if name.trim().eq_ignore_ascii_case("feemarket") => {
+            return Ok(GasPriceSource::Feemarket {
+                multiplier_percent: 120,
+                cache_for: Duration::from_secs(30),
+                fallback: GasPrice::from_uallo(10),
+            })
+        }
+        Some(GasPriceSetting::Named(text)) => text,
+    };
+    match GasPrice::from_decimal(&text) {
+        Ok(price) if price.is_zero() => Err(invalid(
+            field,
+            format!("is {text}: a zero gas price pays no fee; {GAS_PRICE_FORMS}"),
+        )),
+        Ok(price) => Ok(GasPriceSource::Static(price)),
+        Err(e) => Err(invalid(
+            field,
+            format!("{text:?} is not a gas price ({e}); {GAS_PRICE_FORMS}"),
+        )),
+    }
+}
+
+/// The fee granter of a setting, checked as an address; `field` names
+/// where it was written.
+fn resolve_fee_granter(text: Option<&str>, field: &str) -> Result<Option<Address>, AppError> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    Address::from_str(text).map(Some).map_err(|e| {
+        invalid(
+            field,
+            format!("{text:?} is not an account address ({e}); give the granter's allo1... address or remove it"),
+        )
+    })
 }
 
 /// One topic as written.
@@ -277,6 +339,8 @@ pub struct Settings {
     pub key: KeySetting,
     /// Gas price source.
     pub gas_price: GasPriceSource,
+    /// Who pays the transaction fees under a fee grant, if not the worker.
+    pub fee_granter: Option<Address>,
     /// Fee tier.
     pub fee_tier: FeeTier,
     /// Auto-registration.
@@ -357,12 +421,20 @@ pub fn resolve(
     if let Some(v) = var("ALLORA_DATA_DIR") {
         file.data_dir = Some(PathBuf::from(v));
     }
-    if let Some(v) = var("ALLORA_GAS_PRICE") {
-        file.gas_price = Some(match v.trim().parse::<u64>() {
-            Ok(n) => GasPriceSetting::Uallo(n),
-            Err(_) => GasPriceSetting::Named(v),
-        });
-    }
+    let gas_price_field = match var("ALLORA_GAS_PRICE") {
+        Some(v) => {
+            file.gas_price = Some(GasPriceSetting::Named(v));
+            "ALLORA_GAS_PRICE"
+        }
+        None => "gas_price",
+    };
+    let fee_granter_field = match var("ALLORA_FEE_GRANTER") {
+        Some(v) => {
+            file.fee_granter = Some(v);
+            "ALLORA_FEE_GRANTER"
+        }
+        None => "fee_granter",
+    };
     if let Some(v) = var("ALLORA_FEE_TIER") {
         file.fee_tier = Some(v);
     }
@@ -415,11 +487,7 @@ pub fn resolve(
         return Err(invalid("grpc_endpoints", "no gRPC endpoint is configured; list at least one, e.g. grpc_endpoints = [\"https://grpc.example:443\"] (or set ALLORA_GRPC_ENDPOINTS)"));
     }
     for (i, endpoint) in grpc_endpoints.iter().enumerate() {
-        check_url(
-            &format!("grpc_endpoints[{i}]"),
-            endpoint,
-            &["http", "https"],
-        )?;
+        check_url(&format!("grpc_endpoints[{i}]"), endpoint, GRPC_SCHEMES)?;
     }
 
     if let Some(ws) = &file.websocket_url {
@@ -434,31 +502,8 @@ pub fn resolve(
         ));
     }
 
-    let gas_price = match file.gas_price {
-        None => GasPriceSource::Static(GasPrice::from_uallo(10)),
-        Some(GasPriceSetting::Uallo(0)) => {
-            return Err(invalid(
-                "gas_price",
-                "is 0; use a positive number of uallo per gas or \"feemarket\"",
-            ))
-        }
-        Some(GasPriceSetting::Uallo(n)) => GasPriceSource::Static(GasPrice::from_uallo(n)),
-        Some(GasPriceSetting::Named(name)) if name.trim().eq_ignore_ascii_case("feemarket") => {
-            GasPriceSource::Feemarket {
-                multiplier_percent: 120,
-                cache_for: Duration::from_secs(30),
-                fallback: GasPrice::from_uallo(10),
-            }
-        }
-        Some(GasPriceSetting::Named(other)) => {
-            return Err(invalid(
-                "gas_price",
-                format!(
-                    "{other:?} is not understood; use \"feemarket\" or a number of uallo per gas"
-                ),
-            ))
-        }
-    };
+    let gas_price = resolve_gas_price(file.gas_price, gas_price_field)?;
+    let fee_granter = resolve_fee_granter(file.fee_granter.as_deref(), fee_granter_field)?;
 
     let fee_tier = match file.fee_tier {
         None => FeeTier::Standard,
@@ -543,6 +588,7 @@ pub fn resolve(
         data_dir,
         key,
         gas_price,
+        fee_granter,
         fee_tier,
         auto_register: file.auto_register.unwrap_or(false),
         metrics_addr,
@@ -646,6 +692,10 @@ pub fn resolve_key(
         )),
     }
 }
+
+/// The schemes of a gRPC endpoint: `http`/`https`, and the official Python
+/// SDK's spelling of the same, `grpc+http`/`grpc+https`.
+const GRPC_SCHEMES: &[&str] = &["http", "https", "grpc+http", "grpc+https"];
 
 fn check_url(field: &str, text: &str, schemes: &[&str]) -> Result<(), AppError> {
     let url = url::Url::parse(text.trim()).map_err(|e| {
@@ -791,6 +841,112 @@ inference_url = "http://127.0.0.1:8000/inference/{Token}"
             let err = resolve(file, &no_env).unwrap_err().to_string();
             assert!(err.contains(field), "{field}: {err}");
         }
+    }
+
+    /// The static price a configuration resolves to.
+    fn static_price(s: &Settings) -> GasPrice {
+        match s.gas_price {
+            GasPriceSource::Static(p) => p,
+            ref other => panic!("not a static price: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn fractional_gas_prices_are_read_from_file_and_environment() {
+        let want = GasPrice::from_decimal("0.08").unwrap();
+        for written in ["0.08", "\"0.08\"", "8e-2", "\"0.08uallo\""] {
+            let text = GOOD.replace("\"feemarket\"", written);
+            let s = resolve(parse(Path::new("w.toml"), &text).unwrap(), &no_env).unwrap();
+            assert_eq!(static_price(&s), want, "{written}");
+            // 0.08 uallo/gas x 250 000 gas = 20 000 uallo (eco), 30 000 (standard).
+            assert_eq!(static_price(&s).fee_for(250_000, FeeTier::Eco), 20_000);
+            assert_eq!(static_price(&s).fee_for(250_000, FeeTier::Standard), 30_000);
+        }
+        let env = |name: &str| (name == "ALLORA_GAS_PRICE").then(|| "0.08".to_owned());
+        let s = resolve(parse(Path::new("w.toml"), GOOD).unwrap(), &env).unwrap();
+        assert_eq!(static_price(&s), want);
+        let s = resolve(
+            parse(Path::new("w.toml"), &GOOD.replace("\"feemarket\"", "25")).unwrap(),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(static_price(&s), GasPrice::from_uallo(25));
+
+        // Refusals name the field and the accepted forms.
+        for written in ["0", "0.0", "-1", "-0.5", "\"cheap\"", "1e-19", "nan", "inf"] {
+            let text = GOOD.replace("\"feemarket\"", written);
+            let err = resolve(parse(Path::new("w.toml"), &text).unwrap(), &no_env)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("`gas_price`") && err.contains("0.08") && err.contains("feemarket"),
+                "{written}: {err}"
+            );
+        }
+        let env = |name: &str| (name == "ALLORA_GAS_PRICE").then(|| "ten".to_owned());
+        let err = resolve(parse(Path::new("w.toml"), GOOD).unwrap(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ALLORA_GAS_PRICE") && err.contains("\"ten\"") && err.contains("0.08"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn grpc_plus_endpoints_are_accepted_from_file_and_environment() {
+        let text = GOOD
+            .replace("http://127.0.0.1:9090", "grpc+http://127.0.0.1:9090")
+            .replace("https://grpc.example:443", "grpc+https://grpc.example:443");
+        let s = resolve(parse(Path::new("w.toml"), &text).unwrap(), &no_env).unwrap();
+        assert_eq!(
+            s.grpc_endpoints,
+            [
+                "grpc+http://127.0.0.1:9090",
+                "grpc+https://grpc.example:443"
+            ]
+        );
+        // The client takes them as they are.
+        allora_sdk::ChainClient::new(allora_sdk::ClientConfig::new(s.grpc_endpoints.iter()))
+            .unwrap();
+        let env = |name: &str| {
+            (name == "ALLORA_GRPC_ENDPOINTS")
+                .then(|| "grpc+https://a.example:443,grpc+http://b:9090".to_owned())
+        };
+        let s = resolve(parse(Path::new("w.toml"), GOOD).unwrap(), &env).unwrap();
+        assert_eq!(s.grpc_endpoints.len(), 2);
+        // Other schemes are still refused, naming the accepted ones.
+        let text = GOOD.replace("http://127.0.0.1:9090", "rest+http://127.0.0.1:1317");
+        let err = resolve(parse(Path::new("w.toml"), &text).unwrap(), &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("grpc_endpoints[0]") && err.contains("grpc+https"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_fee_granter_is_an_address() {
+        let granter = "allo19rl4cm2hmr8afy4kldpxz3fka4jguq0ajnh7gv";
+        let text = format!("fee_granter = \"{granter}\"\n{GOOD}");
+        let s = resolve(parse(Path::new("w.toml"), &text).unwrap(), &no_env).unwrap();
+        assert_eq!(s.fee_granter.unwrap().as_str(), granter);
+        let s = resolve(parse(Path::new("w.toml"), GOOD).unwrap(), &no_env).unwrap();
+        assert_eq!(s.fee_granter, None);
+        let env = |name: &str| (name == "ALLORA_FEE_GRANTER").then(|| granter.to_owned());
+        let s = resolve(parse(Path::new("w.toml"), GOOD).unwrap(), &env).unwrap();
+        assert_eq!(s.fee_granter.unwrap().as_str(), granter);
+        let text = format!("fee_granter = \"cosmos1xyz\"\n{GOOD}");
+        let err = resolve(parse(Path::new("w.toml"), &text).unwrap(), &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("fee_granter"), "{err}");
+        let env = |name: &str| (name == "ALLORA_FEE_GRANTER").then(|| "nope".to_owned());
+        let err = resolve(parse(Path::new("w.toml"), GOOD).unwrap(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ALLORA_FEE_GRANTER"), "{err}");
     }
 
     /// The key setting of GOOD with `top` before it (top-level keys),

@@ -23,6 +23,7 @@ pub async fn register(settings: Settings, out: &mut dyn Write) -> Result<(), App
     let mut config = PipelineConfig::new(chain_id);
     config.gas_price = settings.gas_price;
     config.tier = settings.fee_tier;
+    config.fee_granter = settings.fee_granter;
     let pipeline = TxPipeline::new(client, Arc::new(key), config);
     for topic in &settings.topics {
         let line = match ensure_registered(&pipeline, topic.id, REGISTRATION_TIMEOUT).await {

@@ -87,6 +87,9 @@ async fn run_configured(args: &RunArgs, settings: Settings) -> Result<(), AppErr
         .auto_register(settings.auto_register)
         .gas_price_source(settings.gas_price.clone())
         .fee_tier(settings.fee_tier);
+    if let Some(granter) = &settings.fee_granter {
+        builder = builder.fee_granter(granter.clone());
+    }
     if let Some(ws) = &settings.websocket_url {
         builder = builder.websocket(ws.clone());
     }
