@@ -258,7 +258,10 @@ mod tests {
             (25, 4096, 16, 7)
         );
         assert!(params.global_whitelist_enabled && !params.global_worker_whitelist_enabled);
-        assert_eq!(config.min_gas_price, GasPrice::from_decimal("0.08").unwrap());
+        assert_eq!(
+            config.min_gas_price,
+            GasPrice::from_decimal("0.08").unwrap()
+        );
         assert!(Args::try_parse_from(["allora-devnet", "--min-gas-price", "cheap"]).is_err());
         assert_eq!(params.global_whitelist[0].as_str(), member);
         let multi = &config.topics[1];
