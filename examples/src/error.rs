@@ -6,7 +6,7 @@ use allora_sdk::client::ClientError;
 use allora_sdk::key_source::KeySourceError;
 use allora_sdk::keys::KeyError;
 use allora_sdk::observe::prometheus::PrometheusError;
-use allora_sdk::pipeline::SubmitError;
+use allora_sdk::registration::RegistrationError;
 use allora_sdk::worker::store::StoreError;
 use allora_sdk::worker::WorkerError;
 
@@ -73,14 +73,15 @@ pub enum AppError {
     /// The worker failed to start or stopped abnormally.
     #[error("worker: {0}")]
     Worker(Box<WorkerError>),
-    /// A transaction failed.
-    #[error("registering in topic {topic_id} failed: {source}; check the balance (fees and the registration fee) and the topic id")]
+    /// A registration failed (for lack of funds: the message names the
+    /// account, its balance and what it needs).
+    #[error("registering in topic {topic_id} failed: {source}")]
     Register {
         /// The topic.
         topic_id: u64,
         /// Why.
         #[source]
-        source: Box<SubmitError>,
+        source: Box<RegistrationError>,
     },
     /// The embedded devnet could not start.
     #[error("the embedded devnet could not start: {0}")]

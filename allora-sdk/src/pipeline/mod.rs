@@ -284,6 +284,54 @@ impl TxPipeline {
         self.config.fee_granter.as_ref()
     }
 
+    /// The chain id signed into every transaction.
+    pub fn chain_id(&self) -> &str {
+        &self.config.chain_id
+    }
+
+    /// The gas limit this pipeline would give a transaction of `messages`
+    /// now, without signing or sending anything: the simulated gas times
+    /// the adjustment, or the fallback limit when the chain cannot simulate
+    /// them (an account it has never seen, a message it would refuse).
+    /// Every call is bounded by `deadline`.
+    pub async fn estimate_gas(
+        &self,
+        messages: Vec<Any>,
+        deadline: Instant,
+    ) -> Result<u64, SubmitError> {
+        let signer = TxSigner::new(messages, &self.config.memo, &self.config.chain_id)?;
+        let count = signer.prepared().message_count();
+        let client = self.client.with_deadline(deadline);
+        let current = self
+            .state
+            .lock()
+            .await
+            .account
+            .current(&client, self.key.address())
+            .await;
+        let sequence = match current {
+            Ok((_, sequence)) => sequence,
+            Err(ClientError::NotFound(_)) => return Ok(self.config.gas.fallback(count)),
+            Err(other) => return Err(other.into()),
+        };
+        Ok(
+            match gas::estimate(
+                &client,
+                &self.config.gas,
+                signer.prepared(),
+                self.key.public_key(),
+                sequence,
+                self.config.fee_granter.as_ref(),
+            )
+            .await?
+            {
+                Estimate::Simulated(gas_used) => self.config.gas.from_simulation(gas_used),
+                Estimate::Fallback(gas) => gas,
+                Estimate::Refused(_) => self.config.gas.fallback(count),
+            },
+        )
+    }
+
     /// Sends `messages` in one transaction and waits for its inclusion: no
     /// attempt is broadcast after `send_by`, and inclusion is awaited until
     /// `confirm_by`. The transaction is simulated first ([`GasMode::Simulate`]).

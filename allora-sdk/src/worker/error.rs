@@ -5,7 +5,7 @@ use allora_infer::InferError;
 use crate::client::{ChainError, ClientError};
 use crate::keys::KeyError;
 use crate::payload::PayloadError;
-use crate::pipeline::SubmitError;
+use crate::registration::RegistrationError;
 use crate::worker::store::StoreError;
 
 /// A worker failure: of the whole worker (start-up), or of one window (in the
@@ -37,9 +37,10 @@ pub enum WorkerError {
     RegistrationFailed {
         /// The topic.
         topic_id: u64,
-        /// Why.
+        /// Why (for lack of funds: the account, its balance and what it
+        /// needs).
         #[source]
-        source: SubmitError,
+        source: RegistrationError,
     },
     /// The chain could not be queried.
     #[error(transparent)]
