@@ -38,7 +38,8 @@
 //! # }
 //! ```
 //!
-//! [`faults`] makes it misbehave on demand (unavailable gRPC, stalled
+//! [`demo`] starts a ready-to-run demo network (topics, a funded key, the
+//! demo model) for a first run. [`faults`] makes it misbehave on demand (unavailable gRPC, stalled
 //! websocket, paused blocks, a mempool losing transactions, a TCP proxy that
 //! refuses, hangs or resets). [`fixtures`] holds what tests of workers and
 //! clients set up again and again: keys, a devnet with a funded, registered
@@ -53,6 +54,7 @@ mod ante;
 mod chain;
 mod config;
 pub mod conformance;
+pub mod demo;
 mod emissions;
 mod error;
 mod events;

@@ -36,10 +36,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use allora_infer::HttpProvider;
+use allora_sdk::client::ChainClient;
 use allora_sdk::keys::Address;
+use allora_sdk::keys::WorkerKey;
 use allora_sdk::pipeline::GasPriceSource;
 use allora_sdk::tx::{FeeTier, GasPrice};
-use allora_sdk::worker::TopicSpec;
+use allora_sdk::worker::{TopicSpec, Worker, WorkerBuilder};
 use serde::Deserialize;
 
 use crate::error::AppError;
@@ -50,6 +52,9 @@ pub const CONFIG_ENV: &str = "ALLORA_WORKER_CONFIG";
 pub const MNEMONIC_ENV: &str = "ALLORA_MNEMONIC";
 /// The default metrics address: loopback only.
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
+/// [`DEFAULT_METRICS_ADDR`] as an address.
+pub const DEFAULT_METRICS_SOCKET: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9464);
 /// The default data directory (relative to the working directory).
 pub const DEFAULT_DATA_DIR: &str = "allora-worker-data";
 /// The key file's name inside the data directory, when no path is given.
@@ -355,6 +360,42 @@ pub struct Settings {
     pub cloudwatch: Option<CloudWatchSettings>,
     /// Topics.
     pub topics: Vec<TopicSettings>,
+}
+
+impl Settings {
+    /// A worker builder with everything these settings say: the client and
+    /// key given, the record, registration, fees, websocket, chain id, and
+    /// each topic with its HTTP providers (the longest topic timeout bounds
+    /// every provider call). Add observers, then build.
+    pub fn worker_builder(
+        &self,
+        client: ChainClient,
+        key: WorkerKey,
+    ) -> Result<WorkerBuilder, AppError> {
+        let mut builder = Worker::builder()
+            .client(client)
+            .key(key)
+            .data_dir(self.data_dir.clone())
+            .auto_register(self.auto_register)
+            .gas_price_source(self.gas_price.clone())
+            .fee_tier(self.fee_tier);
+        if let Some(granter) = &self.fee_granter {
+            builder = builder.fee_granter(granter.clone());
+        }
+        if let Some(ws) = &self.websocket_url {
+            builder = builder.websocket(ws.clone());
+        }
+        if let Some(chain_id) = &self.chain_id {
+            builder = builder.chain_id(chain_id.clone());
+        }
+        if let Some(longest) = self.topics.iter().map(|t| t.timeout).max() {
+            builder = builder.provider_timeout(longest);
+        }
+        for topic in &self.topics {
+            builder = builder.topic(topic.to_spec()?);
+        }
+        Ok(builder)
+    }
 }
 
 /// Whether the user gave any configuration at all: a file, or one of the
@@ -791,6 +832,7 @@ inference_url = "http://127.0.0.1:8000/inference/{Token}"
         assert_eq!(s.key, KeySetting::File("/tmp/w/worker.key".into()));
         assert_eq!(s.cloudwatch, None);
         assert_eq!(s.metrics_addr, DEFAULT_METRICS_ADDR.parse().unwrap());
+        assert_eq!(s.metrics_addr, DEFAULT_METRICS_SOCKET);
         assert_eq!(s.topics[0].timeout, Duration::from_secs(10));
     }
 

@@ -83,24 +83,15 @@ pub enum AppError {
         #[source]
         source: Box<RegistrationError>,
     },
-    /// The embedded devnet could not start.
-    #[error("the embedded devnet could not start: {0}")]
-    Devnet(Box<allora_devnet::DevnetError>),
+    /// The embedded demo devnet could not start.
+    #[error("{0}")]
+    Demo(Box<allora_devnet::demo::DemoError>),
     /// A blocking task panicked or was cancelled.
     #[error("internal task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
-    /// A data directory could not be prepared.
-    #[error("cannot prepare the data directory {path}: {source}; check its permissions or choose another with data_dir / ALLORA_DATA_DIR")]
-    DataDir {
-        /// The directory.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 // The chain's errors are large; boxing keeps every `Result` small.
@@ -116,8 +107,8 @@ impl From<WorkerError> for AppError {
     }
 }
 
-impl From<allora_devnet::DevnetError> for AppError {
-    fn from(error: allora_devnet::DevnetError) -> Self {
-        AppError::Devnet(Box::new(error))
+impl From<allora_devnet::demo::DemoError> for AppError {
+    fn from(error: allora_devnet::demo::DemoError) -> Self {
+        AppError::Demo(Box::new(error))
     }
 }

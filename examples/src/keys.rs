@@ -74,18 +74,6 @@ pub fn file_to_write(flag: Option<&Path>, setting: &KeySetting) -> Result<PathBu
     }
 }
 
-/// Reads the key file at `path`, or creates it with a new 24-word mnemonic.
-/// Returns the key and whether it was created. Blocking.
-pub fn load_or_create(path: &Path) -> Result<(WorkerKey, bool), AppError> {
-    if path.exists() {
-        let mnemonic = keyfile::read(path)?;
-        return Ok((WorkerKey::from_mnemonic(&mnemonic, "")?, false));
-    }
-    let mnemonic = Mnemonic::generate(24)?;
-    keyfile::write_new(path, &mnemonic)?;
-    Ok((WorkerKey::from_mnemonic(&mnemonic, "")?, true))
-}
-
 /// `keys new`: writes a new key file and prints the address and, once, the
 /// mnemonic. Blocking.
 pub fn new_key(path: &Path, words: usize, out: &mut dyn Write) -> Result<(), AppError> {

@@ -5,7 +5,6 @@
 pub mod aws;
 pub mod cli;
 pub mod config;
-pub mod embedded_devnet;
 pub mod error;
 pub mod keys;
 pub mod logging;

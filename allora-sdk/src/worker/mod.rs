@@ -93,7 +93,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use builder::WorkerBuilder;
 pub use error::WorkerError;
-pub use run::RunSummary;
+pub use run::{shutdown_signal, RunSummary};
 
 use crate::client::ChainClient;
 use crate::keys::{Address, WorkerKey};
