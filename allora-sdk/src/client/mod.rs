@@ -19,6 +19,7 @@
 mod endpoint;
 mod error;
 mod feegrant;
+mod node;
 mod queries;
 mod txs;
 
@@ -30,6 +31,7 @@ use tokio::time::Instant;
 pub use endpoint::EndpointHealth;
 pub use error::{classify, ChainError, ClientError, TxErrorKind, TxStage};
 pub use feegrant::FeeAllowance;
+pub use node::NodeInfo;
 pub use queries::{AccountInfo, LatestBlock};
 pub use txs::{BroadcastAck, GasEstimate, TxOutcome};
 
