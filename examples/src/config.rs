@@ -36,6 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use allora_infer::HttpProvider;
+use allora_sdk::check::{Preflight, TopicProbe};
 use allora_sdk::client::ChainClient;
 use allora_sdk::keys::Address;
 use allora_sdk::keys::WorkerKey;
@@ -395,6 +396,34 @@ impl Settings {
             builder = builder.topic(topic.to_spec()?);
         }
         Ok(builder)
+    }
+}
+
+impl Settings {
+    /// The pre-flight checks of these settings for the worker `address`
+    /// (`None`: the key could not be loaded), with each topic's providers.
+    pub fn preflight(&self, address: Option<Address>) -> Result<Preflight, AppError> {
+        let mut preflight = Preflight::new(self.grpc_endpoints.iter().cloned());
+        preflight.chain_id = self.chain_id.clone();
+        preflight.websocket = self.websocket_url.clone();
+        preflight.address = address;
+        preflight.fee_granter = self.fee_granter.clone();
+        preflight.gas_price = self.gas_price.clone();
+        preflight.fee_tier = self.fee_tier;
+        preflight.auto_register = self.auto_register;
+        for topic in &self.topics {
+            let mut probe = TopicProbe::from_spec(&topic.to_spec()?, topic.timeout);
+            probe.inference_source = topic
+                .inference_url
+                .as_ref()
+                .map(|u| format!("inference_url {u}"));
+            probe.forecast_source = topic
+                .forecast_url
+                .as_ref()
+                .map(|u| format!("forecast_url {u}"));
+            preflight.topics.push(probe);
+        }
+        Ok(preflight)
     }
 }
 

@@ -92,6 +92,9 @@ pub enum AppError {
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
+    /// `check` found a problem (the report says which and what to do).
+    #[error("a check failed: the lines marked FAIL (\"status\": \"fail\") say what to do")]
+    ChecksFailed,
 }
 
 // The chain's errors are large; boxing keeps every `Result` small.

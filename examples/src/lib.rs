@@ -3,6 +3,7 @@
 //! server binary, `allora-inference-server`, is `allora_infer::server`).
 
 pub mod aws;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod error;
