@@ -9,6 +9,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use allora_aws::sdk_config::AwsContext;
 use allora_aws::secrets::SecretsManagerKeySource;
 use allora_sdk::key_source::{EnvMnemonicSource, KeyFileSource, KeySource};
 use allora_sdk::keyfile;
@@ -33,11 +34,9 @@ pub async fn source(
         KeySetting::AwsSecret(id) => {
             let client = match aws {
                 Some(aws) => aws_sdk_secretsmanager::Client::new(aws),
-                None => {
-                    let identity = allora_aws::identity_within(crate::aws::IMDS_LIMIT).await;
-                    let region = identity.map(|i| i.region);
-                    aws_sdk_secretsmanager::Client::new(&allora_aws::sdk_config::load(region).await)
-                }
+                None => aws_sdk_secretsmanager::Client::new(
+                    &AwsContext::load(crate::aws::IMDS_LIMIT).await.config,
+                ),
             };
             Box::new(SecretsManagerKeySource::new(client, id.clone()))
         }

@@ -51,7 +51,17 @@ async fn run_configured(args: &RunArgs, settings: Settings) -> Result<(), AppErr
     let key = keys::load(source.as_ref()).await?;
     tracing::info!(address = %key.address(), key = %source.describe(), "worker key loaded");
     let cloudwatch = match (&settings.cloudwatch, &aws) {
-        (Some(cw), Some(aws)) => Some(cloudwatch(cw, aws, &mut metrics)?),
+        (Some(cw), Some(aws)) => {
+            let observer = CloudWatchObserver::for_instance(
+                &aws.config,
+                cw.namespace.clone(),
+                cw.flush_interval,
+                aws.identity.as_ref(),
+            )?;
+            observer.register_counters(&mut metrics);
+            tracing::info!(namespace = %cw.namespace, "CloudWatch metrics on");
+            Some(observer)
+        }
         _ => None,
     };
     let address = key.address().clone();
@@ -81,33 +91,6 @@ async fn run_configured(args: &RunArgs, settings: Settings) -> Result<(), AppErr
         );
     }
     result
-}
-
-/// The CloudWatch exporter, with its counters on the Prometheus registry.
-fn cloudwatch(
-    settings: &config::CloudWatchSettings,
-    aws: &aws::Aws,
-    metrics: &mut PrometheusObserver,
-) -> Result<CloudWatchObserver, AppError> {
-    let observer = CloudWatchObserver::for_instance(
-        &aws.config,
-        settings.namespace.clone(),
-        settings.flush_interval,
-        aws.identity.as_ref(),
-    )?;
-    let (dropped, published) = (observer.clone(), observer.clone());
-    metrics.register_counter_fn(
-        "cloudwatch_dropped",
-        "CloudWatch samples dropped (queue full, CloudWatch unreachable or refusing)",
-        move || dropped.dropped(),
-    );
-    metrics.register_counter_fn(
-        "cloudwatch_published",
-        "CloudWatch samples accepted by CloudWatch",
-        move || published.published(),
-    );
-    tracing::info!(namespace = %settings.namespace, "CloudWatch metrics on");
-    Ok(observer)
 }
 
 async fn run_devnet(args: &RunArgs) -> Result<(), AppError> {
@@ -172,46 +155,17 @@ async fn serve(args: &RunArgs, running: Running, topics: &[u64]) -> Result<(), A
         DEFAULT_BALANCE_REFRESH,
         stop.clone(),
     );
-    println!(
-        "worker {address} starting on topic(s) {}; one line per submission (Ctrl-C to stop)",
-        topic_list(topics)
-    );
+    let stopped = async {
+        tokio::select! {
+            () = signal => {}
+            () = enough.cancelled() => {}
+        }
+    };
     let result = worker
-        .run_until(async {
-            tokio::select! {
-                () = signal => {}
-                () = enough.cancelled() => {}
-            }
-        })
+        .run_until_with(stopped, || SubmissionPrinter::announce(&address, topics))
         .await;
     stop.cancel();
     let _ = balance.await;
     let _ = server.await;
     result.map(|_| ()).map_err(AppError::from)
-}
-
-fn topic_list(ids: &[u64]) -> String {
-    const SHOWN: usize = 10;
-    let mut text = ids
-        .iter()
-        .take(SHOWN)
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    if ids.len() > SHOWN {
-        text.push_str(&format!(" and {} more", ids.len() - SHOWN));
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_topic_lists_are_shortened() {
-        assert_eq!(topic_list(&[1, 2]), "1, 2");
-        let many: Vec<u64> = (1..=100).collect();
-        assert!(topic_list(&many).ends_with("10 and 90 more"));
-    }
 }

@@ -628,7 +628,14 @@ async fn check_says_ready_or_names_what_to_fix_with_its_exit_code() {
             "inference",
         ] {
             let id = format!("topic[{topic}].{what}");
-            assert_eq!(line(&id)["status"], "pass", "{id}: {stdout}");
+            // A 1 s timeout is about half the 2 s window: a warning at most.
+            let fine: &[&str] = if what == "window" {
+                &["pass", "warn"]
+            } else {
+                &["pass"]
+            };
+            let status = line(&id)["status"].as_str().unwrap().to_owned();
+            assert!(fine.contains(&status.as_str()), "{id}: {stdout}");
         }
     }
     assert!(line("topic[1].inference")["data"]["latency_ms"].is_number());

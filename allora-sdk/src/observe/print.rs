@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::keys::Address;
 use crate::worker::{Outcome, Submission, WorkerObserver};
 
 /// `topic=1 nonce=10 tx=9048…28F4 height=11 latency=1.05s outcome=included
@@ -59,6 +60,19 @@ impl SubmissionPrinter {
         self
     }
 
+    /// Prints `worker <address> serving topic(s) 1, 2, 3; one line per
+    /// submission (Ctrl-C to stop)`, naming the first ten topics and how
+    /// many more (for once the worker has started).
+    pub fn announce(address: &Address, topics: &[u64]) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "worker {address} serving topic(s) {}; one line per submission (Ctrl-C to stop)",
+            topic_list(topics)
+        )
+        .and_then(|()| out.flush());
+    }
+
     /// Windows served so far.
     pub fn served(&self) -> u64 {
         self.served.load(Ordering::Relaxed)
@@ -81,6 +95,20 @@ impl WorkerObserver for SubmissionPrinter {
             }
         }
     }
+}
+
+fn topic_list(ids: &[u64]) -> String {
+    const SHOWN: usize = 10;
+    let mut text = ids
+        .iter()
+        .take(SHOWN)
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if ids.len() > SHOWN {
+        text.push_str(&format!(" and {} more", ids.len() - SHOWN));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -120,5 +148,12 @@ mod tests {
         printer.submission(&served(20));
         assert!(token.is_cancelled());
         assert_eq!(printer.served(), 2);
+    }
+
+    #[test]
+    fn long_topic_lists_are_shortened() {
+        assert_eq!(topic_list(&[1, 2]), "1, 2");
+        let many: Vec<u64> = (1..=100).collect();
+        assert!(topic_list(&many).ends_with("10 and 90 more"));
     }
 }

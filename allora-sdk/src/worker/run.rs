@@ -67,7 +67,19 @@ impl Worker {
     /// registration, the submission record...); a failing window is a
     /// result, not an error. Ends early if the worker stops by itself.
     pub async fn run_until<S: Future>(self, signal: S) -> Result<RunSummary, WorkerError> {
+        self.run_until_with(signal, || {}).await
+    }
+
+    /// [`run_until`](Self::run_until), calling `started` once the worker has
+    /// started (chain checked, registered, record open) and before any
+    /// result, e.g. to tell the user it is serving.
+    pub async fn run_until_with<S: Future>(
+        self,
+        signal: S,
+        started: impl FnOnce(),
+    ) -> Result<RunSummary, WorkerError> {
         let (handle, mut results) = self.start().await?;
+        started();
         let mut summary = RunSummary::default();
         tokio::pin!(signal);
         loop {
