@@ -92,6 +92,44 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
 ];
 
+/// What is wrong with the configuration, with the field or variable and
+/// what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("cannot read the configuration file {path}: {source}; check the path given with --config or ALLORA_WORKER_CONFIG")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML of the expected shape.
+    #[error("invalid configuration file {path}: {message}\nsee examples/config/worker.example.toml for the expected format")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (it names the field, line and column).
+        message: String,
+    },
+    /// A configuration value is unusable.
+    #[error("invalid configuration: `{field}`: {problem}")]
+    Value {
+        /// The field (`topics[1].inference_url`, or an environment variable).
+        field: String,
+        /// What is wrong and what to do.
+        problem: String,
+    },
+    /// An `ALLORA_*` environment variable the worker does not read.
+    #[error("unknown environment variable {name}: allora-worker does not read it; remove it or correct its name (the variables it reads are listed in examples/config/worker.example.toml)")]
+    UnknownVariable {
+        /// The variable.
+        name: String,
+    },
+}
+
 /// Refuses an `ALLORA_*` variable the worker does not read: a typo (or a
 /// setting of another program) would otherwise be silently ignored.
 pub fn check_variables<I, S>(names: I) -> Result<(), AppError>
@@ -103,9 +141,10 @@ where
         let name = name.as_ref();
         let known = name == CONFIG_ENV || ENV_VARS.iter().any(|(known, _)| *known == name);
         if name.starts_with("ALLORA_") && !known {
-            return Err(AppError::UnknownVariable {
+            return Err(ConfigError::UnknownVariable {
                 name: name.to_owned(),
-            });
+            }
+            .into());
         }
     }
     Ok(())
@@ -297,7 +336,7 @@ impl TopicSettings {
             if let Some(token) = &self.token {
                 builder = builder.token(token.clone());
             }
-            builder.build().map_err(|e| AppError::ConfigValue {
+            builder.build().map_err(|e| ConfigError::Value {
                 field: field(name),
                 problem: e.to_string(),
             })
@@ -317,10 +356,10 @@ impl TopicSettings {
             (Some(i), None) => TopicSpec::inference(self.id, Arc::new(i)),
             (None, Some(f)) => TopicSpec::forecast(self.id, Arc::new(f)),
             (None, None) => {
-                return Err(AppError::ConfigValue {
-                    field: field("inference_url"),
-                    problem: "a topic needs an inference_url, a forecast_url or both".into(),
-                })
+                return Err(invalid(
+                    &field("inference_url"),
+                    "a topic needs an inference_url, a forecast_url or both",
+                ))
             }
         };
         if let Some(token) = &self.token {
@@ -445,7 +484,7 @@ pub fn config_path(flag: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) ->
 pub async fn read_file(path: &Path) -> Result<FileConfig, AppError> {
     let text = tokio::fs::read_to_string(path)
         .await
-        .map_err(|source| AppError::ConfigRead {
+        .map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
@@ -454,17 +493,19 @@ pub async fn read_file(path: &Path) -> Result<FileConfig, AppError> {
 
 /// Parses configuration text; `path` is for messages.
 pub fn parse(path: &Path, text: &str) -> Result<FileConfig, AppError> {
-    toml::from_str(text).map_err(|e| AppError::ConfigSyntax {
-        path: path.to_owned(),
-        message: e.to_string().trim_end().to_owned(),
+    toml::from_str(text).map_err(|e| {
+        AppError::Config(ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })
     })
 }
 
 fn invalid(field: &str, problem: impl Into<String>) -> AppError {
-    AppError::ConfigValue {
+    AppError::Config(ConfigError::Value {
         field: field.to_owned(),
         problem: problem.into(),
-    }
+    })
 }
 
 /// Applies the environment over the file and checks everything.
@@ -643,7 +684,9 @@ pub fn resolve(
         // Builds the providers once now so a bad template is reported at
         // start-up with its field, not at the first epoch.
         settings.to_spec().map_err(|e| match e {
-            AppError::ConfigValue { problem, .. } if problem.contains("needs an inference_url") => {
+            AppError::Config(ConfigError::Value { problem, .. })
+                if problem.contains("needs an inference_url") =>
+            {
                 invalid(&field("inference_url"), problem)
             }
             other => other,

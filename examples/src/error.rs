@@ -1,7 +1,5 @@
 //! What can stop a command of `allora-worker`, each with what to do about it.
 
-use std::path::PathBuf;
-
 use allora_sdk::client::ClientError;
 use allora_sdk::key_source::KeySourceError;
 use allora_sdk::keys::KeyError;
@@ -10,42 +8,16 @@ use allora_sdk::registration::RegistrationError;
 use allora_sdk::worker::store::StoreError;
 use allora_sdk::worker::WorkerError;
 
+use crate::config::ConfigError;
+
 /// A failure of an `allora-worker` command. The message says what went wrong
 /// and what to do; `main` prints it and exits non-zero.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AppError {
-    /// The configuration file could not be read.
-    #[error("cannot read the configuration file {path}: {source}; check the path given with --config or ALLORA_WORKER_CONFIG")]
-    ConfigRead {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The configuration file is not valid TOML of the expected shape.
-    #[error("invalid configuration file {path}: {message}\nsee examples/config/worker.example.toml for the expected format")]
-    ConfigSyntax {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message (it names the field, line and column).
-        message: String,
-    },
-    /// A configuration value is unusable.
-    #[error("invalid configuration: `{field}`: {problem}")]
-    ConfigValue {
-        /// The field (`topics[1].inference_url`, or an environment variable).
-        field: String,
-        /// What is wrong and what to do.
-        problem: String,
-    },
-    /// An `ALLORA_*` environment variable the worker does not read.
-    #[error("unknown environment variable {name}: allora-worker does not read it; remove it or correct its name (the variables it reads are listed in examples/config/worker.example.toml)")]
-    UnknownVariable {
-        /// The variable.
-        name: String,
-    },
+    /// The configuration is unusable (the message names the field).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The metrics server could not start.
     #[error("{0} (--metrics-addr, metrics_addr or ALLORA_METRICS_ADDR; --allow-public-metrics or allow_public_metrics = true for a public address)")]
     Metrics(#[from] PrometheusError),

@@ -16,7 +16,7 @@ use allora_sdk::keyfile;
 use allora_sdk::keys::{Mnemonic, WorkerKey};
 use zeroize::Zeroizing;
 
-use crate::config::{KeySetting, MNEMONIC_ENV};
+use crate::config::{ConfigError, KeySetting, MNEMONIC_ENV};
 use crate::error::AppError;
 
 /// The source of a key setting. An AWS source reads with `aws` when given
@@ -46,12 +46,14 @@ pub async fn source(
 /// Loads the worker key from `source`.
 pub async fn load(source: &dyn KeySource) -> Result<WorkerKey, AppError> {
     let signer = source.load().await?;
-    signer.into_local().ok_or_else(|| AppError::ConfigValue {
-        field: "key.source".into(),
-        problem: format!(
-            "{} keeps the key outside this process, which this command cannot use",
-            source.describe()
-        ),
+    signer.into_local().ok_or_else(|| {
+        AppError::from(ConfigError::Value {
+            field: "key.source".into(),
+            problem: format!(
+                "{} keeps the key outside this process, which this command cannot use",
+                source.describe()
+            ),
+        })
     })
 }
 
@@ -66,10 +68,10 @@ pub fn file_to_write(flag: Option<&Path>, setting: &KeySetting) -> Result<PathBu
     match (flag, setting) {
         (Some(path), _) => Ok(path.to_owned()),
         (None, KeySetting::File(path)) => Ok(path.clone()),
-        (None, other) => Err(AppError::ConfigValue {
+        (None, other) => Err(AppError::from(ConfigError::Value {
             field: "key.source".into(),
             problem: format!("is {other:?}, not a key file; pass --key-file PATH to write one"),
-        }),
+        })),
     }
 }
 
