@@ -44,6 +44,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::client::{ChainClient, ClientConfig, ClientError, NodeInfo};
+use crate::key_source::KeySource;
 use crate::keys::Address;
 use crate::pipeline::{FeePolicy, GasPolicy, GasPriceSource};
 use crate::proto::emissions::{v10, v9};
@@ -831,6 +832,28 @@ impl Preflight {
             CheckLine::pass(id, summary)
         };
         line.data(data)
+    }
+}
+
+/// The `key` line: whether `source` yields a key, naming the source and the
+/// address (never the key's content), and the address when it does.
+pub async fn check_key(source: &dyn KeySource) -> (CheckLine, Option<Address>) {
+    match source.load().await {
+        Ok(signer) => (
+            CheckLine::pass(
+                "key",
+                format!("{}: address {}", source.describe(), signer.address()),
+            ),
+            Some(signer.address().clone()),
+        ),
+        Err(e) => (
+            CheckLine::fail(
+                "key",
+                format!("{}: {e}", source.describe()),
+                "create a key file with `allora-worker keys new` (or `keys import`), or point key.source at the key",
+            ),
+            None,
+        ),
     }
 }
 

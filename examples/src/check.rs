@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use allora_sdk::check::{CheckLine, CheckReport};
+use allora_sdk::check::{check_key, CheckLine, CheckReport};
 
 use crate::config::{self, Settings};
 use crate::error::AppError;
@@ -56,21 +56,7 @@ async fn checks(
     );
     let aws = aws::connect(settings).await;
     let source = keys::source(&settings.key, aws.as_ref().map(|a| &a.config)).await;
-    let loaded = source.load().await.map_err(|e| e.to_string());
-    let (key_line, address) = match loaded.and_then(|s| s.public_key().address().map_err(|e| e.to_string())) {
-        Ok(address) => (
-            CheckLine::pass("key", format!("{}: address {address}", source.describe())),
-            Some(address),
-        ),
-        Err(e) => (
-            CheckLine::fail(
-                "key",
-                format!("{}: {e}", source.describe()),
-                "create a key file with `allora-worker keys new` (or `keys import`), or point key.source at the key",
-            ),
-            None,
-        ),
-    };
+    let (key_line, address) = check_key(source.as_ref()).await;
     let mut report = match settings.preflight(address) {
         Ok(preflight) => preflight.run().await,
         Err(e) => CheckReport::new(vec![CheckLine::fail(

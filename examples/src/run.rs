@@ -67,12 +67,12 @@ async fn run_configured(args: &RunArgs, settings: Settings) -> Result<(), AppErr
     let address = key.address().clone();
     let client = ChainClient::new(ClientConfig::new(settings.grpc_endpoints.iter()))?;
     let builder = settings.worker_builder(client.clone(), key)?;
-    let topics: Vec<u64> = settings.topics.iter().map(|t| t.id).collect();
     let metrics = Arc::new(metrics);
     let mut observers = FanOut::new().with(metrics.clone());
     if let Some(cw) = &cloudwatch {
         observers.push(Arc::new(cw.clone()));
     }
+    let topics = settings.topics.iter().map(|t| t.id).collect();
     let running = Running {
         builder,
         client,
@@ -80,8 +80,9 @@ async fn run_configured(args: &RunArgs, settings: Settings) -> Result<(), AppErr
         observers,
         metrics,
         listener,
+        topics,
     };
-    let result = serve(args, running, &topics).await;
+    let result = serve(args, running).await;
     if let Some(cw) = cloudwatch {
         cw.shutdown(CLOUDWATCH_FLUSH_LIMIT).await;
         tracing::info!(
@@ -102,7 +103,6 @@ async fn run_devnet(args: &RunArgs) -> Result<(), AppError> {
         args.devnet_topics
     );
     let demo = allora_devnet::demo::start(args.devnet_topics, Path::new(DEFAULT_DATA_DIR)).await?;
-    let topics: Vec<u64> = demo.topics.iter().map(|t| t.topic_id).collect();
     let running = Running {
         builder: demo.worker()?,
         client: demo.client()?,
@@ -110,8 +110,9 @@ async fn run_devnet(args: &RunArgs) -> Result<(), AppError> {
         observers: FanOut::new().with(metrics.clone()),
         metrics,
         listener,
+        topics: demo.topics.iter().map(|t| t.topic_id).collect(),
     };
-    let result = serve(args, running, &topics).await;
+    let result = serve(args, running).await;
     demo.handle.shutdown().await;
     result
 }
@@ -124,11 +125,12 @@ struct Running {
     observers: FanOut,
     metrics: Arc<PrometheusObserver>,
     listener: tokio::net::TcpListener,
+    topics: Vec<u64>,
 }
 
 /// Serves metrics, keeps the balance metric current, prints a line per
 /// submission, and runs the worker until a signal or `--exit-after`.
-async fn serve(args: &RunArgs, running: Running, topics: &[u64]) -> Result<(), AppError> {
+async fn serve(args: &RunArgs, running: Running) -> Result<(), AppError> {
     let Running {
         builder,
         client,
@@ -136,6 +138,7 @@ async fn serve(args: &RunArgs, running: Running, topics: &[u64]) -> Result<(), A
         observers,
         metrics,
         listener,
+        topics,
     } = running;
     // Installed now, so a signal during start-up is not lost.
     let signal = shutdown_signal();
@@ -162,7 +165,7 @@ async fn serve(args: &RunArgs, running: Running, topics: &[u64]) -> Result<(), A
         }
     };
     let result = worker
-        .run_until_with(stopped, || SubmissionPrinter::announce(&address, topics))
+        .run_until_with(stopped, || SubmissionPrinter::announce(&address, &topics))
         .await;
     stop.cancel();
     let _ = balance.await;
