@@ -136,7 +136,7 @@ impl InferenceProvider for DemoModel {
 }
 
 /// What the side server serves: the demo model, or with `onnx_model` the
-/// ONNX model at that path fed with demo prices (see [`demo_history_onnx`];
+/// ONNX model at that path fed with demo prices (`demo_history_onnx`;
 /// [`InferError::Config`] when this build lacks the `onnx` feature).
 pub fn serving_model(
     onnx_model: Option<&std::path::Path>,
