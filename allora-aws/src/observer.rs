@@ -83,6 +83,27 @@ impl CloudWatchObserver {
         self.sink.published()
     }
 
+    /// Counts the exporter's own health on a Prometheus registry:
+    /// `cloudwatch_dropped` and `cloudwatch_published` (samples; feature
+    /// `prometheus`).
+    #[cfg(feature = "prometheus")]
+    pub fn register_counters(
+        &self,
+        metrics: &mut allora_sdk::observe::prometheus::PrometheusObserver,
+    ) {
+        let (dropped, published) = (self.clone(), self.clone());
+        metrics.register_counter_fn(
+            "cloudwatch_dropped",
+            "CloudWatch samples dropped (queue full, CloudWatch unreachable or refusing)",
+            move || dropped.dropped(),
+        );
+        metrics.register_counter_fn(
+            "cloudwatch_published",
+            "CloudWatch samples accepted by CloudWatch",
+            move || published.published(),
+        );
+    }
+
     /// Sends what is buffered and stops, waiting at most `limit` (CloudWatch
     /// may be unreachable; what is not sent by then is lost).
     pub async fn shutdown(&self, limit: Duration) {

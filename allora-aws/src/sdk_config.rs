@@ -76,3 +76,23 @@ pub async fn load(fallback_region: Option<String>) -> SdkConfig {
         .or_else(fallback_region.map(Region::new));
     config_loader().region(region).load().await
 }
+
+/// The AWS SDK configuration and, on EC2, the instance the process runs on.
+#[derive(Debug, Clone)]
+pub struct AwsContext {
+    /// Region, credentials and endpoints as [`load`] resolves them.
+    pub config: SdkConfig,
+    /// The EC2 instance (its id and region label metrics), when there is one.
+    pub identity: Option<crate::imds::InstanceIdentity>,
+}
+
+impl AwsContext {
+    /// Asks instance metadata who this instance is (giving up after
+    /// `imds_limit`, as off EC2), then [`load`]s the configuration with the
+    /// instance's region as the fallback.
+    pub async fn load(imds_limit: Duration) -> AwsContext {
+        let identity = crate::imds::identity_within(imds_limit).await;
+        let config = load(identity.as_ref().map(|i| i.region.clone())).await;
+        AwsContext { config, identity }
+    }
+}

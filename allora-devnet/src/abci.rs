@@ -20,6 +20,14 @@ const fn sdk(code: u32, description: &'static str) -> Registered {
     }
 }
 
+const fn feegrant(code: u32, description: &'static str) -> Registered {
+    Registered {
+        codespace: "feegrant",
+        code,
+        description,
+    }
+}
+
 const fn emissions(code: u32, description: &'static str) -> Registered {
     Registered {
         codespace: "emissions",
@@ -44,6 +52,11 @@ pub(crate) const TX_IN_MEMPOOL_CACHE: Registered = sdk(19, "tx already in mempoo
 pub(crate) const INVALID_TYPE: Registered = sdk(29, "invalid type");
 pub(crate) const TX_TIMEOUT_HEIGHT: Registered = sdk(30, "tx timeout height");
 pub(crate) const WRONG_SEQUENCE: Registered = sdk(32, "incorrect account sequence");
+pub(crate) const NOT_FOUND: Registered = sdk(38, "not found");
+
+// cosmos-sdk `x/feegrant/errors.go`.
+pub(crate) const FEE_LIMIT_EXCEEDED: Registered = feegrant(2, "fee limit exceeded");
+pub(crate) const FEE_LIMIT_EXPIRED: Registered = feegrant(3, "fee allowance expired");
 
 pub(crate) const INVALID_TOPIC_ID: Registered = emissions(6, "invalid topic ID");
 pub(crate) const ADDRESS_ALREADY_REGISTERED: Registered =

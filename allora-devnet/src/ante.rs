@@ -4,6 +4,7 @@
 //! public key, sequence and signature, sequence increment).
 
 use std::str::FromStr;
+use std::time::SystemTime;
 
 use cosmrs::proto::cosmos::crypto::secp256k1::PubKey as Secp256k1PubKey;
 use cosmrs::proto::cosmos::tx::signing::v1beta1::SignMode;
@@ -16,6 +17,7 @@ use allora_sdk::proto::emissions::v10;
 use allora_sdk::tx::{GasPrice, DENOM};
 
 use super::abci::{self, AbciError};
+use super::feegrant;
 use super::gas;
 use super::state::Ledger;
 
@@ -159,6 +161,8 @@ pub(crate) struct AnteContext<'a> {
     pub(crate) height: i64,
     pub(crate) min_gas_price: GasPrice,
     pub(crate) mode: Mode,
+    /// The block time fee allowances expire against.
+    pub(crate) block_time: SystemTime,
 }
 
 /// Runs the ante handler against `ledger`, applying its effects (fee debit,
@@ -297,7 +301,8 @@ fn decode_pubkey(any: &cosmrs::proto::Any) -> Result<PublicKey, AbciError> {
 }
 
 /// The feemarket fee check (not in simulation) and the fee deduction from
-/// the first signer.
+/// the first signer or, when the fee names a granter, from the granter under
+/// its fee allowance (see [`feegrant`]).
 fn deduct_fee(
     ledger: &mut Ledger,
     tx: &DecodedTx,
@@ -324,14 +329,43 @@ fn deduct_fee(
             )));
         }
     }
-    let account = ledger.accounts.get_mut(payer).ok_or_else(|| {
-        abci::UNKNOWN_ADDRESS.wrap(format!("fee payer address: {payer} does not exist"))
+    let granter = tx.auth_info.fee.as_ref().map_or("", |f| f.granter.as_str());
+    let mut from = payer;
+    if !granter.is_empty() {
+        if Address::from_str(granter).is_err() {
+            return Err(
+                abci::INVALID_ADDRESS.wrap(format!("invalid fee granter address {granter:?}"))
+            );
+        }
+        // The fee decorator escrows nothing in simulation (it asks the
+        // allowance for a zero fee, so only its existence and expiry count).
+        let asked = if ctx.mode == Mode::Simulate { 0 } else { fee };
+        if granter != payer {
+            feegrant::use_granted_fees(
+                &mut ledger.fee_grants,
+                granter,
+                payer,
+                asked,
+                ctx.block_time,
+            )
+            .map_err(|e| {
+                e.context(format!("{granter} does not allow to pay fees for {payer}"))
+                    .context("error escrowing funds")
+            })?;
+        }
+        from = granter;
+        fee = asked;
+    }
+    let account = ledger.accounts.get_mut(from).ok_or_else(|| {
+        abci::UNKNOWN_ADDRESS.wrap(format!("fee payer address: {from} does not exist"))
     })?;
     if account.balance < fee {
-        return Err(abci::INSUFFICIENT_FUNDS.wrap(format!(
-            "spendable balance {}{DENOM} is smaller than {fee}{DENOM}",
-            account.balance
-        )));
+        return Err(abci::INSUFFICIENT_FUNDS
+            .wrap(format!(
+                "spendable balance {}{DENOM} is smaller than {fee}{DENOM}",
+                account.balance
+            ))
+            .context("error escrowing funds"));
     }
     account.balance -= fee;
     Ok(())

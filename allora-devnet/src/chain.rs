@@ -4,6 +4,7 @@
 //! transaction, then EndBlock).
 
 use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
 
 use cosmrs::tendermint::Time;
 
@@ -15,6 +16,7 @@ use super::config::{AccountConfig, DevnetConfig, TopicConfig};
 use super::emissions::{self, BlockContext, MsgOutcome};
 use super::error::DevnetError;
 use super::events::{BlockEvents, Event};
+use super::feegrant;
 use super::gas;
 use super::state::{Account, IncludedTx, Ledger, Submission, Topic};
 
@@ -85,6 +87,9 @@ impl Chain {
             ledger.workers.insert((*topic_id, address.to_string()));
         }
         let genesis_time = Time::now();
+        for grant in &config.fee_grants {
+            feegrant::grant(&mut ledger.fee_grants, grant, system_time(genesis_time))?;
+        }
         Ok(Chain {
             chain_id: config.chain_id.clone(),
             min_gas_price: config.min_gas_price,
@@ -107,7 +112,13 @@ impl Chain {
             height: self.height.saturating_add(1),
             min_gas_price: self.min_gas_price,
             mode,
+            block_time: system_time(self.block_time),
         }
+    }
+
+    /// The time of the last block, as the fee grant module compares it.
+    pub(crate) fn block_system_time(&self) -> SystemTime {
+        system_time(self.block_time)
     }
 
     /// Admits a transaction to the mempool if the ante handler accepts it
@@ -182,6 +193,7 @@ impl Chain {
             self.txs.insert(included.hash.clone(), included);
         }
         let events = emissions::end_block(&mut self.ledger, self.height);
+        feegrant::prune_expired(&mut self.ledger.fee_grants, system_time(self.block_time));
         self.check = self.ledger.clone();
         BlockEvents {
             height: self.height,
@@ -287,6 +299,12 @@ impl Chain {
         hook(&mut self.ledger, self.height)?;
         hook(&mut self.check, self.height)
     }
+}
+
+/// A block time as a `SystemTime` (block times are after 1970).
+fn system_time(time: Time) -> SystemTime {
+    let nanos = u64::try_from(time.unix_timestamp_nanos()).unwrap_or(0);
+    SystemTime::UNIX_EPOCH + Duration::from_nanos(nanos)
 }
 
 /// Gas of all messages of a transaction.

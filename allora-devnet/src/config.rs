@@ -11,6 +11,7 @@ use allora_sdk::tx::GasPrice;
 use allora_sdk::Dec;
 
 use super::error::DevnetError;
+use super::feegrant::FeeGrant;
 use super::labels;
 
 /// Default block interval of a timed devnet.
@@ -468,6 +469,8 @@ pub struct DevnetConfig {
     pub accounts: Vec<AccountConfig>,
     /// Workers registered at genesis, as (topic, address).
     pub workers: Vec<(u64, Address)>,
+    /// Fee allowances at genesis.
+    pub fee_grants: Vec<FeeGrant>,
 }
 
 impl Default for DevnetConfig {
@@ -485,6 +488,7 @@ impl Default for DevnetConfig {
             topics: Vec::new(),
             accounts: Vec::new(),
             workers: Vec::new(),
+            fee_grants: Vec::new(),
         }
     }
 }

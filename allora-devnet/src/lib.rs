@@ -38,7 +38,8 @@
 //! # }
 //! ```
 //!
-//! [`faults`] makes it misbehave on demand (unavailable gRPC, stalled
+//! [`demo`] starts a ready-to-run demo network (topics, a funded key, the
+//! demo model) for a first run. [`faults`] makes it misbehave on demand (unavailable gRPC, stalled
 //! websocket, paused blocks, a mempool losing transactions, a TCP proxy that
 //! refuses, hangs or resets). [`fixtures`] holds what tests of workers and
 //! clients set up again and again: keys, a devnet with a funded, registered
@@ -53,10 +54,12 @@ mod ante;
 mod chain;
 mod config;
 pub mod conformance;
+pub mod demo;
 mod emissions;
 mod error;
 mod events;
 pub mod faults;
+mod feegrant;
 pub mod fixtures;
 mod gas;
 mod grpc;
@@ -90,6 +93,7 @@ pub use events::{
     REPUTER_REGISTERED, WINDOW_CLOSED, WINDOW_OPENED, WORKER_REGISTERED,
 };
 pub use faults::{FaultProxy, ProxyMode};
+pub use feegrant::{BasicAllowance, FeeGrant};
 pub use gas::{
     ante_gas, GAS_PER_TX_BYTE, PAYLOAD_BASE_GAS, PAYLOAD_GAS_PER_VALUE, REGISTER_GAS,
     SIG_VERIFY_GAS, TX_BASE_GAS,
@@ -346,6 +350,12 @@ impl DevnetBuilder {
         self
     }
 
+    /// Adds a fee allowance at genesis (see [`DevnetHandle::grant_fee_allowance`]).
+    pub fn fee_grant(mut self, grant: FeeGrant) -> Self {
+        self.config.fee_grants.push(grant);
+        self
+    }
+
     /// The devnet.
     pub fn build(self) -> Devnet {
         Devnet::new(self.config)
@@ -562,6 +572,42 @@ impl DevnetHandle {
             ledger.workers.remove(&(topic_id, address.to_string()));
             Ok(())
         })
+    }
+
+    /// Grants a fee allowance, as a `MsgGrantAllowance` of the granter would:
+    /// the grantee's transactions naming the granter in `Fee.granter` then
+    /// have their fees taken from the granter's account, within the spend
+    /// limit and until the expiration (block time). Refused when the pair
+    /// has an allowance already, or it has expired or has a zero limit.
+    pub fn grant_fee_allowance(&self, grant: FeeGrant) -> Result<(), DevnetError> {
+        let mut chain = self.shared.chain();
+        let now = chain.block_system_time();
+        chain.apply(|ledger, _| feegrant::grant(&mut ledger.fee_grants, &grant, now))
+    }
+
+    /// Removes a fee allowance, as a `MsgRevokeAllowance` would. Returns
+    /// whether there was one.
+    pub fn revoke_fee_allowance(&self, granter: &Address, grantee: &Address) -> bool {
+        let key = (granter.to_string(), grantee.to_string());
+        let mut chain = self.shared.chain();
+        let existed = chain.ledger.fee_grants.contains_key(&key);
+        // Removing a missing entry cannot fail.
+        let _ = chain.apply(|ledger, _| {
+            ledger.fee_grants.remove(&key);
+            Ok(())
+        });
+        existed
+    }
+
+    /// The fee allowance a granter gave a grantee, as committed (its spend
+    /// limit lowered by every fee it paid).
+    pub fn fee_allowance(&self, granter: &Address, grantee: &Address) -> Option<BasicAllowance> {
+        self.shared
+            .chain()
+            .ledger
+            .fee_grants
+            .get(&(granter.to_string(), grantee.to_string()))
+            .copied()
     }
 
     /// Advances an account's sequence as if it had sent a transaction behind

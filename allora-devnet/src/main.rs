@@ -43,9 +43,9 @@ struct Args {
     /// The chain id.
     #[arg(long, default_value = DEFAULT_CHAIN_ID)]
     chain_id: String,
-    /// Minimum gas price in uallo per gas.
-    #[arg(long, default_value_t = 10)]
-    min_gas_price: u64,
+    /// Minimum gas price in uallo per gas, whole or fractional (10, 0.08).
+    #[arg(long, default_value = "10", value_parser = parse_gas_price)]
+    min_gas_price: GasPrice,
     /// Registration fee in uallo.
     #[arg(long, default_value_t = 10)]
     registration_fee: u128,
@@ -100,6 +100,10 @@ fn parse_topic(text: &str) -> Result<TopicConfig, String> {
     TopicConfig::from_str(text).map_err(|e| e.to_string())
 }
 
+fn parse_gas_price(text: &str) -> Result<GasPrice, String> {
+    GasPrice::from_decimal(text).map_err(|e| e.to_string())
+}
+
 fn parse_address(text: &str) -> Result<Address, String> {
     Address::from_str(text).map_err(|e| e.to_string())
 }
@@ -135,7 +139,7 @@ fn devnet(args: Args) -> Result<Devnet, String> {
     let mut builder = Devnet::builder()
         .chain_id(args.chain_id)
         .block_interval(interval)
-        .min_gas_price(GasPrice::from_uallo(args.min_gas_price))
+        .min_gas_price(args.min_gas_price)
         .registration_fee(args.registration_fee)
         .params(EmissionsParams {
             max_serialized_msg_length: args.max_serialized_msg_length,
@@ -237,6 +241,8 @@ mod tests {
             "--no-global-worker-whitelist",
             "--global-whitelisted",
             member,
+            "--min-gas-price",
+            "0.08",
         ])
         .unwrap();
         let devnet = devnet(args).unwrap();
@@ -252,6 +258,11 @@ mod tests {
             (25, 4096, 16, 7)
         );
         assert!(params.global_whitelist_enabled && !params.global_worker_whitelist_enabled);
+        assert_eq!(
+            config.min_gas_price,
+            GasPrice::from_decimal("0.08").unwrap()
+        );
+        assert!(Args::try_parse_from(["allora-devnet", "--min-gas-price", "cheap"]).is_err());
         assert_eq!(params.global_whitelist[0].as_str(), member);
         let multi = &config.topics[1];
         assert_eq!(multi.output_arity, allora_devnet::OutputArity::Multi);

@@ -9,6 +9,7 @@ use allora_sdk::keys::{Address, PublicKey};
 
 use super::config::{EmissionsParams, TopicConfig};
 use super::events::Event;
+use super::feegrant::Grants;
 
 /// An account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +79,8 @@ pub(crate) struct Ledger {
     pub(crate) topic_fee_revenue: BTreeMap<u64, u128>,
     /// The mint module's ecosystem account, which receives data fees.
     pub(crate) ecosystem_balance: u128,
+    /// Fee allowances, by (granter, grantee).
+    pub(crate) fee_grants: Grants,
 }
 
 impl Ledger {

@@ -135,6 +135,29 @@ impl InferenceProvider for DemoModel {
     }
 }
 
+/// What the side server serves: the demo model, or with `onnx_model` the
+/// ONNX model at that path fed with demo prices (`demo_history_onnx`;
+/// [`InferError::Config`] when this build lacks the `onnx` feature).
+pub fn serving_model(
+    onnx_model: Option<&std::path::Path>,
+    inputs: usize,
+    clock: Clock,
+) -> Result<std::sync::Arc<dyn InferenceProvider>, InferError> {
+    match onnx_model {
+        None => Ok(std::sync::Arc::new(DemoModel::new(clock))),
+        #[cfg(feature = "onnx")]
+        Some(path) => Ok(std::sync::Arc::new(demo_history_onnx(path, inputs, clock)?)),
+        #[cfg(not(feature = "onnx"))]
+        Some(path) => {
+            let _ = inputs;
+            Err(InferError::Config(format!(
+                "cannot serve {}: this binary was built without the `onnx` feature (cargo build -p allora-worker --features onnx)",
+                path.display()
+            )))
+        }
+    }
+}
+
 /// An ONNX model at `path` fed with the token's last `inputs` demo prices
 /// (oldest first, one minute apart; input shape `[1, inputs]`): a way to try
 /// a model end to end without a data feed.

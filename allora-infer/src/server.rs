@@ -44,6 +44,18 @@ impl ServerState {
     }
 }
 
+/// Serves [`router`] on `listener` until `shutdown` completes, letting open
+/// requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: ServerState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 /// The server's routes.
 pub fn router(state: ServerState) -> Router {
     Router::new()

@@ -12,6 +12,19 @@
 use std::time::Duration;
 
 use crate::client::{ChainClient, ClientError};
+
+/// The Allora testnet's chain id.
+pub const TESTNET_CHAIN_ID: &str = "allora-testnet-1";
+
+/// The testnet faucet's page, as the Allora docs' network manifest lists it
+/// (allora-network/docs `public/api/networks.json`; mainnet has none).
+pub const TESTNET_FAUCET_URL: &str = "https://faucet.testnet.allora.network/";
+
+/// The faucet where an account of `chain_id` can get funds, if the chain
+/// has one (only the testnet).
+pub fn faucet_for(chain_id: &str) -> Option<&'static str> {
+    (chain_id == TESTNET_CHAIN_ID).then_some(TESTNET_FAUCET_URL)
+}
 use crate::keys::Address;
 use crate::tx::DENOM;
 

@@ -77,6 +77,17 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
+/// Reads the key file at `path`, or creates it with a new 24-word mnemonic
+/// when there is none. Returns the mnemonic and whether it was created.
+pub fn load_or_create(path: &Path) -> Result<(Mnemonic, bool), KeyError> {
+    if path.exists() {
+        return Ok((read(path)?, false));
+    }
+    let mnemonic = Mnemonic::generate(24)?;
+    write_new(path, &mnemonic)?;
+    Ok((mnemonic, true))
+}
+
 /// Reads a mnemonic from a key file, refusing a file that group or others
 /// can read or write.
 pub fn read(path: &Path) -> Result<Mnemonic, KeyError> {

@@ -6,6 +6,29 @@
 //! `pubkey` field, whose address must equal the worker, inferer and
 //! forecaster. [`WorkerPayload::sign`] produces exactly that.
 //!
+//! Besides the values, a payload may carry the chain's free-form fields:
+//! the inference's `extra_data` (bytes, field 5) and `proof` (string, field
+//! 6), and the forecast's `extra_data` (field 5) (allora-chain
+//! `x/emissions/proto/emissions/v10/inputworker.proto`). They are signed as
+//! part of the bundle and left out when empty, as proto3 encodes them.
+//!
+//! ```
+//! # use allora_sdk::keys::{Mnemonic, WorkerKey};
+//! # use allora_sdk::payload::WorkerPayload;
+//! # let mnemonic: Mnemonic = "abandon abandon abandon abandon abandon abandon \
+//! #     abandon abandon abandon abandon abandon about".parse()?;
+//! # let key = WorkerKey::from_mnemonic(&mnemonic, "")?;
+//! let signed = WorkerPayload::inference(69, 1_234_567, "3012.5".parse()?)
+//!     .with_extra_data(b"model-v7".to_vec())
+//!     .with_proof("zkml:groth16:0f3a")
+//!     .sign(&key)?;
+//! let bundle = signed.message().worker_data_bundle.as_ref().unwrap();
+//! let inference = bundle.inference_forecasts_bundle.as_ref().unwrap().inference.as_ref().unwrap();
+//! assert_eq!(inference.extra_data, b"model-v7");
+//! assert_eq!(inference.proof, "zkml:groth16:0f3a");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ```
 //! use allora_sdk::keys::{Mnemonic, WorkerKey};
 //! use allora_sdk::payload::WorkerPayload;
@@ -69,6 +92,15 @@ pub enum PayloadError {
     /// An externally made signature does not verify for the bundle.
     #[error("bundle signature rejected: {0}")]
     BadSignature(String),
+    /// An inference field (`extra_data` or `proof`) is set on a payload
+    /// without an inference, where the chain has no place for it.
+    #[error("payload for topic {topic_id} sets the inference's {field} but has no inference")]
+    NoInferenceFor {
+        /// The topic.
+        topic_id: u64,
+        /// The field (`extra_data` or `proof`).
+        field: &'static str,
+    },
 }
 
 /// The inference part of a payload.
@@ -96,6 +128,9 @@ pub struct WorkerPayload {
     nonce: i64,
     inference: Option<Inference>,
     forecast: Vec<ForecastElement>,
+    inference_extra_data: Vec<u8>,
+    proof: String,
+    forecast_extra_data: Vec<u8>,
 }
 
 impl WorkerPayload {
@@ -106,6 +141,9 @@ impl WorkerPayload {
             nonce,
             inference: Some(Inference::Single(value)),
             forecast: Vec::new(),
+            inference_extra_data: Vec::new(),
+            proof: String::new(),
+            forecast_extra_data: Vec::new(),
         }
     }
 
@@ -120,6 +158,9 @@ impl WorkerPayload {
             nonce,
             inference: Some(Inference::Labeled(values.into_iter().collect())),
             forecast: Vec::new(),
+            inference_extra_data: Vec::new(),
+            proof: String::new(),
+            forecast_extra_data: Vec::new(),
         }
     }
 
@@ -134,6 +175,9 @@ impl WorkerPayload {
             nonce,
             inference: None,
             forecast: elements.into_iter().collect(),
+            inference_extra_data: Vec::new(),
+            proof: String::new(),
+            forecast_extra_data: Vec::new(),
         }
     }
 
@@ -141,6 +185,52 @@ impl WorkerPayload {
     pub fn with_forecast(mut self, elements: impl IntoIterator<Item = ForecastElement>) -> Self {
         self.forecast = elements.into_iter().collect();
         self
+    }
+
+    /// Sets `extra_data` on the inference and the forecast alike, as the
+    /// official Python SDK's `insert_worker_payload` does (free-form bytes the
+    /// chain stores with them and repeats in its payload events). On a payload
+    /// with only one of them it goes to that one.
+    pub fn with_extra_data(mut self, data: impl Into<Vec<u8>>) -> Self {
+        let data = data.into();
+        self.inference_extra_data.clone_from(&data);
+        self.forecast_extra_data = data;
+        self
+    }
+
+    /// Sets the inference's `extra_data` (field 5 of `InputInference`) only.
+    pub fn with_inference_extra_data(mut self, data: impl Into<Vec<u8>>) -> Self {
+        self.inference_extra_data = data.into();
+        self
+    }
+
+    /// Sets the forecast's `extra_data` (field 5 of `InputForecast`) only.
+    pub fn with_forecast_extra_data(mut self, data: impl Into<Vec<u8>>) -> Self {
+        self.forecast_extra_data = data.into();
+        self
+    }
+
+    /// Sets the inference's `proof` (field 6 of `InputInference`), e.g. a
+    /// proof of how the value was computed. A payload with a proof needs an
+    /// inference ([`PayloadError::NoInferenceFor`] otherwise).
+    pub fn with_proof(mut self, proof: impl Into<String>) -> Self {
+        self.proof = proof.into();
+        self
+    }
+
+    /// The inference's `extra_data`.
+    pub fn inference_extra_data(&self) -> &[u8] {
+        &self.inference_extra_data
+    }
+
+    /// The forecast's `extra_data`.
+    pub fn forecast_extra_data(&self) -> &[u8] {
+        &self.forecast_extra_data
+    }
+
+    /// The inference's `proof`.
+    pub fn proof(&self) -> &str {
+        &self.proof
     }
 
     /// The topic.
@@ -164,6 +254,23 @@ impl WorkerPayload {
         if self.inference.is_none() && self.forecast.is_empty() {
             return Err(PayloadError::Empty {
                 topic_id: self.topic_id,
+            });
+        }
+        if self.inference.is_none() && !self.proof.is_empty() {
+            return Err(PayloadError::NoInferenceFor {
+                topic_id: self.topic_id,
+                field: "proof",
+            });
+        }
+        // `with_extra_data` sets both sides; only a separately set inference
+        // extra_data on a forecast-only payload has nowhere to go.
+        if self.inference.is_none()
+            && !self.inference_extra_data.is_empty()
+            && self.inference_extra_data != self.forecast_extra_data
+        {
+            return Err(PayloadError::NoInferenceFor {
+                topic_id: self.topic_id,
+                field: "extra_data",
             });
         }
         let inference = self
@@ -229,8 +336,8 @@ impl WorkerPayload {
             inferer: worker.as_str().to_owned(),
             // The chain reads `values`; the legacy field carries a zero.
             value: "0".to_owned(),
-            extra_data: Vec::new(),
-            proof: String::new(),
+            extra_data: self.inference_extra_data.clone(),
+            proof: self.proof.clone(),
             values,
         })
     }
@@ -252,7 +359,7 @@ impl WorkerPayload {
                     value: e.value.as_str().to_owned(),
                 })
                 .collect(),
-            extra_data: Vec::new(),
+            extra_data: self.forecast_extra_data.clone(),
         })
     }
 
@@ -527,6 +634,65 @@ mod tests {
         WorkerPayload::labeled_inference(1, 5, [("BTC/USD 1h.close".into(), dec("1"))])
             .sign(&key)
             .unwrap();
+    }
+
+    #[test]
+    fn extra_data_and_proof_are_signed_and_left_out_when_empty() {
+        let key = key();
+        let plain = WorkerPayload::inference(7, 100, dec("1.5"));
+        let with = plain.clone().with_extra_data(vec![0, 1, 2]).with_proof("p");
+        let bundle = with.bundle(key.address()).unwrap();
+        let inf = bundle.inference.as_ref().unwrap();
+        assert_eq!(
+            (inf.extra_data.as_slice(), inf.proof.as_str()),
+            (&[0, 1, 2][..], "p")
+        );
+        // Field 5 (bytes) and 6 (string) on the wire, nothing when empty.
+        let bytes = inf.encode_to_vec();
+        assert!(bytes.windows(5).any(|w| w == [0x2a, 3, 0, 1, 2]));
+        assert!(bytes.windows(3).any(|w| w == [0x32, 1, b'p']));
+        let empty = plain.bundle(key.address()).unwrap().inference.unwrap();
+        assert_eq!(
+            empty.encode_to_vec().len() + 5 + 3,
+            bytes.len(),
+            "proto3 leaves empty fields out"
+        );
+        let signed = with.sign(&key).unwrap();
+        key.public_key()
+            .verify(signed.bundle_bytes(), signed.signature())
+            .unwrap();
+
+        // The forecast's own extra_data.
+        let other: Address = "allo15gpgf5e3gq6v336806d64z4pdtskhd634q22f4"
+            .parse()
+            .unwrap();
+        let element = ForecastElement {
+            inferer: other,
+            value: dec("0.1"),
+        };
+        let both = WorkerPayload::inference(3, 9, dec("0.5"))
+            .with_forecast([element.clone()])
+            .with_inference_extra_data(b"i".to_vec())
+            .with_forecast_extra_data(b"f".to_vec())
+            .bundle(key.address())
+            .unwrap();
+        assert_eq!(both.inference.unwrap().extra_data, b"i");
+        assert_eq!(both.forecast.unwrap().extra_data, b"f");
+        let forecast_only = WorkerPayload::forecast(3, 9, [element.clone()])
+            .with_extra_data(b"x".to_vec())
+            .bundle(key.address())
+            .unwrap();
+        assert_eq!(forecast_only.forecast.unwrap().extra_data, b"x");
+        // Inference fields need an inference.
+        for payload in [
+            WorkerPayload::forecast(3, 9, [element.clone()]).with_proof("p"),
+            WorkerPayload::forecast(3, 9, [element]).with_inference_extra_data(b"i".to_vec()),
+        ] {
+            assert!(matches!(
+                payload.sign(&key),
+                Err(PayloadError::NoInferenceFor { topic_id: 3, .. })
+            ));
+        }
     }
 
     #[test]

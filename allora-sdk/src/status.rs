@@ -224,7 +224,7 @@ async fn describe(
     }
 }
 
-async fn check_websocket(url: &str) -> WebsocketStatus {
+pub(crate) async fn check_websocket(url: &str) -> WebsocketStatus {
     let attempt =
         tokio::time::timeout(WEBSOCKET_TIMEOUT, tokio_tungstenite::connect_async(url)).await;
     let error = match attempt {

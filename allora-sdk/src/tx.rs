@@ -35,7 +35,7 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
-use crate::keys::{PublicKey, WorkerKey};
+use crate::keys::{Address, PublicKey, WorkerKey};
 use crate::proto::Any;
 use crate::signer::{sign_verified, SignError, Signer};
 
@@ -96,7 +96,19 @@ impl SignerData {
     }
 }
 
-/// The fee of a transaction: an amount of one denomination and a gas limit.
+/// The fee of a transaction: an amount of one denomination, a gas limit
+/// and, optionally, a fee granter.
+///
+/// With a granter (`Fee.granter`, field 4 of the `Fee` in the transaction's
+/// `AuthInfo`), the chain takes the fee from the granter's account under
+/// the fee allowance it gave the signer (cosmos-sdk `x/feegrant`; Allora's
+/// `app/ante.go` passes the fee grant keeper to its feemarket fee
+/// decorator). Without an allowance the transaction is refused before it
+/// enters the mempool, nothing spent: codespace `sdk`, code 38,
+/// `... does not allow to pay fees for ...: fee-grant not found: not found`;
+/// an expired allowance is codespace `feegrant` code 3 (`fee allowance
+/// expired`), one whose spend limit is too small code 2 (`fee limit
+/// exceeded`). The payer field stays empty: the signer is the fee payer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fee {
     /// The amount paid.
@@ -105,25 +117,36 @@ pub struct Fee {
     pub denom: String,
     /// The gas limit.
     pub gas_limit: u64,
+    /// The account paying the fee under a fee grant, if not the signer.
+    pub granter: Option<Address>,
 }
 
 impl Fee {
-    /// A fee in `uallo`.
+    /// A fee in `uallo`, paid by the signer.
     pub fn uallo(amount: u128, gas_limit: u64) -> Self {
         Fee {
             amount,
             denom: DENOM.to_owned(),
             gas_limit,
+            granter: None,
         }
     }
 
-    /// The fee for `gas_limit` at a gas price and tier (rounded down, as the
-    /// official SDK does).
+    /// This fee, paid by `granter` under a fee grant (`None`: by the signer).
+    pub fn with_granter(mut self, granter: Option<Address>) -> Self {
+        self.granter = granter;
+        self
+    }
+
+    /// The fee for `gas_limit` at a gas price and tier, rounded up to a
+    /// whole uallo (see [`GasPrice::fee_for`]): 250 000 gas at 0.08 uallo/gas,
+    /// eco tier, is 20 000 uallo.
     pub fn for_gas(gas_limit: u64, price: GasPrice, tier: FeeTier) -> Self {
         Fee::uallo(price.fee_for(gas_limit, tier), gas_limit)
     }
 
-    /// The fee as the chain's protobuf `Fee` (one coin, no payer or granter).
+    /// The fee as the chain's protobuf `Fee` (one coin, the granter if any,
+    /// no payer).
     fn to_proto(&self) -> Result<ProtoFee, TxBuildError> {
         if !is_valid_denom(&self.denom) {
             return Err(TxBuildError::InvalidDenom(self.denom.clone()));
@@ -135,7 +158,10 @@ impl Fee {
             }],
             gas_limit: self.gas_limit,
             payer: String::new(),
-            granter: String::new(),
+            granter: self
+                .granter
+                .as_ref()
+                .map_or_else(String::new, |g| g.as_str().to_owned()),
         })
     }
 }
@@ -199,13 +225,26 @@ impl FromStr for FeeTier {
 }
 
 /// A gas price in `uallo` per gas unit, held exactly with 18 decimals (the
-/// chain's `LegacyDec` precision).
+/// chain's `LegacyDec` precision), so fractional prices such as 0.08
+/// uallo/gas are exact.
+///
+/// ```
+/// use allora_sdk::tx::{FeeTier, GasPrice};
+///
+/// let price = GasPrice::from_decimal("0.08")?;
+/// assert_eq!(price.to_string(), "0.08uallo");
+/// assert_eq!(price.fee_for(250_000, FeeTier::Eco), 20_000);
+/// assert_eq!("2.5e-2".parse::<GasPrice>()?, GasPrice::from_atto(25_000_000_000_000_000));
+/// # Ok::<(), allora_sdk::tx::TxBuildError>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct GasPrice {
     atto: u128,
 }
 
 const ATTO: u128 = 1_000_000_000_000_000_000;
+/// Decimal places a gas price can carry (the chain's `LegacyDec`).
+const GAS_PRICE_DECIMALS: i32 = 18;
 
 impl GasPrice {
     /// From the raw 18-decimal integer, as the feemarket module reports it
@@ -221,9 +260,24 @@ impl GasPrice {
         }
     }
 
+    /// A decimal number of uallo per gas, exactly: `"0.08"`, `"10"`,
+    /// `"2.5e8"`, `"0.025uallo"` (the same as [`FromStr`]).
+    ///
+    /// Errors ([`TxBuildError::InvalidGasPrice`]): not a decimal number,
+    /// negative, more than 18 decimal places (finer than the chain's
+    /// `LegacyDec` can hold), or too large.
+    pub fn from_decimal(text: &str) -> Result<Self, TxBuildError> {
+        text.parse()
+    }
+
     /// The raw 18-decimal integer.
     pub fn atto(self) -> u128 {
         self.atto
+    }
+
+    /// Whether the price is zero.
+    pub fn is_zero(self) -> bool {
+        self.atto == 0
     }
 
     /// This price multiplied by `numerator / denominator` (rounded down).
@@ -233,27 +287,36 @@ impl GasPrice {
         }
     }
 
-    /// `floor(gas × price × tier)`, saturating at `u128::MAX`.
+    /// The fee in uallo for `gas` at this price and `tier`:
+    /// `ceil(gas × price × tier)`, saturating at `u128::MAX`.
+    ///
+    /// Rounded up because the chain requires it: the feemarket ante handler
+    /// computes the required fee as `ceil(min_gas_price × gas_limit)` and
+    /// refuses a smaller fee with `insufficient fee` (skip-mev feemarket
+    /// `x/feemarket/ante/fee.go`, `CheckTxFee`, which Allora's
+    /// `app/ante.go` installs). Rounding down, as the official Python SDK
+    /// does (`int(gas × price × tier)`), can pay one uallo too little at a
+    /// fractional price.
     pub fn fee_for(self, gas: u64, tier: FeeTier) -> u128 {
         let total = u128::from(gas)
             .saturating_mul(self.atto)
             .saturating_mul(tier.tenths());
-        total / (10 * ATTO)
+        total.div_ceil(10 * ATTO)
     }
 }
 
 impl FromStr for GasPrice {
     type Err = TxBuildError;
 
-    /// Parses a plain decimal such as `10`, `0.025` or `2.5e8` (an optional
-    /// trailing `uallo` is accepted: `10uallo`).
+    /// Parses a plain decimal such as `10`, `0.08`, `0.025` or `2.5e8` (an
+    /// optional trailing `uallo` is accepted: `10uallo`), exactly.
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         let bad = |reason| TxBuildError::InvalidGasPrice {
             input: input.to_owned(),
             reason,
         };
         let s = input.trim();
-        let s = s.strip_suffix(DENOM).unwrap_or(s);
+        let s = s.strip_suffix(DENOM).unwrap_or(s).trim_end();
         let dec: crate::Dec = s.parse().map_err(|_| bad("not a decimal number"))?;
         let text = dec.as_str();
         if text.starts_with('-') {
@@ -265,7 +328,8 @@ impl FromStr for GasPrice {
         };
         let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
         let digits = format!("{int}{frac}");
-        let scale = 18 + exp - frac.len() as i32;
+        let frac_len = i32::try_from(frac.len()).map_err(|_| bad("too many digits"))?;
+        let scale = GAS_PRICE_DECIMALS + exp - frac_len;
         let mut atto: u128 = digits.parse().map_err(|_| bad("too large"))?;
         if scale >= 0 {
             for _ in 0..scale {
@@ -273,6 +337,11 @@ impl FromStr for GasPrice {
             }
         } else {
             for _ in 0..(-scale) {
+                if atto % 10 != 0 {
+                    return Err(bad(
+                        "more than 18 decimal places (the chain's gas prices have 18)",
+                    ));
+                }
                 atto /= 10;
             }
         }
@@ -739,6 +808,28 @@ mod tests {
     }
 
     #[test]
+    fn fractional_prices_give_exact_fees_rounded_up() {
+        let price = GasPrice::from_decimal("0.08").unwrap();
+        assert_eq!(price.fee_for(250_000, FeeTier::Eco), 20_000);
+        assert_eq!(price.fee_for(250_000, FeeTier::Standard), 30_000);
+        assert_eq!(price.fee_for(250_000, FeeTier::Priority), 50_000);
+        assert_eq!(
+            Fee::for_gas(250_000, price, FeeTier::Eco),
+            Fee::uallo(20_000, 250_000)
+        );
+        // 0.025 x 3 = 0.075 uallo: the chain requires ceil, so 1.
+        let small = GasPrice::from_decimal("0.025").unwrap();
+        assert_eq!(small.fee_for(3, FeeTier::Eco), 1);
+        // 0.08 x 12 345 x 1.5 = 1481.4 -> 1482.
+        assert_eq!(price.fee_for(12_345, FeeTier::Standard), 1_482);
+        assert_eq!(GasPrice::default().fee_for(1_000, FeeTier::Priority), 0);
+        assert_eq!(
+            GasPrice::from_atto(u128::MAX).fee_for(u64::MAX, FeeTier::Priority),
+            u128::MAX.div_ceil(10 * ATTO)
+        );
+    }
+
+    #[test]
     fn gas_prices_parse() {
         assert_eq!("10".parse::<GasPrice>().unwrap(), GasPrice::from_uallo(10));
         assert_eq!(
@@ -753,7 +844,27 @@ mod tests {
             GasPrice::from_atto(25_000_000_000_000_000).to_string(),
             "0.025uallo"
         );
+        assert_eq!(
+            GasPrice::from_decimal("0.08").unwrap().atto(),
+            80_000_000_000_000_000
+        );
+        assert_eq!(
+            "0.080000000000000000000".parse::<GasPrice>().unwrap(),
+            GasPrice::from_decimal("0.08").unwrap()
+        );
+        assert_eq!(
+            "8e-2 uallo".parse::<GasPrice>().unwrap(),
+            GasPrice::from_decimal("0.08").unwrap()
+        );
+        assert_eq!(
+            GasPrice::from_atto(1).to_string(),
+            "0.000000000000000001uallo"
+        );
+        let err = "0.0000000000000000001".parse::<GasPrice>().unwrap_err();
+        assert!(err.to_string().contains("18 decimal places"), "{err}");
         assert!("-1".parse::<GasPrice>().is_err());
+        assert!("".parse::<GasPrice>().is_err());
+        assert!("NaN".parse::<GasPrice>().is_err());
         assert!("abc".parse::<GasPrice>().is_err());
         assert!("1e40".parse::<GasPrice>().is_err());
         assert_eq!("eco".parse::<FeeTier>().unwrap(), FeeTier::Eco);
@@ -843,6 +954,44 @@ mod tests {
     }
 
     #[test]
+    fn a_fee_granter_goes_into_the_auth_info_fee() {
+        use cosmrs::proto::cosmos::tx::v1beta1::AuthInfo;
+        let key = WorkerKey::from_private_key_hex(&"11".repeat(32)).unwrap();
+        let granter: Address = "allo19rl4cm2hmr8afy4kldpxz3fka4jguq0ajnh7gv"
+            .parse()
+            .unwrap();
+        let any = Any {
+            type_url: "/x.Y".into(),
+            value: vec![1],
+        };
+        let signer = SignerData::new("allora-testnet-1", 1, 1);
+        let fee = Fee::uallo(20_000, 250_000).with_granter(Some(granter.clone()));
+        let tx = UnsignedTx::new(vec![any.clone()])
+            .sign(&key, &signer, &fee)
+            .unwrap();
+        let proto = AuthInfo::decode(tx.auth_info_bytes()).unwrap().fee.unwrap();
+        assert_eq!(proto.granter, granter.as_str());
+        assert_eq!(proto.payer, "");
+        assert_eq!(proto.gas_limit, 250_000);
+        key.public_key()
+            .verify(
+                &UnsignedTx::new(vec![any.clone()])
+                    .sign_doc_bytes(key.public_key(), &signer, &fee)
+                    .unwrap(),
+                tx.signature(),
+            )
+            .unwrap();
+        // Without one, the field is left out (proto3).
+        let plain = UnsignedTx::new(vec![any])
+            .sign(&key, &signer, &Fee::uallo(20_000, 250_000))
+            .unwrap();
+        assert_eq!(
+            tx.auth_info_bytes().len(),
+            plain.auth_info_bytes().len() + 2 + granter.as_str().len()
+        );
+    }
+
+    #[test]
     fn fee_denominations_are_checked() {
         let key = WorkerKey::from_private_key_hex(&"11".repeat(32)).unwrap();
         let any = Any {
@@ -852,9 +1001,8 @@ mod tests {
         let signer = SignerData::new("allora-testnet-1", 1, 1);
         for bad in ["", "u", "1allo", "uallo!", &"a".repeat(129)] {
             let fee = Fee {
-                amount: 1,
                 denom: bad.to_owned(),
-                gas_limit: 1,
+                ..Fee::uallo(1, 1)
             };
             assert_eq!(
                 UnsignedTx::new(vec![any.clone()]).sign(&key, &signer, &fee),
@@ -862,9 +1010,8 @@ mod tests {
             );
         }
         let ibc = Fee {
-            amount: 1,
             denom: "ibc/27394FB092D2ECCD56123C74F36E4C1F926001CEADA9CA97EA622B25F41E5EB2".into(),
-            gas_limit: 1,
+            ..Fee::uallo(1, 1)
         };
         assert!(UnsignedTx::new(vec![any]).sign(&key, &signer, &ibc).is_ok());
     }

@@ -889,7 +889,7 @@ async fn auto_registration_waits_for_the_funds_it_needs_instead_of_failing_each_
             .unwrap()
     });
     assert!(
-        detail.contains("holds 100 uallo") && detail.contains("registration fee"),
+        detail.contains("has 100 uallo") && detail.contains("registration fee"),
         "{detail}"
     );
     // Checks go on without sending anything.

@@ -43,6 +43,10 @@ pub enum Command {
     Status(StatusArgs),
     /// Register the worker in the configured topics.
     Register,
+    /// Will my node work? Checks the configuration, endpoints, chain id, key,
+    /// balance, topics and inference servers before running; exit code 0
+    /// when no check fails, 1 otherwise.
+    Check(StatusArgs),
 }
 
 /// Options of `run`.
@@ -88,7 +92,7 @@ pub enum KeysCommand {
     },
 }
 
-/// Options of `status`.
+/// Options of `status` and `check`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Print JSON instead of text.

@@ -9,7 +9,8 @@
 //! grpc_endpoints = ["https://grpc-a.example:443", "https://grpc-b.example:443"]
 //! websocket_url = "wss://rpc.example/websocket"
 //! data_dir = "/var/lib/allora-worker"
-//! gas_price = "feemarket"        # or a number of uallo per gas, e.g. 10
+//! gas_price = "feemarket"        # or uallo per gas: 10, 0.08 or "0.08"
+//! fee_granter = "allo1..."       # optional: an account paying the fees under a fee grant
 //! fee_tier = "standard"          # eco | standard | priority
 //! max_fee_uallo = 500000         # most one transaction may pay (optional)
 //! auto_register = false
@@ -42,10 +43,13 @@ use std::time::Duration;
 
 use allora_aws::KmsMessageType;
 use allora_infer::{Dec, HttpProvider};
-use allora_sdk::keys::PublicKey;
+use allora_sdk::check::{Preflight, TopicProbe};
+use allora_sdk::client::ChainClient;
+use allora_sdk::keys::{Address, PublicKey};
 use allora_sdk::pipeline::GasPriceSource;
+use allora_sdk::signer::SharedSigner;
 use allora_sdk::tx::{FeeTier, GasPrice};
-use allora_sdk::worker::{TopicSpec, ValueGuard};
+use allora_sdk::worker::{TopicSpec, ValueGuard, Worker, WorkerBuilder};
 use serde::Deserialize;
 
 use crate::error::AppError;
@@ -59,6 +63,9 @@ pub const MNEMONIC_ENV: &str = "ALLORA_MNEMONIC";
 pub const REMOTE_SIGNER_TOKEN_ENV: &str = "ALLORA_REMOTE_SIGNER_TOKEN";
 /// The default metrics address: loopback only.
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
+/// [`DEFAULT_METRICS_ADDR`] as an address.
+pub const DEFAULT_METRICS_SOCKET: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9464);
 /// The default data directory (relative to the working directory).
 pub const DEFAULT_DATA_DIR: &str = "allora-worker-data";
 /// The key file's name inside the data directory, when no path is given.
@@ -94,8 +101,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     (
         "ALLORA_GAS_PRICE",
-        "gas_price (\"feemarket\" or uallo per gas)",
+        "gas_price (\"feemarket\" or uallo per gas, e.g. 0.08)",
     ),
+    ("ALLORA_FEE_GRANTER", "fee_granter (an allo1... address)"),
     ("ALLORA_FEE_TIER", "fee_tier"),
     (
         "ALLORA_MAX_FEE_UALLO",
@@ -110,6 +118,44 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
 ];
 
+/// What is wrong with the configuration, with the field or variable and
+/// what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("cannot read the configuration file {path}: {source}; check the path given with --config or ALLORA_WORKER_CONFIG")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML of the expected shape.
+    #[error("invalid configuration file {path}: {message}\nsee examples/config/worker.example.toml for the expected format")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (it names the field, line and column).
+        message: String,
+    },
+    /// A configuration value is unusable.
+    #[error("invalid configuration: `{field}`: {problem}")]
+    Value {
+        /// The field (`topics[1].inference_url`, or an environment variable).
+        field: String,
+        /// What is wrong and what to do.
+        problem: String,
+    },
+    /// An `ALLORA_*` environment variable the worker does not read.
+    #[error("unknown environment variable {name}: allora-worker does not read it; remove it or correct its name (the variables it reads are listed in examples/config/worker.example.toml)")]
+    UnknownVariable {
+        /// The variable.
+        name: String,
+    },
+}
+
 /// Refuses an `ALLORA_*` variable the worker does not read: a typo (or a
 /// setting of another program) would otherwise be silently ignored.
 pub fn check_variables<I, S>(names: I) -> Result<(), AppError>
@@ -121,9 +167,10 @@ where
         let name = name.as_ref();
         let known = name == CONFIG_ENV || ENV_VARS.iter().any(|(known, _)| *known == name);
         if name.starts_with("ALLORA_") && !known {
-            return Err(AppError::UnknownVariable {
+            return Err(ConfigError::UnknownVariable {
                 name: name.to_owned(),
-            });
+            }
+            .into());
         }
     }
     Ok(())
@@ -147,8 +194,12 @@ pub struct FileConfig {
     pub key: Option<KeyConfig>,
     /// CloudWatch metrics (off unless a namespace is given).
     pub cloudwatch: Option<CloudWatchConfig>,
-    /// `"feemarket"` or a static price in uallo per gas.
+    /// `"feemarket"` or a static price in uallo per gas (a TOML integer,
+    /// float or decimal string: `10`, `0.08`, `"0.08"`).
     pub gas_price: Option<GasPriceSetting>,
+    /// An account that pays the transaction fees under a fee grant
+    /// (`Fee.granter`); the worker still pays registration and data fees.
+    pub fee_granter: Option<String>,
     /// `eco`, `standard` or `priority`.
     pub fee_tier: Option<String>,
     /// The most one transaction may pay, in uallo.
@@ -200,14 +251,69 @@ pub struct CloudWatchConfig {
     pub flush_interval_secs: Option<u64>,
 }
 
-/// A gas price as written: a number, or the name of a source.
+/// A gas price as written: a whole or fractional number of uallo per gas,
+/// or text (`"feemarket"`, or a decimal such as `"0.08"`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum GasPriceSetting {
-    /// uallo per gas.
+    /// A TOML integer: whole uallo per gas.
     Uallo(u64),
-    /// `"feemarket"`.
+    /// A TOML float: uallo per gas, read through its shortest decimal
+    /// spelling (`0.08` is exactly 0.08).
+    Fractional(f64),
+    /// A string: `"feemarket"` or a decimal number of uallo per gas.
     Named(String),
+}
+
+/// What a gas price may be written as, for error messages.
+const GAS_PRICE_FORMS: &str = "use \"feemarket\" or a positive number of uallo per gas with up to 18 decimal places, e.g. 10, 0.08 or \"0.08\"";
+
+/// The gas price source of a setting; `field` names where it was written
+/// (`gas_price`, or `ALLORA_GAS_PRICE`).
+fn resolve_gas_price(
+    setting: Option<GasPriceSetting>,
+    field: &str,
+) -> Result<GasPriceSource, AppError> {
+    let text = match setting {
+        None => return Ok(GasPriceSource::Static(GasPrice::from_uallo(10))),
+        Some(GasPriceSetting::Uallo(n)) => n.to_string(),
+        // Rust prints the shortest decimal that reads back as the same
+        // float: 0.08, not 0.0800000000000000016653...
+        Some(GasPriceSetting::Fractional(x)) => x.to_string(),
+        Some(GasPriceSetting::Named(name)) if name.trim().eq_ignore_ascii_case("feemarket") => {
+            return Ok(GasPriceSource::Feemarket {
+                multiplier_percent: 120,
+                cache_for: Duration::from_secs(30),
+                fallback: GasPrice::from_uallo(10),
+            })
+        }
+        Some(GasPriceSetting::Named(text)) => text,
+    };
+    match GasPrice::from_decimal(&text) {
+        Ok(price) if price.is_zero() => Err(invalid(
+            field,
+            format!("is {text}: a zero gas price pays no fee; {GAS_PRICE_FORMS}"),
+        )),
+        Ok(price) => Ok(GasPriceSource::Static(price)),
+        Err(e) => Err(invalid(
+            field,
+            format!("{text:?} is not a gas price ({e}); {GAS_PRICE_FORMS}"),
+        )),
+    }
+}
+
+/// The fee granter of a setting, checked as an address; `field` names
+/// where it was written.
+fn resolve_fee_granter(text: Option<&str>, field: &str) -> Result<Option<Address>, AppError> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    Address::from_str(text).map(Some).map_err(|e| {
+        invalid(
+            field,
+            format!("{text:?} is not an account address ({e}); give the granter's allo1... address or remove it"),
+        )
+    })
 }
 
 /// One topic as written.
@@ -334,7 +440,7 @@ impl TopicSettings {
             if let Some(token) = &self.token {
                 builder = builder.token(token.clone());
             }
-            builder.build().map_err(|e| AppError::ConfigValue {
+            builder.build().map_err(|e| ConfigError::Value {
                 field: field(name),
                 problem: e.to_string(),
             })
@@ -354,10 +460,10 @@ impl TopicSettings {
             (Some(i), None) => TopicSpec::inference(self.id, Arc::new(i)),
             (None, Some(f)) => TopicSpec::forecast(self.id, Arc::new(f)),
             (None, None) => {
-                return Err(AppError::ConfigValue {
-                    field: field("inference_url"),
-                    problem: "a topic needs an inference_url, a forecast_url or both".into(),
-                })
+                return Err(invalid(
+                    &field("inference_url"),
+                    "a topic needs an inference_url, a forecast_url or both",
+                ))
             }
         };
         if let Some(token) = &self.token {
@@ -385,6 +491,8 @@ pub struct Settings {
     pub key: KeySetting,
     /// Gas price source.
     pub gas_price: GasPriceSource,
+    /// Who pays the transaction fees under a fee grant, if not the worker.
+    pub fee_granter: Option<Address>,
     /// Fee tier.
     pub fee_tier: FeeTier,
     /// The most one transaction may pay, in uallo.
@@ -401,6 +509,73 @@ pub struct Settings {
     pub cloudwatch: Option<CloudWatchSettings>,
     /// Topics.
     pub topics: Vec<TopicSettings>,
+}
+
+impl Settings {
+    /// A worker builder with everything these settings say: the client and
+    /// key given, the record, registration, fees, websocket, chain id, and
+    /// each topic with its HTTP providers (the longest topic timeout bounds
+    /// every provider call). Add observers, then build.
+    pub fn worker_builder(
+        &self,
+        client: ChainClient,
+        signer: SharedSigner,
+    ) -> Result<WorkerBuilder, AppError> {
+        let mut builder = Worker::builder()
+            .client(client)
+            .signer(signer.signer().clone())
+            .data_dir(self.data_dir.clone())
+            .auto_register(self.auto_register)
+            .gas_price_source(self.gas_price.clone())
+            .fee_tier(self.fee_tier);
+        if let Some(granter) = &self.fee_granter {
+            builder = builder.fee_granter(granter.clone());
+        }
+        if let Some(max_fee) = self.max_fee {
+            builder = builder.max_fee(max_fee);
+        }
+        if let Some(ws) = &self.websocket_url {
+            builder = builder.websocket(ws.clone());
+        }
+        if let Some(chain_id) = &self.chain_id {
+            builder = builder.chain_id(chain_id.clone());
+        }
+        if let Some(longest) = self.topics.iter().map(|t| t.timeout).max() {
+            builder = builder.provider_timeout(longest);
+        }
+        for topic in &self.topics {
+            builder = builder.topic(topic.to_spec()?);
+        }
+        Ok(builder)
+    }
+}
+
+impl Settings {
+    /// The pre-flight checks of these settings for the worker `address`
+    /// (`None`: the key could not be loaded), with each topic's providers.
+    pub fn preflight(&self, address: Option<Address>) -> Result<Preflight, AppError> {
+        let mut preflight = Preflight::new(self.grpc_endpoints.iter().cloned());
+        preflight.chain_id = self.chain_id.clone();
+        preflight.websocket = self.websocket_url.clone();
+        preflight.address = address;
+        preflight.fee_granter = self.fee_granter.clone();
+        preflight.gas_price = self.gas_price.clone();
+        preflight.fee_tier = self.fee_tier;
+        preflight.auto_register = self.auto_register;
+        for topic in &self.topics {
+            let mut probe = TopicProbe::from_spec(&topic.to_spec()?, topic.timeout);
+            probe.inference_source = topic
+                .inference_url
+                .as_ref()
+                .map(|u| format!("inference_url {u}"));
+            probe.forecast_source = topic
+                .forecast_url
+                .as_ref()
+                .map(|u| format!("forecast_url {u}"));
+            preflight.topics.push(probe);
+        }
+        Ok(preflight)
+    }
 }
 
 /// Whether the user gave any configuration at all: a file, or one of the
@@ -421,7 +596,7 @@ pub fn config_path(flag: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) ->
 pub async fn read_file(path: &Path) -> Result<FileConfig, AppError> {
     let text = tokio::fs::read_to_string(path)
         .await
-        .map_err(|source| AppError::ConfigRead {
+        .map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
@@ -430,17 +605,19 @@ pub async fn read_file(path: &Path) -> Result<FileConfig, AppError> {
 
 /// Parses configuration text; `path` is for messages.
 pub fn parse(path: &Path, text: &str) -> Result<FileConfig, AppError> {
-    toml::from_str(text).map_err(|e| AppError::ConfigSyntax {
-        path: path.to_owned(),
-        message: e.to_string().trim_end().to_owned(),
+    toml::from_str(text).map_err(|e| {
+        AppError::Config(ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })
     })
 }
 
 fn invalid(field: &str, problem: impl Into<String>) -> AppError {
-    AppError::ConfigValue {
+    AppError::Config(ConfigError::Value {
         field: field.to_owned(),
         problem: problem.into(),
-    }
+    })
 }
 
 /// Applies the environment over the file and checks everything.
@@ -467,12 +644,20 @@ pub fn resolve(
     if let Some(v) = var("ALLORA_DATA_DIR") {
         file.data_dir = Some(PathBuf::from(v));
     }
-    if let Some(v) = var("ALLORA_GAS_PRICE") {
-        file.gas_price = Some(match v.trim().parse::<u64>() {
-            Ok(n) => GasPriceSetting::Uallo(n),
-            Err(_) => GasPriceSetting::Named(v),
-        });
-    }
+    let gas_price_field = match var("ALLORA_GAS_PRICE") {
+        Some(v) => {
+            file.gas_price = Some(GasPriceSetting::Named(v));
+            "ALLORA_GAS_PRICE"
+        }
+        None => "gas_price",
+    };
+    let fee_granter_field = match var("ALLORA_FEE_GRANTER") {
+        Some(v) => {
+            file.fee_granter = Some(v);
+            "ALLORA_FEE_GRANTER"
+        }
+        None => "fee_granter",
+    };
     if let Some(v) = var("ALLORA_FEE_TIER") {
         file.fee_tier = Some(v);
     }
@@ -533,11 +718,7 @@ pub fn resolve(
         return Err(invalid("grpc_endpoints", "no gRPC endpoint is configured; list at least one, e.g. grpc_endpoints = [\"https://grpc.example:443\"] (or set ALLORA_GRPC_ENDPOINTS)"));
     }
     for (i, endpoint) in grpc_endpoints.iter().enumerate() {
-        check_url(
-            &format!("grpc_endpoints[{i}]"),
-            endpoint,
-            &["http", "https"],
-        )?;
+        check_url(&format!("grpc_endpoints[{i}]"), endpoint, GRPC_SCHEMES)?;
     }
 
     if let Some(ws) = &file.websocket_url {
@@ -552,31 +733,8 @@ pub fn resolve(
         ));
     }
 
-    let gas_price = match file.gas_price {
-        None => GasPriceSource::Static(GasPrice::from_uallo(10)),
-        Some(GasPriceSetting::Uallo(0)) => {
-            return Err(invalid(
-                "gas_price",
-                "is 0; use a positive number of uallo per gas or \"feemarket\"",
-            ))
-        }
-        Some(GasPriceSetting::Uallo(n)) => GasPriceSource::Static(GasPrice::from_uallo(n)),
-        Some(GasPriceSetting::Named(name)) if name.trim().eq_ignore_ascii_case("feemarket") => {
-            GasPriceSource::Feemarket {
-                multiplier_percent: 120,
-                cache_for: Duration::from_secs(30),
-                fallback: GasPrice::from_uallo(10),
-            }
-        }
-        Some(GasPriceSetting::Named(other)) => {
-            return Err(invalid(
-                "gas_price",
-                format!(
-                    "{other:?} is not understood; use \"feemarket\" or a number of uallo per gas"
-                ),
-            ))
-        }
-    };
+    let gas_price = resolve_gas_price(file.gas_price, gas_price_field)?;
+    let fee_granter = resolve_fee_granter(file.fee_granter.as_deref(), fee_granter_field)?;
 
     let fee_tier = match file.fee_tier {
         None => FeeTier::Standard,
@@ -680,7 +838,9 @@ pub fn resolve(
         // Builds the providers once now so a bad template is reported at
         // start-up with its field, not at the first epoch.
         settings.to_spec().map_err(|e| match e {
-            AppError::ConfigValue { problem, .. } if problem.contains("needs an inference_url") => {
+            AppError::Config(ConfigError::Value { problem, .. })
+                if problem.contains("needs an inference_url") =>
+            {
                 invalid(&field("inference_url"), problem)
             }
             other => other,
@@ -695,6 +855,7 @@ pub fn resolve(
         data_dir,
         key,
         gas_price,
+        fee_granter,
         fee_tier,
         max_fee,
         auto_register: file.auto_register.unwrap_or(false),
@@ -906,6 +1067,10 @@ pub fn resolve_key(
     }
 }
 
+/// The schemes of a gRPC endpoint: `http`/`https`, and the official Python
+/// SDK's spelling of the same, `grpc+http`/`grpc+https`.
+const GRPC_SCHEMES: &[&str] = &["http", "https", "grpc+http", "grpc+https"];
+
 fn check_url(field: &str, text: &str, schemes: &[&str]) -> Result<(), AppError> {
     let url = url::Url::parse(text.trim()).map_err(|e| {
         invalid(
@@ -1000,6 +1165,7 @@ inference_url = "http://127.0.0.1:8000/inference/{Token}"
         assert_eq!(s.key, KeySetting::File("/tmp/w/worker.key".into()));
         assert_eq!(s.cloudwatch, None);
         assert_eq!(s.metrics_addr, DEFAULT_METRICS_ADDR.parse().unwrap());
+        assert_eq!(s.metrics_addr, DEFAULT_METRICS_SOCKET);
         assert_eq!(s.topics[0].timeout, Duration::from_secs(10));
     }
 
@@ -1098,6 +1264,112 @@ inference_url = "http://127.0.0.1:8000/inference/{Token}"
             let err = resolve(file, &no_env).unwrap_err().to_string();
             assert!(err.contains(field), "{field}: {err}");
         }
+    }
+
+    /// The static price a configuration resolves to.
+    fn static_price(s: &Settings) -> GasPrice {
+        match s.gas_price {
+            GasPriceSource::Static(p) => p,
+            ref other => panic!("not a static price: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn fractional_gas_prices_are_read_from_file_and_environment() {
+        let want = GasPrice::from_decimal("0.08").unwrap();
+        for written in ["0.08", "\"0.08\"", "8e-2", "\"0.08uallo\""] {
+            let text = GOOD.replace("\"feemarket\"", written);
+            let s = resolve(parse(Path::new("w.toml"), &text).unwrap(), &no_env).unwrap();
+            assert_eq!(static_price(&s), want, "{written}");
+            // 0.08 uallo/gas x 250 000 gas = 20 000 uallo (eco), 30 000 (standard).
+            assert_eq!(static_price(&s).fee_for(250_000, FeeTier::Eco), 20_000);
+            assert_eq!(static_price(&s).fee_for(250_000, FeeTier::Standard), 30_000);
+        }
+        let env = |name: &str| (name == "ALLORA_GAS_PRICE").then(|| "0.08".to_owned());
+        let s = resolve(parse(Path::new("w.toml"), GOOD).unwrap(), &env).unwrap();
+        assert_eq!(static_price(&s), want);
+        let s = resolve(
+            parse(Path::new("w.toml"), &GOOD.replace("\"feemarket\"", "25")).unwrap(),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(static_price(&s), GasPrice::from_uallo(25));
+
+        // Refusals name the field and the accepted forms.
+        for written in ["0", "0.0", "-1", "-0.5", "\"cheap\"", "1e-19", "nan", "inf"] {
+            let text = GOOD.replace("\"feemarket\"", written);
+            let err = resolve(parse(Path::new("w.toml"), &text).unwrap(), &no_env)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("`gas_price`") && err.contains("0.08") && err.contains("feemarket"),
+                "{written}: {err}"
+            );
+        }
+        let env = |name: &str| (name == "ALLORA_GAS_PRICE").then(|| "ten".to_owned());
+        let err = resolve(parse(Path::new("w.toml"), GOOD).unwrap(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ALLORA_GAS_PRICE") && err.contains("\"ten\"") && err.contains("0.08"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn grpc_plus_endpoints_are_accepted_from_file_and_environment() {
+        let text = GOOD
+            .replace("http://127.0.0.1:9090", "grpc+http://127.0.0.1:9090")
+            .replace("https://grpc.example:443", "grpc+https://grpc.example:443");
+        let s = resolve(parse(Path::new("w.toml"), &text).unwrap(), &no_env).unwrap();
+        assert_eq!(
+            s.grpc_endpoints,
+            [
+                "grpc+http://127.0.0.1:9090",
+                "grpc+https://grpc.example:443"
+            ]
+        );
+        // The client takes them as they are.
+        allora_sdk::ChainClient::new(allora_sdk::ClientConfig::new(s.grpc_endpoints.iter()))
+            .unwrap();
+        let env = |name: &str| {
+            (name == "ALLORA_GRPC_ENDPOINTS")
+                .then(|| "grpc+https://a.example:443,grpc+http://b:9090".to_owned())
+        };
+        let s = resolve(parse(Path::new("w.toml"), GOOD).unwrap(), &env).unwrap();
+        assert_eq!(s.grpc_endpoints.len(), 2);
+        // Other schemes are still refused, naming the accepted ones.
+        let text = GOOD.replace("http://127.0.0.1:9090", "rest+http://127.0.0.1:1317");
+        let err = resolve(parse(Path::new("w.toml"), &text).unwrap(), &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("grpc_endpoints[0]") && err.contains("grpc+https"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_fee_granter_is_an_address() {
+        let granter = "allo19rl4cm2hmr8afy4kldpxz3fka4jguq0ajnh7gv";
+        let text = format!("fee_granter = \"{granter}\"\n{GOOD}");
+        let s = resolve(parse(Path::new("w.toml"), &text).unwrap(), &no_env).unwrap();
+        assert_eq!(s.fee_granter.unwrap().as_str(), granter);
+        let s = resolve(parse(Path::new("w.toml"), GOOD).unwrap(), &no_env).unwrap();
+        assert_eq!(s.fee_granter, None);
+        let env = |name: &str| (name == "ALLORA_FEE_GRANTER").then(|| granter.to_owned());
+        let s = resolve(parse(Path::new("w.toml"), GOOD).unwrap(), &env).unwrap();
+        assert_eq!(s.fee_granter.unwrap().as_str(), granter);
+        let text = format!("fee_granter = \"cosmos1xyz\"\n{GOOD}");
+        let err = resolve(parse(Path::new("w.toml"), &text).unwrap(), &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("fee_granter"), "{err}");
+        let env = |name: &str| (name == "ALLORA_FEE_GRANTER").then(|| "nope".to_owned());
+        let err = resolve(parse(Path::new("w.toml"), GOOD).unwrap(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ALLORA_FEE_GRANTER"), "{err}");
     }
 
     /// The key setting of GOOD with `top` before it (top-level keys),

@@ -1,51 +1,23 @@
 //! What can stop a command of `allora-worker`, each with what to do about it.
 
-use std::path::PathBuf;
-
 use allora_sdk::client::ClientError;
 use allora_sdk::key_source::KeySourceError;
 use allora_sdk::keys::KeyError;
 use allora_sdk::observe::prometheus::PrometheusError;
-use allora_sdk::pipeline::SubmitError;
+use allora_sdk::registration::RegistrationError;
 use allora_sdk::worker::store::StoreError;
 use allora_sdk::worker::WorkerError;
+
+use crate::config::ConfigError;
 
 /// A failure of an `allora-worker` command. The message says what went wrong
 /// and what to do; `main` prints it and exits non-zero.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AppError {
-    /// The configuration file could not be read.
-    #[error("cannot read the configuration file {path}: {source}; check the path given with --config or ALLORA_WORKER_CONFIG")]
-    ConfigRead {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The configuration file is not valid TOML of the expected shape.
-    #[error("invalid configuration file {path}: {message}\nsee examples/config/worker.example.toml for the expected format")]
-    ConfigSyntax {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message (it names the field, line and column).
-        message: String,
-    },
-    /// A configuration value is unusable.
-    #[error("invalid configuration: `{field}`: {problem}")]
-    ConfigValue {
-        /// The field (`topics[1].inference_url`, or an environment variable).
-        field: String,
-        /// What is wrong and what to do.
-        problem: String,
-    },
-    /// An `ALLORA_*` environment variable the worker does not read.
-    #[error("unknown environment variable {name}: allora-worker does not read it; remove it or correct its name (the variables it reads are listed in examples/config/worker.example.toml)")]
-    UnknownVariable {
-        /// The variable.
-        name: String,
-    },
+    /// The configuration is unusable (the message names the field).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The metrics server could not start.
     #[error("{0} (--metrics-addr, metrics_addr or ALLORA_METRICS_ADDR; --allow-public-metrics or allow_public_metrics = true for a public address)")]
     Metrics(#[from] PrometheusError),
@@ -73,33 +45,28 @@ pub enum AppError {
     /// The worker failed to start or stopped abnormally.
     #[error("worker: {0}")]
     Worker(Box<WorkerError>),
-    /// A transaction failed.
-    #[error("registering in topic {topic_id} failed: {source}; check the balance (fees and the registration fee) and the topic id")]
+    /// A registration failed (for lack of funds: the message names the
+    /// account, its balance and what it needs).
+    #[error("registering in topic {topic_id} failed: {source}")]
     Register {
         /// The topic.
         topic_id: u64,
         /// Why.
         #[source]
-        source: Box<SubmitError>,
+        source: Box<RegistrationError>,
     },
-    /// The embedded devnet could not start.
-    #[error("the embedded devnet could not start: {0}")]
-    Devnet(Box<allora_devnet::DevnetError>),
+    /// The embedded demo devnet could not start.
+    #[error("{0}")]
+    Demo(Box<allora_devnet::demo::DemoError>),
     /// A blocking task panicked or was cancelled.
     #[error("internal task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
-    /// A data directory could not be prepared.
-    #[error("cannot prepare the data directory {path}: {source}; check its permissions or choose another with data_dir / ALLORA_DATA_DIR")]
-    DataDir {
-        /// The directory.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
+    /// `check` found a problem (the report says which and what to do).
+    #[error("a check failed: the lines marked FAIL (\"status\": \"fail\") say what to do")]
+    ChecksFailed,
 }
 
 // The chain's errors are large; boxing keeps every `Result` small.
@@ -115,8 +82,8 @@ impl From<WorkerError> for AppError {
     }
 }
 
-impl From<allora_devnet::DevnetError> for AppError {
-    fn from(error: allora_devnet::DevnetError) -> Self {
-        AppError::Devnet(Box::new(error))
+impl From<allora_devnet::demo::DemoError> for AppError {
+    fn from(error: allora_devnet::demo::DemoError) -> Self {
+        AppError::Demo(Box::new(error))
     }
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use allora_aws::kms::KmsKeySource;
+use allora_aws::sdk_config::AwsContext;
 use allora_aws::secrets::SecretsManagerKeySource;
 use allora_sdk::key_source::{
     EnvMnemonicSource, KeyFileSource, KeySource, KeySourceError, RemoteSignerSource, WorkerSigner,
@@ -19,7 +20,7 @@ use allora_sdk::keyfile;
 use allora_sdk::keys::{Mnemonic, PublicKey, WorkerKey};
 use zeroize::Zeroizing;
 
-use crate::config::{KeySetting, RemoteToken, MNEMONIC_ENV, REMOTE_SIGNER_TOKEN_ENV};
+use crate::config::{ConfigError, KeySetting, RemoteToken, MNEMONIC_ENV, REMOTE_SIGNER_TOKEN_ENV};
 use crate::error::AppError;
 
 /// The source of a key setting. An AWS source reads with `aws` when given
@@ -61,10 +62,7 @@ pub async fn source(
 async fn aws_config(aws: Option<&aws_config::SdkConfig>) -> aws_config::SdkConfig {
     match aws {
         Some(aws) => aws.clone(),
-        None => {
-            let identity = allora_aws::identity_within(crate::aws::IMDS_LIMIT).await;
-            allora_aws::sdk_config::load(identity.map(|i| i.region)).await
-        }
+        None => AwsContext::load(crate::aws::IMDS_LIMIT).await.config,
     }
 }
 
@@ -175,23 +173,11 @@ pub fn file_to_write(flag: Option<&Path>, setting: &KeySetting) -> Result<PathBu
     match (flag, setting) {
         (Some(path), _) => Ok(path.to_owned()),
         (None, KeySetting::File(path)) => Ok(path.clone()),
-        (None, other) => Err(AppError::ConfigValue {
+        (None, other) => Err(AppError::from(ConfigError::Value {
             field: "key.source".into(),
             problem: format!("is {other:?}, not a key file; pass --key-file PATH to write one"),
-        }),
+        })),
     }
-}
-
-/// Reads the key file at `path`, or creates it with a new 24-word mnemonic.
-/// Returns the key and whether it was created. Blocking.
-pub fn load_or_create(path: &Path) -> Result<(WorkerKey, bool), AppError> {
-    if path.exists() {
-        let mnemonic = keyfile::read(path)?;
-        return Ok((WorkerKey::from_mnemonic(&mnemonic, "")?, false));
-    }
-    let mnemonic = Mnemonic::generate(24)?;
-    keyfile::write_new(path, &mnemonic)?;
-    Ok((WorkerKey::from_mnemonic(&mnemonic, "")?, true))
 }
 
 /// `keys new`: writes a new key file and prints the address and, once, the

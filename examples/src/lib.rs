@@ -3,9 +3,9 @@
 //! server binary, `allora-inference-server`, is `allora_infer::server`).
 
 pub mod aws;
+pub mod check;
 pub mod cli;
 pub mod config;
-pub mod embedded_devnet;
 pub mod error;
 pub mod keys;
 pub mod logging;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use allora_worker::cli::{Cli, Command, KeysCommand};
 use allora_worker::config::{self, process_env};
-use allora_worker::{keys, logging, register, run, status, AppError};
+use allora_worker::{check, keys, logging, register, run, status, AppError};
 use clap::Parser;
 
 #[tokio::main]
@@ -24,9 +24,17 @@ async fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> Result<(), AppError> {
     let names = std::env::vars_os().map(|(name, _)| name.to_string_lossy().into_owned());
-    config::check_variables(names)?;
     let config = cli.config.as_deref();
     let env = &process_env;
+    if let Some(Command::Check(args)) = &cli.command {
+        // `check` reports an unknown variable as a failing line.
+        let out = &mut std::io::stdout().lock();
+        return match check::check(config, env, names, args.json, out).await? {
+            true => Ok(()),
+            false => Err(AppError::ChecksFailed),
+        };
+    }
+    config::check_variables(names)?;
     match cli.command {
         None => run::run(&cli.run, config, env).await,
         Some(Command::Run(args)) => run::run(&args, config, env).await,
@@ -39,6 +47,7 @@ async fn dispatch(cli: Cli) -> Result<(), AppError> {
             let settings = config::load(config, env).await?;
             register::register(settings, &mut std::io::stdout().lock()).await
         }
+        Some(Command::Check(_)) => Ok(()),
     }
 }
 

@@ -25,6 +25,7 @@ pub async fn register(settings: Settings, out: &mut dyn Write) -> Result<(), App
     config.gas_price = settings.gas_price;
     config.tier = settings.fee_tier;
     config.max_fee = settings.max_fee;
+    config.fee_granter = settings.fee_granter;
     let pipeline = TxPipeline::new(client, signer, config);
     for topic in &settings.topics {
         let line = match ensure_registered(&pipeline, topic.id, REGISTRATION_TIMEOUT).await {

@@ -1,9 +1,8 @@
 //! The `run` command: builds the worker from the configuration (or the
-//! embedded devnet when there is none), composes its observers (Prometheus
-//! always, CloudWatch when configured), prints one line per submission, and
-//! shuts down gracefully on SIGTERM/SIGINT.
+//! embedded demo devnet when there is none), composes its observers
+//! (Prometheus always, CloudWatch when configured, a line per submission on
+//! standard output), and runs it until SIGTERM/SIGINT or `--exit-after`.
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,19 +11,17 @@ use allora_aws::CloudWatchObserver;
 use allora_sdk::client::{ChainClient, ClientConfig};
 use allora_sdk::keys::Address;
 use allora_sdk::observe::prometheus::{self, PrometheusObserver};
-use allora_sdk::observe::{spawn_balance_refresh, FanOut, DEFAULT_BALANCE_REFRESH};
-use allora_sdk::worker::{Outcome, Submission, Worker, WorkerBuilder, WorkerError, WorkerObserver};
-use futures_util::StreamExt;
+use allora_sdk::observe::{
+    spawn_balance_refresh, FanOut, SubmissionPrinter, DEFAULT_BALANCE_REFRESH,
+};
+use allora_sdk::worker::{shutdown_signal, WorkerBuilder, WorkerObserver};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
-use crate::config::{self, Settings, DEFAULT_METRICS_ADDR};
+use crate::config::{self, Settings, DEFAULT_DATA_DIR};
 use crate::error::AppError;
-use crate::{aws, embedded_devnet, keys};
+use crate::{aws, keys};
 
-/// How long in-flight work may take after a shutdown signal; the worker's own
-/// grace period is shorter, so the process exits within 10 s.
-const SHUTDOWN_LIMIT: Duration = Duration::from_secs(9);
 /// How long buffered CloudWatch metrics may take to send at exit.
 const CLOUDWATCH_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
@@ -55,24 +52,13 @@ async fn run_configured(args: &RunArgs, settings: Settings) -> Result<(), AppErr
     tracing::info!(address = %signer.address(), key = %source.describe(), signer = %signer.describe(), "worker key loaded");
     let cloudwatch = match (&settings.cloudwatch, &aws) {
         (Some(cw), Some(aws)) => {
-            let identity = aws.identity.as_ref();
             let observer = CloudWatchObserver::for_instance(
                 &aws.config,
                 cw.namespace.clone(),
                 cw.flush_interval,
-                identity,
+                aws.identity.as_ref(),
             )?;
-            let (dropped, published) = (observer.clone(), observer.clone());
-            metrics.register_counter_fn(
-                "cloudwatch_dropped",
-                "CloudWatch samples dropped (queue full, CloudWatch unreachable or refusing)",
-                move || dropped.dropped(),
-            );
-            metrics.register_counter_fn(
-                "cloudwatch_published",
-                "CloudWatch samples accepted by CloudWatch",
-                move || published.published(),
-            );
+            observer.register_counters(&mut metrics);
             tracing::info!(namespace = %cw.namespace, "CloudWatch metrics on");
             Some(observer)
         }
@@ -80,43 +66,23 @@ async fn run_configured(args: &RunArgs, settings: Settings) -> Result<(), AppErr
     };
     let address = signer.address().clone();
     let client = ChainClient::new(ClientConfig::new(settings.grpc_endpoints.iter()))?;
-    let mut builder = Worker::builder()
-        .client(client.clone())
-        .signer(signer.into_shared().signer().clone())
-        .data_dir(settings.data_dir.clone())
-        .auto_register(settings.auto_register)
-        .gas_price_source(settings.gas_price.clone())
-        .fee_tier(settings.fee_tier);
-    if let Some(max_fee) = settings.max_fee {
-        builder = builder.max_fee(max_fee);
-    }
-    if let Some(ws) = &settings.websocket_url {
-        builder = builder.websocket(ws.clone());
-    }
-    if let Some(chain_id) = &settings.chain_id {
-        builder = builder.chain_id(chain_id.clone());
-    }
-    if let Some(longest) = settings.topics.iter().map(|t| t.timeout).max() {
-        builder = builder.provider_timeout(longest);
-    }
-    for topic in &settings.topics {
-        builder = builder.topic(topic.to_spec()?);
-    }
-    let topic_ids: Vec<u64> = settings.topics.iter().map(|t| t.id).collect();
+    let builder = settings.worker_builder(client.clone(), signer.into_shared())?;
     let metrics = Arc::new(metrics);
     let mut observers = FanOut::new().with(metrics.clone());
     if let Some(cw) = &cloudwatch {
         observers.push(Arc::new(cw.clone()));
     }
-    let worker = Running {
+    let topics = settings.topics.iter().map(|t| t.id).collect();
+    let running = Running {
         builder,
         client,
         address,
-        observer: Arc::new(observers),
+        observers,
         metrics,
         listener,
+        topics,
     };
-    let result = drive(args, worker, &topic_ids).await;
+    let result = serve(args, running).await;
     if let Some(cw) = cloudwatch {
         cw.shutdown(CLOUDWATCH_FLUSH_LIMIT).await;
         tracing::info!(
@@ -130,46 +96,24 @@ async fn run_configured(args: &RunArgs, settings: Settings) -> Result<(), AppErr
 
 async fn run_devnet(args: &RunArgs) -> Result<(), AppError> {
     let metrics = Arc::new(PrometheusObserver::new(Duration::from_secs(30)));
-    let metrics_addr = match args.metrics_addr {
-        Some(addr) => addr,
-        None => DEFAULT_METRICS_ADDR
-            .parse()
-            .map_err(|e| AppError::ConfigValue {
-                field: "metrics_addr".into(),
-                problem: format!("the default {DEFAULT_METRICS_ADDR} does not parse: {e}"),
-            })?,
-    };
+    let metrics_addr = args.metrics_addr.unwrap_or(config::DEFAULT_METRICS_SOCKET);
     let listener = prometheus::bind(metrics_addr, args.allow_public_metrics).await?;
     println!(
         "no configuration given (--config, ALLORA_WORKER_CONFIG or ALLORA_* variables): running against an embedded devnet with {} demo topic(s)",
         args.devnet_topics
     );
-    let devnet = embedded_devnet::start(args.devnet_topics).await?;
-    let client = ChainClient::new(ClientConfig::new([devnet.handle.grpc_endpoint()]))?;
-    let address = devnet.key.address().clone();
-    let topic_ids: Vec<u64> = devnet.topics.iter().map(|t| t.topic_id).collect();
-    let mut builder = Worker::builder()
-        .client(client.clone())
-        .key(devnet.key)
-        .data_dir(devnet.data_dir)
-        .websocket(devnet.handle.websocket_url())
-        .chain_id(devnet.handle.chain_id())
-        .block_time(embedded_devnet::BLOCK_INTERVAL)
-        .poll_interval(Duration::from_secs(2))
-        .provider_timeout(Duration::from_secs(2));
-    for topic in devnet.topics {
-        builder = builder.topic(topic);
-    }
-    let worker = Running {
-        builder,
-        client,
-        address,
-        observer: metrics.clone(),
+    let demo = allora_devnet::demo::start(args.devnet_topics, Path::new(DEFAULT_DATA_DIR)).await?;
+    let running = Running {
+        builder: demo.worker()?,
+        client: demo.client()?,
+        address: demo.key.address().clone(),
+        observers: FanOut::new().with(metrics.clone()),
         metrics,
         listener,
+        topics: demo.topics.iter().map(|t| t.topic_id).collect(),
     };
-    let result = drive(args, worker, &topic_ids).await;
-    devnet.handle.shutdown().await;
+    let result = serve(args, running).await;
+    demo.handle.shutdown().await;
     result
 }
 
@@ -178,190 +122,53 @@ struct Running {
     builder: WorkerBuilder,
     client: ChainClient,
     address: Address,
-    observer: Arc<dyn WorkerObserver>,
+    observers: FanOut,
     metrics: Arc<PrometheusObserver>,
     listener: tokio::net::TcpListener,
+    topics: Vec<u64>,
 }
 
-/// Starts the worker and the metrics server, prints submissions, and stops
-/// on a signal or after `--exit-after` submissions.
-async fn drive(args: &RunArgs, running: Running, topic_ids: &[u64]) -> Result<(), AppError> {
+/// Serves metrics, keeps the balance metric current, prints a line per
+/// submission, and runs the worker until a signal or `--exit-after`.
+async fn serve(args: &RunArgs, running: Running) -> Result<(), AppError> {
     let Running {
         builder,
         client,
         address,
-        observer,
+        observers,
         metrics,
         listener,
+        topics,
     } = running;
+    // Installed now, so a signal during start-up is not lost.
+    let signal = shutdown_signal();
     let stop = CancellationToken::new();
     if let Ok(addr) = listener.local_addr() {
         println!("metrics on http://{addr}/metrics (health: /healthz)");
     }
     let server = prometheus::serve(listener, metrics, stop.clone());
+    let enough = CancellationToken::new();
+    let printer = SubmissionPrinter::new().stop_after(args.exit_after, enough.clone());
+    let observer: Arc<dyn WorkerObserver> = Arc::new(observers.with(Arc::new(printer)));
     let worker = builder.observer(Arc::clone(&observer)).build()?;
-    let started = worker.start().await;
-    let (handle, mut results) = match started {
-        Ok(started) => started,
-        Err(error) => {
-            stop.cancel();
-            let _ = server.await;
-            return Err(error.into());
-        }
-    };
-    println!(
-        "worker {address} serving topic(s) {}; one line per submission (Ctrl-C to stop)",
-        topic_list(topic_ids)
-    );
-    let balance_task = spawn_balance_refresh(
+    let balance = spawn_balance_refresh(
         client,
-        address,
+        address.clone(),
         observer,
         DEFAULT_BALANCE_REFRESH,
         stop.clone(),
     );
-    let signal_task = tokio::spawn(forward_signals(handle.cancellation_token()));
-    let worker_stop = handle.cancellation_token();
-
-    let mut served: u64 = 0;
-    loop {
+    let stopped = async {
         tokio::select! {
-            next = results.next() => match next {
-                None => break,
-                Some(Ok(submission)) => {
-                    print_submission(&submission);
-                    served += 1;
-                    if args.exit_after.is_some_and(|n| served >= n) {
-                        tracing::info!(served, "--exit-after reached; stopping");
-                        worker_stop.cancel();
-                        break;
-                    }
-                }
-                Some(Err(error)) => report_failure(&error),
-            },
-            () = worker_stop.cancelled() => {
-                tracing::info!("shutting down: letting in-flight submissions finish");
-                break;
-            }
+            () = signal => {}
+            () = enough.cancelled() => {}
         }
-    }
-
-    // Results that finish during the grace period are still printed.
-    let drain = async {
-        while let Some(next) = results.next().await {
-            match next {
-                Ok(submission) => print_submission(&submission),
-                Err(error) => report_failure(&error),
-            }
-        }
-        handle.shutdown().await;
     };
-    if tokio::time::timeout(SHUTDOWN_LIMIT, drain).await.is_err() {
-        tracing::warn!("in-flight work did not finish within the shutdown limit; exiting anyway");
-    }
-    signal_task.abort();
+    let result = worker
+        .run_until_with(stopped, || SubmissionPrinter::announce(&address, &topics))
+        .await;
     stop.cancel();
-    let _ = balance_task.await;
+    let _ = balance.await;
     let _ = server.await;
-    Ok(())
-}
-
-fn topic_list(ids: &[u64]) -> String {
-    const SHOWN: usize = 10;
-    let mut text = ids
-        .iter()
-        .take(SHOWN)
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    if ids.len() > SHOWN {
-        text.push_str(&format!(" and {} more", ids.len() - SHOWN));
-    }
-    text
-}
-
-/// One line per submission: topic, nonce, tx hash, height, latency.
-fn print_submission(s: &Submission) {
-    let outcome = match s.outcome {
-        Outcome::Included => "included",
-        Outcome::NotAdmitted => "not-admitted",
-        Outcome::AlreadySubmitted => "already-submitted",
-    };
-    let latency = s
-        .latency
-        .window_to_broadcast
-        .unwrap_or_default()
-        .saturating_add(s.latency.broadcast_to_included.unwrap_or_default());
-    let line = format!(
-        "submission topic={} nonce={} tx={} height={} latency={:.2}s outcome={} batch={}",
-        s.topic_id,
-        s.nonce,
-        s.txhash.as_deref().unwrap_or("-"),
-        s.height.map_or_else(|| "-".to_owned(), |h| h.to_string()),
-        latency.as_secs_f64(),
-        outcome,
-        s.batch_size,
-    );
-    let mut out = std::io::stdout().lock();
-    // A closed stdout (e.g. piped into `head`) must not stop the worker.
-    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
-}
-
-/// A failure: a window's is logged; a topic's suspension (reported once,
-/// at start or when the chain refuses the topic) is also printed, as
-/// `topic=ID suspended reason=REASON: DETAIL`.
-fn report_failure(error: &WorkerError) {
-    match error {
-        WorkerError::TopicSuspended {
-            topic_id,
-            suspension,
-        } => {
-            tracing::warn!(topic_id, reason = %suspension.reason, detail = %suspension.detail, "topic suspended");
-            let line = format!(
-                "topic={topic_id} suspended reason={}: {}",
-                suspension.reason, suspension.detail
-            );
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{line}").and_then(|()| out.flush());
-        }
-        error => tracing::warn!(kind = error.kind(), %error, "window not served"),
-    }
-}
-
-/// Cancels `token` on SIGINT or SIGTERM.
-async fn forward_signals(token: CancellationToken) {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::warn!(%error, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        () = terminate => tracing::info!("SIGTERM received"),
-        () = interrupt => tracing::info!("SIGINT received"),
-    }
-    token.cancel();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_topic_lists_are_shortened() {
-        assert_eq!(topic_list(&[1, 2]), "1, 2");
-        let many: Vec<u64> = (1..=100).collect();
-        assert!(topic_list(&many).ends_with("10 and 90 more"));
-    }
+    result.map(|_| ()).map_err(AppError::from)
 }

@@ -724,3 +724,85 @@ async fn sigterm_stops_the_worker_gracefully_within_ten_seconds() {
     assert!(status.success(), "{status:?}");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_says_ready_or_names_what_to_fix_with_its_exit_code() {
+    let chain = test_chain().await;
+    let dir = chain.config.parent().unwrap().to_owned();
+    let phrase = std::fs::read_to_string(dir.join("keys/worker.key")).unwrap();
+    let first_words: String = phrase
+        .split_whitespace()
+        .take(4)
+        .collect::<Vec<_>>()
+        .join(" ");
+    // Provider timeouts within half the 4-block window of 500 ms blocks.
+    let mut text = std::fs::read_to_string(&chain.config).unwrap();
+    text = text.replace("timeout_secs = 2", "timeout_secs = 1");
+    text.push_str("timeout_secs = 1\n");
+    std::fs::write(&chain.config, &text).unwrap();
+    chain.devnet.wait_height(4).await;
+
+    let run = |config: std::path::PathBuf, json: bool| {
+        let mut command = worker(&dir);
+        command.arg("--config").arg(config).arg("check");
+        if json {
+            command.arg("--json");
+        }
+        command.output()
+    };
+    let output = run(chain.config.clone(), true).await.unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["ok"], true);
+    let checks = report["checks"].as_array().unwrap();
+    let line = |id: &str| checks.iter().find(|c| c["id"] == id).unwrap().clone();
+    assert_eq!(line("config")["status"], "pass");
+    let key = line("key");
+    assert_eq!(key["status"], "pass");
+    assert!(key["summary"]
+        .as_str()
+        .unwrap()
+        .contains(chain.key.address().as_str()));
+    for topic in [1, 2] {
+        for what in [
+            "exists",
+            "active",
+            "registered",
+            "whitelisted",
+            "window",
+            "inference",
+        ] {
+            let id = format!("topic[{topic}].{what}");
+            // A 1 s timeout is about half the 2 s window: a warning at most.
+            let fine: &[&str] = if what == "window" {
+                &["pass", "warn"]
+            } else {
+                &["pass"]
+            };
+            let status = line(&id)["status"].as_str().unwrap().to_owned();
+            assert!(fine.contains(&status.as_str()), "{id}: {stdout}");
+        }
+    }
+    assert!(line("topic[1].inference")["data"]["latency_ms"].is_number());
+    assert!(!stdout.contains(&first_words) && !stderr.contains(&first_words));
+
+    // On another chain: exit code 1, and the text says what to do.
+    let wrong = dir.join("wrong-chain.toml");
+    let other = text.replace(
+        &format!("chain_id = \"{}\"", chain.devnet.chain_id()),
+        "chain_id = \"allora-mainnet-1\"",
+    );
+    std::fs::write(&wrong, other).unwrap();
+    let output = run(wrong, false).await.unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL endpoint[0]"), "{stdout}");
+    assert!(
+        stdout.contains("-> point this endpoint at a node of allora-mainnet-1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("NOT ready"), "{stdout}");
+    assert!(!stdout.contains(&first_words));
+}

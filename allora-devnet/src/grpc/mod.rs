@@ -8,6 +8,7 @@
 mod auth;
 mod bank;
 mod emissions;
+mod feegrant;
 mod feemarket;
 mod node;
 mod server;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use cosmrs::proto::cosmos::auth::v1beta1::query_server::QueryServer as AuthServer;
 use cosmrs::proto::cosmos::bank::v1beta1::query_server::QueryServer as BankServer;
 use cosmrs::proto::cosmos::base::tendermint::v1beta1::service_server::ServiceServer as NodeServer;
+use cosmrs::proto::cosmos::feegrant::v1beta1::query_server::QueryServer as FeegrantServer;
 use cosmrs::proto::cosmos::tx::v1beta1::service_server::ServiceServer as TxServer;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -55,6 +57,9 @@ pub(crate) async fn serve(
         .add_service(BankServer::new(bank::BankService::new(Arc::clone(&shared))))
         .add_service(TxServer::new(tx::TxService::new(Arc::clone(&shared))))
         .add_service(FeemarketServer::new(feemarket::FeemarketService::new(
+            Arc::clone(&shared),
+        )))
+        .add_service(FeegrantServer::new(feegrant::FeegrantService::new(
             Arc::clone(&shared),
         )))
         .add_service(EmissionsServer::new(emissions::EmissionsService::new(

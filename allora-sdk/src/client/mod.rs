@@ -18,6 +18,8 @@
 
 mod endpoint;
 mod error;
+mod feegrant;
+mod node;
 mod queries;
 mod txs;
 
@@ -28,6 +30,8 @@ use tokio::time::Instant;
 
 pub use endpoint::EndpointHealth;
 pub use error::{classify, registered_error, ChainError, ClientError, TxErrorKind, TxStage};
+pub use feegrant::FeeAllowance;
+pub use node::NodeInfo;
 pub use queries::{AccountInfo, LatestBlock};
 pub use txs::{BroadcastAck, GasEstimate, TxEvent, TxOutcome};
 

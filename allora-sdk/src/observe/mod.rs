@@ -1,5 +1,6 @@
 //! Watching a running worker: several [`WorkerObserver`](crate::worker::WorkerObserver)s at once
-//! ([`FanOut`]), the balance kept current ([`spawn_balance_refresh`]), and,
+//! ([`FanOut`]), the balance kept current ([`spawn_balance_refresh`]), a
+//! line per submission on standard output ([`SubmissionPrinter`]), and,
 //! with the `prometheus` feature, a Prometheus registry with its `/metrics`
 //! and `/healthz` server (module `prometheus`).
 //!
@@ -44,8 +45,10 @@
 
 mod balance;
 mod fanout;
+mod print;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 
 pub use balance::{spawn_balance_refresh, DEFAULT_BALANCE_REFRESH};
 pub use fanout::FanOut;
+pub use print::SubmissionPrinter;

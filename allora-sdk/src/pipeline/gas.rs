@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::client::{ChainClient, ChainError, ClientError, TxErrorKind};
-use crate::keys::PublicKey;
+use crate::keys::{Address, PublicKey};
 use crate::tx::{Fee, PreparedTx};
 
 use super::{message_index, SubmitError};
@@ -141,7 +141,9 @@ pub(crate) enum Estimate {
     Refused(ChainError),
 }
 
-/// Simulates `tx` with `sequence` and turns the gas used into a limit.
+/// Simulates `tx` with `sequence` (and the fee granter the transaction
+/// will name, which the chain checks in simulation too) and turns the gas
+/// used into a limit.
 ///
 /// Simulation is advisory: a failure that is not the chain's verdict on the
 /// transaction (the endpoint cannot simulate, or an unclassified error that
@@ -153,9 +155,10 @@ pub(crate) async fn estimate(
     tx: &PreparedTx,
     public_key: PublicKey,
     sequence: u64,
+    granter: Option<&Address>,
 ) -> Result<Estimate, SubmitError> {
     let count = tx.message_count();
-    let probe_fee = Fee::uallo(1, policy.simulation_limit(count));
+    let probe_fee = Fee::uallo(1, policy.simulation_limit(count)).with_granter(granter.cloned());
     let bytes = tx.simulation_bytes(public_key, sequence, &probe_fee)?;
     match client.simulate(bytes).await {
         Ok(estimate) => Ok(Estimate::Simulated(estimate.gas_used)),

@@ -187,6 +187,9 @@ pub struct PipelineConfig {
     /// fee computed above it is lowered to it; a fee the chain requires
     /// above it is not paid ([`SubmitError::FeeAboveMaximum`]).
     pub max_fee: Option<u128>,
+    /// An account paying every transaction's fee under a fee grant it gave
+    /// the key (see [`Fee`]); `None`: the key's account pays.
+    pub fee_granter: Option<Address>,
 }
 
 impl PipelineConfig {
@@ -206,6 +209,7 @@ impl PipelineConfig {
             gas_reuse_for: Duration::from_secs(600),
             memo: String::new(),
             max_fee: None,
+            fee_granter: None,
         }
     }
 }
@@ -326,7 +330,8 @@ impl TxPipeline {
     }
 
     /// The fee a transaction of `gas_limit` costs now, at the configured
-    /// tier (within the maximum fee).
+    /// tier (within the maximum fee; with the configured fee granter, who
+    /// pays it).
     pub async fn fee_estimate(&self, gas_limit: u64) -> Fee {
         let mut state = self.state.lock().await;
         let tier = state.fees.tier();
@@ -334,12 +339,65 @@ impl TxPipeline {
         if let Some(max) = self.config.max_fee {
             fee.amount = fee.amount.min(max);
         }
-        fee
+        fee.with_granter(self.config.fee_granter.clone())
     }
 
     /// The maximum fee per transaction, in uallo, if one is set.
     pub fn max_fee(&self) -> Option<u128> {
         self.config.max_fee
+    }
+
+    /// The account paying this pipeline's fees under a fee grant, if any.
+    pub fn fee_granter(&self) -> Option<&Address> {
+        self.config.fee_granter.as_ref()
+    }
+
+    /// The chain id signed into every transaction.
+    pub fn chain_id(&self) -> &str {
+        &self.config.chain_id
+    }
+
+    /// The gas limit this pipeline would give a transaction of `messages`
+    /// now, without signing or sending anything: the simulated gas times
+    /// the adjustment, or the fallback limit when the chain cannot simulate
+    /// them (an account it has never seen, a message it would refuse).
+    /// Every call is bounded by `deadline`.
+    pub async fn estimate_gas(
+        &self,
+        messages: Vec<Any>,
+        deadline: Instant,
+    ) -> Result<u64, SubmitError> {
+        let signer = TxSigner::new(messages, &self.config.memo, &self.config.chain_id)?;
+        let count = signer.prepared().message_count();
+        let client = self.client.with_deadline(deadline);
+        let current = self
+            .state
+            .lock()
+            .await
+            .account
+            .current(&client, self.signer.address())
+            .await;
+        let sequence = match current {
+            Ok((_, sequence)) => sequence,
+            Err(ClientError::NotFound(_)) => return Ok(self.config.gas.fallback(count)),
+            Err(other) => return Err(other.into()),
+        };
+        Ok(
+            match gas::estimate(
+                &client,
+                &self.config.gas,
+                signer.prepared(),
+                self.signer.public_key(),
+                sequence,
+                self.config.fee_granter.as_ref(),
+            )
+            .await?
+            {
+                Estimate::Simulated(gas_used) => self.config.gas.from_simulation(gas_used),
+                Estimate::Fallback(gas) => gas,
+                Estimate::Refused(_) => self.config.gas.fallback(count),
+            },
+        )
     }
 
     /// Sends `messages` in one transaction and waits for its inclusion: no
@@ -480,6 +538,7 @@ impl TxPipeline {
             }
             fee.amount = fee.amount.min(maximum);
         }
+        let fee = fee.with_granter(self.config.fee_granter.clone());
         let tx = if self.signer.needs_verification() {
             // A signer outside the process: signed without the lock, so that
             // other transactions go on meanwhile.
@@ -566,6 +625,7 @@ impl TxPipeline {
                 signer.prepared(),
                 self.signer.public_key(),
                 sequence,
+                self.config.fee_granter.as_ref(),
             )
             .await?
             {

@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 
 use super::{NoopObserver, TopicSpec, Worker, WorkerConfig, WorkerError, WorkerObserver};
 use crate::client::{ChainClient, ClientConfig};
-use crate::keys::{Mnemonic, WorkerKey};
+use crate::keys::{Address, Mnemonic, WorkerKey};
 use crate::pipeline::{GasPolicy, GasPriceSource};
 use crate::signer::{SharedSigner, Signer, SignerError};
 use crate::tx::{FeeTier, GasPrice};
@@ -52,6 +52,7 @@ pub struct WorkerBuilder {
     fee_tier: Option<FeeTier>,
     max_fee: Option<u128>,
     topic_check_epochs: Option<u32>,
+    fee_granter: Option<Address>,
     observer: Option<Arc<dyn WorkerObserver>>,
 }
 
@@ -290,6 +291,15 @@ impl WorkerBuilder {
         self
     }
 
+    /// An account that pays every transaction's fee under a fee grant it
+    /// gave the worker (`Fee.granter`; see [`Fee`](crate::tx::Fee)). The
+    /// worker's own account still pays the registration and data fees.
+    /// Without a valid allowance the chain refuses the transactions.
+    pub fn fee_granter(mut self, granter: Address) -> Self {
+        self.fee_granter = Some(granter);
+        self
+    }
+
     /// Metrics hooks.
     pub fn observer(mut self, observer: Arc<dyn WorkerObserver>) -> Self {
         self.observer = Some(observer);
@@ -402,6 +412,7 @@ impl WorkerBuilder {
             fee_tier: self.fee_tier.unwrap_or_default(),
             max_fee: self.max_fee,
             topic_check_epochs,
+            fee_granter: self.fee_granter,
             shutdown_grace: Duration::from_secs(8),
         };
         Ok(Worker {

@@ -148,25 +148,26 @@ async fn check_topic(
     match client.is_worker_registered(topic_id, address).await {
         Ok(true) => {}
         Ok(false) if auto_register => {
-            // Registration costs a fee and the registration fee: not tried
-            // (again) while the balance cannot cover them.
-            if let Some(shortfall) = registration_shortfall(pipeline, params).await {
-                return with(Verdict::Suspend(
-                    SuspendReason::RegistrationFailed,
-                    format!("registering {address} in topic {topic_id} needs {shortfall}; fund it"),
-                ));
-            }
-            if let Err(error) = crate::registration::register(
+            // Registration checks the balance against the transaction fee and
+            // the registration fee first and sends nothing while it falls
+            // short, so an unfunded account costs no fee at each check.
+            match crate::registration::register(
                 pipeline,
                 topic_id,
                 crate::registration::REGISTRATION_TIMEOUT,
             )
             .await
             {
-                return with(Verdict::Suspend(
-                    SuspendReason::RegistrationFailed,
-                    format!("registering {address} in topic {topic_id} failed: {error}"),
-                ));
+                Ok(_) => {}
+                Err(crate::registration::RegistrationError::InsufficientFunds(funds)) => {
+                    return with(Verdict::Suspend(SuspendReason::RegistrationFailed, funds.to_string()))
+                }
+                Err(error) => {
+                    return with(Verdict::Suspend(
+                        SuspendReason::RegistrationFailed,
+                        format!("registering {address} in topic {topic_id} failed: {error}"),
+                    ))
+                }
             }
         }
         Ok(false) => {
@@ -198,26 +199,4 @@ async fn check_topic(
         }
     }
     with(Verdict::Serve)
-}
-
-/// What registering would cost beyond the balance, when the balance is
-/// known to fall short (`None` also when it cannot be told).
-async fn registration_shortfall(
-    pipeline: &TxPipeline,
-    params: Option<&v9::Params>,
-) -> Option<String> {
-    let fee: u128 = params?.registration_fee.parse().ok()?;
-    let tx_fee = pipeline
-        .fee_estimate(pipeline.remedy_policy().gas.fallback(1))
-        .await
-        .amount;
-    let needed = fee.saturating_add(tx_fee);
-    let balance = pipeline
-        .client()
-        .balance(pipeline.signer().address(), crate::tx::DENOM)
-        .await
-        .ok()?;
-    (balance < needed).then(|| {
-        format!("{needed} uallo (the registration fee {fee} and a transaction fee), and it holds {balance} uallo")
-    })
 }

@@ -107,10 +107,11 @@ use tokio_util::sync::CancellationToken;
 pub use builder::WorkerBuilder;
 pub use error::{ProviderSide, WorkerError};
 pub use guard::ValueGuard;
-pub use run::RunSummary;
+pub use run::{shutdown_signal, RunSummary};
 pub use topics::{SuspendReason, Suspension, TopicState};
 
 use crate::client::ChainClient;
+use crate::keys::Address;
 use crate::pipeline::{GasPolicy, GasPriceSource, PipelineConfig, TxPipeline};
 use crate::signer::{SharedSigner, Signer};
 use crate::tx::{Fee, FeeTier};
@@ -332,6 +333,8 @@ pub struct WorkerConfig {
     /// Epochs between two checks of a suspended topic (and refreshes of a
     /// served topic's settings).
     pub topic_check_epochs: u32,
+    /// Who pays the transaction fees under a fee grant, if not the worker.
+    pub fee_granter: Option<Address>,
     /// Time allowed for in-flight work at shutdown.
     pub shutdown_grace: Duration,
 }
@@ -407,6 +410,7 @@ impl Worker {
         pipeline_config.gas_price = self.config.gas_price.clone();
         pipeline_config.tier = self.config.fee_tier;
         pipeline_config.max_fee = self.config.max_fee;
+        pipeline_config.fee_granter = self.config.fee_granter.clone();
         let pipeline = TxPipeline::new(self.client.clone(), self.signer.clone(), pipeline_config);
 
         let topics = self
@@ -444,22 +448,35 @@ impl Worker {
 
     async fn check_balance(&self, pipeline: &TxPipeline) {
         let address = self.signer.address();
-        match self.client.balance(address, crate::tx::DENOM).await {
-            Ok(balance) => {
-                self.observer.balance(balance);
-                let per_epoch = pipeline
-                    .fee_estimate(self.config.gas.fallback(self.config.topics.len()))
-                    .await;
-                if balance < per_epoch.amount.saturating_mul(10) {
-                    tracing::warn!(
-                        %address,
-                        balance_uallo = balance,
-                        fee_per_epoch_uallo = per_epoch.amount,
-                        "balance covers fewer than 10 epochs of fees; fund the worker to keep submitting"
-                    );
-                }
+        let balance = match self.client.balance(address, crate::tx::DENOM).await {
+            Ok(balance) => balance,
+            Err(error) => {
+                tracing::warn!(%address, %error, "could not read the balance");
+                return;
             }
-            Err(error) => tracing::warn!(%address, %error, "could not read the balance"),
+        };
+        self.observer.balance(balance);
+        // The fees come from the granter's account when there is one.
+        let (payer, payer_balance) = match &self.config.fee_granter {
+            None => (address, balance),
+            Some(granter) => match self.client.balance(granter, crate::tx::DENOM).await {
+                Ok(b) => (granter, b),
+                Err(error) => {
+                    tracing::warn!(%granter, %error, "could not read the fee granter's balance");
+                    return;
+                }
+            },
+        };
+        let per_epoch = pipeline
+            .fee_estimate(self.config.gas.fallback(self.config.topics.len()))
+            .await;
+        if payer_balance < per_epoch.amount.saturating_mul(10) {
+            tracing::warn!(
+                %payer,
+                balance_uallo = payer_balance,
+                fee_per_epoch_uallo = per_epoch.amount,
+                "the fee payer's balance covers fewer than 10 epochs of fees; fund it to keep submitting"
+            );
         }
     }
 }

@@ -76,7 +76,19 @@ impl Worker {
     /// registration, the submission record...); a failing window is a
     /// result, not an error. Ends early if the worker stops by itself.
     pub async fn run_until<S: Future>(self, signal: S) -> Result<RunSummary, WorkerError> {
+        self.run_until_with(signal, || {}).await
+    }
+
+    /// [`run_until`](Self::run_until), calling `started` once the worker has
+    /// started (chain checked, registered, record open) and before any
+    /// result, e.g. to tell the user it is serving.
+    pub async fn run_until_with<S: Future>(
+        self,
+        signal: S,
+        started: impl FnOnce(),
+    ) -> Result<RunSummary, WorkerError> {
         let (handle, mut results) = self.start().await?;
+        started();
         let mut summary = RunSummary::default();
         tokio::pin!(signal);
         loop {
@@ -96,6 +108,55 @@ impl Worker {
         }
         tracing::info!(%summary, "worker stopped");
         Ok(summary)
+    }
+}
+
+/// A future that completes on SIGINT or SIGTERM (on other systems, Ctrl-C),
+/// for [`Worker::run_until`]. The handlers are installed when this is
+/// called, so a signal that arrives before the future is first polled (say,
+/// while the worker starts) is not lost. Must be called inside a tokio
+/// runtime. A handler that cannot be installed is logged and left out.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    let installed = {
+        use tokio::signal::unix::{signal, SignalKind};
+        [
+            ("SIGTERM", signal(SignalKind::terminate())),
+            ("SIGINT", signal(SignalKind::interrupt())),
+        ]
+        .into_iter()
+        .filter_map(|(name, result)| match result {
+            Ok(stream) => Some((name, stream)),
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for {name}");
+                None
+            }
+        })
+        .collect::<Vec<_>>()
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let waits = installed.into_iter().map(|(name, mut stream)| {
+                Box::pin(async move {
+                    stream.recv().await;
+                    name
+                })
+            });
+            let waits: Vec<_> = waits.collect();
+            if waits.is_empty() {
+                std::future::pending::<()>().await;
+            }
+            let (name, _, _) = futures_util::future::select_all(waits).await;
+            tracing::info!("{name} received");
+        }
+        #[cfg(not(unix))]
+        {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tracing::info!("Ctrl-C received");
+        }
     }
 }
 

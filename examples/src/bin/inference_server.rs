@@ -3,18 +3,16 @@
 //! default).
 //!
 //! Serves the demo model (a deterministic, made-up price-like series per
-//! token; see `allora_infer::demo`) unless built with the `onnx`
-//! feature and given `--model PATH`, in which case the ONNX model is run on
-//! the token's last `--model-inputs` demo prices (shape `[1, N]`).
+//! token; see `allora_infer::demo`) unless built with the `onnx` feature and
+//! given `--model PATH`, in which case the ONNX model is run on the token's
+//! last `--model-inputs` demo prices (shape `[1, N]`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use allora_infer::demo::{Clock, DemoModel};
-use allora_infer::server::{router, ServerState};
-use allora_infer::InferenceProvider;
+use allora_infer::demo::{serving_model, Clock};
+use allora_infer::server::{serve, ServerState};
 use clap::Parser;
 
 /// Serves model inferences over HTTP for an Allora worker.
@@ -51,52 +49,23 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let model = load_model(&args)?;
+    let model = serving_model(args.model.as_deref(), args.model_inputs, Clock::System)?;
+    match &args.model {
+        Some(path) => println!("serving ONNX model {}", path.display()),
+        None => println!("serving the demo model (made-up price-like series; not a prediction)"),
+    }
     let state = ServerState::new(model, Duration::from_millis(args.timeout_ms));
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.address, args.port)).await?;
     println!(
         "allora-inference-server listening on http://{}",
         listener.local_addr()?
     );
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async {
-            // If the signal handler cannot be installed, run until killed.
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        })
-        .await?;
-    Ok(())
-}
-
-fn load_model(args: &Args) -> Result<Arc<dyn InferenceProvider>, Box<dyn std::error::Error>> {
-    match &args.model {
-        None => {
-            println!("serving the demo model (made-up price-like series; not a prediction)");
-            Ok(Arc::new(DemoModel::new(Clock::System)))
+    // If the signal handler cannot be installed, run until killed.
+    let shutdown = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
         }
-        Some(path) => load_onnx(path, args.model_inputs),
-    }
-}
-
-#[cfg(feature = "onnx")]
-fn load_onnx(
-    path: &std::path::Path,
-    inputs: usize,
-) -> Result<Arc<dyn InferenceProvider>, Box<dyn std::error::Error>> {
-    let model = allora_infer::demo::demo_history_onnx(path, inputs, Clock::System)?;
-    println!("serving ONNX model {}", path.display());
-    Ok(Arc::new(model))
-}
-
-#[cfg(not(feature = "onnx"))]
-fn load_onnx(
-    path: &std::path::Path,
-    _inputs: usize,
-) -> Result<Arc<dyn InferenceProvider>, Box<dyn std::error::Error>> {
-    Err(format!(
-        "cannot serve {}: this binary was built without the `onnx` feature (cargo build -p allora-worker --features onnx)",
-        path.display()
-    )
-    .into())
+    };
+    serve(listener, state, shutdown).await?;
+    Ok(())
 }

@@ -12,6 +12,12 @@ export const DEFAULT_INSTANCE_TYPE = 't4g.nano';
 export const GAS_PER_PAYLOAD = 250_000;
 /** The worker's feemarket fallback price (10 uallo/gas) with its 120% headroom. */
 export const FEEMARKET_ESTIMATE_UALLO = 12;
+/** Decimal places of a gas price (the chain's LegacyDec). */
+const GAS_PRICE_DECIMALS = 18;
+/** What gasPrice may be, for error messages. */
+const GAS_PRICE_FORMS = '"feemarket" or a positive number of uallo per gas with up to 18 decimal places, e.g. 10 or 0.08';
+/** gRPC endpoint schemes: http(s), and the official Python SDK's grpc+http(s). */
+const GRPC_PROTOCOLS = ['http:', 'https:', 'grpc+http:', 'grpc+https:'];
 /** Fee tier multipliers, in tenths (allora-sdk `FeeTier`). */
 const TIER_TENTHS: Record<FeeTier, number> = { eco: 10, standard: 15, priority: 25 };
 
@@ -46,8 +52,10 @@ export interface DeploySettings {
   readonly grpcEndpoints: string[];
   readonly websocketUrl?: string;
   readonly topics: TopicSettings[];
-  /** `"feemarket"` or uallo per gas. */
-  readonly gasPrice: 'feemarket' | number;
+  /** `"feemarket"` or uallo per gas, as decimal text (`"10"`, `"0.08"`). */
+  readonly gasPrice: 'feemarket' | string;
+  /** An account paying the worker's transaction fees under a fee grant. */
+  readonly feeGranter?: string;
   readonly feeTier: FeeTier;
   readonly autoRegister: boolean;
   readonly instanceType: string;
@@ -79,6 +87,7 @@ const KNOWN_KEYS = [
   'websocketUrl',
   'topics',
   'gasPrice',
+  'feeGranter',
   'feeTier',
   'autoRegister',
   'instanceType',
@@ -144,21 +153,26 @@ export function readSettings(file: Record<string, unknown>, context: Lookup): De
   if (grpcEndpoints.length === 0) {
     throw new SettingsError('grpcEndpoints', 'required: at least one gRPC endpoint (comma-separated in context)');
   }
-  grpcEndpoints.forEach((url, i) => checkUrl(`grpcEndpoints[${i}]`, url, ['http:', 'https:']));
+  grpcEndpoints.forEach((url, i) => checkUrl(`grpcEndpoints[${i}]`, url, GRPC_PROTOCOLS));
   const websocketUrl = str('websocketUrl');
   if (websocketUrl) checkUrl('websocketUrl', websocketUrl, ['ws:', 'wss:']);
 
   const topics = readTopics(raw('topics'));
 
   const gasText = str('gasPrice') ?? 'feemarket';
-  let gasPrice: 'feemarket' | number;
+  let gasPrice: 'feemarket' | string;
   if (gasText.toLowerCase() === 'feemarket') {
     gasPrice = 'feemarket';
   } else {
-    gasPrice = Number(gasText);
-    if (!Number.isInteger(gasPrice) || gasPrice <= 0) {
-      throw new SettingsError('gasPrice', `${gasText} is not "feemarket" or a positive whole number of uallo per gas`);
+    const atto = gasPriceAtto(gasText);
+    if (atto === undefined || atto <= 0n) {
+      throw new SettingsError('gasPrice', `${gasText} is not ${GAS_PRICE_FORMS}`);
     }
+    gasPrice = gasText;
+  }
+  const feeGranter = str('feeGranter');
+  if (feeGranter !== undefined && !/^allo1[02-9ac-hj-np-z]{38}$/.test(feeGranter)) {
+    throw new SettingsError('feeGranter', `${feeGranter} is not an allo1... account address`);
   }
   const feeTier = (str('feeTier') ?? 'standard').toLowerCase();
   if (!(feeTier in TIER_TENTHS)) {
@@ -233,6 +247,7 @@ export function readSettings(file: Record<string, unknown>, context: Lookup): De
     websocketUrl,
     topics,
     gasPrice,
+    feeGranter,
     feeTier: feeTier as FeeTier,
     autoRegister,
     instanceType,
@@ -250,12 +265,34 @@ export function readSettings(file: Record<string, unknown>, context: Lookup): De
 }
 
 /**
+ * A gas price in uallo per gas as an exact integer of 10^-18 uallo, or
+ * undefined when the text is not a non-negative decimal (`10`, `0.08`,
+ * `2.5e-2`) with at most 18 decimal places.
+ */
+export function gasPriceAtto(text: string): bigint | undefined {
+  const m = /^(\d+)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(text.trim());
+  if (!m) return undefined;
+  const frac = m[2] ?? '';
+  const scale = GAS_PRICE_DECIMALS + Number(m[3] ?? '0') - frac.length;
+  const digits = BigInt(m[1] + frac);
+  if (scale >= 0) return digits * 10n ** BigInt(scale);
+  const divisor = 10n ** BigInt(-scale);
+  if (digits % divisor !== 0n) return undefined;
+  return digits / divisor;
+}
+
+/**
  * One day of fees, in uallo, if every topic needed its own transaction each
  * epoch at the fallback gas (an upper bound: batching shares transactions).
+ * The price is exact (`0.08` uallo/gas is 0.08) and each day's total is
+ * rounded up, as the worker rounds every fee up to a whole uallo.
  */
-export function dailyFeesUallo(topics: number, epochSeconds: number, gasPriceUallo: number, tier: FeeTier): number {
-  const epochsPerDay = Math.ceil(86_400 / epochSeconds);
-  return Math.ceil((epochsPerDay * topics * GAS_PER_PAYLOAD * gasPriceUallo * TIER_TENTHS[tier]) / 10);
+export function dailyFeesUallo(topics: number, epochSeconds: number, gasPriceUallo: number | string, tier: FeeTier): number {
+  const epochsPerDay = BigInt(Math.ceil(86_400 / epochSeconds));
+  const atto = gasPriceAtto(String(gasPriceUallo)) ?? 0n;
+  const total = epochsPerDay * BigInt(topics) * BigInt(GAS_PER_PAYLOAD) * atto * BigInt(TIER_TENTHS[tier]);
+  const unit = 10n * 10n ** BigInt(GAS_PRICE_DECIMALS);
+  return Number((total + unit - 1n) / unit);
 }
 
 function list(value: unknown): string[] {
@@ -366,8 +403,14 @@ export function renderWorkerToml(settings: DeploySettings, keyId: string): strin
     `grpc_endpoints = [${settings.grpcEndpoints.map(tomlString).join(', ')}]`,
   ];
   if (settings.websocketUrl) lines.push(`websocket_url = ${tomlString(settings.websocketUrl)}`);
+  // A whole price as a TOML integer; a fractional one as a string, which
+  // the worker reads exactly (a TOML float of 17+ digits would not be).
+  const gasPrice = settings.gasPrice === 'feemarket' || !/^\d+$/.test(settings.gasPrice)
+    ? tomlString(settings.gasPrice)
+    : settings.gasPrice;
+  if (settings.feeGranter) lines.push(`fee_granter = ${tomlString(settings.feeGranter)}`);
   lines.push(
-    `gas_price = ${settings.gasPrice === 'feemarket' ? '"feemarket"' : settings.gasPrice}`,
+    `gas_price = ${gasPrice}`,
     `fee_tier = ${tomlString(settings.feeTier)}`,
     `auto_register = ${settings.autoRegister}`,
     'metrics_addr = "127.0.0.1:9464"',

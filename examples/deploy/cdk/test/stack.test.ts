@@ -255,7 +255,12 @@ test('bad settings are refused with the setting named', () => {
     [{ ...BASE, topics: '0:ETH' }, 'topics[0].id'],
     [{ ...BASE, topics: '1:ETH,1:BTC' }, 'topics[1].id'],
     [{ ...BASE, topics: '1:E/TH' }, 'topics[0].token'],
-    [{ ...BASE, gasPrice: '0.5' }, 'gasPrice'],
+    [{ ...BASE, gasPrice: '0' }, 'gasPrice'],
+    [{ ...BASE, gasPrice: '-0.5' }, 'gasPrice'],
+    [{ ...BASE, gasPrice: 'cheap' }, 'gasPrice'],
+    [{ ...BASE, gasPrice: '0.0000000000000000001' }, 'gasPrice'],
+    [{ ...BASE, feeGranter: 'cosmos1xyz' }, 'feeGranter'],
+    [{ ...BASE, grpcEndpoints: 'rest+https://api.example:443' }, 'grpcEndpoints[0]'],
     [{ ...BASE, feeTier: 'fast' }, 'feeTier'],
     [{ ...BASE, autoRegister: 'yes' }, 'autoRegister'],
     [{ ...BASE, releaseUrl: 'https://x/y.tgz' }, 'releaseUrl'],
@@ -270,6 +275,30 @@ test('bad settings are refused with the setting named', () => {
     assert.throws(() => read(context), (e: Error) => e instanceof SettingsError && e.message.includes(`"${key}"`), key);
   }
   assert.throws(() => read(BASE, { chainid: 'x' }), /"chainid": unknown/);
+});
+
+test('fractional gas prices, grpc+ endpoints and a fee granter reach the worker', () => {
+  const granter = 'allo19rl4cm2hmr8afy4kldpxz3fka4jguq0ajnh7gv';
+  const settings = readSettings(
+    { gasPrice: 0.08, feeGranter: granter },
+    (key) =>
+      ({ ...BASE, grpcEndpoints: 'grpc+https://allora-grpc.testnet.allora.network:443,grpc+http://10.0.0.5:9090' })[
+        key as keyof typeof BASE
+      ],
+  );
+  assert.equal(settings.gasPrice, '0.08');
+  assert.deepEqual(settings.grpcEndpoints, ['grpc+https://allora-grpc.testnet.allora.network:443', 'grpc+http://10.0.0.5:9090']);
+  const toml = renderWorkerToml(settings, 'arn:aws:secretsmanager:us-east-1:1:secret:s-AbCdEf');
+  assert.match(toml, /gas_price = "0\.08"\n/);
+  assert.match(toml, new RegExp(`fee_granter = "${granter}"\n`));
+  assert.match(toml, /grpc_endpoints = \["grpc\+https:\/\/allora-grpc\.testnet\.allora\.network:443", "grpc\+http:\/\/10\.0\.0\.5:9090"\]/);
+  // 0.08 uallo/gas x 250,000 gas = 20,000 uallo per payload (eco); a day of
+  // 1,440 epochs for two topics at standard tier is 1,440 x 2 x 30,000.
+  assert.equal(dailyFeesUallo(1, 86_400, '0.08', 'eco'), 20_000);
+  assert.equal(dailyFeesUallo(2, 60, '0.08', 'standard'), 1440 * 2 * 30_000);
+  // Exact, then rounded up: 0.000001 x 250,000 = 0.25 uallo -> 1.
+  assert.equal(dailyFeesUallo(1, 86_400, '0.000001', 'eco'), 1);
+  assert.equal(settings.lowBalanceUallo, dailyFeesUallo(2, 300, '0.08', 'standard'));
 });
 
 test('a settings file gives structured topics, and context wins over it', () => {
