@@ -32,6 +32,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod emissions;
 pub mod faucet;
 pub mod key_source;
 pub mod keyfile;

@@ -2,7 +2,9 @@
 //!
 //! The chain refuses worker payloads from unregistered addresses
 //! (allora-chain `x/emissions/keeper/msgserver/msg_server_worker_payload.go`).
-//! Registration is a `MsgRegister` (`emissions.v10.RegisterRequest`) with
+//! Registration is a `MsgRegister` (`RegisterRequest` of the emissions
+//! version the chain speaks: `/emissions.v9.RegisterRequest` or
+//! `/emissions.v10.RegisterRequest`, see [`crate::emissions`]) with
 //! `is_reputer = false`, signed by the worker, which pays the transaction fee
 //! and the topic's registration fee (`Params.registration_fee`, in uallo).
 //!
@@ -28,7 +30,7 @@
 use std::time::Duration;
 
 use crate::pipeline::{Included, SubmitError, TxPipeline};
-use crate::proto::{emissions::v10, to_any};
+use crate::proto::emissions::v10;
 
 /// How long one registration usually may take, from signing to inclusion.
 pub const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -43,7 +45,8 @@ pub enum Registration {
 }
 
 /// Registers the pipeline's key as a worker in `topic_id`, unconditionally:
-/// one transaction, included within `timeout` or an error.
+/// one transaction in the chain's emissions version, included within
+/// `timeout` or an error.
 pub async fn register(
     pipeline: &TxPipeline,
     topic_id: u64,
@@ -58,9 +61,13 @@ pub async fn register(
         is_reputer: false,
     };
     let deadline = tokio::time::Instant::now() + timeout;
-    pipeline
-        .submit(vec![to_any(&message)], deadline, deadline)
-        .await
+    let protocol = pipeline
+        .client()
+        .with_deadline(deadline)
+        .emissions()
+        .await?;
+    let message = protocol.messages().register_any(&message);
+    pipeline.submit(vec![message], deadline, deadline).await
 }
 
 /// Registers the pipeline's key in `topic_id` unless the chain says it is
