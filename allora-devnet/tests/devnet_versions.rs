@@ -308,3 +308,58 @@ async fn wall_clock_windows_open_and_close_at_block_times() {
         .epochs;
     assert_eq!(epochs[0].state, v10::EpochState::WaitingGroundTruth as i32);
 }
+
+#[tokio::test]
+async fn v9_golden_vector_txs_pass_a_v9_devnets_signature_checks_only() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../allora-sdk/tests/vectors/allora-sdk-py-1.3.0-emissions-v9.json"
+    ))
+    .unwrap();
+    let vectors: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for tx in vectors["txs"].as_array().unwrap() {
+        let name = tx["name"].as_str().unwrap();
+        let payload = vectors["payloads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == tx["payload"])
+            .unwrap();
+        let address: allora_sdk::keys::Address =
+            payload["worker_address"].as_str().unwrap().parse().unwrap();
+        let bytes = hex::decode(tx["tx_raw_hex"].as_str().unwrap()).unwrap();
+        for protocol in [DevnetProtocol::V9, DevnetProtocol::V10] {
+            let devnet = allora_devnet::Devnet::builder()
+                .chain_id(tx["chain_id"].as_str().unwrap())
+                .manual_blocks()
+                .emissions(protocol)
+                .account(
+                    AccountConfig::new(address.clone(), u128::MAX / 2)
+                        .account_number(tx["account_number"].as_u64().unwrap())
+                        .sequence(tx["sequence"].as_u64().unwrap()),
+                )
+                .build()
+                .start()
+                .await
+                .unwrap();
+            let ch = channel(&devnet).await.unwrap();
+            let res = broadcast(&ch, &bytes).await.unwrap();
+            if protocol == DevnetProtocol::V10 {
+                assert_eq!((res.code, res.codespace.as_str()), (2, "sdk"), "{name}");
+                continue;
+            }
+            assert_eq!(res.code, 0, "{name}: {}", res.raw_log);
+            devnet.produce_block().await;
+            let res = get_tx(&ch, &res.txhash).await.unwrap();
+            // The tx and the bundle signature (over the v9 encoding)
+            // verified; the devnet has no topic for these vectors, so
+            // delivery stops at the topic lookup.
+            assert_eq!(
+                (res.code, res.codespace.as_str()),
+                (6, "emissions"),
+                "{name}: {}",
+                res.raw_log
+            );
+        }
+    }
+}
