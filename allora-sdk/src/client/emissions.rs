@@ -61,6 +61,19 @@ impl ChainClient {
         self.protocol.pinned
     }
 
+    /// This client (the same connections and endpoint health) pinned to
+    /// emissions `version`, as [`ClientConfig::emissions_version`](super::ClientConfig::emissions_version)
+    /// does: the version is not detected and upgrades are not followed.
+    /// The new client and its clones share their protocol; this one keeps
+    /// its own.
+    pub fn with_emissions_version(&self, version: EmissionsVersion) -> ChainClient {
+        ChainClient {
+            pool: std::sync::Arc::clone(&self.pool),
+            deadline: self.deadline,
+            protocol: std::sync::Arc::new(ProtocolState::new(Some(version))),
+        }
+    }
+
     /// The protocol in use; asks the chain on first use (see
     /// [`detect_emissions`](Self::detect_emissions)).
     pub async fn emissions(&self) -> Result<Protocol, ClientError> {

@@ -464,6 +464,34 @@ impl fmt::Display for Protocol {
     }
 }
 
+/// The chain's emissions protocol as a worker sees it (what
+/// [`WorkerObserver::emissions`](crate::worker::WorkerObserver::emissions)
+/// reports).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmissionsStatus {
+    /// The chain speaks this protocol, and the worker signs for it.
+    Supported(Protocol),
+    /// The chain speaks no version this build does: nothing is signed until
+    /// it does (or allora-rs is upgraded).
+    Unsupported(Unsupported),
+}
+
+impl EmissionsStatus {
+    /// Whether the worker can serve the chain.
+    pub fn is_supported(&self) -> bool {
+        matches!(self, EmissionsStatus::Supported(_))
+    }
+}
+
+impl fmt::Display for EmissionsStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EmissionsStatus::Supported(protocol) => protocol.fmt(f),
+            EmissionsStatus::Unsupported(unsupported) => unsupported.fmt(f),
+        }
+    }
+}
+
 /// The chain speaks no emissions version this build supports.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct Unsupported {

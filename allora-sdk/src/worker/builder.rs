@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 
 use super::{NoopObserver, TopicSpec, Worker, WorkerConfig, WorkerError, WorkerObserver};
 use crate::client::{ChainClient, ClientConfig};
+use crate::emissions::EmissionsVersion;
 use crate::keys::{Mnemonic, WorkerKey};
 use crate::pipeline::{GasPolicy, GasPriceSource};
 use crate::tx::{FeeTier, GasPrice};
@@ -48,6 +49,7 @@ pub struct WorkerBuilder {
     gas_price: Option<GasPriceSource>,
     fee_tier: Option<FeeTier>,
     observer: Option<Arc<dyn WorkerObserver>>,
+    emissions_version: Option<EmissionsVersion>,
 }
 
 impl WorkerBuilder {
@@ -248,6 +250,14 @@ impl WorkerBuilder {
         self
     }
 
+    /// Speaks emissions `version` instead of detecting the chain's (see
+    /// [`crate::emissions`]): the windows are still detected, upgrades are
+    /// not followed. For a chain whose version detection cannot read.
+    pub fn emissions_version(mut self, version: EmissionsVersion) -> Self {
+        self.emissions_version = Some(version);
+        self
+    }
+
     /// Metrics hooks.
     pub fn observer(mut self, observer: Arc<dyn WorkerObserver>) -> Self {
         self.observer = Some(observer);
@@ -264,8 +274,15 @@ impl WorkerBuilder {
                     "give either a chain client or endpoints, not both".into(),
                 ))
             }
-            (Some(client), true) => client,
-            (None, false) => ChainClient::new(ClientConfig::new(self.endpoints))?,
+            (Some(client), true) => match self.emissions_version {
+                Some(version) => client.with_emissions_version(version),
+                None => client,
+            },
+            (None, false) => {
+                let mut config = ClientConfig::new(self.endpoints);
+                config.emissions_version = self.emissions_version;
+                ChainClient::new(config)?
+            }
             (None, true) => {
                 return Err(WorkerError::Config(
                     "a chain client or gRPC endpoints are required".into(),
@@ -338,6 +355,7 @@ impl WorkerBuilder {
                 .unwrap_or(GasPriceSource::Static(GasPrice::from_uallo(10))),
             fee_tier: self.fee_tier.unwrap_or_default(),
             shutdown_grace: Duration::from_secs(8),
+            expected_emissions: None,
         };
         Ok(Worker {
             client,

@@ -7,6 +7,7 @@ use allora_infer::{InferError, InferenceRequest, Prediction};
 use tokio::time::Instant;
 
 use super::{TopicSpec, WorkerError};
+use crate::emissions::EmissionsVersion;
 use crate::keys::{Address, WorkerKey};
 use crate::payload::{ForecastElement, WorkerPayload};
 use crate::proto::Any;
@@ -21,13 +22,14 @@ pub(super) struct Payload {
 }
 
 /// Asks the topic's providers for the window opened at `nonce` and signs the
-/// payload. A provider that has not answered by `deadline` is a
-/// [`InferError::Timeout`].
+/// payload for emissions `version`. A provider that has not answered by
+/// `deadline` is a [`InferError::Timeout`].
 pub(super) async fn provide(
     key: &WorkerKey,
     spec: &TopicSpec,
     nonce: i64,
     deadline: Instant,
+    version: EmissionsVersion,
 ) -> Result<Payload, WorkerError> {
     let topic_id = spec.topic_id;
     let mut request = InferenceRequest::new(topic_id, nonce, deadline);
@@ -86,11 +88,14 @@ pub(super) async fn provide(
         }
         payload = payload.with_forecast(elements);
     }
-    let signed = payload.sign(key).map_err(|source| WorkerError::Payload {
-        topic_id,
-        nonce,
-        source,
-    })?;
+    let signed = payload
+        .for_version(version)
+        .sign(key)
+        .map_err(|source| WorkerError::Payload {
+            topic_id,
+            nonce,
+            source,
+        })?;
     Ok(Payload {
         message: signed.to_any(),
         inference: elapsed,
@@ -121,7 +126,9 @@ mod tests {
             vec![(inferer.clone(), 0.25)]
         })));
         let deadline = Instant::now() + Duration::from_secs(5);
-        let payload = provide(&key(), &spec, 20, deadline).await.unwrap();
+        let payload = provide(&key(), &spec, 20, deadline, EmissionsVersion::V10)
+            .await
+            .unwrap();
         let msg: v10::InsertWorkerPayloadRequest =
             prost::Message::decode(payload.message.value.as_slice()).unwrap();
         let bundle = msg.worker_data_bundle.unwrap();
@@ -143,7 +150,9 @@ mod tests {
             })),
         );
         let deadline = Instant::now() + Duration::from_millis(50);
-        let err = provide(&key(), &spec, 10, deadline).await.unwrap_err();
+        let err = provide(&key(), &spec, 10, deadline, EmissionsVersion::V10)
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), "provider_timeout");
         assert_eq!(err.window(), Some((1, 10)));
     }
@@ -157,7 +166,9 @@ mod tests {
             })),
         );
         let deadline = Instant::now() + Duration::from_secs(5);
-        let err = provide(&key(), &spec, 10, deadline).await.unwrap_err();
+        let err = provide(&key(), &spec, 10, deadline, EmissionsVersion::V10)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("invalid inferer"), "{err}");
     }
 }
