@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::emissions::EmissionsStatus;
 use crate::worker::{Submission, WorkerError, WorkerObserver};
 
 /// Forwards every event to each of its observers, in the order they were
@@ -75,6 +76,10 @@ impl WorkerObserver for FanOut {
     fn block(&self, height: i64) {
         self.observers.iter().for_each(|o| o.block(height));
     }
+
+    fn emissions(&self, status: &EmissionsStatus) {
+        self.observers.iter().for_each(|o| o.emissions(status));
+    }
 }
 
 #[cfg(test)]
@@ -117,6 +122,9 @@ mod tests {
                 .unwrap()
                 .push(format!("submission {} {}", s.topic_id, s.nonce));
         }
+        fn emissions(&self, status: &EmissionsStatus) {
+            self.0.lock().unwrap().push(format!("emissions {status}"));
+        }
     }
 
     #[test]
@@ -143,6 +151,11 @@ mod tests {
             batch_size: 1,
             latency: crate::worker::Latency::default(),
         });
+        fan.emissions(&EmissionsStatus::Unsupported(
+            crate::emissions::Unsupported {
+                chain: Some(crate::emissions::EmissionsVersion::new(11)),
+            },
+        ));
         let expected = [
             "balance 5",
             "block 7",
@@ -150,6 +163,7 @@ mod tests {
             "latency 3 40",
             "failure not_sent",
             "submission 1 10",
+            "emissions the chain speaks emissions v11; this build of allora-rs supports v9, v10: upgrade allora-rs",
         ];
         for recorder in [a, b] {
             assert_eq!(*recorder.0.lock().unwrap(), expected);
