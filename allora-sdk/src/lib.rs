@@ -37,6 +37,7 @@ pub mod faucet;
 pub mod key_source;
 pub mod keyfile;
 pub mod keys;
+pub mod network;
 pub mod observe;
 pub mod payload;
 pub mod pipeline;
@@ -64,6 +65,7 @@ pub use client::{ChainClient, ClientConfig};
 /// dependency on `futures`: `results.next().await`.
 pub use futures_util::StreamExt;
 pub use keys::{Address, KeyError, Mnemonic, PublicKey, WorkerKey};
+pub use network::Network;
 pub use payload::{PayloadError, SignedPayload, WorkerPayload};
 pub use signer::{RemoteSigner, SignError, Signer, SignerError};
 pub use tx::{Fee, FeeTier, GasPrice, PreparedTx, SignedTx, SignerData, TxBuildError, UnsignedTx};

@@ -17,6 +17,7 @@ use super::{NoopObserver, TopicSpec, Worker, WorkerConfig, WorkerError, WorkerOb
 use crate::client::{ChainClient, ClientConfig};
 use crate::emissions::EmissionsVersion;
 use crate::keys::{Mnemonic, WorkerKey};
+use crate::network::Network;
 use crate::pipeline::{GasPolicy, GasPriceSource};
 use crate::tx::{FeeTier, GasPrice};
 
@@ -50,6 +51,8 @@ pub struct WorkerBuilder {
     fee_tier: Option<FeeTier>,
     observer: Option<Arc<dyn WorkerObserver>>,
     emissions_version: Option<EmissionsVersion>,
+    expected_emissions: Option<EmissionsVersion>,
+    fee_denom_error: Option<String>,
 }
 
 impl WorkerBuilder {
@@ -258,6 +261,21 @@ impl WorkerBuilder {
         self
     }
 
+    /// Takes the chain id, gRPC endpoints, websocket, gas price and
+    /// expected emissions version of `network` (a preset such as
+    /// [`Network::testnet`], possibly edited). Settings given after this
+    /// call replace the network's; a network whose fee denomination is not
+    /// `uallo` fails [`build`](Self::build).
+    pub fn network(mut self, network: Network) -> Self {
+        self.fee_denom_error = network.check_denom().err();
+        self.chain_id = Some(network.chain_id);
+        self.endpoints = network.grpc_endpoints;
+        self.websocket = network.websocket_url;
+        self.gas_price = Some(network.gas_price);
+        self.expected_emissions = network.emissions;
+        self
+    }
+
     /// Metrics hooks.
     pub fn observer(mut self, observer: Arc<dyn WorkerObserver>) -> Self {
         self.observer = Some(observer);
@@ -268,6 +286,9 @@ impl WorkerBuilder {
     /// setting up the client when asked to). Must be called inside a tokio
     /// runtime when it builds the client.
     pub fn build(self) -> Result<Worker, WorkerError> {
+        if let Some(problem) = self.fee_denom_error {
+            return Err(WorkerError::Config(problem));
+        }
         let client = match (self.client, self.endpoints.is_empty()) {
             (Some(_), false) => {
                 return Err(WorkerError::Config(
@@ -355,7 +376,7 @@ impl WorkerBuilder {
                 .unwrap_or(GasPriceSource::Static(GasPrice::from_uallo(10))),
             fee_tier: self.fee_tier.unwrap_or_default(),
             shutdown_grace: Duration::from_secs(8),
-            expected_emissions: None,
+            expected_emissions: self.expected_emissions,
         };
         Ok(Worker {
             client,
@@ -477,6 +498,28 @@ mod tests {
             .mnemonic_env("ALLORA_SDK_TEST_MNEMONIC_OK")
             .build();
         assert!(matches!(two_keys, Err(WorkerError::Config(_))));
+    }
+
+    #[tokio::test]
+    async fn a_network_preset_fills_the_chain_settings_and_later_calls_replace_them() {
+        let key = || WorkerKey::from_private_key_bytes(&[4; 32]).unwrap();
+        let worker = with_topic()
+            .network(Network::mainnet())
+            .websocket("ws://127.0.0.1:26657/websocket")
+            .key(key())
+            .build()
+            .unwrap();
+        assert_eq!(worker.config.chain_id.as_deref(), Some("allora-mainnet-1"));
+        assert_eq!(
+            worker.config.websocket.as_deref(),
+            Some("ws://127.0.0.1:26657/websocket")
+        );
+        assert_eq!(worker.config.gas_price, Network::mainnet().gas_price);
+        assert_eq!(worker.config.expected_emissions, Some(EmissionsVersion::V9));
+        let mut other = Network::testnet();
+        other.fee_denom = "uatom".into();
+        let err = with_topic().network(other).key(key()).build().unwrap_err();
+        assert!(err.to_string().contains("uallo"), "{err}");
     }
 
     #[tokio::test]
