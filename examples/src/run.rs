@@ -93,6 +93,9 @@ async fn run_configured(args: &RunArgs, settings: Settings) -> Result<(), AppErr
     if let Some(chain_id) = &settings.chain_id {
         builder = builder.chain_id(chain_id.clone());
     }
+    if let Some(version) = settings.expected_emissions {
+        builder = builder.expected_emissions(version);
+    }
     if let Some(longest) = settings.topics.iter().map(|t| t.timeout).max() {
         builder = builder.provider_timeout(longest);
     }

@@ -276,6 +276,14 @@ impl WorkerBuilder {
         self
     }
 
+    /// The emissions version the chain is expected to speak (what
+    /// [`network`](Self::network) sets from a preset): a different one
+    /// detected at start is logged as a warning, then spoken.
+    pub fn expected_emissions(mut self, version: EmissionsVersion) -> Self {
+        self.expected_emissions = Some(version);
+        self
+    }
+
     /// Metrics hooks.
     pub fn observer(mut self, observer: Arc<dyn WorkerObserver>) -> Self {
         self.observer = Some(observer);
