@@ -180,6 +180,19 @@ async fn core_scenarios_on_wall_clock_windows() {
     core_scenarios(DevnetProtocol::V10_WALL_CLOCK).await;
 }
 
+/// Appends to a shared buffer (a captured log).
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Records what the worker says about the chain's protocol.
 #[derive(Default)]
 struct Statuses(Mutex<Vec<EmissionsStatus>>);
@@ -251,7 +264,20 @@ async fn a_worker_follows_an_upgrade_from_v9_to_v10_losing_and_repeating_nothing
 async fn a_chain_moving_to_an_unknown_version_makes_the_worker_unhealthy_and_say_so() {
     use allora_sdk::observe::prometheus::PrometheusObserver;
     use allora_sdk::observe::FanOut;
+    use allora_sdk::status::EmissionsReport;
     const UPGRADE: i64 = 15;
+    // The worker's log, captured (the test's runtime polls every task on
+    // this thread).
+    let log = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let writer = {
+        let log = Arc::clone(&log);
+        move || LogWriter(Arc::clone(&log))
+    };
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
     let net = TestNet::builder(test_key(9).unwrap())
         .chain_id(CHAIN_ID)
         .upgrade_at(
@@ -305,4 +331,19 @@ async fn a_chain_moving_to_an_unknown_version_makes_the_worker_unhealthy_and_say
     let seen = statuses.0.lock().unwrap().clone();
     let unsupported: Vec<&EmissionsStatus> = seen.iter().filter(|s| !s.is_supported()).collect();
     assert_eq!(unsupported.len(), 1, "reported once: {seen:?}");
+
+    // One log line names the chain's version and the supported ones.
+    let log = String::from_utf8(log.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("ERROR") && l.contains("the chain speaks emissions v11"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(lines[0].contains("supports v9, v10"), "{}", lines[0]);
+
+    // The status report says the same.
+    let report = EmissionsReport::gather(&net.client().unwrap()).await;
+    assert_eq!(report.supported, Some(false));
+    assert_eq!(report.version.as_deref(), Some("v11"));
+    assert_eq!(report.supported_versions, ["v9", "v10"]);
 }
