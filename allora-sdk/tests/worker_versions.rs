@@ -347,3 +347,69 @@ async fn a_chain_moving_to_an_unknown_version_makes_the_worker_unhealthy_and_say
     assert_eq!(report.version.as_deref(), Some("v11"));
     assert_eq!(report.supported_versions, ["v9", "v10"]);
 }
+
+#[tokio::test]
+async fn a_payload_signed_before_an_upgrade_and_refused_after_it_is_served_again_in_the_new_version(
+) {
+    // The window opened at 20 stays open until 38; the chain upgrades at 25
+    // while the provider of topic 1 still computes (its first answer comes
+    // ~1.6 s, 8 blocks, after the window opened), so that payload is signed
+    // for v9 and refused by the v10 chain.
+    const UPGRADE: i64 = 25;
+    let net = TestNet::builder(test_key(9).unwrap())
+        .chain_id(CHAIN_ID)
+        .emissions(DevnetProtocol::V9)
+        .upgrade_at(UPGRADE, DevnetProtocol::V10)
+        .topics([1, 2], 20, 18)
+        .start()
+        .await
+        .unwrap();
+    let calls = Arc::new(Mutex::new(Vec::<i64>::new()));
+    let slow = {
+        let calls = Arc::clone(&calls);
+        move |req: InferenceRequest| {
+            let calls = Arc::clone(&calls);
+            async move {
+                let first = {
+                    let mut calls = calls.lock().unwrap();
+                    calls.push(req.nonce);
+                    calls.len() == 1
+                };
+                if first {
+                    tokio::time::sleep(Duration::from_millis(1600)).await;
+                }
+                Ok::<_, allora_sdk::InferError>(value(&req))
+            }
+        }
+    };
+    let (handle, mut results) = net
+        .worker()
+        .unwrap()
+        .topic_async(1, slow)
+        .topic_fn(2, value)
+        .poll_interval(Duration::from_millis(500))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let (ok, err) = collect_until(&mut results, Duration::from_secs(20), |served, _| {
+        served.iter().filter(|s| s.nonce == 40).count() >= 2
+    })
+    .await;
+    handle.shutdown().await;
+    assert!(err.is_empty(), "unexpected failures: {err:?}");
+    assert_eq!(
+        *calls.lock().unwrap(),
+        [20, 20, 40],
+        "the window at 20 asked again after the refusal"
+    );
+    let served: BTreeSet<(u64, i64)> = ok.iter().map(|s| (s.topic_id, s.nonce)).collect();
+    assert_eq!(served.len(), ok.len(), "served twice: {ok:?}");
+    assert_eq!(served, BTreeSet::from([(1, 20), (2, 20), (1, 40), (2, 40)]));
+    let chain = on_chain(&net);
+    assert_eq!(chain.len(), 4);
+    let late = &chain[&(1, 20)];
+    assert!(late.height >= UPGRADE, "{late:?}");
+    assert!(carries(&net, &late.tx_hash, EmissionsVersion::V10));
+}
