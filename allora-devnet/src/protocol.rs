@@ -20,7 +20,10 @@ use allora_sdk::emissions::{EmissionsVersion, MessageSet, Query, WindowMode};
 
 use super::error::DevnetError;
 
-/// The emissions protocol of a devnet. See the [module docs](self).
+/// The emissions protocol of a devnet: a version and how its windows are
+/// measured. The devnet serves only this protocol's query service, type
+/// URLs and events; other versions' services answer `UNIMPLEMENTED` and
+/// their messages fail decoding (sdk code 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DevnetProtocol {
     /// The emissions version.
