@@ -265,7 +265,11 @@ impl WorkerBuilder {
     /// expected emissions version of `network` (a preset such as
     /// [`Network::testnet`], possibly edited). Settings given after this
     /// call replace the network's; a network whose fee denomination is not
-    /// `uallo` fails [`build`](Self::build).
+    /// `uallo` fails [`build`](Self::build). The network's endpoints make
+    /// the worker's client, so it does not combine with
+    /// [`client`](Self::client): with a client of your own, give the
+    /// network's `chain_id`, `websocket_url`, `gas_price` and `emissions`
+    /// through the other setters.
     pub fn network(mut self, network: Network) -> Self {
         self.fee_denom_error = network.check_denom().err();
         self.chain_id = Some(network.chain_id);
