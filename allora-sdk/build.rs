@@ -14,11 +14,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "proto/emissions/v3/nonce.proto",
         "proto/emissions/v9/params.proto",
+        "proto/emissions/v9/inputworker.proto",
+        "proto/emissions/v9/tx.proto",
+        "proto/emissions/v9/topic.proto",
+        "proto/emissions/v9/events.proto",
+        "proto/emissions/v9/query.proto",
         "proto/emissions/v10/inputworker.proto",
         "proto/emissions/v10/tx.proto",
         "proto/emissions/v10/topic.proto",
         "proto/emissions/v10/events.proto",
         "proto/emissions/v10/network_inference.proto",
+        "proto/emissions/v10/epoch.proto",
         "proto/emissions/v10/query.proto",
         "proto/feemarket/feemarket/v1/query.proto",
     ];
@@ -41,6 +47,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ".cosmos.base.v1beta1",
             "::cosmrs::proto::cosmos::base::v1beta1",
         )
+        // The Timestamp every other chain message uses (tendermint-proto's).
+        .extern_path(".google.protobuf.Timestamp", "::cosmrs::proto::Timestamp")
         .compile_fds_with_config(config, descriptors)?;
     Ok(())
 }

@@ -68,6 +68,12 @@ pub mod names {
     pub const BLOCK_HEIGHT: &str = "BlockHeight";
     /// Whether the node's event websocket is connected: 1 or 0 (`None`).
     pub const WEBSOCKET_CONNECTED: &str = "WebsocketConnected";
+    /// Whether this build speaks the chain's emissions version: 1 or 0
+    /// (`None`); 0 means nothing can be signed until allora-rs is upgraded.
+    pub const EMISSIONS_SUPPORTED: &str = "EmissionsSupported";
+    /// The emissions version the chain speaks, the `N` of `emissions.vN`,
+    /// when known (`None`).
+    pub const EMISSIONS_VERSION: &str = "EmissionsVersion";
 
     /// Dimension naming the EC2 instance, added to every metric.
     pub const INSTANCE_ID: &str = "InstanceId";

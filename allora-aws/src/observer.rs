@@ -16,6 +16,8 @@
 //! | balance read | `BalanceUallo` | None | |
 //! | block seen | `BlockHeight` | None | |
 //! | websocket up/down | `WebsocketConnected` | None (1/0) | |
+//! | emissions protocol found or changed | `EmissionsSupported` | None (1/0) | |
+//! | same, when the chain's version is known | `EmissionsVersion` | None (the `N` of `emissions.vN`) | |
 //!
 //! Metrics carry no topic dimension: each distinct dimension set is a billed
 //! custom metric, and per-topic detail is in the Prometheus metrics and the
@@ -24,6 +26,7 @@
 
 use std::time::Duration;
 
+use allora_sdk::emissions::EmissionsStatus;
 use allora_sdk::worker::{Outcome, Submission, WorkerError, WorkerObserver};
 use aws_config::SdkConfig;
 
@@ -179,5 +182,24 @@ impl WorkerObserver for CloudWatchObserver {
 
     fn block(&self, height: i64) {
         self.record(Metric::new(names::BLOCK_HEIGHT, height as f64, Unit::None));
+    }
+
+    fn emissions(&self, status: &EmissionsStatus) {
+        self.record(Metric::new(
+            names::EMISSIONS_SUPPORTED,
+            f64::from(u8::from(status.is_supported())),
+            Unit::None,
+        ));
+        let version = match status {
+            EmissionsStatus::Supported(protocol) => Some(protocol.version()),
+            EmissionsStatus::Unsupported(unsupported) => unsupported.chain,
+        };
+        if let Some(version) = version {
+            self.record(Metric::new(
+                names::EMISSIONS_VERSION,
+                f64::from(version.number()),
+                Unit::None,
+            ));
+        }
     }
 }

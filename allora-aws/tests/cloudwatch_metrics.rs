@@ -289,10 +289,16 @@ async fn worker_events_become_metrics_with_the_instance_dimensions() {
     observer.block(42);
     observer.websocket(true);
     observer.inference_latency(7, Duration::from_millis(12));
+    observer.emissions(&allora_sdk::emissions::EmissionsStatus::Unsupported(
+        allora_sdk::emissions::Unsupported {
+            chain: Some(allora_sdk::emissions::EmissionsVersion::new(11)),
+        },
+    ));
     observer.shutdown(Duration::from_secs(60)).await;
     assert_eq!(observer.dropped(), 0);
-    // Two submissions of four samples each, two for the failure, four more.
-    assert_eq!(observer.published(), 14);
+    // Two submissions of four samples each, two for the failure, four more,
+    // two for the emissions protocol.
+    assert_eq!(observer.published(), 16);
 
     let client = aws_sdk_cloudwatch::Client::new(&aws);
     let listed = client
@@ -331,6 +337,8 @@ async fn worker_events_become_metrics_with_the_instance_dimensions() {
             "BalanceUallo ",
             "BlockHeight ",
             "BroadcastToInclusionLatency ",
+            "EmissionsSupported ",
+            "EmissionsVersion ",
             "InferenceLatency ",
             "SubmissionFailures FailureKind=window_missed",
             "Submissions Outcome=failed",

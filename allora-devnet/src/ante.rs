@@ -9,9 +9,10 @@ use std::time::SystemTime;
 use cosmrs::proto::cosmos::crypto::secp256k1::PubKey as Secp256k1PubKey;
 use cosmrs::proto::cosmos::tx::signing::v1beta1::SignMode;
 use cosmrs::proto::cosmos::tx::v1beta1::{mode_info, AuthInfo, SignDoc, TxBody, TxRaw};
-use prost::{Message, Name};
+use prost::Message;
 
 use allora_sdk::decimal::Dec;
+use allora_sdk::emissions::EmissionsVersion;
 use allora_sdk::keys::{Address, PublicKey};
 use allora_sdk::proto::emissions::v10;
 use allora_sdk::tx::{GasPrice, DENOM};
@@ -19,6 +20,7 @@ use allora_sdk::tx::{GasPrice, DENOM};
 use super::abci::{self, AbciError};
 use super::feegrant;
 use super::gas;
+use super::protocol::DevnetProtocol;
 use super::state::Ledger;
 
 /// The SDK's default `MaxMemoCharacters`.
@@ -26,7 +28,8 @@ const MAX_MEMO_CHARS: usize = 256;
 const SECP256K1_PUBKEY_URL: &str = "/cosmos.crypto.secp256k1.PubKey";
 const ATTO_PER_UNIT: u128 = 1_000_000_000_000_000_000;
 
-/// A message the devnet knows how to run.
+/// A message the devnet knows how to run, read from its protocol's wire
+/// into the richest shape (`emissions.v10`'s messages).
 #[derive(Debug, Clone)]
 pub(crate) enum Msg {
     Register(v10::RegisterRequest),
@@ -73,25 +76,37 @@ impl DecodedTx {
 }
 
 /// Decodes `TxRaw` bytes the way the chain's tx decoder does, including the
-/// messages and their bounded decimals (a bad decimal fails decoding on the
-/// chain, before any handler runs).
-pub(crate) fn decode(bytes: &[u8]) -> Result<DecodedTx, AbciError> {
+/// messages of `protocol` and their bounded decimals (a bad decimal fails
+/// decoding on the chain, before any handler runs). A message of another
+/// emissions version fails decoding as the chain's interface registry
+/// fails it ("unable to resolve type URL …", sdk code 2).
+pub(crate) fn decode(bytes: &[u8], protocol: DevnetProtocol) -> Result<DecodedTx, AbciError> {
     let raw = TxRaw::decode(bytes).map_err(|e| abci::TX_DECODE.wrap(e))?;
     let body = TxBody::decode(raw.body_bytes.as_slice()).map_err(|e| abci::TX_DECODE.wrap(e))?;
     let auth_info =
         AuthInfo::decode(raw.auth_info_bytes.as_slice()).map_err(|e| abci::TX_DECODE.wrap(e))?;
+    let wire = protocol.wire();
+    let register_url = protocol.type_url("RegisterRequest");
+    let payload_url = protocol.type_url("InsertWorkerPayloadRequest");
     let mut msgs = Vec::with_capacity(body.messages.len());
     for any in &body.messages {
-        let msg = if any.type_url == v10::RegisterRequest::type_url() {
+        let msg = if any.type_url == register_url {
             Msg::Register(
-                v10::RegisterRequest::decode(any.value.as_slice())
+                wire.decode_register(any.value.as_slice())
                     .map_err(|e| abci::TX_DECODE.wrap(e))?,
             )
-        } else if any.type_url == v10::InsertWorkerPayloadRequest::type_url() {
-            let payload = v10::InsertWorkerPayloadRequest::decode(any.value.as_slice())
+        } else if any.type_url == payload_url {
+            let payload = wire
+                .decode_insert_worker_payload(any.value.as_slice())
                 .map_err(|e| abci::TX_DECODE.wrap(e))?;
             check_payload_decimals(&payload)?;
             Msg::InsertWorkerPayload(Box::new(payload))
+        } else if EmissionsVersion::of_name(&any.type_url).is_some() {
+            // Another emissions version's message: its type is not
+            // registered with this chain's codec.
+            return Err(
+                abci::TX_DECODE.wrap(format!("unable to resolve type URL {}", any.type_url))
+            );
         } else {
             // The chain cannot route (or even resolve) a type it has no
             // handler for; the whole transaction is refused up front.
@@ -412,9 +427,15 @@ mod tests {
 
     #[test]
     fn garbage_and_empty_txs_fail_decoding() {
-        assert_eq!(decode(&[0xff, 0xff]).map(|_| ()).unwrap_err().code, 2);
+        assert_eq!(
+            decode(&[0xff, 0xff], DevnetProtocol::V10)
+                .map(|_| ())
+                .unwrap_err()
+                .code,
+            2
+        );
         let empty = TxRaw::default().encode_to_vec();
-        let err = decode(&empty).map(|_| ()).unwrap_err();
+        let err = decode(&empty, DevnetProtocol::V10).map(|_| ()).unwrap_err();
         assert_eq!((err.code, err.codespace), (18, "sdk"));
     }
 }

@@ -18,6 +18,7 @@ use super::error::DevnetError;
 use super::events::{BlockEvents, Event};
 use super::feegrant;
 use super::gas;
+use super::protocol::DevnetProtocol;
 use super::state::{Account, IncludedTx, Ledger, Submission, Topic};
 
 /// A transaction admitted to the mempool.
@@ -63,6 +64,10 @@ pub(crate) struct Chain {
     submissions: Vec<Submission>,
     /// Fault injection: accepted transactions are not kept in the mempool.
     pub(crate) drop_accepted: bool,
+    /// The emissions protocol spoken now.
+    pub(crate) protocol: DevnetProtocol,
+    /// Upgrades still to come, by ascending height.
+    upgrades: Vec<(i64, DevnetProtocol)>,
 }
 
 impl Chain {
@@ -74,8 +79,9 @@ impl Chain {
             params: config.params.clone(),
             ..Ledger::default()
         };
+        let genesis_time = Time::now();
         for topic in &config.topics {
-            add_topic(&mut ledger, topic.clone(), 0)?;
+            add_topic(&mut ledger, topic.clone(), 0, genesis_time)?;
         }
         for account in &config.accounts {
             add_account(&mut ledger, account)?;
@@ -86,7 +92,6 @@ impl Chain {
             }
             ledger.workers.insert((*topic_id, address.to_string()));
         }
-        let genesis_time = Time::now();
         for grant in &config.fee_grants {
             feegrant::grant(&mut ledger.fee_grants, grant, system_time(genesis_time))?;
         }
@@ -103,6 +108,8 @@ impl Chain {
             tx_order: Vec::new(),
             submissions: Vec::new(),
             drop_accepted: false,
+            protocol: config.protocol,
+            upgrades: config.upgrades.clone(),
         })
     }
 
@@ -135,7 +142,7 @@ impl Chain {
             outcome.result = Err(abci::TX_IN_MEMPOOL_CACHE.bare());
             return outcome;
         }
-        let tx = match ante::decode(bytes) {
+        let tx = match ante::decode(bytes, self.protocol) {
             Ok(tx) => tx,
             Err(e) => {
                 outcome.result = Err(e);
@@ -163,13 +170,15 @@ impl Chain {
     /// Runs a transaction against a copy of the check state, as the next
     /// block would, without fee or signature checks and without a gas limit.
     pub(crate) fn simulate(&self, bytes: &[u8]) -> Result<Simulation, AbciError> {
-        let tx = ante::decode(bytes)?;
+        let tx = ante::decode(bytes, self.protocol)?;
         let mut scratch = self.check.clone();
         let ctx = self.ante_context(Mode::Simulate);
         let ante_gas = ante::run(&mut scratch, &tx, &ctx)?;
         let block = BlockContext {
             height: ctx.height,
+            time: Time::now(),
             tx_hash: "",
+            protocol: self.protocol,
         };
         let outcome = execute_msgs(&mut scratch, &tx, block)?;
         Ok(Simulation {
@@ -185,6 +194,13 @@ impl Chain {
         self.height = self.height.saturating_add(1);
         self.block_time = Time::now();
         self.block_times.push(self.block_time);
+        while let Some((height, protocol)) = self.upgrades.first().copied() {
+            if height > self.height {
+                break;
+            }
+            self.upgrades.remove(0);
+            self.upgrade(protocol);
+        }
         let pending = std::mem::take(&mut self.mempool);
         let num_txs = pending.len();
         for tx in pending {
@@ -192,7 +208,12 @@ impl Chain {
             self.tx_order.push(included.hash.clone());
             self.txs.insert(included.hash.clone(), included);
         }
-        let events = emissions::end_block(&mut self.ledger, self.height);
+        let events = emissions::end_block(
+            &mut self.ledger,
+            self.height,
+            self.block_time,
+            self.protocol,
+        );
         feegrant::prune_expired(&mut self.ledger.fee_grants, system_time(self.block_time));
         self.check = self.ledger.clone();
         BlockEvents {
@@ -220,7 +241,7 @@ impl Chain {
             included.codespace = e.codespace.to_owned();
             included.raw_log = e.log;
         };
-        let decoded = match ante::decode(&tx.bytes) {
+        let decoded = match ante::decode(&tx.bytes, self.protocol) {
             Ok(d) => d,
             Err(e) => {
                 fail(&mut included, e);
@@ -253,7 +274,9 @@ impl Chain {
         }
         let block = BlockContext {
             height: self.height,
+            time: self.block_time,
             tx_hash: &tx.hash,
+            protocol: self.protocol,
         };
         match execute_msgs(&mut scratch, &decoded, block) {
             Ok(outcome) => {
@@ -291,6 +314,38 @@ impl Chain {
         &self.submissions
     }
 
+    /// Switches to `protocol` from the current block on, as an upgrade at
+    /// this height does. Open nonces stay open and close as scheduled; with
+    /// a change of window mode every topic's next epoch is counted from now
+    /// (the chain's migration to scheduler epochs scales block counts by
+    /// 6 s; the devnet keeps the topic's numbers, read as seconds, since
+    /// its blocks are fast).
+    pub(crate) fn upgrade(&mut self, protocol: DevnetProtocol) {
+        let switched_windows = protocol.windows != self.protocol.windows;
+        tracing::info!(height = self.height, from = %self.protocol, to = %protocol, "devnet upgrade");
+        self.protocol = protocol;
+        if switched_windows {
+            let (height, time) = (self.height, self.block_time);
+            for ledger in [&mut self.ledger, &mut self.check] {
+                for topic in ledger.topics.values_mut() {
+                    reschedule(topic, height, time);
+                }
+            }
+        }
+    }
+
+    /// Schedules an upgrade to `protocol` at `height` (the block at that
+    /// height is the first in the new protocol); a height already reached
+    /// upgrades at the next block.
+    pub(crate) fn schedule_upgrade(&mut self, height: i64, protocol: DevnetProtocol) {
+        let at = self
+            .upgrades
+            .iter()
+            .position(|(h, _)| *h > height)
+            .unwrap_or(self.upgrades.len());
+        self.upgrades.insert(at, (height, protocol));
+    }
+
     /// Applies a test hook to the committed and the check state alike.
     pub(crate) fn apply(
         &mut self,
@@ -325,7 +380,7 @@ fn execute_msgs(
     let mut total = MsgOutcome::default();
     for (index, msg) in tx.msgs.iter().enumerate() {
         let outcome = match msg {
-            Msg::Register(m) => emissions::register(ledger, m),
+            Msg::Register(m) => emissions::register(ledger, m, block.protocol),
             Msg::InsertWorkerPayload(m) => emissions::insert_worker_payload(ledger, m, block),
         }
         .map_err(|e| e.context(format!("failed to execute message; message index: {index}")))?;
@@ -337,26 +392,35 @@ fn execute_msgs(
     Ok(total)
 }
 
-/// Adds a topic whose first epoch ends one epoch after `height`.
+/// Adds a topic whose first epoch ends one epoch after `height` (blocks)
+/// or `time` (wall-clock).
 pub(crate) fn add_topic(
     ledger: &mut Ledger,
     config: TopicConfig,
     height: i64,
+    time: Time,
 ) -> Result<(), DevnetError> {
     let config = config.validate(&ledger.params)?;
     if ledger.topics.contains_key(&config.id) {
         return Err(DevnetError::AlreadyExists(format!("topic {}", config.id)));
     }
-    let next_epoch_end = height.saturating_add(config.epoch_length);
-    ledger.topics.insert(
-        config.id,
-        Topic {
-            config,
-            epoch_last_ended: 0,
-            next_epoch_end,
-        },
-    );
+    let mut topic = Topic {
+        config,
+        epoch_last_ended: 0,
+        next_epoch_end: 0,
+        next_epoch_at: time,
+        epochs_started: 0,
+        epochs: Vec::new(),
+    };
+    reschedule(&mut topic, height, time);
+    ledger.topics.insert(topic.config.id, topic);
     Ok(())
+}
+
+/// Counts a topic's next epoch from `height` and `time`, in both modes.
+fn reschedule(topic: &mut Topic, height: i64, time: Time) {
+    topic.next_epoch_end = height.saturating_add(topic.config.epoch_length);
+    topic.next_epoch_at = emissions::after_seconds(time, topic.config.epoch_length);
 }
 
 /// Adds an account.

@@ -13,6 +13,7 @@ use allora_sdk::Dec;
 use super::error::DevnetError;
 use super::feegrant::FeeGrant;
 use super::labels;
+use super::protocol::DevnetProtocol;
 
 /// Default block interval of a timed devnet.
 pub const DEFAULT_BLOCK_INTERVAL: Duration = Duration::from_secs(1);
@@ -83,9 +84,12 @@ pub struct TopicConfig {
     /// Free text shown by `GetTopic`.
     pub metadata: String,
     /// Blocks between two worker nonces; the first one opens at this height.
+    /// Seconds when the devnet's windows are wall-clock
+    /// ([`DevnetProtocol::windows`]).
     pub epoch_length: i64,
     /// Blocks after a nonce during which payloads for it are accepted
     /// (inclusive), `0 < window <= epoch_length` as the chain requires.
+    /// Seconds after the epoch opens when windows are wall-clock.
     pub worker_submission_window: i64,
     /// Whether the topic is in the chain's active set. Only active topics
     /// open nonces; a payload for a nonce that is still open is accepted
@@ -471,6 +475,11 @@ pub struct DevnetConfig {
     pub workers: Vec<(u64, Address)>,
     /// Fee allowances at genesis.
     pub fee_grants: Vec<FeeGrant>,
+    /// The emissions protocol at genesis (default v10, windows in blocks).
+    pub protocol: DevnetProtocol,
+    /// Upgrades: from each height on (its block included), the protocol
+    /// given. Ascending heights.
+    pub upgrades: Vec<(i64, DevnetProtocol)>,
 }
 
 impl Default for DevnetConfig {
@@ -489,6 +498,8 @@ impl Default for DevnetConfig {
             accounts: Vec::new(),
             workers: Vec::new(),
             fee_grants: Vec::new(),
+            protocol: DevnetProtocol::default(),
+            upgrades: Vec::new(),
         }
     }
 }
@@ -509,6 +520,17 @@ impl DevnetConfig {
             ));
         }
         self.params.validate()?;
+        self.protocol.validate()?;
+        let mut previous = 0;
+        for (height, protocol) in &self.upgrades {
+            if *height <= previous {
+                return Err(DevnetError::Config(format!(
+                    "upgrade heights must be positive and ascending (got {height} after {previous})"
+                )));
+            }
+            protocol.validate()?;
+            previous = *height;
+        }
         for topic in &self.topics {
             topic.validate(&self.params)?;
         }

@@ -1,19 +1,40 @@
 //! The emissions module: the two worker messages and the EndBlock that opens
-//! and closes worker nonces.
+//! and closes worker nonces, with windows counted in blocks or, on
+//! wall-clock protocols, scheduler epochs opened and closed at block times.
+//! Messages arrive in the richest shape (`emissions.v10`'s) whatever the
+//! protocol's version; events are named in the protocol's package.
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use allora_sdk::decimal::Dec;
+use allora_sdk::emissions::{MessageSet, WindowMode};
 use allora_sdk::keys::{Address, PublicKey, ADDRESS_PREFIX};
 use allora_sdk::proto::emissions::v10;
 use allora_sdk::tx::DENOM;
+use cosmrs::tendermint::Time;
 use sha2::Digest as _;
 
 use super::abci::{self, AbciError};
 use super::config::{OutputArity, TopicConfig};
 use super::events::{self, json_int, json_str, Event};
 use super::labels::{self, LabelLimits};
-use super::state::{LabeledValues, Ledger, NetworkInferences, NonceInputs, Submission};
+use super::protocol::DevnetProtocol;
+use super::state::{
+    LabeledValues, Ledger, NetworkInferences, NonceInputs, SchedulerEpoch, Submission, Topic,
+};
+
+/// `time` plus `seconds` (a topic's timing on wall-clock protocols).
+pub(crate) fn after_seconds(time: Time, seconds: i64) -> Time {
+    let seconds = u64::try_from(seconds).unwrap_or(0);
+    time.checked_add(Duration::from_secs(seconds))
+        .unwrap_or(time)
+}
+
+/// The last name of a v10 event type constant (`EventWorkerRegistered`).
+fn event_name(constant: &str) -> &str {
+    constant.rsplit('.').next().unwrap_or(constant)
+}
 
 /// Effects of one successful message.
 #[derive(Debug, Default)]
@@ -26,6 +47,7 @@ pub(crate) struct MsgOutcome {
 pub(crate) fn register(
     ledger: &mut Ledger,
     msg: &v10::RegisterRequest,
+    protocol: DevnetProtocol,
 ) -> Result<MsgOutcome, AbciError> {
     if msg.owner.is_empty() {
         return Err(abci::OWNER_CANNOT_BE_EMPTY.bare());
@@ -68,7 +90,7 @@ pub(crate) fn register(
     };
     Ok(MsgOutcome {
         events: vec![Event::typed(
-            kind,
+            &protocol.event_type(event_name(kind)),
             vec![
                 ("topic_id", json_int(msg.topic_id)),
                 ("sender", json_str(&msg.sender)),
@@ -83,7 +105,10 @@ pub(crate) fn register(
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BlockContext<'a> {
     pub(crate) height: i64,
+    /// The block's time (wall-clock windows are checked against it).
+    pub(crate) time: Time,
     pub(crate) tx_hash: &'a str,
+    pub(crate) protocol: DevnetProtocol,
 }
 
 /// The text of a Go nil-pointer panic, which the SDK's baseapp recovers.
@@ -110,7 +135,8 @@ pub(crate) fn insert_worker_payload(
         return Err(abci::NOT_PERMITTED_TO_SUBMIT_WORKER_PAYLOAD
             .wrap("Worker is not permitted to submit payload"));
     }
-    validate_bundle(bundle).map_err(|e| e.context("Error validating worker data bundle"))?;
+    validate_bundle(bundle, block.protocol.wire())
+        .map_err(|e| e.context("Error validating worker data bundle"))?;
     let size = prost::Message::encoded_len(msg);
     if i64::try_from(size).unwrap_or(i64::MAX) > ledger.params.max_serialized_msg_length {
         return Err(abci::QUERY_TOO_LARGE.bare());
@@ -125,14 +151,7 @@ pub(crate) fn insert_worker_payload(
     if !ledger.is_open_nonce(topic_id, nonce) {
         return Err(abci::UNFULFILLED_NONCE_NOT_FOUND.bare());
     }
-    let window_end = nonce.saturating_add(topic.worker_submission_window);
-    if block.height < nonce || block.height > window_end {
-        return Err(abci::WORKER_NONCE_WINDOW_NOT_AVAILABLE.wrap(format!(
-            "Worker window not open for topic: {topic_id}, current block {}, start window: \
-             {nonce}, end window: {window_end}",
-            block.height
-        )));
-    }
+    check_window(ledger, &topic, nonce, &block)?;
     if !ledger.is_worker(topic_id, &bundle.worker) {
         return Err(abci::ADDRESS_NOT_REGISTERED.wrap("worker is not registered in this topic"));
     }
@@ -163,9 +182,12 @@ pub(crate) fn insert_worker_payload(
     if let Some(inference) = &inner.inference {
         let processed = process_inference(ledger, &topic, nonce, inference)?;
         if processed.admitted {
-            outcome
-                .events
-                .push(inferer_event(bundle, inference, &processed.labels));
+            outcome.events.push(inferer_event(
+                block.protocol,
+                bundle,
+                inference,
+                &processed.labels,
+            ));
         }
         submission.inference_admitted = processed.admitted;
         submission.inference = Some(processed.values);
@@ -178,13 +200,66 @@ pub(crate) fn insert_worker_payload(
                 .forecast
                 .as_ref()
                 .map_or(&[][..], |f| &f.extra_data[..]);
-            outcome.events.push(forecaster_event(bundle, extra, &kept));
+            outcome
+                .events
+                .push(forecaster_event(block.protocol, bundle, extra, &kept));
             submission.forecast_admitted = admitted;
             submission.forecast = Some(kept);
         }
     }
     outcome.submissions.push(submission);
     Ok(outcome)
+}
+
+/// The worker window check of `InsertWorkerPayload`. With wall-clock
+/// windows (allora-chain `x/emissions/keeper/epoch_submission.go`,
+/// `CheckWorkerSubmissionWindow`): the live epoch started at `nonce` must
+/// be in its worker-submission state with the block's time within its
+/// window, inclusive; a nonce with no such epoch (opened before the
+/// upgrade) falls back to the height check. In blocks: the block must be
+/// within the nonce's window.
+fn check_window(
+    ledger: &Ledger,
+    topic: &TopicConfig,
+    nonce: i64,
+    block: &BlockContext<'_>,
+) -> Result<(), AbciError> {
+    let topic_id = topic.id;
+    if block.protocol.windows == WindowMode::WallClock {
+        let epoch = ledger
+            .topics
+            .get(&topic_id)
+            .and_then(|t| t.epochs.iter().find(|e| e.start_height == nonce));
+        if let Some(epoch) = epoch {
+            let open = epoch.worker_open
+                && !block.time.before(epoch.open_at)
+                && !block.time.after(epoch.close_at);
+            if !open {
+                return Err(abci::WORKER_NONCE_WINDOW_NOT_AVAILABLE.wrap(format!(
+                    "worker wall-clock window not open for topic {topic_id} legacy nonce \
+                     {nonce}: now={} open={} close={}",
+                    block.time.to_rfc3339(),
+                    epoch.open_at.to_rfc3339(),
+                    epoch.close_at.to_rfc3339()
+                )));
+            }
+            return Ok(());
+        }
+    }
+    let window_end = ledger
+        .nonce_close_at
+        .get(&(topic_id, nonce))
+        .filter(|_| block.protocol.windows == WindowMode::WallClock)
+        .copied()
+        .unwrap_or_else(|| nonce.saturating_add(topic.worker_submission_window));
+    if block.height < nonce || block.height > window_end {
+        return Err(abci::WORKER_NONCE_WINDOW_NOT_AVAILABLE.wrap(format!(
+            "Worker window not open for topic: {topic_id}, current block {}, start window: \
+             {nonce}, end window: {window_end}",
+            block.height
+        )));
+    }
+    Ok(())
 }
 
 /// `ValidateStringIsBech32`: an address the SDK's `AccAddressFromBech32`
@@ -229,8 +304,12 @@ fn pubkey_address(bytes: &[u8]) -> Option<String> {
 }
 
 /// `InputWorkerDataBundle.Validate` (allora-chain
-/// `x/emissions/types/validations.go`), in the chain's order.
-fn validate_bundle(bundle: &v10::InputWorkerDataBundle) -> Result<(), AbciError> {
+/// `x/emissions/types/validations.go`), in the chain's order; the signature
+/// is checked over the bundle re-encoded on the protocol's `wire`.
+fn validate_bundle(
+    bundle: &v10::InputWorkerDataBundle,
+    wire: &MessageSet,
+) -> Result<(), AbciError> {
     let nonce = bundle
         .nonce
         .as_ref()
@@ -322,7 +401,7 @@ fn validate_bundle(bundle: &v10::InputWorkerDataBundle) -> Result<(), AbciError>
             &pubkey_address,
         )?;
     }
-    let signed = prost::Message::encode_to_vec(&canonical_bundle(inner));
+    let signed = wire.encode_bundle(&canonical_bundle(inner));
     let verified = PublicKey::from_sec1_bytes(&pubkey_bytes).is_ok_and(|key| {
         key.verify(&signed, &bundle.inferences_forecasts_bundle_signature)
             .is_ok()
@@ -683,6 +762,7 @@ fn process_forecast(
 /// `EventInsertInfererPayload`, built from the bundle as submitted with the
 /// labels in canonical form.
 fn inferer_event(
+    protocol: DevnetProtocol,
     bundle: &v10::InputWorkerDataBundle,
     inference: &v10::InputInference,
     labels: &[String],
@@ -692,21 +772,26 @@ fn inferer_event(
         .zip(&inference.values)
         .map(|(label, v)| serde_json::json!({"label": label, "value": canonical(&v.value)}))
         .collect();
+    let mut fields = vec![
+        ("inferer", json_str(&bundle.worker)),
+        ("nonce", json_int(bundle_nonce(bundle))),
+        ("topic_id", json_int(bundle.topic_id)),
+        ("value", json_str(&canonical(&inference.value))),
+        ("extra_data", json_bytes(&inference.extra_data)),
+    ];
+    // v9's event has no labeled values.
+    if protocol.labeled() {
+        fields.push(("values", serde_json::Value::Array(values).to_string()));
+    }
     Event::typed(
-        events::INSERT_INFERER_PAYLOAD,
-        vec![
-            ("inferer", json_str(&bundle.worker)),
-            ("nonce", json_int(bundle_nonce(bundle))),
-            ("topic_id", json_int(bundle.topic_id)),
-            ("value", json_str(&canonical(&inference.value))),
-            ("extra_data", json_bytes(&inference.extra_data)),
-            ("values", serde_json::Value::Array(values).to_string()),
-        ],
+        &protocol.event_type(event_name(events::INSERT_INFERER_PAYLOAD)),
+        fields,
     )
 }
 
 /// `EventInsertForecasterPayload` with the kept elements.
 fn forecaster_event(
+    protocol: DevnetProtocol,
     bundle: &v10::InputWorkerDataBundle,
     extra_data: &[u8],
     elements: &LabeledValues,
@@ -721,7 +806,7 @@ fn forecaster_event(
         .to_string()
     };
     Event::typed(
-        events::INSERT_FORECASTER_PAYLOAD,
+        &protocol.event_type(event_name(events::INSERT_FORECASTER_PAYLOAD)),
         vec![
             ("forecaster", json_str(&bundle.worker)),
             ("nonce", json_int(bundle_nonce(bundle))),
@@ -778,42 +863,37 @@ fn canonical_bundle(
     out
 }
 
-/// EndBlock at `height`: opens a nonce for every active topic whose epoch
-/// ends now, then closes the nonces whose window ends now, emitting the
-/// chain's window events.
-pub(crate) fn end_block(ledger: &mut Ledger, height: i64) -> Vec<Event> {
+/// EndBlock at `height` (stamped `time`): opens a nonce for every active
+/// topic whose epoch starts now (at its height, or with wall-clock windows
+/// at the first block stamped at or after its start time), then closes the
+/// nonces whose window is over, emitting the protocol's window events.
+pub(crate) fn end_block(
+    ledger: &mut Ledger,
+    height: i64,
+    time: Time,
+    protocol: DevnetProtocol,
+) -> Vec<Event> {
     let mut out = Vec::new();
-    let max_open = usize::try_from(ledger.max_unfulfilled_worker_requests).unwrap_or(usize::MAX);
     let topic_ids: Vec<u64> = ledger.topics.keys().copied().collect();
     for topic_id in &topic_ids {
-        let Some(topic) = ledger.topics.get_mut(topic_id) else {
+        let opened = match ledger.topics.get_mut(topic_id) {
+            Some(topic) => match protocol.windows {
+                WindowMode::Blocks => start_block_epoch(topic, height),
+                WindowMode::WallClock => start_scheduler_epoch(topic, height, time),
+            },
+            None => None,
+        };
+        let Some(window) = opened else {
             continue;
         };
-        if topic.next_epoch_end > height {
-            continue;
-        }
-        topic.next_epoch_end = height.saturating_add(topic.config.epoch_length);
-        if !topic.config.active {
-            continue;
-        }
-        topic.epoch_last_ended = height;
-        let window_end = height.saturating_add(topic.config.worker_submission_window);
-        let open = ledger.open_nonces.entry(*topic_id).or_default();
-        open.insert(height);
-        // The close is scheduled when the window opens; a later change of
-        // the topic's window does not move it.
-        ledger
-            .nonce_close_at
-            .insert((*topic_id, height), window_end);
-        while open.len() > max_open {
-            if let Some(oldest) = open.pop_first() {
-                ledger.inputs.remove(&(*topic_id, oldest));
-                ledger.nonce_close_at.remove(&(*topic_id, oldest));
-            }
-        }
+        open_nonce(ledger, *topic_id, height, protocol);
+        // The event's window end is the nonce plus the topic's window: a
+        // height in blocks, a height plus seconds with wall-clock windows
+        // (allora-chain `epoch_transitions.go`, `openWorkerWindow`).
+        let window_end = height.saturating_add(window);
         out.push(
             Event::typed(
-                events::WINDOW_OPENED,
+                &protocol.event_type(event_name(events::WINDOW_OPENED)),
                 vec![
                     ("topic_id", json_int(topic_id)),
                     ("nonce_block_height", json_int(height)),
@@ -823,49 +903,15 @@ pub(crate) fn end_block(ledger: &mut Ledger, height: i64) -> Vec<Event> {
             .in_end_block(),
         );
     }
+    if protocol.windows == WindowMode::WallClock {
+        close_scheduler_windows(ledger, &topic_ids, time);
+    }
     for topic_id in &topic_ids {
-        let Some(window) = ledger
-            .topics
-            .get(topic_id)
-            .map(|t| t.config.worker_submission_window)
-        else {
-            continue;
-        };
-        let close_at = |n: i64| {
-            ledger
-                .nonce_close_at
-                .get(&(*topic_id, n))
-                .copied()
-                .unwrap_or_else(|| n.saturating_add(window))
-        };
-        let due: Vec<i64> = ledger
-            .open_nonces
-            .get(topic_id)
-            .map(|open| {
-                open.iter()
-                    .copied()
-                    .filter(|n| *n < height && close_at(*n) <= height)
-                    .collect()
-            })
-            .unwrap_or_default();
-        for nonce in due {
-            if let Some(open) = ledger.open_nonces.get_mut(topic_id) {
-                open.remove(&nonce);
-            }
-            ledger.nonce_close_at.remove(&(*topic_id, nonce));
-            let inputs: NonceInputs = ledger
-                .inputs
-                .remove(&(*topic_id, nonce))
-                .unwrap_or_default();
-            // The chain stores network inferences only when someone inferred.
-            if !inputs.inferences.is_empty() {
-                ledger
-                    .latest_inferences
-                    .insert(*topic_id, NetworkInferences { nonce, inputs });
-            }
+        for nonce in due_height_closes(ledger, *topic_id, height, protocol) {
+            close_nonce(ledger, *topic_id, nonce);
             out.push(
                 Event::typed(
-                    events::WINDOW_CLOSED,
+                    &protocol.event_type(event_name(events::WINDOW_CLOSED)),
                     vec![
                         ("topic_id", json_int(topic_id)),
                         ("nonce_block_height", json_int(nonce)),
@@ -876,6 +922,158 @@ pub(crate) fn end_block(ledger: &mut Ledger, height: i64) -> Vec<Event> {
         }
     }
     out
+}
+
+/// Windows in blocks: an epoch ends at `height` for the topic. Returns the
+/// window length (blocks) when it opens a nonce (an active topic).
+fn start_block_epoch(topic: &mut Topic, height: i64) -> Option<i64> {
+    if topic.next_epoch_end > height {
+        return None;
+    }
+    topic.next_epoch_end = height.saturating_add(topic.config.epoch_length);
+    if !topic.config.active {
+        return None;
+    }
+    topic.epoch_last_ended = height;
+    Some(topic.config.worker_submission_window)
+}
+
+/// Wall-clock windows: a scheduler epoch starts in the first block stamped
+/// at or after the topic's next start (allora-chain `types/epoch.go`,
+/// `NewEpoch`): its worker window runs `worker_submission_window` seconds
+/// from the block's time, its reputer window from a ground-truth lag (the
+/// epoch length on the devnet) for one more epoch length. Returns the
+/// window length (seconds) when it opens a nonce (an active topic).
+fn start_scheduler_epoch(topic: &mut Topic, height: i64, time: Time) -> Option<i64> {
+    if time.before(topic.next_epoch_at) {
+        return None;
+    }
+    let length = topic.config.epoch_length;
+    topic.next_epoch_at = after_seconds(topic.next_epoch_at, length);
+    if topic.next_epoch_at.before(time) {
+        // Blocks stopped for longer than an epoch: start counting again.
+        topic.next_epoch_at = after_seconds(time, length);
+    }
+    if !topic.config.active {
+        return None;
+    }
+    topic.epoch_last_ended = height;
+    let window = topic.config.worker_submission_window;
+    let reputer_open_at = after_seconds(time, length);
+    topic.epochs.push(SchedulerEpoch {
+        counter: topic.epochs_started,
+        start_height: height,
+        open_at: time,
+        close_at: after_seconds(time, window),
+        worker_open: true,
+        reputer_open_at,
+        reputer_close_at: after_seconds(reputer_open_at, length),
+    });
+    topic.epochs_started = topic.epochs_started.saturating_add(1);
+    Some(window)
+}
+
+/// Adds an open nonce, dropping the oldest beyond the cap. With windows in
+/// blocks its close is scheduled now: a later change of the topic's window
+/// does not move it.
+fn open_nonce(ledger: &mut Ledger, topic_id: u64, height: i64, protocol: DevnetProtocol) {
+    let max_open = usize::try_from(ledger.max_unfulfilled_worker_requests).unwrap_or(usize::MAX);
+    let window = ledger
+        .topics
+        .get(&topic_id)
+        .map_or(0, |t| t.config.worker_submission_window);
+    let open = ledger.open_nonces.entry(topic_id).or_default();
+    open.insert(height);
+    let mut dropped = Vec::new();
+    while open.len() > max_open {
+        if let Some(oldest) = open.pop_first() {
+            dropped.push(oldest);
+        }
+    }
+    if protocol.windows == WindowMode::Blocks {
+        ledger
+            .nonce_close_at
+            .insert((topic_id, height), height.saturating_add(window));
+    }
+    for oldest in dropped {
+        ledger.inputs.remove(&(topic_id, oldest));
+        ledger.nonce_close_at.remove(&(topic_id, oldest));
+    }
+}
+
+/// Wall-clock windows: closes every worker window whose close time is
+/// before the block's time (the scheduler's due check, `BlockTime.After`),
+/// and prunes epochs whose reputer window is over (completed).
+fn close_scheduler_windows(ledger: &mut Ledger, topic_ids: &[u64], time: Time) {
+    for topic_id in topic_ids {
+        let closing: Vec<i64> = match ledger.topics.get_mut(topic_id) {
+            Some(topic) => {
+                let mut closing = Vec::new();
+                for epoch in &mut topic.epochs {
+                    if epoch.worker_open && time.after(epoch.close_at) {
+                        epoch.worker_open = false;
+                        closing.push(epoch.start_height);
+                    }
+                }
+                topic.epochs.retain(|e| !time.after(e.reputer_close_at));
+                closing
+            }
+            None => Vec::new(),
+        };
+        for nonce in closing {
+            if ledger.is_open_nonce(*topic_id, nonce) {
+                close_nonce(ledger, *topic_id, nonce);
+            }
+        }
+    }
+}
+
+/// The topic's nonces whose height-counted window ends by `height`: every
+/// open one with windows in blocks, only those opened before an upgrade to
+/// wall-clock windows otherwise.
+fn due_height_closes(
+    ledger: &Ledger,
+    topic_id: u64,
+    height: i64,
+    protocol: DevnetProtocol,
+) -> Vec<i64> {
+    let Some(window) = ledger
+        .topics
+        .get(&topic_id)
+        .map(|t| t.config.worker_submission_window)
+    else {
+        return Vec::new();
+    };
+    let close_at = |n: i64| match ledger.nonce_close_at.get(&(topic_id, n)) {
+        Some(at) => Some(*at),
+        None if protocol.windows == WindowMode::Blocks => Some(n.saturating_add(window)),
+        None => None,
+    };
+    ledger
+        .open_nonces
+        .get(&topic_id)
+        .map(|open| {
+            open.iter()
+                .copied()
+                .filter(|n| *n < height && close_at(*n).is_some_and(|at| at <= height))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Closes a nonce: its inputs become the topic's latest network inferences
+/// (when someone inferred, as the chain stores them).
+fn close_nonce(ledger: &mut Ledger, topic_id: u64, nonce: i64) {
+    if let Some(open) = ledger.open_nonces.get_mut(&topic_id) {
+        open.remove(&nonce);
+    }
+    ledger.nonce_close_at.remove(&(topic_id, nonce));
+    let inputs: NonceInputs = ledger.inputs.remove(&(topic_id, nonce)).unwrap_or_default();
+    if !inputs.inferences.is_empty() {
+        ledger
+            .latest_inferences
+            .insert(topic_id, NetworkInferences { nonce, inputs });
+    }
 }
 
 #[cfg(test)]

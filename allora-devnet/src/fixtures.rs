@@ -46,6 +46,7 @@ use std::time::Duration;
 
 use allora_infer::{FnProvider, InferenceRequest, IntoPrediction};
 use allora_sdk::client::{ChainClient, ClientConfig, ClientError};
+use allora_sdk::emissions::EmissionsVersion;
 use allora_sdk::keys::{Address, KeyError, WorkerKey};
 use allora_sdk::payload::{PayloadError, WorkerPayload};
 use allora_sdk::proto::emissions::{v10, v3};
@@ -65,7 +66,9 @@ use futures_util::StreamExt;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
-use crate::{AccountConfig, Devnet, DevnetBuilder, DevnetError, DevnetHandle, TopicConfig};
+use crate::{
+    AccountConfig, Devnet, DevnetBuilder, DevnetError, DevnetHandle, DevnetProtocol, TopicConfig,
+};
 
 /// The test worker's balance unless [`TestNetBuilder::balance`] says
 /// otherwise, in uallo (enough for thousands of transactions).
@@ -227,6 +230,18 @@ impl TestNetBuilder {
     /// and [`TestNet::worker`] builds the worker with it.
     pub fn signer(mut self, signer: SharedSigner) -> Self {
         self.signer = Some(signer);
+        self
+    }
+
+    /// Speaks `protocol` from genesis (see [`DevnetBuilder::emissions`]).
+    pub fn emissions(mut self, protocol: DevnetProtocol) -> Self {
+        self.devnet = self.devnet.emissions(protocol);
+        self
+    }
+
+    /// Upgrades to `protocol` at `height` (see [`DevnetBuilder::upgrade_at`]).
+    pub fn upgrade_at(mut self, height: i64, protocol: DevnetProtocol) -> Self {
+        self.devnet = self.devnet.upgrade_at(height, protocol);
         self
     }
 
@@ -541,6 +556,22 @@ pub fn payload_any(
 ) -> Result<Any, FixtureError> {
     let value = value.parse::<Dec>()?;
     Ok(WorkerPayload::inference(topic, nonce, value)
+        .sign(key)?
+        .to_any())
+}
+
+/// [`payload_any`] encoded for emissions `version` (its type URL; on v9 the
+/// value in `value`).
+pub fn payload_any_for(
+    version: EmissionsVersion,
+    key: &WorkerKey,
+    topic: u64,
+    nonce: i64,
+    value: &str,
+) -> Result<Any, FixtureError> {
+    let value = value.parse::<Dec>()?;
+    Ok(WorkerPayload::inference(topic, nonce, value)
+        .for_version(version)
         .sign(key)?
         .to_any())
 }

@@ -18,6 +18,12 @@
 //! types are `allora-sdk`'s own, so the devnet decodes exactly what the SDK
 //! encodes.
 //!
+//! It speaks one emissions protocol at a time ([`DevnetProtocol`]): v9, v10
+//! (the default), or v10 with wall-clock windows (scheduler epochs, chain
+//! v0.18), serving only that version's query service, type URLs and
+//! events, and it can switch protocol at a height, as a chain upgrade does
+//! ([`DevnetBuilder::upgrade_at`]).
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -64,6 +70,7 @@ pub mod fixtures;
 mod gas;
 mod grpc;
 mod labels;
+mod protocol;
 mod state;
 mod websocket;
 
@@ -99,6 +106,7 @@ pub use gas::{
     SIG_VERIFY_GAS, TX_BASE_GAS,
 };
 pub use labels::{MAX_MAX_LABEL_BYTES, MIN_MAX_LABEL_BYTES};
+pub use protocol::DevnetProtocol;
 pub use state::{IncludedTx, LabeledValues, Submission};
 use websocket::WebsocketServer;
 
@@ -332,6 +340,21 @@ impl DevnetBuilder {
         self
     }
 
+    /// Speaks `protocol` from genesis (default [`DevnetProtocol::V10`]):
+    /// emissions v9, v10, or v10 with wall-clock windows, whose topic
+    /// timings are seconds.
+    pub fn emissions(mut self, protocol: DevnetProtocol) -> Self {
+        self.config.protocol = protocol;
+        self
+    }
+
+    /// Upgrades to `protocol` at `height`: the block at that height is the
+    /// first one in the new protocol (heights ascending).
+    pub fn upgrade_at(mut self, height: i64, protocol: DevnetProtocol) -> Self {
+        self.config.upgrades.push((height, protocol));
+        self
+    }
+
     /// Adds a topic.
     pub fn topic(mut self, topic: TopicConfig) -> Self {
         self.config.topics.push(topic);
@@ -523,11 +546,26 @@ impl DevnetHandle {
         self.shared.broadcasts.load(Ordering::SeqCst)
     }
 
-    /// Adds a topic; its first epoch ends `epoch_length` blocks from now.
+    /// Adds a topic; its first epoch ends `epoch_length` blocks (or, with
+    /// wall-clock windows, seconds) from now.
     pub fn add_topic(&self, topic: TopicConfig) -> Result<(), DevnetError> {
-        self.shared
-            .chain()
-            .apply(|ledger, height| chain::add_topic(ledger, topic.clone(), height))
+        let mut chain = self.shared.chain();
+        let time = chain.block_time;
+        chain.apply(|ledger, height| chain::add_topic(ledger, topic.clone(), height, time))
+    }
+
+    /// The emissions protocol spoken now.
+    pub fn protocol(&self) -> DevnetProtocol {
+        self.shared.chain().protocol
+    }
+
+    /// Upgrades to `protocol` at `height` (the block at that height is the
+    /// first one in it; a height already reached upgrades at the next
+    /// block).
+    pub fn upgrade_at(&self, height: i64, protocol: DevnetProtocol) -> Result<(), DevnetError> {
+        protocol.validate()?;
+        self.shared.chain().schedule_upgrade(height, protocol);
+        Ok(())
     }
 
     /// Creates an account.

@@ -5,7 +5,7 @@
 //! allora-devnet --chain-id allora-devnet-1 --topic 1:10:5 \
 //!     --topic 2:10:5:multi,labels=up|down|flat,max-labels=3,max-top-inferers=4 \
 //!     --fund allo19rl4cm2hmr8afy4kldpxz3fka4jguq0ajnh7gv:1000000000 \
-//!     --data-sending-fee 10
+//!     --data-sending-fee 10 --emissions v9 --upgrade 100:v10
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -14,7 +14,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use allora_devnet::{
-    AccountConfig, Devnet, EmissionsParams, TopicConfig, DEFAULT_CHAIN_ID,
+    AccountConfig, Devnet, DevnetProtocol, EmissionsParams, TopicConfig, DEFAULT_CHAIN_ID,
     DEFAULT_DATA_SENDING_FEE, DEFAULT_MAX_ELEMENTS_PER_FORECAST, DEFAULT_MAX_LABEL_BYTES,
     DEFAULT_MAX_SERIALIZED_MSG_LENGTH, DEFAULT_MAX_TOP_FORECASTERS, DEFAULT_MAX_TOP_INFERERS,
 };
@@ -94,6 +94,28 @@ struct Args {
     /// A worker registered at genesis as TOPIC:ADDRESS (repeatable).
     #[arg(long = "worker", value_parser = parse_worker)]
     workers: Vec<(u64, Address)>,
+    /// The emissions protocol: v9, v10, or v10-wall-clock (scheduler
+    /// epochs; topic epoch lengths and windows are then seconds).
+    #[arg(long, default_value = "v10", value_parser = parse_protocol)]
+    emissions: DevnetProtocol,
+    /// An upgrade as HEIGHT:PROTOCOL (repeatable, ascending heights): from
+    /// that block on the devnet speaks PROTOCOL.
+    #[arg(long = "upgrade", value_parser = parse_upgrade)]
+    upgrades: Vec<(i64, DevnetProtocol)>,
+}
+
+fn parse_protocol(text: &str) -> Result<DevnetProtocol, String> {
+    DevnetProtocol::from_str(text).map_err(|e| e.to_string())
+}
+
+fn parse_upgrade(text: &str) -> Result<(i64, DevnetProtocol), String> {
+    let (height, protocol) = text
+        .split_once(':')
+        .ok_or_else(|| "expected HEIGHT:PROTOCOL, e.g. 100:v10".to_owned())?;
+    let height = height
+        .parse::<i64>()
+        .map_err(|e| format!("{height:?}: {e}"))?;
+    Ok((height, parse_protocol(protocol)?))
 }
 
 fn parse_topic(text: &str) -> Result<TopicConfig, String> {
@@ -154,7 +176,11 @@ fn devnet(args: Args) -> Result<Devnet, String> {
             global_worker_whitelist: args.global_worker_whitelist,
         })
         .grpc_addr(SocketAddr::new(args.host, args.grpc_port))
-        .websocket_addr(SocketAddr::new(args.host, args.ws_port));
+        .websocket_addr(SocketAddr::new(args.host, args.ws_port))
+        .emissions(args.emissions);
+    for (height, protocol) in args.upgrades {
+        builder = builder.upgrade_at(height, protocol);
+    }
     for topic in args.topics {
         builder = builder.topic(topic);
     }
@@ -184,6 +210,7 @@ async fn main() -> ExitCode {
         }
     };
     println!("chain id:  {}", devnet.chain_id());
+    println!("emissions: {}", devnet.protocol());
     println!("gRPC:      {}", devnet.grpc_endpoint());
     println!(
         "           (Python SDK url: grpc+{})",
@@ -270,6 +297,28 @@ mod tests {
         assert_eq!(multi.max_top_inferers, Some(3));
         assert_eq!(multi.worker_whitelist.as_ref().unwrap()[0].as_str(), member);
         assert!(Args::try_parse_from(["allora-devnet", "--topic", "1:10:5:nonsense"]).is_err());
+        assert_eq!(config.protocol, DevnetProtocol::V10, "the default");
+        let versions = Args::try_parse_from([
+            "allora-devnet",
+            "--emissions",
+            "v9",
+            "--upgrade",
+            "100:v10",
+            "--upgrade",
+            "200:v10-wall-clock",
+        ])
+        .unwrap();
+        let config = super::devnet(versions).unwrap().config().clone();
+        assert_eq!(config.protocol, DevnetProtocol::V9);
+        assert_eq!(
+            config.upgrades,
+            [
+                (100, DevnetProtocol::V10),
+                (200, DevnetProtocol::V10_WALL_CLOCK)
+            ]
+        );
+        assert!(Args::try_parse_from(["allora-devnet", "--emissions", "v9-wall-clock"]).is_err());
+        assert!(Args::try_parse_from(["allora-devnet", "--upgrade", "v10"]).is_err());
         let zero = Args::try_parse_from(["allora-devnet", "--block-interval", "0"]).unwrap();
         assert!(devnet_error(zero).contains("--block-interval"));
     }

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use allora_sdk::keys::{Address, PublicKey};
+use cosmrs::tendermint::Time;
 
 use super::config::{EmissionsParams, TopicConfig};
 use super::events::Event;
@@ -26,7 +27,43 @@ pub(crate) struct Account {
 pub(crate) struct Topic {
     pub(crate) config: TopicConfig,
     pub(crate) epoch_last_ended: i64,
+    /// The height of the next epoch (windows in blocks).
     pub(crate) next_epoch_end: i64,
+    /// The block time from which the next epoch starts (wall-clock windows).
+    pub(crate) next_epoch_at: Time,
+    /// Scheduler epochs started so far (the counter of their NonceV2).
+    pub(crate) epochs_started: u64,
+    /// In-flight scheduler epochs, oldest first (wall-clock windows).
+    pub(crate) epochs: Vec<SchedulerEpoch>,
+}
+
+/// NonceV2's version in the top 8 bits of an epoch's nonce (allora-chain
+/// `x/emissions/types/nonce.go`, `NonceVersionV1`).
+pub(crate) const NONCE_V2_VERSION_1: u64 = 1 << 56;
+
+/// A scheduler epoch (allora-chain `x/emissions/types/epoch.go`, `NewEpoch`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SchedulerEpoch {
+    /// The per-topic counter (the payload of its NonceV2).
+    pub(crate) counter: u64,
+    /// The height it started at: the nonce payloads carry.
+    pub(crate) start_height: i64,
+    /// The worker window.
+    pub(crate) open_at: Time,
+    pub(crate) close_at: Time,
+    /// Whether the worker window is still open (closed by the first block
+    /// stamped after `close_at`).
+    pub(crate) worker_open: bool,
+    /// The reputer window (opens a ground-truth lag after the start).
+    pub(crate) reputer_open_at: Time,
+    pub(crate) reputer_close_at: Time,
+}
+
+impl SchedulerEpoch {
+    /// Its packed NonceV2.
+    pub(crate) fn nonce(&self) -> u64 {
+        NONCE_V2_VERSION_1 | self.counter
+    }
 }
 
 /// Labeled values, as (label, canonical decimal text).

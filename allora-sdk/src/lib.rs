@@ -33,11 +33,13 @@
 
 pub mod check;
 pub mod client;
+pub mod emissions;
 pub mod faucet;
 pub mod key_source;
 pub mod keyfile;
 pub mod keys;
 pub mod labels;
+pub mod network;
 pub mod observe;
 pub mod payload;
 pub mod pipeline;
@@ -65,6 +67,7 @@ pub use client::{ChainClient, ClientConfig};
 /// dependency on `futures`: `results.next().await`.
 pub use futures_util::StreamExt;
 pub use keys::{Address, KeyError, Mnemonic, PublicKey, WorkerKey};
+pub use network::Network;
 pub use payload::{PayloadError, SignedPayload, WorkerPayload};
 pub use signer::{RemoteSigner, SignError, Signer, SignerError};
 pub use tx::{Fee, FeeTier, GasPrice, PreparedTx, SignedTx, SignerData, TxBuildError, UnsignedTx};

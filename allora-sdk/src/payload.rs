@@ -6,6 +6,13 @@
 //! `pubkey` field, whose address must equal the worker, inferer and
 //! forecaster. [`WorkerPayload::sign`] produces exactly that.
 //!
+//! A payload is encoded for one emissions version
+//! ([`WorkerPayload::for_version`], v10 by default; see
+//! [`crate::emissions`]): on v10 a single value goes out as the labeled
+//! value `y` (with `value` `"0"`, as the official Python SDK sends it), on
+//! v9 in `value`, which has no labels. The worker signs for the version the
+//! chain speaks.
+//!
 //! Besides the values, a payload may carry the chain's free-form fields:
 //! the inference's `extra_data` (bytes, field 5) and `proof` (string, field
 //! 6), and the forecast's `extra_data` (field 5) (allora-chain
@@ -44,10 +51,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use prost::Message;
 use tokio::time::Instant;
 
 use crate::decimal::Dec;
+use crate::emissions::{EmissionsVersion, MessageSet};
 use crate::keys::{Address, PublicKey, WorkerKey};
 use crate::proto::emissions::{v10, v3};
 use crate::proto::Any;
@@ -101,6 +108,13 @@ pub enum PayloadError {
         /// The field (`extra_data` or `proof`).
         field: &'static str,
     },
+    /// This build does not speak the emissions version asked for.
+    #[error("emissions {0} is not supported by this build (it supports {supported})", supported = EmissionsVersion::supported_list())]
+    UnsupportedVersion(EmissionsVersion),
+    /// The emissions version has no labeled values (v9): an inference
+    /// there is one value.
+    #[error("emissions {0} inferences are one value; labeled values need emissions v10")]
+    LabelsNotSupported(EmissionsVersion),
 }
 
 /// The inference part of a payload.
@@ -131,6 +145,7 @@ pub struct WorkerPayload {
     inference_extra_data: Vec<u8>,
     proof: String,
     forecast_extra_data: Vec<u8>,
+    version: EmissionsVersion,
 }
 
 impl WorkerPayload {
@@ -144,6 +159,7 @@ impl WorkerPayload {
             inference_extra_data: Vec::new(),
             proof: String::new(),
             forecast_extra_data: Vec::new(),
+            version: EmissionsVersion::V10,
         }
     }
 
@@ -161,6 +177,7 @@ impl WorkerPayload {
             inference_extra_data: Vec::new(),
             proof: String::new(),
             forecast_extra_data: Vec::new(),
+            version: EmissionsVersion::V10,
         }
     }
 
@@ -178,6 +195,7 @@ impl WorkerPayload {
             inference_extra_data: Vec::new(),
             proof: String::new(),
             forecast_extra_data: Vec::new(),
+            version: EmissionsVersion::V10,
         }
     }
 
@@ -233,6 +251,23 @@ impl WorkerPayload {
         &self.proof
     }
 
+    /// Encodes the payload for emissions `version` (v10 unless set).
+    pub fn for_version(mut self, version: EmissionsVersion) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// The emissions version the payload is encoded for.
+    pub fn version(&self) -> EmissionsVersion {
+        self.version
+    }
+
+    fn messages(&self) -> Result<&'static MessageSet, PayloadError> {
+        self.version
+            .messages()
+            .ok_or(PayloadError::UnsupportedVersion(self.version))
+    }
+
     /// The topic.
     pub fn topic_id(&self) -> u64 {
         self.topic_id
@@ -243,7 +278,9 @@ impl WorkerPayload {
         self.nonce
     }
 
-    /// Builds the bundle for `worker` after checking the payload.
+    /// Builds the bundle for `worker` after checking the payload, in the
+    /// richest shape (see [`crate::emissions`]); its bytes on the payload's
+    /// version's wire are what is signed ([`MessageSet::encode_bundle`]).
     pub fn bundle(
         &self,
         worker: &Address,
@@ -273,10 +310,11 @@ impl WorkerPayload {
                 field: "extra_data",
             });
         }
+        let labeled = self.messages()?.labeled_values();
         let inference = self
             .inference
             .as_ref()
-            .map(|inf| self.input_inference(inf, worker))
+            .map(|inf| self.input_inference(inf, worker, labeled))
             .transpose()?;
         let forecast = if self.forecast.is_empty() {
             None
@@ -293,7 +331,28 @@ impl WorkerPayload {
         &self,
         inference: &Inference,
         worker: &Address,
+        labeled: bool,
     ) -> Result<v10::InputInference, PayloadError> {
+        if !labeled {
+            // One value, in `value` (emissions v9): a single value, or one
+            // labeled with the single-value label.
+            let value = match inference {
+                Inference::Single(v) => v,
+                Inference::Labeled(pairs) => match pairs.as_slice() {
+                    [(label, v)] if label == DEFAULT_LABEL => v,
+                    _ => return Err(PayloadError::LabelsNotSupported(self.version)),
+                },
+            };
+            return Ok(v10::InputInference {
+                topic_id: self.topic_id,
+                block_height: self.nonce,
+                inferer: worker.as_str().to_owned(),
+                value: value.as_str().to_owned(),
+                extra_data: Vec::new(),
+                proof: String::new(),
+                values: Vec::new(),
+            });
+        }
         let values = match inference {
             Inference::Single(v) => vec![v10::InputLabeledValue {
                 label: DEFAULT_LABEL.to_owned(),
@@ -367,9 +426,9 @@ impl WorkerPayload {
     pub fn sign(&self, key: &WorkerKey) -> Result<SignedPayload, PayloadError> {
         let worker = key.address();
         let bundle = self.bundle(worker)?;
-        let bundle_bytes = bundle.encode_to_vec();
+        let bundle_bytes = self.messages()?.encode_bundle(&bundle);
         let signature = key.sign(&bundle_bytes);
-        Ok(self.assemble(worker, key.public_key(), bundle, bundle_bytes, &signature))
+        self.assemble(worker, key.public_key(), bundle, bundle_bytes, &signature)
     }
 
     /// Builds, encodes and signs the payload through any [`Signer`] by
@@ -421,9 +480,9 @@ impl WorkerPayload {
         deadline: Instant,
     ) -> Result<SignedPayload, SignError> {
         let bundle = self.bundle(worker)?;
-        let bundle_bytes = bundle.encode_to_vec();
+        let bundle_bytes = self.messages()?.encode_bundle(&bundle);
         let signature = sign_verified(signer, &bundle_bytes, deadline).await?;
-        Ok(self.assemble(worker, public_key, bundle, bundle_bytes, &signature))
+        Ok(self.assemble(worker, public_key, bundle, bundle_bytes, &signature)?)
     }
 
     /// Attaches a signature made elsewhere (a remote signer or hardware key)
@@ -439,11 +498,11 @@ impl WorkerPayload {
             .address()
             .map_err(|e| PayloadError::BadSignature(e.to_string()))?;
         let bundle = self.bundle(&worker)?;
-        let bundle_bytes = bundle.encode_to_vec();
+        let bundle_bytes = self.messages()?.encode_bundle(&bundle);
         public_key
             .verify(&bundle_bytes, signature)
             .map_err(|e| PayloadError::BadSignature(e.to_string()))?;
-        Ok(self.assemble(&worker, public_key, bundle, bundle_bytes, signature))
+        self.assemble(&worker, public_key, bundle, bundle_bytes, signature)
     }
 
     /// The encoded bundle a worker with this public key signs.
@@ -451,7 +510,8 @@ impl WorkerPayload {
         let worker = public_key
             .address()
             .map_err(|e| PayloadError::BadSignature(e.to_string()))?;
-        Ok(self.bundle(&worker)?.encode_to_vec())
+        let bundle = self.bundle(&worker)?;
+        Ok(self.messages()?.encode_bundle(&bundle))
     }
 
     fn assemble(
@@ -461,7 +521,8 @@ impl WorkerPayload {
         bundle: v10::InputInferenceForecastBundle,
         bundle_bytes: Vec<u8>,
         signature: &[u8],
-    ) -> SignedPayload {
+    ) -> Result<SignedPayload, PayloadError> {
+        let messages = self.messages()?;
         let message = v10::InsertWorkerPayloadRequest {
             sender: worker.as_str().to_owned(),
             worker_data_bundle: Some(v10::InputWorkerDataBundle {
@@ -475,10 +536,11 @@ impl WorkerPayload {
                 pubkey: public_key.to_hex(),
             }),
         };
-        SignedPayload {
+        Ok(SignedPayload {
             bundle_bytes,
             message,
-        }
+            messages,
+        })
     }
 }
 
@@ -487,6 +549,7 @@ impl WorkerPayload {
 pub struct SignedPayload {
     bundle_bytes: Vec<u8>,
     message: v10::InsertWorkerPayloadRequest,
+    messages: &'static MessageSet,
 }
 
 impl SignedPayload {
@@ -504,21 +567,31 @@ impl SignedPayload {
             .unwrap_or_default()
     }
 
-    /// The `InsertWorkerPayloadRequest` message.
+    /// The `InsertWorkerPayloadRequest` message, in the richest shape (on
+    /// v9 the inference's value is in `value` and `values` is empty).
     pub fn message(&self) -> &v10::InsertWorkerPayloadRequest {
         &self.message
     }
 
-    /// The message as a transaction `Any`.
+    /// The emissions version it is encoded for.
+    pub fn version(&self) -> EmissionsVersion {
+        self.messages.version()
+    }
+
+    /// The message as a transaction `Any`: the version's type URL and its
+    /// encoding (whose bundle is the signed [`bundle_bytes`](Self::bundle_bytes)).
     pub fn to_any(&self) -> Any {
-        crate::proto::to_any(&self.message)
+        self.messages.insert_worker_payload_any(&self.message)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use prost::Message;
+
     use super::*;
     use crate::keys::Mnemonic;
+    use crate::proto::emissions::v9;
 
     fn key() -> WorkerKey {
         let m: Mnemonic = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about".parse().unwrap();
@@ -720,5 +793,67 @@ mod tests {
         key.public_key()
             .verify(signed.bundle_bytes(), signed.signature())
             .unwrap();
+    }
+
+    #[test]
+    fn a_v9_payload_carries_its_value_in_value_and_no_labels() {
+        let key = key();
+        let signed = WorkerPayload::inference(1, 1234, dec("3012.5"))
+            .for_version(EmissionsVersion::V9)
+            .sign(&key)
+            .unwrap();
+        assert_eq!(signed.version(), EmissionsVersion::V9);
+        key.public_key()
+            .verify(signed.bundle_bytes(), signed.signature())
+            .unwrap();
+        let any = signed.to_any();
+        assert_eq!(any.type_url, "/emissions.v9.InsertWorkerPayloadRequest");
+        let decoded = v9::InsertWorkerPayloadRequest::decode(any.value.as_slice()).unwrap();
+        let bundle = decoded
+            .worker_data_bundle
+            .unwrap()
+            .inference_forecasts_bundle
+            .unwrap();
+        assert_eq!(bundle.inference.as_ref().unwrap().value, "3012.5");
+        assert_eq!(bundle.encode_to_vec(), signed.bundle_bytes());
+        // The inference encodes as field 4 = "3012.5" and nothing past field 6.
+        let inference = v9::InputInference::decode(&signed.bundle_bytes()[2..]).unwrap();
+        assert!(inference
+            .encode_to_vec()
+            .ends_with(&[0x22, 0x06, b'3', b'0', b'1', b'2', b'.', b'5']));
+
+        // The label of a single value is accepted; others are not.
+        let y = WorkerPayload::labeled_inference(1, 5, [("y".to_owned(), dec("2"))])
+            .for_version(EmissionsVersion::V9)
+            .sign(&key)
+            .unwrap();
+        assert_eq!(
+            y.message()
+                .worker_data_bundle
+                .as_ref()
+                .unwrap()
+                .inference_forecasts_bundle
+                .as_ref()
+                .unwrap()
+                .inference
+                .as_ref()
+                .unwrap()
+                .value,
+            "2"
+        );
+        let labels = WorkerPayload::labeled_inference(1, 5, [("up".to_owned(), dec("0.7"))])
+            .for_version(EmissionsVersion::V9)
+            .sign(&key);
+        assert_eq!(
+            labels.unwrap_err(),
+            PayloadError::LabelsNotSupported(EmissionsVersion::V9)
+        );
+        let unknown = WorkerPayload::inference(1, 5, dec("1"))
+            .for_version(EmissionsVersion::new(11))
+            .sign(&key);
+        assert_eq!(
+            unknown.unwrap_err(),
+            PayloadError::UnsupportedVersion(EmissionsVersion::new(11))
+        );
     }
 }

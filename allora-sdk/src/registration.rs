@@ -2,7 +2,9 @@
 //!
 //! The chain refuses worker payloads from unregistered addresses
 //! (allora-chain `x/emissions/keeper/msgserver/msg_server_worker_payload.go`).
-//! Registration is a `MsgRegister` (`emissions.v10.RegisterRequest`) with
+//! Registration is a `MsgRegister` (`RegisterRequest` of the emissions
+//! version the chain speaks: `/emissions.v9.RegisterRequest` or
+//! `/emissions.v10.RegisterRequest`, see [`crate::emissions`]) with
 //! `is_reputer = false`, signed by the worker, which pays the transaction fee
 //! (unless a fee granter does) and the topic's registration fee
 //! (`Params.registration_fee`, in uallo). [`register`] checks the balance
@@ -35,7 +37,7 @@ use crate::faucet::faucet_for;
 use crate::keys::Address;
 use crate::pipeline::{Included, SubmitError, TxPipeline};
 use crate::proto::emissions::v10;
-use crate::proto::{to_any, Any};
+use crate::proto::Any;
 use crate::tx::DENOM;
 
 /// How long one registration usually may take, from signing to inclusion.
@@ -143,15 +145,26 @@ impl fmt::Display for InsufficientFunds {
     }
 }
 
-/// The registration message of the pipeline's signer in `topic_id`.
-fn register_message(pipeline: &TxPipeline, topic_id: u64) -> Any {
+/// The registration message of the pipeline's signer in `topic_id`, in the
+/// emissions version the chain speaks.
+async fn register_message(
+    pipeline: &TxPipeline,
+    topic_id: u64,
+    deadline: tokio::time::Instant,
+) -> Result<Any, ClientError> {
     let address = pipeline.address().to_string();
-    to_any(&v10::RegisterRequest {
+    let message = v10::RegisterRequest {
         sender: address.clone(),
         topic_id,
         owner: address,
         is_reputer: false,
-    })
+    };
+    let protocol = pipeline
+        .client()
+        .with_deadline(deadline)
+        .emissions()
+        .await?;
+    Ok(protocol.messages().register_any(&message))
 }
 
 /// The chain's refusal in a failed submission, if it is one.
@@ -202,7 +215,10 @@ async fn costs(
             })?
     };
     let gas = pipeline
-        .estimate_gas(vec![register_message(pipeline, topic_id)], deadline)
+        .estimate_gas(
+            vec![register_message(pipeline, topic_id, deadline).await?],
+            deadline,
+        )
         .await?;
     let fee = pipeline.fee_estimate(gas).await;
     let fee_granter = pipeline.fee_granter().cloned();
@@ -244,7 +260,7 @@ pub async fn register(
     tracing::info!(topic_id, %address, "registering as a worker");
     let sent = pipeline
         .submit(
-            vec![register_message(pipeline, topic_id)],
+            vec![register_message(pipeline, topic_id, deadline).await?],
             deadline,
             deadline,
         )

@@ -1,13 +1,15 @@
 //! "Is my node working?": what the chain and the worker's submission record
 //! say about a worker, gathered in one report.
 //!
-//! [`NodeStatus::gather`] asks the chain for its id, the worker's balance
-//! and, for each topic, whether it exists, whether the whitelists admit the
+//! [`NodeStatus::gather`] asks the chain for its id, the emissions protocol
+//! it speaks (and whether this build speaks it), the worker's balance and,
+//! for each topic, whether it exists, whether the whitelists admit the
 //! worker (`CanSubmitWorkerPayload`) and whether the worker is registered;
 //! reads the newest recorded window of each topic from the submission
 //! record and each topic's state as the running worker last wrote it
 //! (serving, or suspended and why), without disturbing the worker; checks on
-//! chain whether that window's transaction landed; and tries the websocket. Nothing here fails because the chain is unreachable:
+//! chain whether that window's transaction landed; and tries the websocket.
+//! Nothing here fails because the chain is unreachable:
 //! the report says so. The report serializes to JSON and displays as text.
 //!
 //! ```no_run
@@ -37,8 +39,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::client::ChainClient;
-use crate::client::ClientError;
+use crate::client::{ChainClient, ClientError};
+use crate::emissions::{EmissionsVersion, WindowMode};
 use crate::keys::Address;
 use crate::worker::store::{read_record, read_topic_states, StoreError, WindowState};
 use crate::worker::TopicState;
@@ -53,6 +55,8 @@ pub struct NodeStatus {
     pub chain_id: Option<String>,
     /// Why the chain could not be asked, if it could not.
     pub chain_error: Option<String>,
+    /// The chain's emissions protocol, when the chain answered.
+    pub emissions: Option<EmissionsReport>,
     /// The worker address.
     pub address: String,
     /// Its balance in uallo, when known.
@@ -61,6 +65,64 @@ pub struct NodeStatus {
     pub websocket: Option<WebsocketStatus>,
     /// Per topic, in the order asked.
     pub topics: Vec<TopicStatus>,
+}
+
+/// The emissions protocol the chain speaks (see [`crate::emissions`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct EmissionsReport {
+    /// The version the chain speaks (`v10`), when known.
+    pub version: Option<String>,
+    /// How its windows are measured (`blocks` or `wall-clock`), when this
+    /// build speaks it.
+    pub windows: Option<&'static str>,
+    /// Whether this build speaks it; unknown when the chain could not be
+    /// asked.
+    pub supported: Option<bool>,
+    /// The versions this build speaks.
+    pub supported_versions: Vec<String>,
+    /// Whether the version is fixed by configuration rather than detected.
+    pub pinned: bool,
+    /// What it means, in words.
+    pub message: String,
+}
+
+impl EmissionsReport {
+    /// Asks the chain which protocol it speaks now.
+    pub async fn gather(client: &ChainClient) -> EmissionsReport {
+        let supported_versions = EmissionsVersion::supported()
+            .map(|v| v.to_string())
+            .collect();
+        let pinned = client.pinned_emissions_version().is_some();
+        match client.detect_emissions().await {
+            Ok(protocol) => EmissionsReport {
+                version: Some(protocol.version().to_string()),
+                windows: Some(match protocol.windows() {
+                    WindowMode::Blocks => "blocks",
+                    WindowMode::WallClock => "wall-clock",
+                }),
+                supported: Some(true),
+                supported_versions,
+                pinned,
+                message: protocol.to_string(),
+            },
+            Err(ClientError::UnsupportedEmissions(unsupported)) => EmissionsReport {
+                version: unsupported.chain.map(|v| v.to_string()),
+                windows: None,
+                supported: Some(false),
+                supported_versions,
+                pinned,
+                message: unsupported.to_string(),
+            },
+            Err(error) => EmissionsReport {
+                version: None,
+                windows: None,
+                supported: None,
+                supported_versions,
+                pinned,
+                message: format!("could not ask the chain: {error}"),
+            },
+        }
+    }
 }
 
 /// Whether the websocket answered.
@@ -128,6 +190,11 @@ impl NodeStatus {
             Err(e) => (None, Some(e.to_string())),
         };
         let reachable = chain_error.is_none();
+        let emissions = if reachable {
+            Some(EmissionsReport::gather(client).await)
+        } else {
+            None
+        };
         let balance_uallo = if reachable {
             client.balance(address, crate::tx::DENOM).await.ok()
         } else {
@@ -176,6 +243,7 @@ impl NodeStatus {
         Ok(NodeStatus {
             chain_id,
             chain_error,
+            emissions,
             address: address.to_string(),
             balance_uallo,
             websocket,
@@ -259,6 +327,22 @@ impl fmt::Display for NodeStatus {
             (None, Some(e)) => writeln!(out, "chain:     UNREACHABLE: {e}")?,
             (None, None) => writeln!(out, "chain:     unknown")?,
         }
+        if let Some(emissions) = &self.emissions {
+            let pinned = if emissions.pinned { " (pinned)" } else { "" };
+            match emissions.supported {
+                Some(true) => writeln!(
+                    out,
+                    "emissions: {} ({}){pinned}",
+                    emissions.version.as_deref().unwrap_or("?"),
+                    match emissions.windows {
+                        Some("wall-clock") => "wall-clock windows",
+                        _ => "windows in blocks",
+                    }
+                )?,
+                Some(false) => writeln!(out, "emissions: UNSUPPORTED: {}", emissions.message)?,
+                None => writeln!(out, "emissions: unknown: {}", emissions.message)?,
+            }
+        }
         writeln!(out, "address:   {}", self.address)?;
         match self.balance_uallo {
             Some(b) => writeln!(out, "balance:   {b} uallo")?,
@@ -335,6 +419,7 @@ mod tests {
         let status = NodeStatus {
             chain_id: None,
             chain_error: Some("connection refused".into()),
+            emissions: None,
             address: "allo1xyz".into(),
             balance_uallo: None,
             websocket: None,
@@ -393,5 +478,48 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("topic 3: does NOT exist"), "{text}");
+    }
+
+    #[test]
+    fn the_emissions_line_says_whether_the_chain_can_be_served() {
+        let report = |supported, message: &str| EmissionsReport {
+            version: Some("v11".into()),
+            windows: None,
+            supported,
+            supported_versions: vec!["v9".into(), "v10".into()],
+            pinned: false,
+            message: message.into(),
+        };
+        let mut status = NodeStatus {
+            chain_id: Some("allora-testnet-1".into()),
+            chain_error: None,
+            emissions: Some(report(
+                Some(false),
+                "the chain speaks emissions v11; this build of allora-rs supports v9, v10: upgrade allora-rs",
+            )),
+            address: "allo1xyz".into(),
+            balance_uallo: Some(5),
+            websocket: None,
+            topics: Vec::new(),
+        };
+        let text = status.to_string();
+        assert!(
+            text.contains("emissions: UNSUPPORTED: the chain speaks emissions v11; this build of allora-rs supports v9, v10"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["emissions"]["supported"], false);
+        assert_eq!(json["emissions"]["version"], "v11");
+        status.emissions = Some(EmissionsReport {
+            version: Some("v9".into()),
+            windows: Some("blocks"),
+            pinned: true,
+            ..report(Some(true), "emissions v9 (windows in blocks)")
+        });
+        let text = status.to_string();
+        assert!(
+            text.contains("emissions: v9 (windows in blocks) (pinned)"),
+            "{text}"
+        );
     }
 }

@@ -5,7 +5,8 @@
 //! environment; see [`ENV_VARS`]):
 //!
 //! ```toml
-//! chain_id = "allora-testnet-1"
+//! network = "testnet"           # a preset: chain id, endpoints, websocket, gas price
+//! chain_id = "allora-testnet-1"  # each of these replaces the preset's
 //! grpc_endpoints = ["https://grpc-a.example:443", "https://grpc-b.example:443"]
 //! websocket_url = "wss://rpc.example/websocket"
 //! data_dir = "/var/lib/allora-worker"
@@ -34,6 +35,11 @@
 //! min_value = 100                # refuse values below (optional)
 //! max_value = "100000"           # refuse values above (optional)
 //! ```
+//!
+//! With `network = "testnet"` (or `"mainnet"`, see
+//! [`allora_sdk::network::Network`]) the chain id, gRPC endpoints,
+//! websocket and gas price default to the network's; any of them written in
+//! the file or set in the environment replaces the preset's value.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -45,7 +51,9 @@ use allora_aws::KmsMessageType;
 use allora_infer::{Dec, HttpProvider};
 use allora_sdk::check::{Preflight, TopicProbe};
 use allora_sdk::client::ChainClient;
+use allora_sdk::emissions::EmissionsVersion;
 use allora_sdk::keys::{Address, PublicKey};
+use allora_sdk::network::Network;
 use allora_sdk::pipeline::GasPriceSource;
 use allora_sdk::signer::SharedSigner;
 use allora_sdk::tx::{FeeTier, GasPrice};
@@ -76,6 +84,7 @@ pub const DEFAULT_CLOUDWATCH_FLUSH_SECS: u64 = 60;
 
 /// The environment variables that override the file, and the field each sets.
 pub const ENV_VARS: &[(&str, &str)] = &[
+    ("ALLORA_NETWORK", "network (testnet or mainnet)"),
     ("ALLORA_CHAIN_ID", "chain_id"),
     ("ALLORA_GRPC_ENDPOINTS", "grpc_endpoints (comma-separated)"),
     ("ALLORA_WEBSOCKET_URL", "websocket_url"),
@@ -180,6 +189,9 @@ where
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    /// A network preset (`testnet`, `mainnet`) giving defaults for the
+    /// chain id, endpoints, websocket and gas price.
+    pub network: Option<String>,
     /// Expected chain id (checked against the node).
     pub chain_id: Option<String>,
     /// gRPC endpoints, tried in order with failover.
@@ -479,6 +491,11 @@ impl TopicSettings {
 /// A checked configuration.
 #[derive(Debug)]
 pub struct Settings {
+    /// The network preset the settings started from, if any.
+    pub network: Option<String>,
+    /// The emissions version the preset lists (an expectation: the chain's
+    /// own is detected).
+    pub expected_emissions: Option<EmissionsVersion>,
     /// Expected chain id, if set.
     pub chain_id: Option<String>,
     /// gRPC endpoints.
@@ -539,6 +556,9 @@ impl Settings {
         }
         if let Some(chain_id) = &self.chain_id {
             builder = builder.chain_id(chain_id.clone());
+        }
+        if let Some(version) = self.expected_emissions {
+            builder = builder.expected_emissions(version);
         }
         if let Some(longest) = self.topics.iter().map(|t| t.timeout).max() {
             builder = builder.provider_timeout(longest);
@@ -626,6 +646,9 @@ pub fn resolve(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Settings, AppError> {
     let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    if let Some(v) = var("ALLORA_NETWORK") {
+        file.network = Some(v);
+    }
     if let Some(v) = var("ALLORA_CHAIN_ID") {
         file.chain_id = Some(v);
     }
@@ -703,6 +726,23 @@ pub fn resolve(
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
     let key = resolve_key(&file, &key_dir, env)?;
 
+    // A preset fills what neither the file nor the environment gave.
+    let network = match &file.network {
+        Some(name) => Some(Network::preset(name).map_err(|e| invalid("network", e.to_string()))?),
+        None => None,
+    };
+    if let Some(net) = &network {
+        if file.chain_id.is_none() {
+            file.chain_id = Some(net.chain_id.clone());
+        }
+        if file.grpc_endpoints.is_none() {
+            file.grpc_endpoints = Some(net.grpc_endpoints.clone());
+        }
+        if file.websocket_url.is_none() {
+            file.websocket_url = net.websocket_url.clone();
+        }
+    }
+
     let chain_id = match file.chain_id {
         Some(id) if id.trim().is_empty() => {
             return Err(invalid(
@@ -733,7 +773,10 @@ pub fn resolve(
         ));
     }
 
-    let gas_price = resolve_gas_price(file.gas_price, gas_price_field)?;
+    let gas_price = match (&file.gas_price, &network) {
+        (None, Some(net)) => net.gas_price.clone(),
+        _ => resolve_gas_price(file.gas_price, gas_price_field)?,
+    };
     let fee_granter = resolve_fee_granter(file.fee_granter.as_deref(), fee_granter_field)?;
 
     let fee_tier = match file.fee_tier {
@@ -849,6 +892,8 @@ pub fn resolve(
     }
 
     Ok(Settings {
+        expected_emissions: network.as_ref().and_then(|n| n.emissions),
+        network: network.map(|n| n.name),
         chain_id,
         grpc_endpoints,
         websocket_url: file.websocket_url,
@@ -1154,6 +1199,67 @@ id = 1
 token = "ETH"
 inference_url = "http://127.0.0.1:8000/inference/{Token}"
 "#;
+
+    const TOPIC: &str = r#"
+[[topics]]
+id = 69
+inference_url = "http://127.0.0.1:8000/inference/{Token}"
+"#;
+
+    #[test]
+    fn a_network_preset_fills_the_chain_settings_and_each_field_replaces_its_value() {
+        let file = parse(
+            Path::new("w.toml"),
+            &format!("network = \"testnet\"\n{TOPIC}"),
+        )
+        .unwrap();
+        let s = resolve(file, &no_env).unwrap();
+        let testnet = Network::testnet();
+        assert_eq!(s.network.as_deref(), Some("testnet"));
+        assert_eq!(s.chain_id.as_deref(), Some("allora-testnet-1"));
+        assert_eq!(s.grpc_endpoints, testnet.grpc_endpoints);
+        assert_eq!(s.websocket_url, testnet.websocket_url);
+        assert_eq!(s.gas_price, testnet.gas_price);
+        assert_eq!(s.expected_emissions, Some(EmissionsVersion::V10));
+
+        let text = format!(
+            "network = \"mainnet\"\ngrpc_endpoints = [\"http://127.0.0.1:9090\"]\ngas_price = 25\n{TOPIC}"
+        );
+        let file = parse(Path::new("w.toml"), &text).unwrap();
+        let env = |name: &str| {
+            (name == "ALLORA_WEBSOCKET_URL").then(|| "ws://127.0.0.1:26657/websocket".to_owned())
+        };
+        let s = resolve(file, &env).unwrap();
+        assert_eq!(s.chain_id.as_deref(), Some("allora-mainnet-1"));
+        assert_eq!(s.grpc_endpoints, ["http://127.0.0.1:9090"]);
+        assert_eq!(
+            s.websocket_url.as_deref(),
+            Some("ws://127.0.0.1:26657/websocket")
+        );
+        assert_eq!(
+            s.gas_price,
+            GasPriceSource::Static(GasPrice::from_uallo(25))
+        );
+        assert_eq!(s.expected_emissions, Some(EmissionsVersion::V9));
+
+        // The environment picks the preset too; an unknown name is refused.
+        let file = parse(Path::new("w.toml"), TOPIC).unwrap();
+        let env = |name: &str| (name == "ALLORA_NETWORK").then(|| "mainnet".to_owned());
+        assert_eq!(
+            resolve(file, &env).unwrap().chain_id.as_deref(),
+            Some("allora-mainnet-1")
+        );
+        let file = parse(
+            Path::new("w.toml"),
+            &format!("network = \"devnet\"\n{TOPIC}"),
+        )
+        .unwrap();
+        let err = resolve(file, &no_env).unwrap_err().to_string();
+        assert!(
+            err.contains("network") && err.contains("testnet, mainnet"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn a_good_file_resolves() {

@@ -1,5 +1,7 @@
-//! `emissions.v10.QueryService`: topics, registrations, nonces, windows and
-//! the latest network inferences.
+//! The emissions query service: topics, registrations, nonces, windows,
+//! scheduler epochs and the latest network inferences. Implemented once,
+//! in `emissions.v10`'s shapes, and served under the devnet's protocol
+//! (see `grpc::gate`): on v9 the topic leaves out v10's label settings.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,7 +13,8 @@ use allora_sdk::decimal::Dec;
 use allora_sdk::proto::emissions::{v10, v3, v9};
 
 use super::super::config::{OutputArity, TopicType};
-use super::super::state::{Ledger, NetworkInferences, Topic};
+use super::super::protocol::DevnetProtocol;
+use super::super::state::{Ledger, NetworkInferences, SchedulerEpoch, Topic, NONCE_V2_VERSION_1};
 use super::super::Shared;
 use super::parse_address;
 
@@ -45,8 +48,53 @@ fn get_topic(ledger: &Ledger, topic_id: u64) -> Result<&Topic, Status> {
         .ok_or_else(|| topic_not_found(topic_id))
 }
 
-fn topic_proto(topic: &Topic) -> v10::Topic {
+/// A devnet time as a protobuf timestamp.
+fn timestamp(time: cosmrs::tendermint::Time) -> cosmrs::proto::Timestamp {
+    time.into()
+}
+
+/// A scheduler epoch as the chain answers it (allora-chain
+/// `x/emissions/proto/emissions/v10/epoch.proto`).
+fn epoch_proto(topic: &Topic, epoch: &SchedulerEpoch, now: cosmrs::tendermint::Time) -> v10::Epoch {
+    let state = if epoch.worker_open {
+        v10::EpochState::WorkerSubmission
+    } else if now.before(epoch.reputer_open_at) {
+        v10::EpochState::WaitingGroundTruth
+    } else {
+        v10::EpochState::ReputerSubmission
+    };
+    v10::Epoch {
+        nonce: epoch.nonce(),
+        topic_id: topic.config.id,
+        state: state as i32,
+        worker_submission_window: Some(v10::Window {
+            open_at: Some(timestamp(epoch.open_at)),
+            close_at: Some(timestamp(epoch.close_at)),
+        }),
+        reputer_submission_window: Some(v10::Window {
+            open_at: Some(timestamp(epoch.reputer_open_at)),
+            close_at: Some(timestamp(epoch.reputer_close_at)),
+        }),
+        epsilon: "0.01".to_owned(),
+        start_block_height: epoch.start_height,
+    }
+}
+
+fn topic_proto(topic: &Topic, protocol: DevnetProtocol) -> v10::Topic {
     let config = &topic.config;
+    if !protocol.labeled() {
+        // A v9 topic: no type, arity or label settings (fields 23 on).
+        return v10::Topic {
+            id: config.id,
+            metadata: config.metadata.clone(),
+            loss_method: LOSS_METHOD.to_owned(),
+            epoch_last_ended: topic.epoch_last_ended,
+            epoch_length: config.epoch_length,
+            ground_truth_lag: config.epoch_length,
+            worker_submission_window: config.worker_submission_window,
+            ..Default::default()
+        };
+    }
     v10::Topic {
         id: config.id,
         metadata: config.metadata.clone(),
@@ -146,7 +194,7 @@ impl QueryService for EmissionsService {
         let p = &ledger.params;
         Ok(Response::new(v10::GetParamsResponse {
             params: Some(v9::Params {
-                version: "v10-devnet".to_owned(),
+                version: format!("{}-devnet", chain.protocol.version),
                 max_serialized_msg_length: p.max_serialized_msg_length,
                 min_epoch_length: 1,
                 max_unfulfilled_worker_requests: max,
@@ -188,7 +236,7 @@ impl QueryService for EmissionsService {
         let chain = self.shared.chain();
         let topic = get_topic(&chain.ledger, topic_id)?;
         Ok(Response::new(v10::GetTopicResponse {
-            topic: Some(topic_proto(topic)),
+            topic: Some(topic_proto(topic, chain.protocol)),
             weight: "0".to_owned(),
             effective_revenue: "0".to_owned(),
             topic_stake: "0".to_owned(),
@@ -350,5 +398,54 @@ impl QueryService for EmissionsService {
                 is_topic_active: topic.config.active,
             },
         ))
+    }
+
+    async fn get_epoch(
+        &self,
+        request: Request<v10::GetEpochRequest>,
+    ) -> Result<Response<v10::GetEpochResponse>, Status> {
+        let req = request.into_inner();
+        let chain = self.shared.chain();
+        let not_found = || {
+            Status::not_found(format!(
+                "epoch not found for topic {} nonce {}",
+                req.topic_id, req.nonce
+            ))
+        };
+        let topic = chain
+            .ledger
+            .topics
+            .get(&req.topic_id)
+            .ok_or_else(not_found)?;
+        let epoch = topic
+            .epochs
+            .iter()
+            .find(|e| e.nonce() == req.nonce && req.nonce & NONCE_V2_VERSION_1 != 0)
+            .ok_or_else(not_found)?;
+        Ok(Response::new(v10::GetEpochResponse {
+            epoch: Some(epoch_proto(topic, epoch, chain.block_time)),
+        }))
+    }
+
+    async fn get_topic_epochs(
+        &self,
+        request: Request<v10::GetTopicEpochsRequest>,
+    ) -> Result<Response<v10::GetTopicEpochsResponse>, Status> {
+        let topic_id = request.into_inner().topic_id;
+        let chain = self.shared.chain();
+        // A topic with no epoch in flight (or none at all) has an empty list.
+        let epochs = chain
+            .ledger
+            .topics
+            .get(&topic_id)
+            .map(|topic| {
+                topic
+                    .epochs
+                    .iter()
+                    .map(|e| epoch_proto(topic, e, chain.block_time))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Response::new(v10::GetTopicEpochsResponse { epochs }))
     }
 }

@@ -10,6 +10,7 @@ mod bank;
 mod emissions;
 mod feegrant;
 mod feemarket;
+mod gate;
 mod node;
 mod server;
 mod tx;
@@ -29,7 +30,6 @@ use tonic::transport::server::TcpIncoming;
 use tonic::Status;
 
 use allora_sdk::keys::Address;
-use server::emissions::query_service_server::QueryServiceServer as EmissionsServer;
 use server::feemarket::query_server::QueryServer as FeemarketServer;
 
 use super::error::DevnetError;
@@ -48,10 +48,8 @@ pub(crate) async fn serve(
     let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
     let local = listener.local_addr().map_err(bind_error)?;
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-    let router = tonic::transport::Server::builder()
-        .layer(tonic::service::InterceptorLayer::new(
-            super::faults::grpc_gate(Arc::clone(&shared.faults)),
-        ))
+    let mut routes = tonic::service::Routes::builder();
+    routes
         .add_service(NodeServer::new(node::NodeService::new(Arc::clone(&shared))))
         .add_service(AuthServer::new(auth::AuthService::new(Arc::clone(&shared))))
         .add_service(BankServer::new(bank::BankService::new(Arc::clone(&shared))))
@@ -61,10 +59,18 @@ pub(crate) async fn serve(
         )))
         .add_service(FeegrantServer::new(feegrant::FeegrantService::new(
             Arc::clone(&shared),
-        )))
-        .add_service(EmissionsServer::new(emissions::EmissionsService::new(
-            shared,
         )));
+    // Every other path, the emissions query services among them, goes to
+    // the gate, which serves the devnet's protocol only.
+    let routes = routes
+        .routes()
+        .into_axum_router()
+        .fallback_service(gate::EmissionsGate::new(Arc::clone(&shared)));
+    let router = tonic::transport::Server::builder()
+        .layer(tonic::service::InterceptorLayer::new(
+            super::faults::grpc_gate(Arc::clone(&shared.faults)),
+        ))
+        .add_routes(tonic::service::Routes::from(routes));
     let task = tokio::spawn(async move {
         let incoming = TcpIncoming::from(listener);
         let shutdown = async {

@@ -422,6 +422,17 @@ pub enum ClientError {
     /// The chain rejected a transaction.
     #[error(transparent)]
     Chain(#[from] ChainError),
+    /// The chain speaks no emissions version this build supports.
+    #[error(transparent)]
+    UnsupportedEmissions(#[from] crate::emissions::Unsupported),
+    /// The emissions version in use has no such query.
+    #[error("{query:?} is not served by emissions {version}")]
+    NotServed {
+        /// The query.
+        query: crate::emissions::Query,
+        /// The version in use.
+        version: crate::emissions::EmissionsVersion,
+    },
 }
 
 fn format_attempts(attempts: &[(String, String)]) -> String {

@@ -16,6 +16,7 @@
 //! # }
 //! ```
 
+mod emissions;
 mod endpoint;
 mod error;
 mod feegrant;
@@ -35,7 +36,10 @@ pub use node::NodeInfo;
 pub use queries::{AccountInfo, LatestBlock};
 pub use txs::{BroadcastAck, GasEstimate, TxEvent, TxOutcome};
 
+use emissions::ProtocolState;
 use endpoint::{Endpoint, EndpointPool};
+
+use crate::emissions::EmissionsVersion;
 
 /// Settings of a [`ChainClient`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +53,10 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// How long a failed endpoint is passed over before it is tried again.
     pub unhealthy_cooldown: Duration,
+    /// The emissions version to speak; `None` (the default) detects it from
+    /// the chain and follows it through upgrades (see
+    /// [`ChainClient::detect_emissions`]).
+    pub emissions_version: Option<EmissionsVersion>,
 }
 
 impl ClientConfig {
@@ -64,6 +72,7 @@ impl ClientConfig {
             request_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(3),
             unhealthy_cooldown: Duration::from_secs(30),
+            emissions_version: None,
         }
     }
 
@@ -84,9 +93,22 @@ impl ClientConfig {
         self.unhealthy_cooldown = cooldown;
         self
     }
+
+    /// Speaks `version` instead of detecting it. The chain's windows (in
+    /// blocks or wall-clock) are still detected; upgrades are not followed.
+    pub fn emissions_version(mut self, version: EmissionsVersion) -> Self {
+        self.emissions_version = Some(version);
+        self
+    }
 }
 
 /// A cheaply cloneable chain client. Connections open on first use.
+///
+/// It speaks the emissions protocol of the chain (see
+/// [`crate::emissions`]): detected on the first emissions call, or pinned
+/// by [`ClientConfig::emissions_version`]; clones share it, so one
+/// [`detect_emissions`](ChainClient::detect_emissions) after an upgrade
+/// moves them all.
 ///
 /// Every call is bounded by the request timeout on each endpoint;
 /// [`ChainClient::with_deadline`] gives a view of the client whose calls
@@ -96,6 +118,7 @@ impl ClientConfig {
 pub struct ChainClient {
     pool: Arc<EndpointPool>,
     deadline: Option<Instant>,
+    protocol: Arc<ProtocolState>,
 }
 
 impl ChainClient {
@@ -120,6 +143,7 @@ impl ChainClient {
                 config.unhealthy_cooldown,
             )),
             deadline: None,
+            protocol: Arc::new(ProtocolState::new(config.emissions_version)),
         })
     }
 
@@ -140,6 +164,7 @@ impl ChainClient {
         ChainClient {
             pool: Arc::clone(&self.pool),
             deadline: Some(self.deadline.map_or(deadline, |d| d.min(deadline))),
+            protocol: Arc::clone(&self.protocol),
         }
     }
 

@@ -1,4 +1,5 @@
-//! Typed queries: node, accounts, balances, fees and the emissions module.
+//! Typed queries: node, accounts, balances, fees and the emissions module
+//! (in whichever emissions version the chain speaks; see [`crate::emissions`]).
 
 use std::time::{Duration, SystemTime};
 
@@ -7,6 +8,7 @@ use cosmrs::proto::cosmos::bank::v1beta1 as bank;
 use cosmrs::proto::cosmos::base::tendermint::v1beta1 as tm;
 
 use super::{ChainClient, ClientError};
+use crate::emissions::{epoch_window, EpochWindow, Query};
 use crate::keys::Address;
 use crate::proto::emissions::{v10, v9};
 use crate::proto::feemarket;
@@ -181,26 +183,19 @@ impl ChainClient {
 
     /// The emissions module parameters.
     pub async fn params(&self) -> Result<v9::Params, ClientError> {
-        let response = self
-            .call("GetParams", |ch| async move {
-                v10::query_service_client::QueryServiceClient::new(ch)
-                    .get_params(v10::GetParamsRequest {})
-                    .await
-            })
+        let response: v10::GetParamsResponse = self
+            .emissions_query(Query::Params, v10::GetParamsRequest {})
             .await?;
         response
             .params
             .ok_or_else(|| malformed("GetParams", "no params"))
     }
 
-    /// A topic ([`ClientError::NotFound`] when it does not exist).
+    /// A topic ([`ClientError::NotFound`] when it does not exist). On an
+    /// emissions v9 chain the label settings (fields 23 and on) are unset.
     pub async fn topic(&self, topic_id: u64) -> Result<v10::Topic, ClientError> {
-        let response = self
-            .call("GetTopic", |ch| async move {
-                v10::query_service_client::QueryServiceClient::new(ch)
-                    .get_topic(v10::GetTopicRequest { topic_id })
-                    .await
-            })
+        let response: v10::GetTopicResponse = self
+            .emissions_query(Query::Topic, v10::GetTopicRequest { topic_id })
             .await
             .map_err(|e| not_found_as(e, || format!("topic {topic_id}")))?;
         response
@@ -210,36 +205,24 @@ impl ChainClient {
 
     /// The id the next created topic will get.
     pub async fn next_topic_id(&self) -> Result<u64, ClientError> {
-        let response = self
-            .call("GetNextTopicId", |ch| async move {
-                v10::query_service_client::QueryServiceClient::new(ch)
-                    .get_next_topic_id(v10::GetNextTopicIdRequest {})
-                    .await
-            })
+        let response: v10::GetNextTopicIdResponse = self
+            .emissions_query(Query::NextTopicId, v10::GetNextTopicIdRequest {})
             .await?;
         Ok(response.next_topic_id)
     }
 
     /// Whether a topic exists.
     pub async fn topic_exists(&self, topic_id: u64) -> Result<bool, ClientError> {
-        let response = self
-            .call("TopicExists", |ch| async move {
-                v10::query_service_client::QueryServiceClient::new(ch)
-                    .topic_exists(v10::TopicExistsRequest { topic_id })
-                    .await
-            })
+        let response: v10::TopicExistsResponse = self
+            .emissions_query(Query::TopicExists, v10::TopicExistsRequest { topic_id })
             .await?;
         Ok(response.exists)
     }
 
     /// Whether a topic is active (opens nonces).
     pub async fn is_topic_active(&self, topic_id: u64) -> Result<bool, ClientError> {
-        let response = self
-            .call("IsTopicActive", |ch| async move {
-                v10::query_service_client::QueryServiceClient::new(ch)
-                    .is_topic_active(v10::IsTopicActiveRequest { topic_id })
-                    .await
-            })
+        let response: v10::IsTopicActiveResponse = self
+            .emissions_query(Query::IsTopicActive, v10::IsTopicActiveRequest { topic_id })
             .await?;
         Ok(response.is_active)
     }
@@ -254,15 +237,8 @@ impl ChainClient {
             topic_id,
             address: address.to_string(),
         };
-        let response = self
-            .call("IsWorkerRegisteredInTopicId", |ch| {
-                let request = request.clone();
-                async move {
-                    v10::query_service_client::QueryServiceClient::new(ch)
-                        .is_worker_registered_in_topic_id(request)
-                        .await
-                }
-            })
+        let response: v10::IsWorkerRegisteredInTopicIdResponse = self
+            .emissions_query(Query::IsWorkerRegistered, request)
             .await?;
         Ok(response.is_registered)
     }
@@ -277,29 +253,19 @@ impl ChainClient {
             topic_id,
             address: address.to_string(),
         };
-        let response = self
-            .call("CanSubmitWorkerPayload", |ch| {
-                let request = request.clone();
-                async move {
-                    v10::query_service_client::QueryServiceClient::new(ch)
-                        .can_submit_worker_payload(request)
-                        .await
-                }
-            })
+        let response: v10::CanSubmitWorkerPayloadResponse = self
+            .emissions_query(Query::CanSubmitWorkerPayload, request)
             .await?;
         Ok(response.can_submit_worker_payload)
     }
 
     /// The open, unfulfilled worker nonces of a topic, oldest first.
     pub async fn unfulfilled_worker_nonces(&self, topic_id: u64) -> Result<Vec<i64>, ClientError> {
-        let response = self
-            .call("GetUnfulfilledWorkerNonces", |ch| async move {
-                v10::query_service_client::QueryServiceClient::new(ch)
-                    .get_unfulfilled_worker_nonces(v10::GetUnfulfilledWorkerNoncesRequest {
-                        topic_id,
-                    })
-                    .await
-            })
+        let response: v10::GetUnfulfilledWorkerNoncesResponse = self
+            .emissions_query(
+                Query::UnfulfilledWorkerNonces,
+                v10::GetUnfulfilledWorkerNoncesRequest { topic_id },
+            )
             .await?;
         let mut nonces: Vec<i64> = response
             .nonces
@@ -316,35 +282,36 @@ impl ChainClient {
         topic_id: u64,
         block_height: i64,
     ) -> Result<bool, ClientError> {
-        let response = self
-            .call("IsWorkerNonceUnfulfilled", |ch| async move {
-                v10::query_service_client::QueryServiceClient::new(ch)
-                    .is_worker_nonce_unfulfilled(v10::IsWorkerNonceUnfulfilledRequest {
-                        topic_id,
-                        block_height,
-                    })
-                    .await
-            })
+        let response: v10::IsWorkerNonceUnfulfilledResponse = self
+            .emissions_query(
+                Query::IsWorkerNonceUnfulfilled,
+                v10::IsWorkerNonceUnfulfilledRequest {
+                    topic_id,
+                    block_height,
+                },
+            )
             .await?;
         Ok(response.is_worker_nonce_unfulfilled)
     }
 
     /// The newest network inferences of a topic ([`ClientError::NotFound`]
-    /// before any window of it closed with inferences).
+    /// before any window of it closed with inferences). Labeled bundles
+    /// (emissions v10); [`ClientError::NotServed`] on v9, whose bundles are
+    /// unlabeled.
     pub async fn latest_network_inferences(
         &self,
         topic_id: u64,
     ) -> Result<v10::GetLatestNetworkInferencesResponse, ClientError> {
-        self.call("GetLatestNetworkInferences", |ch| async move {
-            v10::query_service_client::QueryServiceClient::new(ch)
-                .get_latest_network_inferences(v10::GetLatestNetworkInferencesRequest { topic_id })
-                .await
-        })
+        self.emissions_query(
+            Query::LatestNetworkInferences,
+            v10::GetLatestNetworkInferencesRequest { topic_id },
+        )
         .await
         .map_err(|e| not_found_as(e, || format!("network inferences of topic {topic_id}")))
     }
 
-    /// The worker submission window of a topic as seen by `address`.
+    /// The worker submission window of a topic as seen by `address`
+    /// (heights: meaningful on chains whose windows are counted in blocks).
     pub async fn worker_submission_window_status(
         &self,
         topic_id: u64,
@@ -354,14 +321,38 @@ impl ChainClient {
             topic_id,
             address: address.to_string(),
         };
-        self.call("GetWorkerSubmissionWindowStatus", |ch| {
-            let request = request.clone();
-            async move {
-                v10::query_service_client::QueryServiceClient::new(ch)
-                    .get_worker_submission_window_status(request)
-                    .await
-            }
-        })
-        .await
+        self.emissions_query(Query::WorkerSubmissionWindowStatus, request)
+            .await
+    }
+
+    /// A topic's in-flight scheduler epochs, oldest first, with their worker
+    /// windows in time (chain v0.18 on; [`ClientError::NotServed`] on
+    /// versions without them, `UNIMPLEMENTED` from older v10 chains).
+    /// Epochs without window times are left out.
+    pub async fn topic_epochs(&self, topic_id: u64) -> Result<Vec<EpochWindow>, ClientError> {
+        let response: v10::GetTopicEpochsResponse = self
+            .emissions_query(Query::TopicEpochs, v10::GetTopicEpochsRequest { topic_id })
+            .await?;
+        Ok(response.epochs.iter().filter_map(epoch_window).collect())
+    }
+
+    /// One scheduler epoch of a topic by its packed nonce
+    /// ([`ClientError::NotFound`] when the chain has none).
+    pub async fn epoch(&self, topic_id: u64, epoch: u64) -> Result<EpochWindow, ClientError> {
+        let response: v10::GetEpochResponse = self
+            .emissions_query(
+                Query::Epoch,
+                v10::GetEpochRequest {
+                    topic_id,
+                    nonce: epoch,
+                },
+            )
+            .await
+            .map_err(|e| not_found_as(e, || format!("epoch {epoch} of topic {topic_id}")))?;
+        response
+            .epoch
+            .as_ref()
+            .and_then(epoch_window)
+            .ok_or_else(|| ClientError::NotFound(format!("epoch {epoch} of topic {topic_id}")))
     }
 }

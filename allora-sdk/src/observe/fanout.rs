@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::emissions::EmissionsStatus;
 use crate::worker::{Submission, TopicState, WorkerError, WorkerObserver};
 
 /// Forwards every event to each of its observers, in the order they were
@@ -81,6 +82,10 @@ impl WorkerObserver for FanOut {
             .iter()
             .for_each(|o| o.topic_state(topic_id, state));
     }
+
+    fn emissions(&self, status: &EmissionsStatus) {
+        self.observers.iter().for_each(|o| o.emissions(status));
+    }
 }
 
 #[cfg(test)]
@@ -123,6 +128,9 @@ mod tests {
                 .unwrap()
                 .push(format!("submission {} {}", s.topic_id, s.nonce));
         }
+        fn emissions(&self, status: &EmissionsStatus) {
+            self.0.lock().unwrap().push(format!("emissions {status}"));
+        }
     }
 
     #[test]
@@ -149,6 +157,11 @@ mod tests {
             batch_size: 1,
             latency: crate::worker::Latency::default(),
         });
+        fan.emissions(&EmissionsStatus::Unsupported(
+            crate::emissions::Unsupported {
+                chain: Some(crate::emissions::EmissionsVersion::new(11)),
+            },
+        ));
         let expected = [
             "balance 5",
             "block 7",
@@ -156,6 +169,7 @@ mod tests {
             "latency 3 40",
             "failure not_sent",
             "submission 1 10",
+            "emissions the chain speaks emissions v11; this build of allora-rs supports v9, v10: upgrade allora-rs",
         ];
         for recorder in [a, b] {
             assert_eq!(*recorder.0.lock().unwrap(), expected);

@@ -14,6 +14,9 @@
 //! | `window_to_broadcast_seconds` | histogram | |
 //! | `broadcast_to_included_seconds` | histogram | |
 //! | `inference_seconds` | histogram | |
+//! | `emissions_version` | gauge | | the `N` of the `emissions.vN` the chain speaks (0 until known) |
+//! | `emissions_supported` | gauge (0/1) | | whether this build speaks it |
+//! | `emissions_wall_clock` | gauge (0/1) | | whether its windows are wall-clock |
 //!
 //! plus any counter added with [`PrometheusObserver::register_counter_fn`]
 //! (such as the CloudWatch exporter's dropped samples).
@@ -57,6 +60,7 @@ use prometheus_client::registry::Registry;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::emissions::{EmissionsStatus, WindowMode};
 use crate::worker::{Outcome, Submission, TopicState, WorkerError, WorkerObserver};
 
 /// The prefix of every metric name.
@@ -116,13 +120,19 @@ pub struct PrometheusObserver {
     window_to_broadcast: Histogram,
     broadcast_to_included: Histogram,
     inference: Histogram,
+    emissions_version: Gauge<i64, AtomicI64>,
+    emissions_supported: Gauge<i64, AtomicI64>,
+    emissions_wall_clock: Gauge<i64, AtomicI64>,
     last_block: Mutex<Option<Instant>>,
     max_block_age: Duration,
+    /// Why the chain cannot be served, when it speaks no supported version.
+    unsupported: Mutex<Option<String>>,
 }
 
 impl PrometheusObserver {
     /// Registers the metrics; [`healthy`](Self::healthy) (and `/healthz`)
-    /// fails once no block was seen for `max_block_age`.
+    /// fails once no block was seen for `max_block_age`, and while the chain
+    /// speaks no emissions version this build supports.
     pub fn new(max_block_age: Duration) -> Self {
         let mut registry = Registry::with_prefix(PREFIX);
         let submissions = Family::<SubmissionLabels, Counter>::default();
@@ -168,7 +178,29 @@ impl PrometheusObserver {
             "Provider call latency",
             inference.clone(),
         );
+        let emissions_version = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "emissions_version",
+            "The emissions version the chain speaks (N of emissions.vN; 0 until known)",
+            emissions_version.clone(),
+        );
+        let emissions_supported = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "emissions_supported",
+            "Whether this build speaks the chain's emissions version (1) or not (0)",
+            emissions_supported.clone(),
+        );
+        let emissions_wall_clock = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "emissions_wall_clock",
+            "Whether the chain's windows are wall-clock (1) or counted in blocks (0)",
+            emissions_wall_clock.clone(),
+        );
         PrometheusObserver {
+            emissions_version,
+            emissions_supported,
+            emissions_wall_clock,
+            unsupported: Mutex::new(None),
             registry,
             submissions,
             failures,
@@ -213,10 +245,22 @@ impl PrometheusObserver {
         text
     }
 
-    /// Whether a block was seen within the allowed age.
+    /// Whether a block was seen within the allowed age and the chain
+    /// speaks an emissions version this build supports.
     pub fn healthy(&self) -> bool {
-        self.block_age()
-            .is_some_and(|age| age <= self.max_block_age)
+        self.unsupported_reason().is_none()
+            && self
+                .block_age()
+                .is_some_and(|age| age <= self.max_block_age)
+    }
+
+    /// Why the chain cannot be served, while it speaks no emissions version
+    /// this build supports.
+    pub fn unsupported_reason(&self) -> Option<String> {
+        match self.unsupported.lock() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// Time since the last block, if one was seen.
@@ -309,6 +353,31 @@ impl WorkerObserver for PrometheusObserver {
             Err(poisoned) => *poisoned.into_inner() = Some(Instant::now()),
         }
     }
+
+    fn emissions(&self, status: &EmissionsStatus) {
+        let (version, supported, wall_clock, reason) = match status {
+            EmissionsStatus::Supported(protocol) => (
+                Some(protocol.version()),
+                true,
+                protocol.windows() == WindowMode::WallClock,
+                None,
+            ),
+            EmissionsStatus::Unsupported(unsupported) => (
+                unsupported.chain,
+                false,
+                false,
+                Some(unsupported.to_string()),
+            ),
+        };
+        self.emissions_version
+            .set(version.map_or(0, |v| i64::from(v.number())));
+        self.emissions_supported.set(i64::from(supported));
+        self.emissions_wall_clock.set(i64::from(wall_clock));
+        match self.unsupported.lock() {
+            Ok(mut guard) => *guard = reason,
+            Err(poisoned) => *poisoned.into_inner() = reason,
+        }
+    }
 }
 
 /// A counter read from a closure at scrape time.
@@ -354,6 +423,12 @@ async fn serve_metrics(State(metrics): State<Arc<PrometheusObserver>>) -> impl I
 }
 
 async fn serve_health(State(metrics): State<Arc<PrometheusObserver>>) -> impl IntoResponse {
+    if let Some(reason) = metrics.unsupported_reason() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("unhealthy: {reason}\n"),
+        );
+    }
     match metrics.block_age() {
         Some(age) if metrics.healthy() => (
             StatusCode::OK,
@@ -487,6 +562,52 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == expected), "{expected}\n{text}");
         }
+    }
+
+    #[tokio::test]
+    async fn an_unsupported_emissions_version_is_unhealthy_and_measured() {
+        use crate::emissions::{EmissionsVersion, Protocol, Unsupported};
+        let metrics = Arc::new(PrometheusObserver::new(Duration::from_secs(60)));
+        metrics.block(10);
+        let wall_clock = Protocol::new(EmissionsVersion::V10, WindowMode::WallClock).unwrap();
+        metrics.emissions(&EmissionsStatus::Supported(wall_clock));
+        assert!(metrics.healthy());
+        let text = metrics.encode();
+        for expected in [
+            "allora_worker_emissions_version 10",
+            "allora_worker_emissions_supported 1",
+            "allora_worker_emissions_wall_clock 1",
+        ] {
+            assert!(text.lines().any(|l| l == expected), "{expected}\n{text}");
+        }
+        metrics.emissions(&EmissionsStatus::Unsupported(Unsupported {
+            chain: Some(EmissionsVersion::new(11)),
+        }));
+        assert!(
+            !metrics.healthy(),
+            "blocks still come, but nothing can be signed"
+        );
+        let text = metrics.encode();
+        for expected in [
+            "allora_worker_emissions_version 11",
+            "allora_worker_emissions_supported 0",
+        ] {
+            assert!(text.lines().any(|l| l == expected), "{expected}\n{text}");
+        }
+        let response = serve_health(State(Arc::clone(&metrics)))
+            .await
+            .into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(body.to_vec()).unwrap(),
+            "unhealthy: the chain speaks emissions v11; this build of allora-rs supports v9, v10: upgrade allora-rs\n"
+        );
+        // Back on a supported version: healthy again.
+        metrics.emissions(&EmissionsStatus::Supported(wall_clock));
+        assert!(metrics.healthy());
     }
 
     #[tokio::test]

@@ -6,14 +6,18 @@ pub mod v3 {
     include!(concat!(env!("OUT_DIR"), "/emissions.v3.rs"));
 }
 
-/// Module parameters (`emissions.v9`, returned by the v10 `GetParams`).
+/// Emissions v9 (chain v0.16 and earlier): module parameters (also
+/// returned by the v10 `GetParams`), the payload and registration messages
+/// (the inference value in `value`, no labeled values), topics, window
+/// events and the worker's part of the `QueryService`.
 pub mod v9 {
     #![allow(missing_docs, clippy::all)]
     include!(concat!(env!("OUT_DIR"), "/emissions.v9.rs"));
 }
 
-/// The chain's current worker protocol (`emissions.v10`): payload and
-/// registration messages, topics, events and the `QueryService`.
+/// Emissions v10 (chain v0.17 on): payload and registration messages
+/// (labeled values), topics, events, scheduler epochs (chain v0.18 on) and
+/// the worker's part of the `QueryService`.
 pub mod v10 {
     #![allow(missing_docs, clippy::all)]
     include!(concat!(env!("OUT_DIR"), "/emissions.v10.rs"));

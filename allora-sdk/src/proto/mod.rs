@@ -1,9 +1,11 @@
 //! Protobuf types of the Allora chain that a worker sends and receives.
 //!
-//! Written by hand with `prost` derives (no `protoc` on the build path). Field
-//! numbers, names and type URLs follow the chain's `emissions` module
-//! (messages of version v10, nonces from v3); the golden vectors of the
-//! official Python SDK pin the encoding byte for byte in this crate's tests.
+//! Generated from the `.proto` files under `proto/` (no `protoc` on the build
+//! path). Field numbers, names and type URLs follow the chain's `emissions`
+//! module (messages of versions v9 and v10, nonces from v3); the golden
+//! vectors of the official Python SDK pin the encoding byte for byte in this
+//! crate's tests. Which version a chain speaks, and each version's type
+//! URLs, services and events, are in [`crate::emissions`].
 //!
 //! Decimal fields are strings on the wire; build them with [`crate::Dec`] so
 //! they are in the canonical form the chain re-encodes for signature checks.

@@ -297,6 +297,25 @@ impl WindowBook {
         }
     }
 
+    /// Forgets the windows signed but not sent (ready or waiting) whose
+    /// payload `stale` picks, so that a later discovery serves them again.
+    /// Returns them.
+    pub(super) fn forget_unsent_if(&mut self, stale: impl Fn(&Payload) -> bool) -> Vec<WindowId> {
+        let ids: Vec<WindowId> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| match &e.phase {
+                Phase::Ready { payload, .. } | Phase::Waiting { payload, .. } => stale(payload),
+                _ => false,
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            self.forget(*id);
+        }
+        ids
+    }
+
     /// Keeps the indices in step with a window leaving `phase`.
     fn unindex(&mut self, id: WindowId, phase: &Phase) {
         match phase {

@@ -16,7 +16,9 @@ use zeroize::Zeroizing;
 
 use super::{NoopObserver, TopicSpec, Worker, WorkerConfig, WorkerError, WorkerObserver};
 use crate::client::{ChainClient, ClientConfig};
+use crate::emissions::EmissionsVersion;
 use crate::keys::{Address, Mnemonic, WorkerKey};
+use crate::network::Network;
 use crate::pipeline::{GasPolicy, GasPriceSource};
 use crate::signer::{SharedSigner, Signer, SignerError};
 use crate::tx::{FeeTier, GasPrice};
@@ -54,6 +56,9 @@ pub struct WorkerBuilder {
     topic_check_epochs: Option<u32>,
     fee_granter: Option<Address>,
     observer: Option<Arc<dyn WorkerObserver>>,
+    emissions_version: Option<EmissionsVersion>,
+    expected_emissions: Option<EmissionsVersion>,
+    fee_denom_error: Option<String>,
 }
 
 impl WorkerBuilder {
@@ -300,6 +305,41 @@ impl WorkerBuilder {
         self
     }
 
+    /// Speaks emissions `version` instead of detecting the chain's (see
+    /// [`crate::emissions`]): the windows are still detected, upgrades are
+    /// not followed. For a chain whose version detection cannot read.
+    pub fn emissions_version(mut self, version: EmissionsVersion) -> Self {
+        self.emissions_version = Some(version);
+        self
+    }
+
+    /// Takes the chain id, gRPC endpoints, websocket, gas price and
+    /// expected emissions version of `network` (a preset such as
+    /// [`Network::testnet`], possibly edited). Settings given after this
+    /// call replace the network's; a network whose fee denomination is not
+    /// `uallo` fails [`build`](Self::build). The network's endpoints make
+    /// the worker's client, so it does not combine with
+    /// [`client`](Self::client): with a client of your own, give the
+    /// network's `chain_id`, `websocket_url`, `gas_price` and `emissions`
+    /// through the other setters.
+    pub fn network(mut self, network: Network) -> Self {
+        self.fee_denom_error = network.check_denom().err();
+        self.chain_id = Some(network.chain_id);
+        self.endpoints = network.grpc_endpoints;
+        self.websocket = network.websocket_url;
+        self.gas_price = Some(network.gas_price);
+        self.expected_emissions = network.emissions;
+        self
+    }
+
+    /// The emissions version the chain is expected to speak (what
+    /// [`network`](Self::network) sets from a preset): a different one
+    /// detected at start is logged as a warning, then spoken.
+    pub fn expected_emissions(mut self, version: EmissionsVersion) -> Self {
+        self.expected_emissions = Some(version);
+        self
+    }
+
     /// Metrics hooks.
     pub fn observer(mut self, observer: Arc<dyn WorkerObserver>) -> Self {
         self.observer = Some(observer);
@@ -310,14 +350,24 @@ impl WorkerBuilder {
     /// setting up the client when asked to). Must be called inside a tokio
     /// runtime when it builds the client.
     pub fn build(self) -> Result<Worker, WorkerError> {
+        if let Some(problem) = self.fee_denom_error {
+            return Err(WorkerError::Config(problem));
+        }
         let client = match (self.client, self.endpoints.is_empty()) {
             (Some(_), false) => {
                 return Err(WorkerError::Config(
                     "give either a chain client or endpoints, not both".into(),
                 ))
             }
-            (Some(client), true) => client,
-            (None, false) => ChainClient::new(ClientConfig::new(self.endpoints))?,
+            (Some(client), true) => match self.emissions_version {
+                Some(version) => client.with_emissions_version(version),
+                None => client,
+            },
+            (None, false) => {
+                let mut config = ClientConfig::new(self.endpoints);
+                config.emissions_version = self.emissions_version;
+                ChainClient::new(config)?
+            }
             (None, true) => {
                 return Err(WorkerError::Config(
                     "a chain client or gRPC endpoints are required".into(),
@@ -414,6 +464,7 @@ impl WorkerBuilder {
             topic_check_epochs,
             fee_granter: self.fee_granter,
             shutdown_grace: Duration::from_secs(8),
+            expected_emissions: self.expected_emissions,
         };
         Ok(Worker {
             client,
@@ -594,6 +645,28 @@ mod tests {
                 .contains("minimum value is above the maximum"),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_network_preset_fills_the_chain_settings_and_later_calls_replace_them() {
+        let key = || WorkerKey::from_private_key_bytes(&[4; 32]).unwrap();
+        let worker = with_topic()
+            .network(Network::mainnet())
+            .websocket("ws://127.0.0.1:26657/websocket")
+            .key(key())
+            .build()
+            .unwrap();
+        assert_eq!(worker.config.chain_id.as_deref(), Some("allora-mainnet-1"));
+        assert_eq!(
+            worker.config.websocket.as_deref(),
+            Some("ws://127.0.0.1:26657/websocket")
+        );
+        assert_eq!(worker.config.gas_price, Network::mainnet().gas_price);
+        assert_eq!(worker.config.expected_emissions, Some(EmissionsVersion::V9));
+        let mut other = Network::testnet();
+        other.fee_denom = "uatom".into();
+        let err = with_topic().network(other).key(key()).build().unwrap_err();
+        assert!(err.to_string().contains("uallo"), "{err}");
     }
 
     #[tokio::test]

@@ -5,13 +5,16 @@
 //! answer, when the last broadcast may go out, how long inclusion is
 //! awaited. [`BlockClock`] serves chains whose windows are counted in
 //! blocks: it measures the block time and projects the window's last block
-//! onto the local clock. A chain with windows in wall-clock time gets its
-//! own implementation of the trait, with its own form of [`WindowEnd`].
+//! onto the local clock. [`WallClock`] serves chains with scheduler epochs
+//! (allora-chain v0.18 on), whose windows close at a time: a payload must
+//! land in a block stamped no later than the close, so the last broadcast
+//! goes out one block time before it.
 //!
 //! Clocks take the current instant as an argument and read no clock
-//! themselves, so their arithmetic is tested without waiting.
+//! themselves (a wall clock is anchored once, at creation), so their
+//! arithmetic is tested without waiting.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
@@ -25,6 +28,9 @@ pub(super) enum WindowEnd {
     /// blocks: the `window_end_block` of the chain's window event, or the
     /// nonce plus the topic's `worker_submission_window`).
     Height(i64),
+    /// The close time of a scheduler epoch's worker window: the last block
+    /// time that accepts payloads (wall-clock windows).
+    Time(SystemTime),
 }
 
 /// The local deadlines of one window.
@@ -127,7 +133,15 @@ impl WindowClock for BlockClock {
         now: Instant,
         provider_timeout: Duration,
     ) -> Result<Deadlines, TooLate> {
-        let WindowEnd::Height(end) = end;
+        let end = match end {
+            WindowEnd::Height(end) => end,
+            WindowEnd::Time(_) => {
+                return Err(TooLate {
+                    reason: "a wall-clock window on a chain whose windows are counted in blocks"
+                        .to_owned(),
+                })
+            }
+        };
         let bt = self.block_time;
         let end_eta = self.eta(end);
         // The last block of the window is being built until its eta: aim
@@ -155,8 +169,106 @@ impl WindowClock for BlockClock {
     }
 
     fn is_long_past(&self, end: WindowEnd) -> bool {
-        let WindowEnd::Height(end) = end;
-        end < self.height - FORGET_AFTER_BLOCKS
+        match end {
+            WindowEnd::Height(end) => end < self.height - FORGET_AFTER_BLOCKS,
+            // Left from before a switch to windows in blocks.
+            WindowEnd::Time(_) => true,
+        }
+    }
+}
+
+/// The clock of a chain with scheduler epochs: windows close at a time.
+/// Blocks are still counted (their time gives the margin before a close,
+/// and windows opened before the chain's switch end at a height); times are
+/// projected onto the local clock from an anchor taken at creation.
+#[derive(Debug, Clone)]
+pub(super) struct WallClock {
+    blocks: BlockClock,
+    /// The same moment on the monotonic and the wall clock.
+    anchor: (Instant, SystemTime),
+}
+
+impl WallClock {
+    /// A clock assuming `block_time` until blocks are seen, anchored at
+    /// `now` / `wall_now` (the same moment).
+    pub(super) fn new(block_time: Duration, now: Instant, wall_now: SystemTime) -> Self {
+        WallClock {
+            blocks: BlockClock::new(block_time, now),
+            anchor: (now, wall_now),
+        }
+    }
+
+    /// The wall time at `now`.
+    fn wall(&self, now: Instant) -> SystemTime {
+        self.anchor.1 + now.saturating_duration_since(self.anchor.0)
+    }
+
+    /// The local instant of wall time `at`, when it is not before `now`.
+    fn instant_of(&self, at: SystemTime, now: Instant) -> Option<Instant> {
+        at.duration_since(self.wall(now))
+            .ok()
+            .map(|ahead| now + ahead)
+    }
+}
+
+impl WindowClock for WallClock {
+    fn observe_block(&mut self, height: i64, now: Instant) -> bool {
+        self.blocks.observe_block(height, now)
+    }
+
+    fn deadlines(
+        &self,
+        end: WindowEnd,
+        now: Instant,
+        provider_timeout: Duration,
+    ) -> Result<Deadlines, TooLate> {
+        let close = match end {
+            WindowEnd::Time(close) => close,
+            height => return self.blocks.deadlines(height, now, provider_timeout),
+        };
+        let bt = self.blocks.block_time;
+        let too_late = || TooLate {
+            reason: format!(
+                "found {} before the window's close, less than a block ({} ms)",
+                match close.duration_since(self.wall(now)) {
+                    Ok(left) => format!("{} ms", left.as_millis()),
+                    Err(_) => "after it, not".to_owned(),
+                },
+                bt.as_millis()
+            ),
+        };
+        let close_at = self.instant_of(close, now).ok_or_else(too_late)?;
+        // The payload must be in a block stamped no later than the close:
+        // the last broadcast goes out a block time before it.
+        let send_by = close_at
+            .checked_sub(bt)
+            .filter(|t| *t > now)
+            .ok_or_else(too_late)?;
+        let reserve = (bt / 2).min(Duration::from_millis(500));
+        let provide_by = send_by
+            .checked_sub(reserve)
+            .unwrap_or(now)
+            .min(now + provider_timeout);
+        Ok(Deadlines {
+            provide_by,
+            send_by,
+            confirm_by: close_at + bt * 3,
+        })
+    }
+
+    fn is_long_past(&self, end: WindowEnd) -> bool {
+        match end {
+            WindowEnd::Time(close) => {
+                let forget_after = self
+                    .blocks
+                    .block_time
+                    .saturating_mul(u32::try_from(FORGET_AFTER_BLOCKS).unwrap_or(u32::MAX));
+                close
+                    .checked_add(forget_after)
+                    .is_some_and(|at| at < self.wall(self.blocks.at))
+            }
+            height => self.blocks.is_long_past(height),
+        }
     }
 }
 
@@ -231,5 +343,58 @@ mod tests {
         clock.observe_block(1_000, t0);
         assert!(!clock.is_long_past(WindowEnd::Height(800)));
         assert!(clock.is_long_past(WindowEnd::Height(799)));
+    }
+
+    #[test]
+    fn wall_clock_windows_end_a_block_before_their_close_time() {
+        let t0 = Instant::now();
+        let w0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut clock = WallClock::new(SEC, t0, w0);
+        clock.observe_block(50, t0);
+        // Closing 10 s from now: sent by 9 s, providers by 8.5 s.
+        let end = WindowEnd::Time(w0 + 10 * SEC);
+        let d = clock.deadlines(end, t0, Duration::from_secs(30)).unwrap();
+        assert_eq!(d.send_by, t0 + 9 * SEC);
+        assert_eq!(d.provide_by, t0 + Duration::from_millis(8_500));
+        assert_eq!(d.confirm_by, t0 + 13 * SEC);
+        // Found 2 s later: the same deadlines (the anchor carries over).
+        let later = t0 + 2 * SEC;
+        let d = clock.deadlines(end, later, Duration::from_secs(3)).unwrap();
+        assert_eq!(d.send_by, t0 + 9 * SEC);
+        assert_eq!(d.provide_by, later + 3 * SEC);
+        // Less than a block before the close, or after it: too late.
+        let err = clock
+            .deadlines(end, t0 + Duration::from_millis(9_200), SEC)
+            .unwrap_err();
+        assert!(
+            err.reason.contains("800 ms before the window's close"),
+            "{}",
+            err.reason
+        );
+        let err = clock.deadlines(end, t0 + 11 * SEC, SEC).unwrap_err();
+        assert!(err.reason.contains("after it"), "{}", err.reason);
+        // Heights still count for windows opened before the switch.
+        assert!(clock.deadlines(WindowEnd::Height(55), t0, SEC).is_ok());
+    }
+
+    #[test]
+    fn wall_clock_windows_are_forgotten_long_after_they_close() {
+        let t0 = Instant::now();
+        let w0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut clock = WallClock::new(SEC, t0, w0);
+        clock.observe_block(1, t0);
+        let closed = WindowEnd::Time(w0 - 150 * SEC);
+        assert!(
+            !clock.is_long_past(closed),
+            "200 blocks of 1 s not yet passed"
+        );
+        for height in 2..=61 {
+            clock.observe_block(height, t0 + (height as u32 - 1) * SEC);
+        }
+        assert!(clock.is_long_past(closed));
+        // A block clock has no use for times.
+        let blocks = BlockClock::new(SEC, t0);
+        assert!(blocks.is_long_past(closed));
+        assert!(blocks.deadlines(closed, t0, SEC).is_err());
     }
 }

@@ -6,6 +6,12 @@
 //! when it (re)connects (events of blocks made while it subscribed are
 //! lost), and catches anything it missed while it is up (slow). Both feed one channel of
 //! [`ChainEvent`]s; a window found twice is the event loop's to ignore.
+//!
+//! Polling follows the client's emissions protocol: open nonces on chains
+//! whose windows are counted in blocks, the topics' scheduler epochs (with
+//! their close times) on wall-clock chains. An emissions query refused in
+//! the version in use is passed on ([`ChainEvent::EmissionsRefused`]) so the
+//! event loop asks the chain again.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -18,7 +24,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::events::{self, ChainEvent, EventStreamConfig};
-use crate::client::ChainClient;
+use crate::client::{ChainClient, ClientError};
+use crate::emissions::WindowMode;
 
 /// Queries in flight at once while polling many topics.
 const POLL_CONCURRENCY: usize = 16;
@@ -46,18 +53,20 @@ pub(super) struct Discovery {
 }
 
 impl Discovery {
-    /// Starts the websocket (when configured) and the poller for `topics`.
+    /// Starts the websocket (when configured) and the poller for `topics`;
+    /// ringing `poll_now` makes the poller poll at once.
     pub(super) fn start(
         client: ChainClient,
         topics: Vec<u64>,
         config: DiscoveryConfig,
+        poll_now: Arc<Notify>,
     ) -> (Discovery, mpsc::Receiver<ChainEvent>) {
         let (events_tx, events_rx) = mpsc::channel::<ChainEvent>(EVENT_BUFFER);
         // When the websocket last delivered something (`None` while down).
         let (ws_seen_tx, ws_seen_rx) = watch::channel(None::<Instant>);
-        // Rung when the websocket (re)connects: events of blocks made while
-        // it was subscribing are lost, so the poller catches up at once.
-        let catch_up = Arc::new(Notify::new());
+        // Also rung when the websocket (re)connects: events of blocks made
+        // while it was subscribing are lost, so the poller catches up at once.
+        let catch_up = poll_now;
         let cancel = CancellationToken::new();
         let mut tasks = JoinSet::new();
         if let Some(url) = config.websocket.clone() {
@@ -130,7 +139,34 @@ pub(super) async fn window_lengths(client: &ChainClient, topics: Vec<u64>) -> Ve
     lengths
 }
 
-/// Polls the newest block and the open nonces of every topic: at once
+/// The open windows of a topic: its unfulfilled nonces when windows are
+/// counted in blocks, its scheduler epochs taking payloads (with their close
+/// times) when they are wall-clock.
+async fn open_windows(
+    client: &ChainClient,
+    topic_id: u64,
+    windows: Option<WindowMode>,
+) -> Result<Vec<ChainEvent>, ClientError> {
+    if windows == Some(WindowMode::WallClock) {
+        let epochs = client.topic_epochs(topic_id).await?;
+        return Ok(epochs
+            .into_iter()
+            .filter(|w| w.accepting)
+            .map(ChainEvent::EpochWindow)
+            .collect());
+    }
+    let nonces = client.unfulfilled_worker_nonces(topic_id).await?;
+    Ok(nonces
+        .into_iter()
+        .map(|nonce| ChainEvent::WindowOpened {
+            topic_id,
+            nonce,
+            window_end: None,
+        })
+        .collect())
+}
+
+/// Polls the newest block and the open windows of every topic: at once
 /// when the websocket (re)connects, then at the fast interval while the
 /// websocket is not delivering and at the slow one while it is.
 async fn poll(
@@ -168,30 +204,39 @@ async fn poll(
             }
             Err(error) => tracing::warn!(%error, "polling the latest block failed"),
         }
+        let windows = client.protocol().map(|p| p.windows());
         let mut polled = futures_util::stream::iter(topics.iter().copied())
             .map(|topic_id| {
                 let client = client.clone();
-                async move { (topic_id, client.unfulfilled_worker_nonces(topic_id).await) }
+                async move { (topic_id, open_windows(&client, topic_id, windows).await) }
             })
             .buffer_unordered(POLL_CONCURRENCY);
+        let mut refused = None;
         while let Some((topic_id, result)) = polled.next().await {
             match result {
-                Ok(nonces) => {
-                    for nonce in nonces {
-                        let event = ChainEvent::WindowOpened {
-                            topic_id,
-                            nonce,
-                            window_end: None,
-                        };
+                Ok(found) => {
+                    for event in found {
                         if out.send(event).await.is_err() {
                             return;
                         }
                     }
                 }
-                Err(error) => tracing::warn!(topic_id, %error, "polling open nonces failed"),
+                Err(error) if error.suggests_other_emissions_version() => {
+                    refused.get_or_insert_with(|| error.to_string());
+                }
+                Err(error) => tracing::warn!(topic_id, %error, "polling open windows failed"),
             }
         }
         drop(polled);
+        if let Some(reason) = refused {
+            if out
+                .send(ChainEvent::EmissionsRefused { reason })
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
         // Wake at the fast interval; poll again at once if the websocket is
         // not live, else when the slow interval is up.
         loop {

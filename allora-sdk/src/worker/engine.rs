@@ -8,10 +8,21 @@
 //! [`decision`](super::decision) and [`outcome`](super::outcome), discovery
 //! in [`discovery`](super::discovery), record writes in the
 //! [`writer`](super::writer) task. Nothing here blocks or waits for a disk.
+//!
+//! The loop also follows the chain's emissions protocol (see
+//! [`crate::emissions`]): payloads are signed for the version in use, and
+//! any sign of another version (a refused emissions query, window events of
+//! another version, a payload whose type the chain cannot resolve) makes it
+//! ask the chain again. A supported version is taken up at once, and the
+//! windows whose payloads were signed for the old one are served again; a
+//! version this build does not speak is reported (log, observer) until the
+//! chain speaks a supported one again.
 
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -20,7 +31,7 @@ use tracing::Instrument;
 use super::batch::Batching;
 use super::book::{Phase, Window, WindowBook, WindowId};
 use super::check::{self, CheckKind, TopicCheck, Verdict};
-use super::clock::{BlockClock, Deadlines, WindowClock};
+use super::clock::{BlockClock, Deadlines, WallClock, WindowClock, WindowEnd};
 use super::decision::{self, Decision, Missed, SubmitResult, WindowFacts};
 use super::discovery::{self, Discovery, DiscoveryConfig};
 use super::events::ChainEvent;
@@ -30,10 +41,14 @@ use super::store::{SubmissionStore, WindowState};
 use super::topics::{SuspendReason, TopicState, Topics};
 use super::writer::{RecordWriter, WriterTask};
 use super::{Submission, WorkerConfig, WorkerError, WorkerObserver};
-use crate::pipeline::{GasMode, RemedyPolicy, TxPipeline};
+use crate::client::ClientError;
+use crate::emissions::{EmissionsStatus, EpochWindow, Protocol, Unsupported, WindowMode};
+use crate::pipeline::{GasMode, RemedyPolicy, SubmitError, TxPipeline};
 
 /// Finished windows are pruned from the book at most this often (blocks).
 const PRUNE_EVERY_BLOCKS: i64 = 16;
+/// The chain is asked for its protocol at most this often.
+const DETECTION_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What a task brings back to the loop.
 enum Done {
@@ -43,16 +58,52 @@ enum Done {
         // Boxed: a payload is large next to the other variants.
         provided: Box<Provided>,
     },
-    /// A transaction carrying these windows, in order, was answered.
+    /// A transaction carrying these windows, in order, was answered; when
+    /// its refusal suggested another emissions version, the chain was
+    /// asked again.
     Submitted {
         ids: Vec<WindowId>,
-        result: SubmitResult,
+        result: Box<SubmitResult>,
+        detected: Option<Result<Protocol, ClientError>>,
     },
     /// Topics were checked (at `height`).
     Checked {
         height: i64,
         checks: Vec<(u64, TopicCheck)>,
     },
+    /// The chain said which protocol it speaks.
+    Detected(Result<Protocol, ClientError>),
+    /// A topic's scheduler epochs (wall-clock windows).
+    Epochs {
+        topic_id: u64,
+        result: Result<Vec<EpochWindow>, ClientError>,
+    },
+}
+
+/// The clock of windows measured as `windows` says.
+fn clock_for(windows: WindowMode, block_time: Duration) -> Box<dyn WindowClock> {
+    match windows {
+        WindowMode::Blocks => Box::new(BlockClock::new(block_time, Instant::now())),
+        WindowMode::WallClock => Box::new(WallClock::new(
+            block_time,
+            Instant::now(),
+            SystemTime::now(),
+        )),
+    }
+}
+
+/// Whether a failed submission suggests the chain speaks another emissions
+/// version than the one its payloads were signed for.
+fn suggests_other_version(error: &SubmitError) -> bool {
+    use crate::emissions::refuses_message_type;
+    match error {
+        SubmitError::Rejected { error, .. }
+        | SubmitError::AttemptsExhausted { last: error, .. } => {
+            refuses_message_type(&error.codespace, error.code, &error.raw_log)
+        }
+        SubmitError::Client(error) => error.suggests_other_emissions_version(),
+        _ => false,
+    }
 }
 
 pub(super) struct Engine {
@@ -73,6 +124,17 @@ pub(super) struct Engine {
     pruned_at: i64,
     /// The newest block height seen.
     height: Option<i64>,
+    /// The protocol payloads are signed for.
+    protocol: Protocol,
+    /// Set while the chain speaks no version this build does.
+    unsupported: Option<Unsupported>,
+    /// The detection task in flight, and when the last one started.
+    detecting: Option<tokio::task::Id>,
+    detected_at: Option<Instant>,
+    /// Topics whose epochs are being read.
+    epoch_lookups: HashSet<u64>,
+    /// Rung to make discovery poll at once.
+    poll_now: Arc<Notify>,
 }
 
 impl Engine {
@@ -84,6 +146,7 @@ impl Engine {
         observer: Arc<dyn WorkerObserver>,
         results: mpsc::Sender<Result<Submission, WorkerError>>,
         cancel: CancellationToken,
+        protocol: Protocol,
     ) -> Self {
         let (writer, writer_task) = RecordWriter::start(store);
         Engine {
@@ -92,7 +155,7 @@ impl Engine {
                 max_messages: config.max_messages_per_tx,
                 linger: config.batch_linger,
             },
-            clock: Box::new(BlockClock::new(config.block_time, Instant::now())),
+            clock: clock_for(protocol.windows(), config.block_time),
             remedies: pipeline.remedy_policy(),
             config,
             pipeline,
@@ -106,6 +169,12 @@ impl Engine {
             dropped_results: 0,
             pruned_at: 0,
             height: None,
+            protocol,
+            unsupported: None,
+            detecting: None,
+            detected_at: None,
+            epoch_lookups: HashSet::new(),
+            poll_now: Arc::new(Notify::new()),
         }
     }
 
@@ -144,22 +213,36 @@ impl Engine {
                 topic_id,
                 nonce,
                 window_end,
-            } => self.on_window(topic_id, nonce, window_end),
+            } => match self.protocol.windows() {
+                WindowMode::Blocks => self.on_window(topic_id, nonce, window_end),
+                // The event's window end is not a height there: the
+                // window's close time is read from the topic's epochs.
+                WindowMode::WallClock => self.lookup_epochs(topic_id, nonce),
+            },
+            ChainEvent::EpochWindow(window) => {
+                if self.protocol.windows() == WindowMode::WallClock && window.accepting {
+                    self.open_window(
+                        window.topic_id,
+                        window.nonce,
+                        WindowEnd::Time(window.close_at),
+                    );
+                }
+            }
             ChainEvent::WindowClosed { .. } => {}
+            ChainEvent::EmissionsEvents { version } => {
+                if version != self.protocol.version() || self.unsupported.is_some() {
+                    self.redetect(&format!("window events of emissions {version}"));
+                }
+            }
+            ChainEvent::EmissionsRefused { reason } => self.redetect(&reason),
             ChainEvent::Connection(up) => self.observer.websocket(up),
         }
     }
 
-    /// A window was announced (or found by polling).
+    /// A window was announced (or found by polling) on a chain whose
+    /// windows are counted in blocks.
     fn on_window(&mut self, topic_id: u64, nonce: i64, announced_end: Option<i64>) {
-        let id = (topic_id, nonce);
-        let Some(spec) = self.topics.spec(topic_id) else {
-            return;
-        };
-        // A suspended topic's windows cost nothing: no provider call, no
-        // fee, no report (the suspension was reported once). A window still
-        // open when the topic resumes is found again by polling.
-        if self.topics.is_suspended(topic_id) || self.book.contains(id) {
+        if self.book.contains((topic_id, nonce)) || self.topics.spec(topic_id).is_none() {
             return;
         }
         let Some(end) = self.topics.window_end(topic_id, nonce, announced_end) else {
@@ -171,6 +254,43 @@ impl Engine {
             );
             return;
         };
+        self.open_window(topic_id, nonce, end);
+    }
+
+    /// Reads a topic's scheduler epochs for the window announced at `nonce`
+    /// (once at a time per topic).
+    fn lookup_epochs(&mut self, topic_id: u64, nonce: i64) {
+        if self.book.contains((topic_id, nonce))
+            || self.topics.spec(topic_id).is_none()
+            || self.topics.is_suspended(topic_id)
+            || !self.epoch_lookups.insert(topic_id)
+        {
+            return;
+        }
+        let client = self.pipeline.client().clone();
+        self.tasks.spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let result = client.with_deadline(deadline).topic_epochs(topic_id).await;
+            Done::Epochs { topic_id, result }
+        });
+    }
+
+    /// A window ending at `end`: served unless the record has it final, it
+    /// is too late, or the chain speaks no version this build does.
+    fn open_window(&mut self, topic_id: u64, nonce: i64, end: WindowEnd) {
+        let id = (topic_id, nonce);
+        let Some(spec) = self.topics.spec(topic_id) else {
+            return;
+        };
+        // A suspended topic's windows cost nothing: no provider call, no
+        // fee, no report (the suspension was reported once). A window still
+        // open when the topic resumes is found again by polling.
+        if self.book.contains(id)
+            || self.unsupported.is_some()
+            || self.topics.is_suspended(topic_id)
+        {
+            return;
+        }
         let now = Instant::now();
         let closed = |deadlines| Window {
             topic_id,
@@ -201,7 +321,13 @@ impl Engine {
         };
         let window = closed(deadlines);
         let pipeline = self.pipeline.clone();
-        let rules = self.topics.rules(topic_id);
+        // Label rules exist where labeled values do (v10 on); a v9 inference
+        // is one value.
+        let rules = match self.protocol.messages().labeled_values() {
+            true => self.topics.rules(topic_id),
+            false => None,
+        };
+        let version = self.protocol.version();
         let span = tracing::info_span!("window", topic_id, nonce, window_end = ?end);
         let handle = self.tasks.spawn(
             async move {
@@ -212,6 +338,7 @@ impl Engine {
                     nonce,
                     deadlines.provide_by,
                     deadlines.send_by,
+                    version,
                 )
                 .await;
                 Done::Provided {
@@ -231,7 +358,14 @@ impl Engine {
                 match payload {
                     Some(payload) => {
                         self.observer.inference_latency(id.0, payload.inference);
-                        self.book.provided(id, payload, Instant::now());
+                        if payload.message.type_url != self.payload_type_url() {
+                            // Signed for a version the chain stopped speaking
+                            // meanwhile: served again, in the current one.
+                            self.book.forget(id);
+                            self.poll_now.notify_one();
+                        } else {
+                            self.book.provided(id, payload, Instant::now());
+                        }
                     }
                     None => self.book.finish(id),
                 }
@@ -241,14 +375,145 @@ impl Engine {
                     self.report(Err(failure));
                 }
             }
-            Done::Submitted { ids, result } => self.on_submitted(ids, result),
             Done::Checked { height, checks } => self.on_checked(height, checks),
+            Done::Submitted {
+                ids,
+                result,
+                detected,
+            } => {
+                if let Some(detected) = detected {
+                    self.on_detected(detected);
+                }
+                self.on_submitted(ids, *result);
+            }
+            Done::Detected(result) => {
+                self.detecting = None;
+                self.on_detected(result);
+            }
+            Done::Epochs { topic_id, result } => {
+                self.epoch_lookups.remove(&topic_id);
+                match result {
+                    Ok(windows) => {
+                        for window in windows.into_iter().filter(|w| w.accepting) {
+                            self.on_event(ChainEvent::EpochWindow(window));
+                        }
+                    }
+                    Err(error) => {
+                        if error.suggests_other_emissions_version() {
+                            self.redetect(&error.to_string());
+                        } else {
+                            tracing::warn!(topic_id, %error, "could not read the topic's epochs; its window waits for the next poll");
+                        }
+                    }
+                }
+            }
         }
     }
 
+    /// The type URL of payloads in the protocol in use.
+    fn payload_type_url(&self) -> &'static str {
+        self.protocol.messages().insert_worker_payload_type_url()
+    }
+
+    /// Asks the chain for its protocol (one question at a time, at most
+    /// once per [`DETECTION_INTERVAL`]), because of `reason`.
+    fn redetect(&mut self, reason: &str) {
+        let recent = self
+            .detected_at
+            .is_some_and(|at| at.elapsed() < DETECTION_INTERVAL);
+        if self.detecting.is_some() || recent {
+            return;
+        }
+        tracing::info!(%reason, in_use = %self.protocol, "asking the chain which emissions protocol it speaks");
+        self.detected_at = Some(Instant::now());
+        let client = self.pipeline.client().clone();
+        let handle = self.tasks.spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            Done::Detected(client.with_deadline(deadline).detect_emissions().await)
+        });
+        self.detecting = Some(handle.id());
+    }
+
+    /// What the chain said about its protocol.
+    fn on_detected(&mut self, result: Result<Protocol, ClientError>) {
+        match result {
+            Ok(protocol) => self.use_protocol(protocol),
+            Err(ClientError::UnsupportedEmissions(unsupported)) => {
+                if self.unsupported.as_ref() != Some(&unsupported) {
+                    // One line, once: the chain's version and this build's.
+                    tracing::error!(
+                        chain = ?unsupported.chain.map(|v| v.to_string()),
+                        supported = %crate::emissions::EmissionsVersion::supported_list(),
+                        "{unsupported}"
+                    );
+                    self.observer
+                        .emissions(&EmissionsStatus::Unsupported(unsupported.clone()));
+                    self.unsupported = Some(unsupported);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not ask the chain for its emissions protocol");
+            }
+        }
+    }
+
+    /// Signs for `protocol` from now on. Payloads signed for another
+    /// version that have not gone out are dropped, and their windows served
+    /// again (the record is the same in every version, so nothing is sent
+    /// twice).
+    fn use_protocol(&mut self, protocol: Protocol) {
+        let was_unsupported = self.unsupported.take().is_some();
+        if protocol == self.protocol && !was_unsupported {
+            return;
+        }
+        let previous = self.protocol;
+        self.protocol = protocol;
+        if previous != protocol {
+            tracing::warn!(from = %previous, to = %protocol, "the chain's emissions protocol changed; following it");
+            if previous.windows() != protocol.windows() {
+                self.clock = clock_for(protocol.windows(), self.config.block_time);
+            }
+            self.topics.settings_stale();
+            let type_url = self.payload_type_url();
+            let stale = self
+                .book
+                .forget_unsent_if(|payload| payload.message.type_url != type_url);
+            if !stale.is_empty() {
+                tracing::info!(
+                    windows = stale.len(),
+                    "payloads signed for the previous version dropped; their windows are served again"
+                );
+            }
+        } else {
+            tracing::info!(%protocol, "the chain speaks a supported emissions protocol again");
+        }
+        self.observer
+            .emissions(&EmissionsStatus::Supported(protocol));
+        self.poll_now.notify_one();
+    }
+
     /// A transaction's answer: each of its windows decided, recorded (one
-    /// write for the whole batch) and reported.
+    /// write for the whole batch) and reported. A refused transaction whose
+    /// payloads were signed for a version the chain no longer speaks leaves
+    /// no trace: its windows are served again in the current version.
     fn on_submitted(&mut self, ids: Vec<WindowId>, result: SubmitResult) {
+        if result.is_err() && self.unsupported.is_none() {
+            let type_url = self.payload_type_url();
+            let mut stale = false;
+            for id in &ids {
+                let outdated = matches!(
+                    self.book.get(*id).map(|e| &e.phase),
+                    Some(Phase::Submitting { payload, .. }) if payload.message.type_url != type_url
+                );
+                if outdated {
+                    self.book.forget(*id);
+                    stale = true;
+                }
+            }
+            if stale {
+                self.poll_now.notify_one();
+            }
+        }
         let batch_len = ids.len();
         let now = Instant::now();
         let tier = self.pipeline.fee_tier();
@@ -439,9 +704,18 @@ impl Engine {
                 let result = pipeline
                     .submit_with(messages, send_by, confirm_by, gas)
                     .await;
+                // A type the chain cannot resolve: it may have upgraded.
+                let detected = match &result {
+                    Err(error) if suggests_other_version(error) => {
+                        let client = pipeline.client().with_deadline(confirm_by);
+                        Some(client.detect_emissions().await)
+                    }
+                    _ => None,
+                };
                 Done::Submitted {
                     ids: task_ids,
-                    result,
+                    result: Box::new(result),
+                    detected,
                 }
             }
             .instrument(span),
@@ -600,6 +874,9 @@ impl Engine {
     }
 
     fn on_task_lost(&mut self, task: tokio::task::Id, error: &tokio::task::JoinError) {
+        if self.detecting == Some(task) {
+            self.detecting = None;
+        }
         for (topic_id, nonce) in self.book.windows_of_task(task) {
             // Nothing final is recorded, so a restart (or a rediscovery)
             // serves the window if it is still open.
@@ -640,6 +917,7 @@ pub(super) async fn run(mut engine: Engine, start_checks: Vec<(u64, TopicCheck)>
             poll_slow: engine.config.poll_interval_connected,
             block_time: engine.config.block_time,
         },
+        Arc::clone(&engine.poll_now),
     );
 
     let cancel = engine.cancel.clone();

@@ -5,7 +5,11 @@
 //! end-block events, so the stream also ticks once per block (the worker's
 //! clock) and needs no per-topic subscription (CometBFT limits those per
 //! client). Worker window events are picked out and parsed; attribute values
-//! arrive JSON-quoted (`"42"`), as the chain emits typed events.
+//! arrive JSON-quoted (`"42"`), as the chain emits typed events. Window
+//! events of every emissions version are read (`emissions.vN.Event…`), and
+//! each block that carries some says which version emitted them
+//! ([`ChainEvent::EmissionsEvents`]), so a worker notices a chain that
+//! upgraded under it.
 //!
 //! On a drop, a stall (no frame for the stall timeout) or a subscription
 //! error, the connection is re-opened with exponential backoff and the
@@ -15,15 +19,18 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use allora_infer::Backoff;
+
+use crate::emissions::{EmissionsVersion, EpochWindow, MessageSet};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-/// The event type opening a worker window.
+/// The event type opening a worker window (emissions v10; each version's
+/// is in its [`MessageSet`]).
 pub const WINDOW_OPENED: &str = "emissions.v10.EventWorkerSubmissionWindowOpened";
-/// The event type closing a worker window.
+/// The event type closing a worker window (emissions v10).
 pub const WINDOW_CLOSED: &str = "emissions.v10.EventWorkerSubmissionWindowClosed";
 /// The subscription query sent.
 pub const NEW_BLOCK_EVENTS_QUERY: &str = "tm.event='NewBlockEvents'";
@@ -52,6 +59,20 @@ pub enum ChainEvent {
         topic_id: u64,
         /// The nonce.
         nonce: i64,
+    },
+    /// A worker window of a scheduler epoch, with its times (wall-clock
+    /// windows, found by polling the topic's epochs).
+    EpochWindow(EpochWindow),
+    /// The block's window events were emitted by this emissions version.
+    EmissionsEvents {
+        /// The version.
+        version: EmissionsVersion,
+    },
+    /// The chain refused an emissions query in the version in use (an
+    /// upgrade may have happened).
+    EmissionsRefused {
+        /// The chain's answer.
+        reason: String,
     },
     /// The event connection is up (`true`) or down (`false`).
     Connection(bool),
@@ -239,14 +260,25 @@ pub fn parse_frame(text: &str, topics: &HashSet<u64>) -> Frame {
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default();
+    let mut versions: Vec<EmissionsVersion> = Vec::new();
     for event in list {
         let kind = event
             .get("type")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if kind != WINDOW_OPENED && kind != WINDOW_CLOSED {
+        let Some((version, opened)) = window_event(kind) else {
             continue;
+        };
+        if !versions.contains(&version) {
+            versions.push(version);
+            events.push(ChainEvent::EmissionsEvents { version });
         }
+        // A version this build does not speak is read with the newest
+        // attribute names.
+        let names = version
+            .messages()
+            .unwrap_or(MessageSet::newest())
+            .window_event_attributes();
         let attr = |key: &str| -> Option<i64> {
             event
                 .get("attributes")?
@@ -256,7 +288,7 @@ pub fn parse_frame(text: &str, topics: &HashSet<u64>) -> Frame {
                 .and_then(|a| a.get("value"))
                 .and_then(int_of)
         };
-        let (Some(topic), Some(nonce)) = (attr("topic_id"), attr("nonce_block_height")) else {
+        let (Some(topic), Some(nonce)) = (attr(names.topic_id), attr(names.nonce)) else {
             continue;
         };
         let Ok(topic_id) = u64::try_from(topic) else {
@@ -265,17 +297,29 @@ pub fn parse_frame(text: &str, topics: &HashSet<u64>) -> Frame {
         if !topics.is_empty() && !topics.contains(&topic_id) {
             continue;
         }
-        events.push(if kind == WINDOW_OPENED {
+        events.push(if opened {
             ChainEvent::WindowOpened {
                 topic_id,
                 nonce,
-                window_end: attr("window_end_block"),
+                window_end: attr(names.window_end),
             }
         } else {
             ChainEvent::WindowClosed { topic_id, nonce }
         });
     }
     Frame::Events(events)
+}
+
+/// The version of a window event type (`emissions.vN.EventWorkerSubmission
+/// Window{Opened,Closed}`), and whether it opens the window.
+fn window_event(kind: &str) -> Option<(EmissionsVersion, bool)> {
+    let version = EmissionsVersion::of_name(kind)?;
+    let name = kind.rsplit('.').next()?;
+    match name {
+        "EventWorkerSubmissionWindowOpened" => Some((version, true)),
+        "EventWorkerSubmissionWindowClosed" => Some((version, false)),
+        _ => None,
+    }
 }
 
 /// An integer from a JSON number, a string, or a JSON-quoted string (`"\"42\""`).
@@ -312,6 +356,9 @@ mod tests {
             all,
             Frame::Events(vec![
                 ChainEvent::Block { height: 120 },
+                ChainEvent::EmissionsEvents {
+                    version: EmissionsVersion::V10
+                },
                 ChainEvent::WindowOpened {
                     topic_id: 7,
                     nonce: 120,
@@ -328,6 +375,9 @@ mod tests {
             only_8,
             Frame::Events(vec![
                 ChainEvent::Block { height: 120 },
+                ChainEvent::EmissionsEvents {
+                    version: EmissionsVersion::V10
+                },
                 ChainEvent::WindowClosed {
                     topic_id: 8,
                     nonce: 110
@@ -358,7 +408,43 @@ mod tests {
         );
         assert_eq!(
             parse_frame(&partial, &HashSet::new()),
-            Frame::Events(vec![ChainEvent::Block { height: 120 }])
+            Frame::Events(vec![
+                ChainEvent::Block { height: 120 },
+                ChainEvent::EmissionsEvents {
+                    version: EmissionsVersion::V10
+                }
+            ])
+        );
+    }
+
+    #[test]
+    fn window_events_of_every_version_say_which_version_emitted_them() {
+        let text = frame(
+            r#"[{"type":"emissions.v9.EventWorkerSubmissionWindowOpened","attributes":[{"key":"nonce_block_height","value":"\"120\""},{"key":"topic_id","value":"\"7\""},{"key":"window_end_block","value":"\"125\""}]},
+                {"type":"emissions.v11.EventWorkerSubmissionWindowOpened","attributes":[{"key":"nonce_block_height","value":"\"120\""},{"key":"topic_id","value":"\"8\""}]},
+                {"type":"emissions.v11.EventWorkerRegistered","attributes":[]}]"#,
+        );
+        assert_eq!(
+            parse_frame(&text, &HashSet::new()),
+            Frame::Events(vec![
+                ChainEvent::Block { height: 120 },
+                ChainEvent::EmissionsEvents {
+                    version: EmissionsVersion::V9
+                },
+                ChainEvent::WindowOpened {
+                    topic_id: 7,
+                    nonce: 120,
+                    window_end: Some(125)
+                },
+                ChainEvent::EmissionsEvents {
+                    version: EmissionsVersion::new(11)
+                },
+                ChainEvent::WindowOpened {
+                    topic_id: 8,
+                    nonce: 120,
+                    window_end: None
+                },
+            ])
         );
     }
 }

@@ -111,6 +111,8 @@ pub use run::{shutdown_signal, RunSummary};
 pub use topics::{SuspendReason, Suspension, TopicState};
 
 use crate::client::ChainClient;
+use crate::client::ClientError;
+use crate::emissions::{EmissionsStatus, EmissionsVersion};
 use crate::keys::Address;
 use crate::pipeline::{GasPolicy, GasPriceSource, PipelineConfig, TxPipeline};
 use crate::signer::{SharedSigner, Signer};
@@ -292,6 +294,11 @@ pub trait WorkerObserver: Send + Sync + 'static {
     fn topic_state(&self, _topic_id: u64, _state: &TopicState) {}
     /// A new block was seen.
     fn block(&self, _height: i64) {}
+    /// The chain's emissions protocol: at start, and whenever it changes (an
+    /// upgrade the worker follows, or a version this build does not speak,
+    /// when nothing can be signed: unhealthy until it speaks a supported
+    /// one again).
+    fn emissions(&self, _status: &EmissionsStatus) {}
 }
 
 struct NoopObserver;
@@ -337,6 +344,10 @@ pub struct WorkerConfig {
     pub fee_granter: Option<Address>,
     /// Time allowed for in-flight work at shutdown.
     pub shutdown_grace: Duration,
+    /// The emissions version the chain is expected to speak (a network
+    /// preset's); a different one detected at start is logged, then
+    /// followed.
+    pub expected_emissions: Option<EmissionsVersion>,
 }
 
 impl std::fmt::Debug for WorkerConfig {
@@ -384,16 +395,22 @@ impl Worker {
         self.signer.address()
     }
 
-    /// Checks the chain (chain id; for each topic, that it exists, that the
-    /// whitelists admit the worker and that it is registered, registering
-    /// it when auto-registration is on; the balance), opens the record and
-    /// starts the loop. Returns the handle and the results stream.
+    /// Checks the chain (chain id; emissions protocol; for each topic, that
+    /// it exists, that the whitelists admit the worker and that it is
+    /// registered, registering it when auto-registration is on; the
+    /// balance), opens the record and starts the loop. Returns the handle
+    /// and the results stream.
     ///
     /// A topic the chain would refuse does not stop the worker: it is
     /// suspended (reported in the results stream as
     /// [`WorkerError::TopicSuspended`], to the observer, and in the data
     /// directory for `status`), checked again every few epochs, and served
     /// as soon as the chain accepts it.
+    ///
+    /// The emissions protocol is detected from the chain (see
+    /// [`crate::emissions`]) unless the client pins a version; a chain that
+    /// speaks no version this build supports fails the start with
+    /// [`ClientError::UnsupportedEmissions`] (the observer hears of it too).
     pub async fn start(self) -> Result<(WorkerHandle, WorkerResults), WorkerError> {
         let reported = self.client.chain_id().await?;
         let chain_id = match &self.config.chain_id {
@@ -405,6 +422,29 @@ impl Worker {
             }
             _ => reported,
         };
+        let protocol = match self.client.detect_emissions().await {
+            Ok(protocol) => protocol,
+            Err(ClientError::UnsupportedEmissions(unsupported)) => {
+                self.observer
+                    .emissions(&EmissionsStatus::Unsupported(unsupported.clone()));
+                return Err(ClientError::UnsupportedEmissions(unsupported).into());
+            }
+            Err(error) => return Err(error.into()),
+        };
+        tracing::info!(%chain_id, %protocol, pinned = self.client.pinned_emissions_version().is_some(), "emissions protocol of the chain");
+        if let Some(expected) = self
+            .config
+            .expected_emissions
+            .filter(|v| *v != protocol.version())
+        {
+            tracing::warn!(
+                %expected,
+                speaks = %protocol.version(),
+                "the chain does not speak the emissions version its network is listed with (it upgraded?); speaking the chain's"
+            );
+        }
+        self.observer
+            .emissions(&EmissionsStatus::Supported(protocol));
         let mut pipeline_config = PipelineConfig::new(chain_id);
         pipeline_config.gas = self.config.gas;
         pipeline_config.gas_price = self.config.gas_price.clone();
@@ -437,6 +477,7 @@ impl Worker {
                 self.observer,
                 results_tx,
                 cancel.clone(),
+                protocol,
             ),
             checks,
         ));

@@ -12,6 +12,7 @@ use allora_infer::{ForecastValue, InferError, InferenceRequest, Prediction};
 use tokio::time::Instant;
 
 use super::{ProviderSide, TopicSpec, WorkerError};
+use crate::emissions::EmissionsVersion;
 use crate::keys::Address;
 use crate::labels::{LabelRules, SINGLE_VALUE_LABEL};
 use crate::payload::{ForecastElement, WorkerPayload};
@@ -42,7 +43,7 @@ pub(super) struct Provided {
 /// Asks the topic's providers for the window opened at `nonce`, each side
 /// until its own deadline (the window's `deadline`, or earlier by the
 /// side's timeout), and signs a payload of the sides that answered with
-/// values the topic accepts. `rules` are the topic's label rules, when
+/// values the topic accepts, encoded for emissions `version`. `rules` are the topic's label rules, when
 /// known. A signer that has not answered by `sign_by` (or answered wrong) is
 /// a [`WorkerError::Signer`] among the failures.
 pub(super) async fn provide(
@@ -52,6 +53,7 @@ pub(super) async fn provide(
     nonce: i64,
     deadline: Instant,
     sign_by: Instant,
+    version: EmissionsVersion,
 ) -> Provided {
     let topic_id = spec.topic_id;
     let started = Instant::now();
@@ -144,7 +146,7 @@ pub(super) async fn provide(
         ),
         (None, Some(elements)) => WorkerPayload::forecast(topic_id, nonce, elements),
     };
-    match sign_payload(signer, &payload, sign_by).await {
+    match sign_payload(signer, &payload.for_version(version), sign_by).await {
         Ok(message) => Provided {
             payload: Some(Payload {
                 message,
@@ -380,7 +382,16 @@ mod tests {
         .with_forecast(Arc::new(FnForecaster::new(move |_: &InferenceRequest| {
             vec![(inferer.clone(), 0.25)]
         })));
-        let provided = provide(&signer(), &spec, None, 20, soon(), soon()).await;
+        let provided = provide(
+            &signer(),
+            &spec,
+            None,
+            20,
+            soon(),
+            soon(),
+            EmissionsVersion::V10,
+        )
+        .await;
         assert!(provided.failures.is_empty());
         let payload = provided.payload.unwrap();
         assert!(payload.has_inference);
@@ -405,7 +416,16 @@ mod tests {
             })),
         );
         let deadline = Instant::now() + Duration::from_millis(50);
-        let provided = provide(&signer(), &spec, None, 10, deadline, deadline).await;
+        let provided = provide(
+            &signer(),
+            &spec,
+            None,
+            10,
+            deadline,
+            deadline,
+            EmissionsVersion::V10,
+        )
+        .await;
         assert!(provided.payload.is_none());
         let [err] = provided.failures.as_slice() else {
             panic!("{:?}", provided.failures)
@@ -422,7 +442,16 @@ mod tests {
                 vec![("not-an-address", 0.5)]
             })),
         );
-        let provided = provide(&signer(), &spec, None, 10, soon(), soon()).await;
+        let provided = provide(
+            &signer(),
+            &spec,
+            None,
+            10,
+            soon(),
+            soon(),
+            EmissionsVersion::V10,
+        )
+        .await;
         assert!(provided.payload.is_none());
         let err = &provided.failures[0];
         assert!(err.to_string().contains("invalid inferer"), "{err}");
@@ -440,7 +469,16 @@ mod tests {
             )))
             .with_forecast_timeout(Duration::from_millis(50));
         let started = Instant::now();
-        let provided = provide(&signer(), &slow, None, 10, soon(), soon()).await;
+        let provided = provide(
+            &signer(),
+            &slow,
+            None,
+            10,
+            soon(),
+            soon(),
+            EmissionsVersion::V10,
+        )
+        .await;
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "its own deadline"
@@ -464,7 +502,16 @@ mod tests {
         .with_forecast(Arc::new(FnForecaster::new(move |_: &InferenceRequest| {
             vec![(inferer.clone(), 0.25)]
         })));
-        let provided = provide(&signer(), &failing, None, 10, soon(), soon()).await;
+        let provided = provide(
+            &signer(),
+            &failing,
+            None,
+            10,
+            soon(),
+            soon(),
+            EmissionsVersion::V10,
+        )
+        .await;
         let payload = provided.payload.unwrap();
         assert!(!payload.has_inference);
         let bundle = decode(&payload);
@@ -483,6 +530,7 @@ mod tests {
                 10,
                 soon(),
                 soon(),
+                EmissionsVersion::V10,
             )
             .await;
             assert!(provided.failures.is_empty(), "{:?}", provided.failures);
@@ -498,6 +546,7 @@ mod tests {
             10,
             soon(),
             soon(),
+            EmissionsVersion::V10,
         )
         .await;
         assert!(provided.failures.is_empty(), "{:?}", provided.failures);
@@ -512,6 +561,7 @@ mod tests {
             10,
             soon(),
             soon(),
+            EmissionsVersion::V10,
         )
         .await;
         assert!(provided.payload.is_none());
@@ -547,7 +597,16 @@ mod tests {
                 "too_many_labels",
             ),
         ] {
-            let provided = provide(&signer(), &spec, rules, 10, soon(), soon()).await;
+            let provided = provide(
+                &signer(),
+                &spec,
+                rules,
+                10,
+                soon(),
+                soon(),
+                EmissionsVersion::V10,
+            )
+            .await;
             assert!(provided.payload.is_none(), "{kind}");
             assert_eq!(provided.failures[0].kind(), kind);
         }
@@ -563,13 +622,40 @@ mod tests {
         .value_range(Some("1".parse().unwrap()), Some("100".parse().unwrap()));
         let zero = TopicSpec::inference(1, Arc::new(FnProvider::new(|_: &InferenceRequest| 0.0)))
             .refuse_zero();
-        let provided = provide(&signer(), &zero, None, 10, soon(), soon()).await;
+        let provided = provide(
+            &signer(),
+            &zero,
+            None,
+            10,
+            soon(),
+            soon(),
+            EmissionsVersion::V10,
+        )
+        .await;
         assert!(provided.payload.is_none());
         assert_eq!(provided.failures[0].kind(), "value_refused");
-        let provided = provide(&signer(), &spec, None, 101, soon(), soon()).await;
+        let provided = provide(
+            &signer(),
+            &spec,
+            None,
+            101,
+            soon(),
+            soon(),
+            EmissionsVersion::V10,
+        )
+        .await;
         assert_eq!(provided.failures[0].kind(), "value_refused");
         assert!(provided.failures[0].to_string().contains("maximum 100"));
-        let provided = provide(&signer(), &spec, None, 50, soon(), soon()).await;
+        let provided = provide(
+            &signer(),
+            &spec,
+            None,
+            50,
+            soon(),
+            soon(),
+            EmissionsVersion::V10,
+        )
+        .await;
         assert!(provided.payload.is_some() && provided.failures.is_empty());
     }
 
@@ -578,15 +664,31 @@ mod tests {
         let spec = TopicSpec::inference(5, Arc::new(FnProvider::new(|_: &InferenceRequest| 2.5)));
         let deadline = Instant::now() + Duration::from_secs(5);
         let honest = remote(key(), Duration::ZERO);
-        let payload = provide(&honest, &spec, None, 30, deadline, deadline)
-            .await
-            .payload
-            .unwrap();
+        let payload = provide(
+            &honest,
+            &spec,
+            None,
+            30,
+            deadline,
+            deadline,
+            EmissionsVersion::V10,
+        )
+        .await
+        .payload
+        .unwrap();
         // Byte for byte what the local key signs.
-        let local = provide(&signer(), &spec, None, 30, deadline, deadline)
-            .await
-            .payload
-            .unwrap();
+        let local = provide(
+            &signer(),
+            &spec,
+            None,
+            30,
+            deadline,
+            deadline,
+            EmissionsVersion::V10,
+        )
+        .await
+        .payload
+        .unwrap();
         assert_eq!(payload.message, local.message);
         let msg: v10::InsertWorkerPayloadRequest =
             prost::Message::decode(payload.message.value.as_slice()).unwrap();
@@ -604,7 +706,18 @@ mod tests {
         let sign_by = Instant::now() + Duration::from_millis(200);
         let late = remote(key(), Duration::from_secs(30));
         let started = Instant::now();
-        let err = only_failure(provide(&late, &spec, None, 40, provide_by, sign_by).await);
+        let err = only_failure(
+            provide(
+                &late,
+                &spec,
+                None,
+                40,
+                provide_by,
+                sign_by,
+                EmissionsVersion::V10,
+            )
+            .await,
+        );
         assert_eq!(err.kind(), "signer_timeout");
         assert_eq!(err.window(), Some((5, 40)));
         assert!(started.elapsed() < Duration::from_secs(5));
@@ -613,7 +726,18 @@ mod tests {
             WorkerKey::from_private_key_bytes(&[9; 32]).unwrap(),
             Duration::ZERO,
         );
-        let err = only_failure(provide(&wrong, &spec, None, 40, provide_by, provide_by).await);
+        let err = only_failure(
+            provide(
+                &wrong,
+                &spec,
+                None,
+                40,
+                provide_by,
+                provide_by,
+                EmissionsVersion::V10,
+            )
+            .await,
+        );
         assert_eq!(err.kind(), "signer_unverified");
         assert!(
             matches!(

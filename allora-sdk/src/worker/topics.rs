@@ -326,6 +326,18 @@ impl Topics {
         }
     }
 
+    /// After an emissions upgrade: the label rules read under the previous
+    /// version are dropped (the chain checks labels meanwhile) and every
+    /// topic is due for a check at the next block, which reads them again.
+    pub(super) fn settings_stale(&mut self) {
+        for topic in self.topics.values_mut() {
+            topic.rules = None;
+            if !topic.checking {
+                topic.check_at = Some(i64::MIN);
+            }
+        }
+    }
+
     /// The topics due for a check at `height` (each with whether it is
     /// suspended, and for what), marked as being checked. Topics never
     /// scheduled are scheduled from `height` on.

@@ -48,7 +48,14 @@ export type BinarySource =
 
 /** Everything the stack needs to know. */
 export interface DeploySettings {
-  readonly chainId: string;
+  /**
+   * A network preset of the worker (`testnet` or `mainnet`): its chain id,
+   * endpoints, websocket and gas price apply unless given here.
+   */
+  readonly network?: Network;
+  /** Required without `network`. */
+  readonly chainId?: string;
+  /** Required without `network`; empty means the preset's. */
   readonly grpcEndpoints: string[];
   readonly websocketUrl?: string;
   readonly topics: TopicSettings[];
@@ -78,10 +85,15 @@ export interface DeploySettings {
   readonly logRetentionDays: number;
 }
 
+/** The worker's network presets (`allora_sdk::network::Network`). */
+export const NETWORKS = ['testnet', 'mainnet'] as const;
+export type Network = (typeof NETWORKS)[number];
+
 /** A setting's raw value, from context or the file. */
 type Lookup = (key: string) => unknown;
 
 const KNOWN_KEYS = [
+  'network',
   'chainId',
   'grpcEndpoints',
   'websocketUrl',
@@ -145,12 +157,17 @@ export function readSettings(file: Record<string, unknown>, context: Lookup): De
     return n;
   };
 
+  const networkName = str('network');
+  if (networkName !== undefined && !(NETWORKS as readonly string[]).includes(networkName)) {
+    throw new SettingsError('network', `${JSON.stringify(networkName)} is not a network preset; use ${NETWORKS.join(' or ')}`);
+  }
+  const network = networkName as Network | undefined;
   const chainId = str('chainId');
-  if (!chainId) {
-    throw new SettingsError('chainId', 'required: the chain id of the network, e.g. allora-testnet-1');
+  if (!chainId && !network) {
+    throw new SettingsError('chainId', 'required (or a network preset): the chain id of the network, e.g. allora-testnet-1');
   }
   const grpcEndpoints = list(raw('grpcEndpoints'));
-  if (grpcEndpoints.length === 0) {
+  if (grpcEndpoints.length === 0 && !network) {
     throw new SettingsError('grpcEndpoints', 'required: at least one gRPC endpoint (comma-separated in context)');
   }
   grpcEndpoints.forEach((url, i) => checkUrl(`grpcEndpoints[${i}]`, url, GRPC_PROTOCOLS));
@@ -242,6 +259,7 @@ export function readSettings(file: Record<string, unknown>, context: Lookup): De
     throw new SettingsError('alarmEmail', `${alarmEmail} is not an e-mail address`);
   }
   return {
+    network,
     chainId,
     grpcEndpoints,
     websocketUrl,
@@ -399,18 +417,25 @@ export function renderWorkerToml(settings: DeploySettings, keyId: string): strin
     '# allora-worker configuration, written by the allora-rs CDK app at boot.',
     '# Read by: /opt/allora/bin/allora-worker --config /etc/allora/worker.toml',
     '# (data_dir is the systemd unit\'s state directory, from ALLORA_DATA_DIR).',
-    `chain_id = ${tomlString(settings.chainId)}`,
-    `grpc_endpoints = [${settings.grpcEndpoints.map(tomlString).join(', ')}]`,
   ];
+  if (settings.network) lines.push(`network = ${tomlString(settings.network)}`);
+  if (settings.chainId) lines.push(`chain_id = ${tomlString(settings.chainId)}`);
+  if (settings.grpcEndpoints.length > 0) {
+    lines.push(`grpc_endpoints = [${settings.grpcEndpoints.map(tomlString).join(', ')}]`);
+  }
   if (settings.websocketUrl) lines.push(`websocket_url = ${tomlString(settings.websocketUrl)}`);
-  // A whole price as a TOML integer; a fractional one as a string, which
-  // the worker reads exactly (a TOML float of 17+ digits would not be).
-  const gasPrice = settings.gasPrice === 'feemarket' || !/^\d+$/.test(settings.gasPrice)
-    ? tomlString(settings.gasPrice)
-    : settings.gasPrice;
   if (settings.feeGranter) lines.push(`fee_granter = ${tomlString(settings.feeGranter)}`);
+  // A preset prices gas with the feemarket and its own fallback: written
+  // only when it is replaced by a fixed price, or without a preset. A whole
+  // price is a TOML integer; a fractional one a string, which the worker
+  // reads exactly (a TOML float of 17+ digits would not be).
+  if (settings.gasPrice !== 'feemarket') {
+    const gasPrice = /^\d+$/.test(settings.gasPrice) ? settings.gasPrice : tomlString(settings.gasPrice);
+    lines.push(`gas_price = ${gasPrice}`);
+  } else if (!settings.network) {
+    lines.push('gas_price = "feemarket"');
+  }
   lines.push(
-    `gas_price = ${gasPrice}`,
     `fee_tier = ${tomlString(settings.feeTier)}`,
     `auto_register = ${settings.autoRegister}`,
     'metrics_addr = "127.0.0.1:9464"',

@@ -275,6 +275,21 @@ test('bad settings are refused with the setting named', () => {
     assert.throws(() => read(context), (e: Error) => e instanceof SettingsError && e.message.includes(`"${key}"`), key);
   }
   assert.throws(() => read(BASE, { chainid: 'x' }), /"chainid": unknown/);
+  assert.throws(() => read({ ...BASE, network: 'devnet' }), /"network": "devnet" is not a network preset/);
+});
+
+test('a network preset stands for the chain id, endpoints and gas price, each still replaceable', () => {
+  const preset: Record<string, unknown> = { topics: BASE.topics, network: 'mainnet' };
+  const settings = readSettings({}, (key) => preset[key]);
+  assert.equal(settings.network, 'mainnet');
+  const toml = renderWorkerToml(settings, 'arn:aws:secretsmanager:us-east-1:1:secret:s-AbCdEf');
+  assert.match(toml, /^network = "mainnet"$/m);
+  assert.doesNotMatch(toml, /^(chain_id|grpc_endpoints|gas_price) =/m);
+  const edited: Record<string, unknown> = { topics: BASE.topics, network: 'testnet', chainId: 'allora-testnet-2', gasPrice: '12' };
+  const replaced = readSettings({}, (key) => edited[key]);
+  const toml2 = renderWorkerToml(replaced, 'secret');
+  assert.match(toml2, /^network = "testnet"\nchain_id = "allora-testnet-2"$/m);
+  assert.match(toml2, /^gas_price = 12$/m);
 });
 
 test('fractional gas prices, grpc+ endpoints and a fee granter reach the worker', () => {
