@@ -348,7 +348,103 @@ pub struct RemoteSignerSource {
     url: String,
     public_key: PublicKey,
     token: Option<Zeroizing<String>>,
+    token_from: BearerToken,
     timeout: Option<Duration>,
+}
+
+/// Where a remote signer's bearer token is read from: when the signer is
+/// loaded ([`KeySource::load`]), so the token never sits in a
+/// configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum BearerToken {
+    /// No token (or one given with [`RemoteSignerSource::bearer_token`]).
+    #[default]
+    None,
+    /// The environment variable of this name (trimmed).
+    Env(String),
+    /// The first line of this file, which other users must not be able to
+    /// read (mode 0600 on Unix).
+    File(PathBuf),
+}
+
+impl BearerToken {
+    /// Reads the token (`None` for [`BearerToken::None`]).
+    ///
+    /// Errors: [`KeySourceError::NotFound`] for an unset variable or a
+    /// missing or empty file; [`KeySourceError::Failed`] for a file that
+    /// cannot be read or that other users can read. The token is never part
+    /// of an error.
+    pub async fn read(&self) -> Result<Option<Zeroizing<String>>, KeySourceError> {
+        match self {
+            BearerToken::None => Ok(None),
+            BearerToken::Env(var) => match std::env::var(var) {
+                Ok(token) if !token.trim().is_empty() => {
+                    let token = Zeroizing::new(token);
+                    Ok(Some(Zeroizing::new(token.trim().to_owned())))
+                }
+                _ => Err(KeySourceError::NotFound {
+                    origin: format!("environment variable {var}"),
+                    hint: format!("set {var} to the signing service's bearer token"),
+                }),
+            },
+            BearerToken::File(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || read_token_file(&path))
+                    .await
+                    .map_err(|e| KeySourceError::Failed {
+                        origin: "remote signer token file".to_owned(),
+                        detail: format!("the reading task failed: {e}"),
+                    })?
+                    .map(Some)
+            }
+        }
+    }
+}
+
+/// Reads a bearer token file: not readable by group or others, the token on
+/// its first line. Blocking.
+fn read_token_file(path: &Path) -> Result<Zeroizing<String>, KeySourceError> {
+    let origin = format!("remote signer token file {}", path.display());
+    let text = match std::fs::read_to_string(path).map(Zeroizing::new) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(KeySourceError::NotFound {
+                origin,
+                hint: "write the signing service's bearer token into it (mode 0600), or point the configuration at where it is".to_owned(),
+            })
+        }
+        Err(e) => {
+            return Err(KeySourceError::Failed {
+                origin,
+                detail: format!("cannot read it: {e}"),
+            })
+        }
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0);
+        if mode & 0o077 != 0 {
+            return Err(KeySourceError::Failed {
+                origin,
+                detail: format!(
+                    "its mode {:o} lets other users read it; chmod 600 it",
+                    mode & 0o777
+                ),
+            });
+        }
+    }
+    let token = text.lines().next().unwrap_or_default().trim();
+    if token.is_empty() {
+        return Err(KeySourceError::NotFound {
+            origin,
+            hint: "the file is empty; write the bearer token on its first line".to_owned(),
+        });
+    }
+    Ok(Zeroizing::new(token.to_owned()))
 }
 
 impl RemoteSignerSource {
@@ -358,6 +454,7 @@ impl RemoteSignerSource {
             url: url.into(),
             public_key,
             token: None,
+            token_from: BearerToken::None,
             timeout: None,
         }
     }
@@ -365,6 +462,13 @@ impl RemoteSignerSource {
     /// Sends `Authorization: Bearer <token>` with every call.
     pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(Zeroizing::new(token.into()));
+        self
+    }
+
+    /// Sends a bearer token read from `source` when the signer is loaded
+    /// (instead of one given with [`bearer_token`](Self::bearer_token)).
+    pub fn bearer_token_from(mut self, source: BearerToken) -> Self {
+        self.token_from = source;
         self
     }
 
@@ -407,7 +511,8 @@ impl KeySource for RemoteSignerSource {
     /// contact with the service).
     async fn load(&self) -> Result<WorkerSigner, KeySourceError> {
         let mut builder = RemoteSigner::builder(self.url.clone(), self.public_key);
-        if let Some(token) = &self.token {
+        let read = self.token_from.read().await?;
+        if let Some(token) = read.as_ref().or(self.token.as_ref()) {
             builder = builder.bearer_token(token.as_str());
         }
         if let Some(timeout) = self.timeout {
@@ -423,6 +528,38 @@ mod tests {
 
     const ABOUT: &str = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
     const ABOUT_ADDRESS: &str = "allo19rl4cm2hmr8afy4kldpxz3fka4jguq0ajnh7gv";
+
+    #[tokio::test]
+    async fn bearer_tokens_are_read_at_load_from_a_private_file_or_a_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signer.token");
+        let from_file = BearerToken::File(path.clone());
+        let missing = from_file.read().await.unwrap_err();
+        assert!(
+            matches!(missing, KeySourceError::NotFound { .. }),
+            "{missing:?}"
+        );
+        std::fs::write(&path, "s3cret-token\nignored\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let open = from_file.read().await.unwrap_err();
+            assert!(open.to_string().contains("chmod 600"), "{open}");
+            assert!(!open.to_string().contains("s3cret"), "{open}");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let token = from_file.read().await.unwrap().unwrap();
+        assert_eq!(token.as_str(), "s3cret-token");
+        std::fs::write(&path, "\n").unwrap();
+        let empty = from_file.read().await.unwrap_err();
+        assert!(empty.to_string().contains("empty"), "{empty}");
+
+        let var = "ALLORA_SDK_TEST_BEARER_TOKEN_UNSET";
+        let unset = BearerToken::Env(var.into()).read().await.unwrap_err();
+        assert!(unset.to_string().contains(var), "{unset}");
+        assert!(BearerToken::None.read().await.unwrap().is_none());
+    }
 
     #[tokio::test]
     async fn a_key_file_yields_its_key_and_a_missing_one_says_what_to_do() {

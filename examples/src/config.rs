@@ -403,17 +403,9 @@ pub enum KeySetting {
     },
 }
 
-/// Where the remote signer's bearer token comes from. The token itself is
-/// read only when the signer is built, so it never sits in the settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RemoteToken {
-    /// No token.
-    None,
-    /// [`REMOTE_SIGNER_TOKEN_ENV`].
-    Env,
-    /// A file (mode 0600) holding it.
-    File(PathBuf),
-}
+/// Where the remote signer's bearer token comes from: read only when the
+/// signer is loaded, so it never sits in the settings.
+pub type RemoteToken = allora_sdk::key_source::BearerToken;
 
 /// Checked CloudWatch settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1095,7 +1087,7 @@ pub fn resolve_key(
                         format!("is set together with {REMOTE_SIGNER_TOKEN_ENV}; keep one of them"),
                     ))
                 }
-                (true, None) => RemoteToken::Env,
+                (true, None) => RemoteToken::Env(REMOTE_SIGNER_TOKEN_ENV.to_owned()),
                 (false, Some(path)) => RemoteToken::File(path),
                 (false, None) => RemoteToken::None,
             };
@@ -1621,7 +1613,7 @@ inference_url = "http://127.0.0.1:8000/inference/{Token}"
         );
         assert_eq!(
             key_of("", &remote, &[(REMOTE_SIGNER_TOKEN_ENV, "t0ken")]).unwrap(),
-            expected(RemoteToken::Env)
+            expected(RemoteToken::Env(REMOTE_SIGNER_TOKEN_ENV.to_owned()))
         );
         assert_eq!(
             key_of(

@@ -14,13 +14,13 @@ use allora_aws::kms::KmsKeySource;
 use allora_aws::sdk_config::AwsContext;
 use allora_aws::secrets::SecretsManagerKeySource;
 use allora_sdk::key_source::{
-    EnvMnemonicSource, KeyFileSource, KeySource, KeySourceError, RemoteSignerSource, WorkerSigner,
+    EnvMnemonicSource, KeyFileSource, KeySource, RemoteSignerSource, WorkerSigner,
 };
 use allora_sdk::keyfile;
-use allora_sdk::keys::{Mnemonic, PublicKey, WorkerKey};
+use allora_sdk::keys::{Mnemonic, WorkerKey};
 use zeroize::Zeroizing;
 
-use crate::config::{ConfigError, KeySetting, RemoteToken, MNEMONIC_ENV, REMOTE_SIGNER_TOKEN_ENV};
+use crate::config::{ConfigError, KeySetting, MNEMONIC_ENV};
 use crate::error::AppError;
 
 /// The source of a key setting. An AWS source reads with `aws` when given
@@ -50,11 +50,9 @@ pub async fn source(
             url,
             public_key,
             token,
-        } => Box::new(RemoteSource {
-            url: url.clone(),
-            public_key: *public_key,
-            token: token.clone(),
-        }),
+        } => Box::new(
+            RemoteSignerSource::new(url.clone(), *public_key).bearer_token_from(token.clone()),
+        ),
     }
 }
 
@@ -63,96 +61,6 @@ async fn aws_config(aws: Option<&aws_config::SdkConfig>) -> aws_config::SdkConfi
     match aws {
         Some(aws) => aws.clone(),
         None => AwsContext::load(crate::aws::IMDS_LIMIT).await.config,
-    }
-}
-
-/// The remote signer as configured: its bearer token is read (from
-/// [`REMOTE_SIGNER_TOKEN_ENV`] or its file) when the signer is loaded, and
-/// never kept in the settings.
-#[derive(Debug)]
-struct RemoteSource {
-    url: String,
-    public_key: PublicKey,
-    token: RemoteToken,
-}
-
-impl RemoteSource {
-    fn with_token(&self) -> Result<RemoteSignerSource, KeySourceError> {
-        let source = RemoteSignerSource::new(self.url.clone(), self.public_key);
-        let token = match &self.token {
-            RemoteToken::None => return Ok(source),
-            RemoteToken::Env => {
-                let origin = format!("environment variable {REMOTE_SIGNER_TOKEN_ENV}");
-                let token = std::env::var(REMOTE_SIGNER_TOKEN_ENV)
-                    .map(Zeroizing::new)
-                    .map_err(|_| KeySourceError::NotFound {
-                        origin,
-                        hint: format!(
-                            "set {REMOTE_SIGNER_TOKEN_ENV} to the signing service's bearer token"
-                        ),
-                    })?;
-                Zeroizing::new(token.trim().to_owned())
-            }
-            RemoteToken::File(path) => read_token_file(path)?,
-        };
-        Ok(source.bearer_token(token.as_str()))
-    }
-}
-
-/// Reads a bearer token file: mode 0600 (not readable by group or others),
-/// the token on its first line.
-fn read_token_file(path: &Path) -> Result<Zeroizing<String>, KeySourceError> {
-    let origin = format!("remote signer token file {}", path.display());
-    let text = std::fs::read_to_string(path).map(Zeroizing::new);
-    let text = match text {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(KeySourceError::NotFound {
-                origin,
-                hint: "write the signing service's bearer token into it (mode 0600), or set key.remote_token_file to where it is".to_owned(),
-            })
-        }
-        Err(e) => {
-            return Err(KeySourceError::Failed {
-                origin,
-                detail: format!("cannot read it: {e}"),
-            })
-        }
-    };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map(|m| m.permissions().mode())
-            .unwrap_or(0);
-        if mode & 0o077 != 0 {
-            return Err(KeySourceError::Failed {
-                origin,
-                detail: format!(
-                    "its mode {:o} lets other users read it; chmod 600 it",
-                    mode & 0o777
-                ),
-            });
-        }
-    }
-    let token = text.lines().next().unwrap_or_default().trim();
-    if token.is_empty() {
-        return Err(KeySourceError::NotFound {
-            origin,
-            hint: "the file is empty; write the bearer token on its first line".to_owned(),
-        });
-    }
-    Ok(Zeroizing::new(token.to_owned()))
-}
-
-#[async_trait::async_trait]
-impl KeySource for RemoteSource {
-    fn describe(&self) -> String {
-        RemoteSignerSource::new(self.url.clone(), self.public_key).describe()
-    }
-
-    async fn load(&self) -> Result<WorkerSigner, KeySourceError> {
-        self.with_token()?.load().await
     }
 }
 
