@@ -2,8 +2,9 @@
 //! before it runs.
 //!
 //! [`Preflight::run`] asks each gRPC endpoint who it is (reachable, on the
-//! configured chain id, which software and whether it serves the
-//! `emissions.v10` queries the worker speaks), tries the websocket, weighs
+//! configured chain id, which software, and which emissions protocol its
+//! chain speaks: v9 or v10, windows in blocks or on the wall clock, detected
+//! as the worker does at start), tries the websocket, weighs
 //! the balance against one day of fees, and for each topic checks that it
 //! exists and is active, that the worker is registered and whitelisted,
 //! that its submission window is longer than the provider timeout, and that
@@ -493,12 +494,12 @@ impl Preflight {
                 .data(line.data);
             }
             report.push(line);
-            let emissions = detect_emissions_version(&client, &info).await;
+            let emissions = detect_emissions(&client, &info).await;
             report.push(emissions.line(format!("{id}.emissions")));
             if !seen_chains.contains(&info.network) {
                 seen_chains.push(info.network.clone());
             }
-            if emissions.serves_v10 {
+            if emissions.supported {
                 reachable.push(url.clone());
             }
         }
@@ -1037,49 +1038,60 @@ impl ChainFacts {
     }
 }
 
-/// What the node's emissions module is, as far as can be told: the
-/// application's name and version from `GetNodeInfo`, and whether the
-/// `emissions.v10` query service (the one the worker speaks) answers.
+/// What the node's emissions module is: the application's name and version
+/// from `GetNodeInfo`, and the emissions protocol the chain speaks as the
+/// worker detects it at start ([`ChainClient::detect_emissions`]: which
+/// supported version's `QueryService` answers, and whether windows are
+/// counted in blocks or on the wall clock).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EmissionsVersion {
+pub struct EmissionsCheck {
     /// The application's name and version, as the node reports them.
     pub application: String,
-    /// Whether `emissions.v10.QueryService/GetParams` answered.
-    pub serves_v10: bool,
-    /// Why not, when it did not.
+    /// The protocol detected (`emissions v10 (blocks)`), when one was.
+    pub protocol: Option<String>,
+    /// Whether this build speaks it.
+    pub supported: bool,
+    /// Why not, when it does not (or the node did not answer).
     pub error: Option<String>,
 }
 
-impl EmissionsVersion {
+impl EmissionsCheck {
     fn line(&self, id: String) -> CheckLine {
         let data = serde_json::to_value(self).unwrap_or_default();
-        if self.serves_v10 {
-            CheckLine::pass(id, format!("emissions.v10 queries answered ({})", self.application))
-        } else {
-            CheckLine::fail(
+        match (&self.protocol, self.supported) {
+            (Some(protocol), true) => {
+                CheckLine::pass(id, format!("{protocol} ({})", self.application))
+            }
+            _ => CheckLine::fail(
                 id,
-                format!("the node does not answer the emissions.v10 queries the worker uses ({}): {}", self.application, self.error.as_deref().unwrap_or("no answer")),
-                "use a node of a chain with emissions v10 (allora-chain v0.17 or later), or an endpoint that serves its queries",
-            )
+                format!(
+                    "no emissions version this build speaks ({}) answers ({}): {}",
+                    crate::emissions::EmissionsVersion::supported_list(),
+                    self.application,
+                    self.error.as_deref().unwrap_or("no answer")
+                ),
+                "use an allora-worker that supports the chain's emissions version, or an endpoint that serves its emissions queries",
+            ),
         }
         .data(data)
     }
 }
 
-/// Finds out which emissions version a node runs. Today this is what
-/// `GetNodeInfo` and a probe of the `emissions.v10` query service say; the
-/// place to extend with the chain's module version once it is detected.
-pub async fn detect_emissions_version(client: &ChainClient, info: &NodeInfo) -> EmissionsVersion {
+/// Detects the emissions protocol a node's chain speaks, as the worker does
+/// at start.
+pub async fn detect_emissions(client: &ChainClient, info: &NodeInfo) -> EmissionsCheck {
     let application = describe_software(info);
-    match client.params().await {
-        Ok(_) => EmissionsVersion {
+    match client.detect_emissions().await {
+        Ok(protocol) => EmissionsCheck {
             application,
-            serves_v10: true,
+            protocol: Some(protocol.to_string()),
+            supported: true,
             error: None,
         },
-        Err(e) => EmissionsVersion {
+        Err(e) => EmissionsCheck {
             application,
-            serves_v10: false,
+            protocol: None,
+            supported: false,
             error: Some(e.to_string()),
         },
     }

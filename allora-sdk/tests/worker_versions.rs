@@ -12,7 +12,7 @@ use allora_devnet::fixtures::{collect, collect_until, test_key, TestNet};
 use allora_devnet::DevnetProtocol;
 use allora_infer::InferenceRequest;
 use allora_sdk::emissions::{EmissionsStatus, EmissionsVersion, WindowMode};
-use allora_sdk::worker::{Outcome, Submission, WorkerHandle, WorkerObserver, WorkerResults};
+use allora_sdk::worker::{Outcome, WorkerHandle, WorkerObserver, WorkerResults};
 
 const CHAIN_ID: &str = "allora-versions-test";
 
@@ -181,8 +181,10 @@ async fn core_scenarios_on_wall_clock_windows() {
 }
 
 /// Appends to a shared buffer (a captured log).
+#[cfg(feature = "prometheus")]
 struct LogWriter(Arc<Mutex<Vec<u8>>>);
 
+#[cfg(feature = "prometheus")]
 impl std::io::Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(buf);
@@ -325,7 +327,7 @@ async fn a_chain_moving_to_an_unknown_version_makes_the_worker_unhealthy_and_say
     net.wait_height(32).await;
     let (late, _) = collect_until(&mut results, Duration::from_millis(300), |_, _| false).await;
     handle.shutdown().await;
-    let served: Vec<Submission> = late;
+    let served: Vec<allora_sdk::worker::Submission> = late;
     assert!(served.is_empty(), "{served:?}");
     assert!(on_chain(&net).keys().all(|(_, nonce)| *nonce < UPGRADE));
     let seen = statuses.0.lock().unwrap().clone();
