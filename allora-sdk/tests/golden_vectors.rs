@@ -13,18 +13,21 @@
 // Tests and examples stop at the line that failed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/vectors.rs"]
+mod vectors;
+
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use allora_sdk::keys::{Address, Mnemonic, PublicKey, WorkerKey};
 use allora_sdk::payload::{ForecastElement, WorkerPayload};
 use allora_sdk::signer::{SignRequest, Signer, SignerError};
-use allora_sdk::tx::{Fee, SignerData, UnsignedTx};
-use allora_sdk::Dec;
+use allora_sdk::tx::Fee;
 use base64::Engine as _;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
+use vectors::{assert_payload_bytes, assert_sign_doc, assert_tx_bytes, input_value};
+use vectors::{PayloadBytes, TxBytes, TxInput};
 
 #[derive(Deserialize)]
 struct Vectors {
@@ -60,12 +63,8 @@ struct Payload {
     /// The forecast's `extra_data` (absent in files without it).
     #[serde(default)]
     forecast_extra_data_hex: Option<String>,
-    bundle_proto_hex: String,
-    bundle_sha256_hex: String,
-    bundle_signature_hex: String,
-    pubkey_field: String,
-    msg_type_url: String,
-    msg_proto_hex: String,
+    #[serde(flatten)]
+    bytes: PayloadBytes,
 }
 
 #[derive(Deserialize)]
@@ -76,35 +75,16 @@ struct ForecastVector {
 
 #[derive(Deserialize)]
 struct Tx {
-    name: String,
-    payload: String,
-    chain_id: String,
-    account_number: u64,
-    sequence: u64,
-    gas_limit: u64,
-    fee_amount: Vec<CoinVector>,
+    #[serde(flatten)]
+    input: TxInput,
     /// The fee granter, when the fee names one.
     #[serde(default)]
     fee_granter: Option<String>,
-    memo: String,
-    timeout_height: u32,
-    pubkey_type_url: String,
     /// What the SDK's simulation sends (only for its own transactions).
     #[serde(default)]
     simulate_tx_bytes_hex: Option<String>,
-    body_bytes_hex: String,
-    auth_info_bytes_hex: String,
-    sign_doc_bytes_hex: String,
-    sign_doc_sha256_hex: String,
-    signature_rfc6979_hex: String,
-    tx_raw_hex: String,
-    tx_hash: String,
-}
-
-#[derive(Deserialize)]
-struct CoinVector {
-    denom: String,
-    amount: String,
+    #[serde(flatten)]
+    bytes: TxBytes,
 }
 
 fn committed_path() -> PathBuf {
@@ -119,9 +99,8 @@ fn shared_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/allora-sdk-py-1.3.0.json")
 }
 
-fn load(path: &PathBuf) -> Vectors {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+fn load(path: &Path) -> Vectors {
+    vectors::load(path)
 }
 
 /// Every vector file available: the committed copies always, the shared one
@@ -215,18 +194,6 @@ fn wallets_derive_identically() {
     }
 }
 
-/// A value of `prediction_input`: decimal text, or a Python float given by its repr.
-fn input_value(v: &serde_json::Value) -> Dec {
-    match v {
-        serde_json::Value::String(s) => s.parse().unwrap(),
-        serde_json::Value::Object(o) => {
-            let repr = o["python_float_repr"].as_str().unwrap();
-            Dec::try_from(repr.parse::<f64>().unwrap()).unwrap()
-        }
-        other => panic!("unexpected prediction input {other}"),
-    }
-}
-
 fn build_payload(p: &Payload) -> WorkerPayload {
     let payload = build_values(p);
     let field = |name: &str| {
@@ -279,8 +246,11 @@ fn build_values(p: &Payload) -> WorkerPayload {
 /// The fee of a transaction vector, with its granter if any.
 fn tx_fee(t: &Tx) -> Fee {
     Fee {
-        denom: t.fee_amount[0].denom.clone(),
-        ..Fee::uallo(t.fee_amount[0].amount.parse().unwrap(), t.gas_limit)
+        denom: t.input.fee_amount[0].denom.clone(),
+        ..Fee::uallo(
+            t.input.fee_amount[0].amount.parse().unwrap(),
+            t.input.gas_limit,
+        )
     }
     .with_granter(t.fee_granter.as_ref().map(|g| g.parse().unwrap()))
 }
@@ -306,7 +276,7 @@ fn payloads_encode_and_sign_identically() {
         for p in &v.payloads {
             let ctx = format!("{source}/{}", p.name);
             let payload = build_payload(p);
-            let pubkey = PublicKey::from_hex(&p.pubkey_field).unwrap();
+            let pubkey = PublicKey::from_hex(&p.bytes.pubkey_field).unwrap();
             assert_eq!(
                 pubkey.address().unwrap().as_str(),
                 p.worker_address,
@@ -354,27 +324,10 @@ fn payloads_encode_and_sign_identically() {
                 Some(key) => payload.sign(key).unwrap(),
                 // The vectors do not publish this wallet: attach and verify the SDK's signature.
                 None => payload
-                    .with_signature(pubkey, &hex::decode(&p.bundle_signature_hex).unwrap())
+                    .with_signature(pubkey, &hex::decode(&p.bytes.bundle_signature_hex).unwrap())
                     .unwrap(),
             };
-            assert_eq!(
-                hex::encode(signed.bundle_bytes()),
-                p.bundle_proto_hex,
-                "{ctx}"
-            );
-            assert_eq!(
-                hex::encode(Sha256::digest(signed.bundle_bytes())),
-                p.bundle_sha256_hex,
-                "{ctx}"
-            );
-            assert_eq!(
-                hex::encode(signed.signature()),
-                p.bundle_signature_hex,
-                "{ctx}"
-            );
-            let any = signed.to_any();
-            assert_eq!(any.type_url, p.msg_type_url, "{ctx}");
-            assert_eq!(hex::encode(&any.value), p.msg_proto_hex, "{ctx}");
+            assert_payload_bytes(&ctx, &signed, &p.bytes);
             pubkey
                 .verify(signed.bundle_bytes(), signed.signature())
                 .unwrap();
@@ -388,39 +341,36 @@ fn transactions_sign_identically() {
         assert!(!v.txs.is_empty());
         let keys = keys_by_wallet(&v);
         for t in &v.txs {
-            let ctx = format!("{source}/{}", t.name);
-            let p = v.payloads.iter().find(|p| p.name == t.payload).unwrap();
-            let pubkey = PublicKey::from_hex(&p.pubkey_field).unwrap();
+            let ctx = format!("{source}/{}", t.input.name);
+            let p = v
+                .payloads
+                .iter()
+                .find(|p| p.name == t.input.payload)
+                .unwrap();
+            let pubkey = PublicKey::from_hex(&p.bytes.pubkey_field).unwrap();
             let key = keys.get(&p.wallet);
             let signed_payload = match key {
                 Some(key) => build_payload(p).sign(key).unwrap(),
                 None => build_payload(p)
-                    .with_signature(pubkey, &hex::decode(&p.bundle_signature_hex).unwrap())
+                    .with_signature(pubkey, &hex::decode(&p.bytes.bundle_signature_hex).unwrap())
                     .unwrap(),
             };
             assert_eq!(
-                t.pubkey_type_url, "/cosmos.crypto.secp256k1.PubKey",
+                t.input.pubkey_type_url, "/cosmos.crypto.secp256k1.PubKey",
                 "{ctx}"
             );
-            assert_eq!(t.fee_amount.len(), 1, "{ctx}");
+            assert_eq!(t.input.fee_amount.len(), 1, "{ctx}");
             let fee = tx_fee(t);
-            let signer = SignerData::new(&t.chain_id, t.account_number, t.sequence);
-            let unsigned = UnsignedTx::new(vec![signed_payload.to_any()])
-                .with_memo(&t.memo)
-                .with_timeout_height(t.timeout_height);
+            let signer = t.input.signer_data();
+            let unsigned = t.input.unsigned(&signed_payload);
 
             let doc = unsigned.sign_doc_bytes(pubkey, &signer, &fee).unwrap();
-            assert_eq!(hex::encode(&doc), t.sign_doc_bytes_hex, "{ctx}");
-            assert_eq!(
-                hex::encode(Sha256::digest(&doc)),
-                t.sign_doc_sha256_hex,
-                "{ctx}"
-            );
+            assert_sign_doc(&ctx, &doc, &t.bytes);
 
             // The SDK simulates with a 1uallo fee and max(250000 x 1.2, 200000) gas.
             if let Some(want) = &t.simulate_tx_bytes_hex {
                 let sim = unsigned
-                    .simulation_bytes(pubkey, t.sequence, &Fee::uallo(1, 300_000))
+                    .simulation_bytes(pubkey, t.input.sequence, &Fee::uallo(1, 300_000))
                     .unwrap();
                 assert_eq!(&hex::encode(sim), want, "{ctx}");
             }
@@ -428,25 +378,13 @@ fn transactions_sign_identically() {
             let tx = match key {
                 Some(key) => unsigned.sign(key, &signer, &fee).unwrap(),
                 None => {
-                    let sig = hex::decode(&t.signature_rfc6979_hex).unwrap();
+                    let sig = hex::decode(&t.bytes.signature_rfc6979_hex).unwrap();
                     unsigned
                         .with_signature(pubkey, &signer, &fee, &sig)
                         .unwrap()
                 }
             };
-            assert_eq!(hex::encode(tx.body_bytes()), t.body_bytes_hex, "{ctx}");
-            assert_eq!(
-                hex::encode(tx.auth_info_bytes()),
-                t.auth_info_bytes_hex,
-                "{ctx}"
-            );
-            assert_eq!(
-                hex::encode(tx.signature()),
-                t.signature_rfc6979_hex,
-                "{ctx}"
-            );
-            assert_eq!(hex::encode(tx.to_bytes()), t.tx_raw_hex, "{ctx}");
-            assert_eq!(tx.hash(), t.tx_hash, "{ctx}");
+            assert_tx_bytes(&ctx, &tx, &t.bytes);
             pubkey.verify(&doc, tx.signature()).unwrap();
         }
     }
@@ -498,16 +436,19 @@ fn trait_signer(v: &Vectors, keys: &HashMap<String, WorkerKey>, p: &Payload) -> 
     }
     let mut signatures = HashMap::new();
     for q in v.payloads.iter().filter(|q| q.wallet == p.wallet) {
-        signatures.insert(hex32(&q.bundle_sha256_hex), hex64(&q.bundle_signature_hex));
-        for t in v.txs.iter().filter(|t| t.payload == q.name) {
+        signatures.insert(
+            hex32(&q.bytes.bundle_sha256_hex),
+            hex64(&q.bytes.bundle_signature_hex),
+        );
+        for t in v.txs.iter().filter(|t| t.input.payload == q.name) {
             signatures.insert(
-                hex32(&t.sign_doc_sha256_hex),
-                hex64(&t.signature_rfc6979_hex),
+                hex32(&t.bytes.sign_doc_sha256_hex),
+                hex64(&t.bytes.signature_rfc6979_hex),
             );
         }
     }
     Box::new(ReplaySigner {
-        public_key: PublicKey::from_hex(&p.pubkey_field).unwrap(),
+        public_key: PublicKey::from_hex(&p.bytes.pubkey_field).unwrap(),
         signatures,
     })
 }
@@ -524,52 +465,26 @@ async fn the_signer_trait_path_reproduces_every_vector() {
         for p in &v.payloads {
             let ctx = format!("{source}/{}", p.name);
             let signer = trait_signer(&v, &keys, p);
-            assert_eq!(signer.public_key().to_hex(), p.pubkey_field, "{ctx}");
+            assert_eq!(signer.public_key().to_hex(), p.bytes.pubkey_field, "{ctx}");
             let signed = build_payload(p)
                 .sign_with(&signer, deadline())
                 .await
                 .unwrap();
-            assert_eq!(
-                hex::encode(signed.bundle_bytes()),
-                p.bundle_proto_hex,
-                "{ctx}"
-            );
-            assert_eq!(
-                hex::encode(signed.signature()),
-                p.bundle_signature_hex,
-                "{ctx}"
-            );
-            let any = signed.to_any();
-            assert_eq!(any.type_url, p.msg_type_url, "{ctx}");
-            assert_eq!(hex::encode(&any.value), p.msg_proto_hex, "{ctx}");
+            assert_payload_bytes(&ctx, &signed, &p.bytes);
             if let Some(key) = keys.get(&p.wallet) {
                 assert_eq!(signed, build_payload(p).sign(key).unwrap(), "{ctx}");
             }
 
-            for t in v.txs.iter().filter(|t| t.payload == p.name) {
-                let ctx = format!("{source}/tx {}", t.name);
+            for t in v.txs.iter().filter(|t| t.input.payload == p.name) {
+                let ctx = format!("{source}/tx {}", t.input.name);
                 let fee = tx_fee(t);
-                let data = SignerData::new(&t.chain_id, t.account_number, t.sequence);
-                let unsigned = UnsignedTx::new(vec![signed.to_any()])
-                    .with_memo(&t.memo)
-                    .with_timeout_height(t.timeout_height);
+                let data = t.input.signer_data();
+                let unsigned = t.input.unsigned(&signed);
                 let tx = unsigned
                     .sign_with(&signer, &data, &fee, deadline())
                     .await
                     .unwrap();
-                assert_eq!(hex::encode(tx.body_bytes()), t.body_bytes_hex, "{ctx}");
-                assert_eq!(
-                    hex::encode(tx.auth_info_bytes()),
-                    t.auth_info_bytes_hex,
-                    "{ctx}"
-                );
-                assert_eq!(
-                    hex::encode(tx.signature()),
-                    t.signature_rfc6979_hex,
-                    "{ctx}"
-                );
-                assert_eq!(hex::encode(tx.to_bytes()), t.tx_raw_hex, "{ctx}");
-                assert_eq!(tx.hash(), t.tx_hash, "{ctx}");
+                assert_tx_bytes(&ctx, &tx, &t.bytes);
                 if let Some(key) = keys.get(&p.wallet) {
                     assert_eq!(tx, unsigned.sign(key, &data, &fee).unwrap(), "{ctx}");
                 }

@@ -10,17 +10,20 @@
 // Tests and examples stop at the line that failed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/vectors.rs"]
+mod vectors;
+
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use allora_sdk::emissions::EmissionsVersion;
 use allora_sdk::keys::{Address, Mnemonic, PublicKey, WorkerKey};
 use allora_sdk::payload::{ForecastElement, WorkerPayload};
-use allora_sdk::tx::{Fee, SignerData, UnsignedTx};
-use allora_sdk::Dec;
+use allora_sdk::tx::Fee;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
+use vectors::{assert_payload_bytes, assert_sign_doc, assert_tx_bytes, input_value};
+use vectors::{PayloadBytes, TxBytes, TxInput};
 
 #[derive(Deserialize)]
 struct Vectors {
@@ -50,12 +53,8 @@ struct Payload {
     forecast_input: Option<BTreeMap<String, serde_json::Value>>,
     inference_value_field: Option<String>,
     forecast_elements: Option<Vec<Element>>,
-    bundle_proto_hex: String,
-    bundle_sha256_hex: String,
-    bundle_signature_hex: String,
-    pubkey_field: String,
-    msg_type_url: String,
-    msg_proto_hex: String,
+    #[serde(flatten)]
+    bytes: PayloadBytes,
     checks: BTreeMap<String, bool>,
 }
 
@@ -67,52 +66,21 @@ struct Element {
 
 #[derive(Deserialize)]
 struct Tx {
-    name: String,
-    payload: String,
-    chain_id: String,
-    account_number: u64,
-    sequence: u64,
-    gas_limit: u64,
-    fee_amount: Vec<Coin>,
-    memo: String,
-    timeout_height: u32,
-    pubkey_type_url: String,
+    #[serde(flatten)]
+    input: TxInput,
     any_type_url: String,
     simulate_gas_limit: u64,
     simulate_tx_bytes_hex: String,
-    body_bytes_hex: String,
-    auth_info_bytes_hex: String,
-    sign_doc_bytes_hex: String,
-    sign_doc_sha256_hex: String,
-    signature_rfc6979_hex: String,
-    tx_raw_hex: String,
-    tx_hash: String,
+    #[serde(flatten)]
+    bytes: TxBytes,
     checks: BTreeMap<String, bool>,
 }
 
-#[derive(Deserialize)]
-struct Coin {
-    denom: String,
-    amount: String,
-}
-
 fn vectors() -> Vectors {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/vectors/allora-sdk-py-1.3.0-emissions-v9.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// A vector input: decimal text, or a Python float given by its repr.
-fn input_value(v: &serde_json::Value) -> Dec {
-    match v {
-        serde_json::Value::String(s) => s.parse().unwrap(),
-        serde_json::Value::Object(o) => {
-            let repr = o["python_float_repr"].as_str().unwrap();
-            Dec::try_from(repr.parse::<f64>().unwrap()).unwrap()
-        }
-        other => panic!("unexpected input {other}"),
-    }
+    vectors::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/vectors/allora-sdk-py-1.3.0-emissions-v9.json"),
+    )
 }
 
 fn keys(v: &Vectors) -> HashMap<String, WorkerKey> {
@@ -164,7 +132,7 @@ fn the_vectors_are_v9_and_passed_their_own_checks() {
         .payloads
         .iter()
         .map(|p| (&p.name, &p.checks))
-        .chain(v.txs.iter().map(|t| (&t.name, &t.checks)))
+        .chain(v.txs.iter().map(|t| (&t.input.name, &t.checks)))
     {
         assert!(
             !checks.is_empty() && checks.values().all(|ok| *ok),
@@ -208,25 +176,9 @@ fn v9_payloads_encode_and_sign_identically() {
         assert_eq!(elements, want, "{ctx}");
 
         let signed = payload.sign(key).unwrap();
-        assert_eq!(
-            hex::encode(signed.bundle_bytes()),
-            p.bundle_proto_hex,
-            "{ctx}"
-        );
-        assert_eq!(
-            hex::encode(Sha256::digest(signed.bundle_bytes())),
-            p.bundle_sha256_hex,
-            "{ctx}"
-        );
-        assert_eq!(
-            hex::encode(signed.signature()),
-            p.bundle_signature_hex,
-            "{ctx}"
-        );
-        assert_eq!(key.public_key().to_hex(), p.pubkey_field, "{ctx}");
+        assert_payload_bytes(ctx, &signed, &p.bytes);
+        assert_eq!(key.public_key().to_hex(), p.bytes.pubkey_field, "{ctx}");
         let any = signed.to_any();
-        assert_eq!(any.type_url, p.msg_type_url, "{ctx}");
-        assert_eq!(hex::encode(&any.value), p.msg_proto_hex, "{ctx}");
 
         // The same through the Signer trait, and through a signature made
         // elsewhere.
@@ -239,14 +191,14 @@ fn v9_payloads_encode_and_sign_identically() {
             })
             .unwrap();
         assert_eq!(through_trait, signed, "{ctx}");
-        let pubkey = PublicKey::from_hex(&p.pubkey_field).unwrap();
+        let pubkey = PublicKey::from_hex(&p.bytes.pubkey_field).unwrap();
         let attached = payload
-            .with_signature(pubkey, &hex::decode(&p.bundle_signature_hex).unwrap())
+            .with_signature(pubkey, &hex::decode(&p.bytes.bundle_signature_hex).unwrap())
             .unwrap();
         assert_eq!(attached, signed, "{ctx}");
         assert_eq!(
             hex::encode(payload.bundle_bytes_for(pubkey).unwrap()),
-            p.bundle_proto_hex,
+            p.bytes.bundle_proto_hex,
             "{ctx}"
         );
 
@@ -262,57 +214,46 @@ fn v9_transactions_sign_identically() {
     let v = vectors();
     let keys = keys(&v);
     for t in &v.txs {
-        let ctx = &t.name;
-        let p = v.payloads.iter().find(|p| p.name == t.payload).unwrap();
+        let ctx = &t.input.name;
+        let p = v
+            .payloads
+            .iter()
+            .find(|p| p.name == t.input.payload)
+            .unwrap();
         let key = &keys[&p.wallet];
         let pubkey = key.public_key();
         assert_eq!(
-            t.pubkey_type_url, "/cosmos.crypto.secp256k1.PubKey",
+            t.input.pubkey_type_url, "/cosmos.crypto.secp256k1.PubKey",
             "{ctx}"
         );
         assert_eq!(
             t.any_type_url, "/emissions.v9.InsertWorkerPayloadRequest",
             "{ctx}"
         );
-        let [coin] = t.fee_amount.as_slice() else {
+        let [coin] = t.input.fee_amount.as_slice() else {
             panic!("{ctx}: one fee coin")
         };
         let fee = Fee {
             amount: coin.amount.parse().unwrap(),
             denom: coin.denom.clone(),
-            gas_limit: t.gas_limit,
+            gas_limit: t.input.gas_limit,
             granter: None,
         };
-        let signer = SignerData::new(&t.chain_id, t.account_number, t.sequence);
-        let unsigned = UnsignedTx::new(vec![build(p).sign(key).unwrap().to_any()])
-            .with_memo(&t.memo)
-            .with_timeout_height(t.timeout_height);
+        let signer = t.input.signer_data();
+        let unsigned = t.input.unsigned(&build(p).sign(key).unwrap());
 
         let sim = unsigned
-            .simulation_bytes(pubkey, t.sequence, &Fee::uallo(1, t.simulate_gas_limit))
+            .simulation_bytes(
+                pubkey,
+                t.input.sequence,
+                &Fee::uallo(1, t.simulate_gas_limit),
+            )
             .unwrap();
         assert_eq!(hex::encode(sim), t.simulate_tx_bytes_hex, "{ctx}");
         let doc = unsigned.sign_doc_bytes(pubkey, &signer, &fee).unwrap();
-        assert_eq!(hex::encode(&doc), t.sign_doc_bytes_hex, "{ctx}");
-        assert_eq!(
-            hex::encode(Sha256::digest(&doc)),
-            t.sign_doc_sha256_hex,
-            "{ctx}"
-        );
+        assert_sign_doc(ctx, &doc, &t.bytes);
         let tx = unsigned.sign(key, &signer, &fee).unwrap();
-        assert_eq!(hex::encode(tx.body_bytes()), t.body_bytes_hex, "{ctx}");
-        assert_eq!(
-            hex::encode(tx.auth_info_bytes()),
-            t.auth_info_bytes_hex,
-            "{ctx}"
-        );
-        assert_eq!(
-            hex::encode(tx.signature()),
-            t.signature_rfc6979_hex,
-            "{ctx}"
-        );
-        assert_eq!(hex::encode(tx.to_bytes()), t.tx_raw_hex, "{ctx}");
-        assert_eq!(tx.hash(), t.tx_hash, "{ctx}");
+        assert_tx_bytes(ctx, &tx, &t.bytes);
         pubkey.verify(&doc, tx.signature()).unwrap();
     }
 }
