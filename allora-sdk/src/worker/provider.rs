@@ -334,6 +334,25 @@ mod tests {
         Instant::now() + Duration::from_secs(5)
     }
 
+    /// `provide` on emissions v10 with five seconds to provide and to sign.
+    async fn provide_soon(
+        signer: &SharedSigner,
+        spec: &TopicSpec,
+        rules: Option<Arc<LabelRules>>,
+        nonce: i64,
+    ) -> Provided {
+        provide(
+            signer,
+            spec,
+            rules,
+            nonce,
+            soon(),
+            soon(),
+            EmissionsVersion::V10,
+        )
+        .await
+    }
+
     fn decode(payload: &Payload) -> v10::InputInferenceForecastBundle {
         let msg: v10::InsertWorkerPayloadRequest =
             prost::Message::decode(payload.message.value.as_slice()).unwrap();
@@ -382,16 +401,7 @@ mod tests {
         .with_forecast(Arc::new(FnForecaster::new(move |_: &InferenceRequest| {
             vec![(inferer.clone(), 0.25)]
         })));
-        let provided = provide(
-            &signer(),
-            &spec,
-            None,
-            20,
-            soon(),
-            soon(),
-            EmissionsVersion::V10,
-        )
-        .await;
+        let provided = provide_soon(&signer(), &spec, None, 20).await;
         assert!(provided.failures.is_empty());
         let payload = provided.payload.unwrap();
         assert!(payload.has_inference);
@@ -442,16 +452,7 @@ mod tests {
                 vec![("not-an-address", 0.5)]
             })),
         );
-        let provided = provide(
-            &signer(),
-            &spec,
-            None,
-            10,
-            soon(),
-            soon(),
-            EmissionsVersion::V10,
-        )
-        .await;
+        let provided = provide_soon(&signer(), &spec, None, 10).await;
         assert!(provided.payload.is_none());
         let err = &provided.failures[0];
         assert!(err.to_string().contains("invalid inferer"), "{err}");
@@ -469,16 +470,7 @@ mod tests {
             )))
             .with_forecast_timeout(Duration::from_millis(50));
         let started = Instant::now();
-        let provided = provide(
-            &signer(),
-            &slow,
-            None,
-            10,
-            soon(),
-            soon(),
-            EmissionsVersion::V10,
-        )
-        .await;
+        let provided = provide_soon(&signer(), &slow, None, 10).await;
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "its own deadline"
@@ -502,16 +494,7 @@ mod tests {
         .with_forecast(Arc::new(FnForecaster::new(move |_: &InferenceRequest| {
             vec![(inferer.clone(), 0.25)]
         })));
-        let provided = provide(
-            &signer(),
-            &failing,
-            None,
-            10,
-            soon(),
-            soon(),
-            EmissionsVersion::V10,
-        )
-        .await;
+        let provided = provide_soon(&signer(), &failing, None, 10).await;
         let payload = provided.payload.unwrap();
         assert!(!payload.has_inference);
         let bundle = decode(&payload);
@@ -523,47 +506,21 @@ mod tests {
     #[tokio::test]
     async fn a_one_key_object_is_the_value_of_a_single_value_topic() {
         for rules in [None, Some(Arc::new(LabelRules::default()))] {
-            let provided = provide(
-                &signer(),
-                &one_key("inference", "3012.5"),
-                rules,
-                10,
-                soon(),
-                soon(),
-                EmissionsVersion::V10,
-            )
-            .await;
+            let provided =
+                provide_soon(&signer(), &one_key("inference", "3012.5"), rules, 10).await;
             assert!(provided.failures.is_empty(), "{:?}", provided.failures);
             let bundle = decode(&provided.payload.unwrap());
             assert_eq!(labels(&bundle), [("y".to_owned(), "3012.5".to_owned())]);
         }
         // On a multi-value topic the key is a label, checked as the chain
         // checks it.
-        let provided = provide(
-            &signer(),
-            &one_key("Up", "0.7"),
-            multi(),
-            10,
-            soon(),
-            soon(),
-            EmissionsVersion::V10,
-        )
-        .await;
+        let provided = provide_soon(&signer(), &one_key("Up", "0.7"), multi(), 10).await;
         assert!(provided.failures.is_empty(), "{:?}", provided.failures);
         assert_eq!(
             labels(&decode(&provided.payload.unwrap())),
             [("Up".to_owned(), "0.7".to_owned())]
         );
-        let provided = provide(
-            &signer(),
-            &one_key("prediction", "0.0012"),
-            multi(),
-            10,
-            soon(),
-            soon(),
-            EmissionsVersion::V10,
-        )
-        .await;
+        let provided = provide_soon(&signer(), &one_key("prediction", "0.0012"), multi(), 10).await;
         assert!(provided.payload.is_none());
         let err = &provided.failures[0];
         assert_eq!(err.kind(), "label_not_in_whitelist");
@@ -597,16 +554,7 @@ mod tests {
                 "too_many_labels",
             ),
         ] {
-            let provided = provide(
-                &signer(),
-                &spec,
-                rules,
-                10,
-                soon(),
-                soon(),
-                EmissionsVersion::V10,
-            )
-            .await;
+            let provided = provide_soon(&signer(), &spec, rules, 10).await;
             assert!(provided.payload.is_none(), "{kind}");
             assert_eq!(provided.failures[0].kind(), kind);
         }
@@ -622,73 +570,29 @@ mod tests {
         .value_range(Some("1".parse().unwrap()), Some("100".parse().unwrap()));
         let zero = TopicSpec::inference(1, Arc::new(FnProvider::new(|_: &InferenceRequest| 0.0)))
             .refuse_zero();
-        let provided = provide(
-            &signer(),
-            &zero,
-            None,
-            10,
-            soon(),
-            soon(),
-            EmissionsVersion::V10,
-        )
-        .await;
+        let provided = provide_soon(&signer(), &zero, None, 10).await;
         assert!(provided.payload.is_none());
         assert_eq!(provided.failures[0].kind(), "value_refused");
-        let provided = provide(
-            &signer(),
-            &spec,
-            None,
-            101,
-            soon(),
-            soon(),
-            EmissionsVersion::V10,
-        )
-        .await;
+        let provided = provide_soon(&signer(), &spec, None, 101).await;
         assert_eq!(provided.failures[0].kind(), "value_refused");
         assert!(provided.failures[0].to_string().contains("maximum 100"));
-        let provided = provide(
-            &signer(),
-            &spec,
-            None,
-            50,
-            soon(),
-            soon(),
-            EmissionsVersion::V10,
-        )
-        .await;
+        let provided = provide_soon(&signer(), &spec, None, 50).await;
         assert!(provided.payload.is_some() && provided.failures.is_empty());
     }
 
     #[tokio::test]
     async fn a_remote_signature_is_verified_and_carries_the_signers_address() {
         let spec = TopicSpec::inference(5, Arc::new(FnProvider::new(|_: &InferenceRequest| 2.5)));
-        let deadline = Instant::now() + Duration::from_secs(5);
         let honest = remote(key(), Duration::ZERO);
-        let payload = provide(
-            &honest,
-            &spec,
-            None,
-            30,
-            deadline,
-            deadline,
-            EmissionsVersion::V10,
-        )
-        .await
-        .payload
-        .unwrap();
+        let payload = provide_soon(&honest, &spec, None, 30)
+            .await
+            .payload
+            .unwrap();
         // Byte for byte what the local key signs.
-        let local = provide(
-            &signer(),
-            &spec,
-            None,
-            30,
-            deadline,
-            deadline,
-            EmissionsVersion::V10,
-        )
-        .await
-        .payload
-        .unwrap();
+        let local = provide_soon(&signer(), &spec, None, 30)
+            .await
+            .payload
+            .unwrap();
         assert_eq!(payload.message, local.message);
         let msg: v10::InsertWorkerPayloadRequest =
             prost::Message::decode(payload.message.value.as_slice()).unwrap();
