@@ -83,6 +83,21 @@ async fn rest_of(lines: &mut Lines<BufReader<ChildStdout>>) -> Vec<String> {
     rest
 }
 
+/// Reads the rest of the output into `out`, then waits (20 s at most) for
+/// the worker to exit successfully.
+async fn exits_successfully(
+    child: &mut Child,
+    lines: &mut Lines<BufReader<ChildStdout>>,
+    out: &mut Vec<String>,
+) {
+    out.extend(rest_of(lines).await);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}\n{out:#?}");
+}
+
 fn metrics_addr(lines: &[String]) -> SocketAddr {
     let line = lines
         .iter()
@@ -121,12 +136,7 @@ async fn run_without_configuration_submits_to_the_embedded_devnet() {
     command.args(["--exit-after", "2", "--metrics-addr", "127.0.0.1:0"]);
     let (mut child, mut lines) = spawn(command);
     let mut out = read_until(&mut lines, "submission ", Duration::from_secs(60)).await;
-    out.extend(rest_of(&mut lines).await);
-    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success(), "{status:?}\n{out:#?}");
+    exits_successfully(&mut child, &mut lines, &mut out).await;
     assert!(out[0].contains("embedded devnet"), "{out:#?}");
     let submissions: Vec<_> = out
         .iter()
@@ -152,6 +162,40 @@ struct TestChain {
     key: WorkerKey,
     config: std::path::PathBuf,
     _dir: tempfile::TempDir,
+}
+
+impl TestChain {
+    /// The binary run with this chain's config file:
+    /// `allora-worker --config <file> <args>`.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = worker(self.config.parent().unwrap());
+        command.arg("--config").arg(&self.config).args(args);
+        command
+    }
+
+    /// Runs `args` with this chain's config file to the end.
+    async fn output(&self, args: &[&str]) -> std::process::Output {
+        self.command(args).output().await.unwrap()
+    }
+
+    /// Adds topic 3, which the worker is not registered in, to the devnet
+    /// and to the config file: `edit` changes the file's text first, and
+    /// `settings` are more lines of the new topic.
+    fn add_unregistered_topic(&self, edit: impl FnOnce(String) -> String, settings: &str) {
+        self.devnet.add_topic(TopicConfig::new(3, 6, 4)).unwrap();
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let url = text
+            .lines()
+            .find(|l| l.starts_with("inference_url"))
+            .unwrap()
+            .to_owned();
+        let text = edit(text);
+        std::fs::write(
+            &self.config,
+            format!("{text}\n[[topics]]\nid = 3\ntoken = \"SOL\"\n{url}\n{settings}"),
+        )
+        .unwrap();
+    }
 }
 
 /// A devnet with two topics, a funded and registered key file, the side
@@ -219,14 +263,9 @@ inference_url = "http://{inference_addr}/inference/{{Token}}"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_with_a_config_file_submits_serves_metrics_and_status_reports_it() {
     let chain = test_chain().await;
-    let mut command = worker(chain.config.parent().unwrap());
-    command
-        .arg("--config")
-        .arg(&chain.config)
-        // Two topics: the first epoch gives two submissions, so 4 keeps the
-        // metrics server up while the test reads it after the first line.
-        .args(["run", "--exit-after", "4"]);
-    let (mut child, mut lines) = spawn(command);
+    // Two topics: the first epoch gives two submissions, so 4 keeps the
+    // metrics server up while the test reads it after the first line.
+    let (mut child, mut lines) = spawn(chain.command(&["run", "--exit-after", "4"]));
     let mut out = read_until(&mut lines, "submission ", Duration::from_secs(60)).await;
     let metrics = metrics_addr(&out);
 
@@ -257,12 +296,7 @@ async fn run_with_a_config_file_submits_serves_metrics_and_status_reports_it() {
         .unwrap();
     assert_eq!(health.status(), 200);
 
-    out.extend(rest_of(&mut lines).await);
-    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success(), "{status:?}\n{out:#?}");
+    exits_successfully(&mut child, &mut lines, &mut out).await;
 
     // Every printed submission is on the devnet, in the printed transaction.
     let submissions: Vec<_> = out
@@ -281,13 +315,7 @@ async fn run_with_a_config_file_submits_serves_metrics_and_status_reports_it() {
     }
 
     // `status --json` sees the chain, the registration and the landed submissions.
-    let output = worker(chain.config.parent().unwrap())
-        .arg("--config")
-        .arg(&chain.config)
-        .args(["status", "--json"])
-        .output()
-        .await
-        .unwrap();
+    let output = chain.output(&["status", "--json"]).await;
     assert!(
         output.status.success(),
         "{}",
@@ -310,13 +338,7 @@ async fn run_with_a_config_file_submits_serves_metrics_and_status_reports_it() {
     }
 
     // The text form says the same for people.
-    let text = worker(chain.config.parent().unwrap())
-        .arg("--config")
-        .arg(&chain.config)
-        .arg("status")
-        .output()
-        .await
-        .unwrap();
+    let text = chain.output(&["status"]).await;
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(
         text.contains("landed") && text.contains("registered"),
@@ -328,25 +350,9 @@ async fn run_with_a_config_file_submits_serves_metrics_and_status_reports_it() {
 async fn register_registers_only_where_needed() {
     let chain = test_chain().await;
     // A third topic the worker is not registered in.
-    chain.devnet.add_topic(TopicConfig::new(3, 6, 4)).unwrap();
-    let text = std::fs::read_to_string(&chain.config).unwrap();
-    let url = text
-        .lines()
-        .find(|l| l.starts_with("inference_url"))
-        .unwrap();
-    std::fs::write(
-        &chain.config,
-        format!("{text}\n[[topics]]\nid = 3\ntoken = \"SOL\"\n{url}\n"),
-    )
-    .unwrap();
+    chain.add_unregistered_topic(|text| text, "");
 
-    let output = worker(chain.config.parent().unwrap())
-        .arg("--config")
-        .arg(&chain.config)
-        .arg("register")
-        .output()
-        .await
-        .unwrap();
+    let output = chain.output(&["register"]).await;
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(
         output.status.success(),
@@ -366,27 +372,16 @@ async fn register_registers_only_where_needed() {
 async fn an_unregistered_topic_is_reported_at_start_in_metrics_and_status_while_the_rest_runs() {
     let chain = test_chain().await;
     // A third topic the worker is not registered in, and auto-registration off.
-    chain.devnet.add_topic(TopicConfig::new(3, 6, 4)).unwrap();
-    let text = std::fs::read_to_string(&chain.config).unwrap();
-    let url = text
-        .lines()
-        .find(|l| l.starts_with("inference_url"))
-        .unwrap();
-    let text = text.replace(
-        "fee_tier = \"standard\"",
-        "fee_tier = \"standard\"\nmax_fee_uallo = 100000000",
+    chain.add_unregistered_topic(
+        |text| {
+            text.replace(
+                "fee_tier = \"standard\"",
+                "fee_tier = \"standard\"\nmax_fee_uallo = 100000000",
+            )
+        },
+        "refuse_zero = true\nmin_value = 1\n",
     );
-    std::fs::write(
-        &chain.config,
-        format!("{text}\n[[topics]]\nid = 3\ntoken = \"SOL\"\n{url}\nrefuse_zero = true\nmin_value = 1\n"),
-    )
-    .unwrap();
-    let mut command = worker(chain.config.parent().unwrap());
-    command
-        .arg("--config")
-        .arg(&chain.config)
-        .args(["run", "--exit-after", "3"]);
-    let (mut child, mut lines) = spawn(command);
+    let (mut child, mut lines) = spawn(chain.command(&["run", "--exit-after", "3"]));
     let mut out = read_until(&mut lines, "topic=3 suspended", Duration::from_secs(60)).await;
     assert!(
         out.last().unwrap().contains("reason=not_registered"),
@@ -407,24 +402,13 @@ async fn an_unregistered_topic_is_reported_at_start_in_metrics_and_status_while_
     ] {
         assert!(body.lines().any(|l| l == expected), "{expected}\n{body}");
     }
-    out.extend(rest_of(&mut lines).await);
-    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success(), "{status:?}\n{out:#?}");
+    exits_successfully(&mut child, &mut lines, &mut out).await;
     assert!(out
         .iter()
         .filter(|l| l.starts_with("submission "))
         .all(|l| parse_submission(l).0 != 3));
 
-    let output = worker(chain.config.parent().unwrap())
-        .arg("--config")
-        .arg(&chain.config)
-        .args(["status", "--json"])
-        .output()
-        .await
-        .unwrap();
+    let output = chain.output(&["status", "--json"]).await;
     assert!(output.status.success());
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let topic3 = &report["topics"][2];
@@ -433,13 +417,7 @@ async fn an_unregistered_topic_is_reported_at_start_in_metrics_and_status_while_
     assert_eq!(topic3["worker_state"]["state"], "suspended");
     assert_eq!(topic3["worker_state"]["reason"], "not_registered");
     assert_eq!(report["topics"][0]["worker_state"]["state"], "serving");
-    let text = worker(chain.config.parent().unwrap())
-        .arg("--config")
-        .arg(&chain.config)
-        .arg("status")
-        .output()
-        .await
-        .unwrap();
+    let text = chain.output(&["status"]).await;
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(
         text.contains("topic 3: NOT registered")
