@@ -7,7 +7,9 @@ mod devnet_support;
 mod devnet_tx;
 
 use allora_devnet::fixtures::*;
-use allora_devnet::{ante_gas, DevnetHandle, PAYLOAD_BASE_GAS, PAYLOAD_GAS_PER_VALUE};
+use allora_devnet::{
+    ante_gas, DevnetHandle, DevnetProtocol, PAYLOAD_BASE_GAS, PAYLOAD_GAS_PER_VALUE,
+};
 use allora_sdk::keys::WorkerKey;
 use allora_sdk::proto::emissions::{v10, v3};
 use allora_sdk::proto::{to_any, Any};
@@ -510,45 +512,17 @@ async fn invalid_decimals_and_unknown_messages_fail_decoding() {
     );
 }
 
-/// A devnet on `chain_id` holding the account that signed the vector `tx`.
-async fn vector_devnet(
-    chain_id: &str,
-    address: allora_sdk::keys::Address,
-    tx: &serde_json::Value,
-) -> DevnetHandle {
-    allora_devnet::Devnet::builder()
-        .chain_id(chain_id)
-        .manual_blocks()
-        .account(
-            allora_devnet::AccountConfig::new(address, u128::MAX / 2)
-                .account_number(tx["account_number"].as_u64().unwrap())
-                .sequence(tx["sequence"].as_u64().unwrap()),
-        )
-        .build()
-        .start()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn golden_vector_txs_pass_the_signature_check() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../allora-sdk/tests/vectors/allora-sdk-py-1.3.0.json"
-    ))
-    .unwrap();
-    let vectors: serde_json::Value = serde_json::from_str(&text).unwrap();
-    for tx in vectors["txs"].as_array().unwrap() {
-        let payload = vectors["payloads"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == tx["payload"])
-            .unwrap();
-        let address: allora_sdk::keys::Address =
-            payload["worker_address"].as_str().unwrap().parse().unwrap();
-        let bytes = hex::decode(tx["tx_raw_hex"].as_str().unwrap()).unwrap();
-        let devnet = vector_devnet(tx["chain_id"].as_str().unwrap(), address.clone(), tx).await;
+    for VectorTx { tx, address, bytes } in vector_txs("allora-sdk-py-1.3.0.json") {
+        let tx = &tx;
+        let devnet = vector_devnet(
+            tx["chain_id"].as_str().unwrap(),
+            DevnetProtocol::V10,
+            address.clone(),
+            tx,
+        )
+        .await;
         let ch = channel(&devnet).await.unwrap();
         let res = broadcast(&ch, &bytes).await.unwrap();
         assert_eq!(res.code, 0, "{}: {}", tx["name"], res.raw_log);
@@ -568,7 +542,7 @@ async fn golden_vector_txs_pass_the_signature_check() {
         let acc = devnet.account(&address).unwrap();
         assert_eq!(acc.sequence, tx["sequence"].as_u64().unwrap() + 1);
         // A devnet on another chain id refuses the same bytes.
-        let other = vector_devnet("allora-other-1", address, tx).await;
+        let other = vector_devnet("allora-other-1", DevnetProtocol::V10, address, tx).await;
         let res = broadcast(&channel(&other).await.unwrap(), &bytes)
             .await
             .unwrap();

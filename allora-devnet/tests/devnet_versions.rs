@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod devnet_support;
+mod devnet_tx;
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use allora_devnet::{AccountConfig, BlockEvents, DevnetProtocol, TopicConfig};
 use allora_sdk::emissions::{EmissionsVersion, WindowMode};
 use allora_sdk::proto::emissions::{v10, v9};
 use devnet_support::*;
+use devnet_tx::{vector_devnet, vector_txs, VectorTx};
 use tonic::transport::Channel;
 
 fn v10_queries(ch: &Channel) -> v10::query_service_client::QueryServiceClient<Channel> {
@@ -48,6 +50,31 @@ async fn send(
     (0, String::new(), Some((included.code, included.raw_log)))
 }
 
+/// A call to a service the devnet does not serve fails as a gRPC server
+/// fails it.
+#[track_caller]
+fn assert_unknown_service<T: std::fmt::Debug>(answer: Result<T, tonic::Status>, service: &str) {
+    let err = answer.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unimplemented);
+    assert_eq!(err.message(), format!("unknown service {service}"));
+}
+
+/// A payload of `version` for the first nonce is refused at decoding:
+/// CheckTx answers code 2 naming its type URL.
+async fn assert_refused_at_decoding(
+    devnet: &TestNet,
+    ch: &Channel,
+    version: EmissionsVersion,
+    type_url: &str,
+) {
+    let (code, log, _) = send(devnet, ch, version, FIRST_NONCE, 0).await;
+    assert_eq!(code, 2);
+    assert_eq!(
+        log,
+        format!("unable to resolve type URL {type_url}: tx parse error")
+    );
+}
+
 #[tokio::test]
 async fn a_v9_devnet_serves_v9_only() {
     let a = actors();
@@ -65,12 +92,10 @@ async fn a_v9_devnet_serves_v9_only() {
     let ch = channel(&devnet).await.unwrap();
 
     // Only the v9 query service answers.
-    let err = v10_queries(&ch)
-        .get_params(v10::GetParamsRequest {})
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), tonic::Code::Unimplemented);
-    assert_eq!(err.message(), "unknown service emissions.v10.QueryService");
+    assert_unknown_service(
+        v10_queries(&ch).get_params(v10::GetParamsRequest {}).await,
+        "emissions.v10.QueryService",
+    );
     let topic = v9_queries(&ch)
         .get_topic(v9::GetTopicRequest { topic_id: TOPIC })
         .await
@@ -99,12 +124,13 @@ async fn a_v9_devnet_serves_v9_only() {
 
     // A v10 payload cannot even be decoded; a v9 one goes through with its
     // value in `value`.
-    let (code, log, _) = send(&devnet, &ch, EmissionsVersion::V10, FIRST_NONCE, 0).await;
-    assert_eq!(code, 2);
-    assert_eq!(
-        log,
-        "unable to resolve type URL /emissions.v10.InsertWorkerPayloadRequest: tx parse error"
-    );
+    assert_refused_at_decoding(
+        &devnet,
+        &ch,
+        EmissionsVersion::V10,
+        "/emissions.v10.InsertWorkerPayloadRequest",
+    )
+    .await;
     let (code, _, included) = send(&devnet, &ch, EmissionsVersion::V9, FIRST_NONCE, 0).await;
     assert_eq!((code, included), (0, Some((0, String::new()))));
     let stored = devnet
@@ -130,18 +156,17 @@ async fn a_v10_devnet_refuses_v9_payloads_at_decoding() {
     let a = actors();
     let devnet = started(&a).await;
     let ch = channel(&devnet).await.unwrap();
-    let (code, log, _) = send(&devnet, &ch, EmissionsVersion::V9, FIRST_NONCE, 0).await;
-    assert_eq!(code, 2);
-    assert_eq!(
-        log,
-        "unable to resolve type URL /emissions.v9.InsertWorkerPayloadRequest: tx parse error"
+    assert_refused_at_decoding(
+        &devnet,
+        &ch,
+        EmissionsVersion::V9,
+        "/emissions.v9.InsertWorkerPayloadRequest",
+    )
+    .await;
+    assert_unknown_service(
+        v9_queries(&ch).get_params(v9::GetParamsRequest {}).await,
+        "emissions.v9.QueryService",
     );
-    let err = v9_queries(&ch)
-        .get_params(v9::GetParamsRequest {})
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), tonic::Code::Unimplemented);
-    assert_eq!(err.message(), "unknown service emissions.v9.QueryService");
     // No scheduler epochs on windows counted in blocks.
     let err = v10_queries(&ch)
         .get_topic_epochs(v10::GetTopicEpochsRequest { topic_id: TOPIC })
@@ -311,37 +336,16 @@ async fn wall_clock_windows_open_and_close_at_block_times() {
 
 #[tokio::test]
 async fn v9_golden_vector_txs_pass_a_v9_devnets_signature_checks_only() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../allora-sdk/tests/vectors/allora-sdk-py-1.3.0-emissions-v9.json"
-    ))
-    .unwrap();
-    let vectors: serde_json::Value = serde_json::from_str(&text).unwrap();
-    for tx in vectors["txs"].as_array().unwrap() {
+    for VectorTx { tx, address, bytes } in vector_txs("allora-sdk-py-1.3.0-emissions-v9.json") {
         let name = tx["name"].as_str().unwrap();
-        let payload = vectors["payloads"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == tx["payload"])
-            .unwrap();
-        let address: allora_sdk::keys::Address =
-            payload["worker_address"].as_str().unwrap().parse().unwrap();
-        let bytes = hex::decode(tx["tx_raw_hex"].as_str().unwrap()).unwrap();
         for protocol in [DevnetProtocol::V9, DevnetProtocol::V10] {
-            let devnet = allora_devnet::Devnet::builder()
-                .chain_id(tx["chain_id"].as_str().unwrap())
-                .manual_blocks()
-                .emissions(protocol)
-                .account(
-                    AccountConfig::new(address.clone(), u128::MAX / 2)
-                        .account_number(tx["account_number"].as_u64().unwrap())
-                        .sequence(tx["sequence"].as_u64().unwrap()),
-                )
-                .build()
-                .start()
-                .await
-                .unwrap();
+            let devnet = vector_devnet(
+                tx["chain_id"].as_str().unwrap(),
+                protocol,
+                address.clone(),
+                &tx,
+            )
+            .await;
             let ch = channel(&devnet).await.unwrap();
             let res = broadcast(&ch, &bytes).await.unwrap();
             if protocol == DevnetProtocol::V10 {

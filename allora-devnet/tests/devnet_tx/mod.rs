@@ -3,8 +3,8 @@
 #![allow(dead_code)]
 
 use allora_devnet::fixtures::{channel, payload_any, sign_tx, TestNet, TestNetBuilder};
-use allora_devnet::DevnetHandle;
-use allora_sdk::keys::WorkerKey;
+use allora_devnet::{AccountConfig, Devnet, DevnetHandle, DevnetProtocol};
+use allora_sdk::keys::{Address, WorkerKey};
 use allora_sdk::proto::emissions::v10;
 use allora_sdk::proto::emissions::v10::query_service_client::QueryServiceClient;
 use allora_sdk::proto::Any;
@@ -12,6 +12,67 @@ use allora_sdk::tx::SignedTx;
 use tonic::transport::Channel;
 
 use crate::devnet_support::{actors, started, Actors, CHAIN_ID, FEE, FIRST_NONCE, GAS};
+
+/// A transaction vector of the SDK's golden-vector tests, with the address
+/// of the worker that signed it and its raw bytes.
+pub struct VectorTx {
+    /// The vector as the file has it.
+    pub tx: serde_json::Value,
+    /// The worker of its payload.
+    pub address: Address,
+    /// `tx_raw_hex`, decoded.
+    pub bytes: Vec<u8>,
+}
+
+/// The transaction vectors of `file` (under `allora-sdk/tests/vectors`).
+pub fn vector_txs(file: &str) -> Vec<VectorTx> {
+    let path = format!(
+        "{}/../allora-sdk/tests/vectors/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let vectors: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let payloads = vectors["payloads"].as_array().unwrap();
+    vectors["txs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tx| {
+            let payload = payloads
+                .iter()
+                .find(|p| p["name"] == tx["payload"])
+                .unwrap();
+            VectorTx {
+                tx: tx.clone(),
+                address: payload["worker_address"].as_str().unwrap().parse().unwrap(),
+                bytes: hex::decode(tx["tx_raw_hex"].as_str().unwrap()).unwrap(),
+            }
+        })
+        .collect()
+}
+
+/// A devnet speaking `protocol` on `chain_id`, holding the account that
+/// signed the vector `tx` at the vector's account number and sequence.
+pub async fn vector_devnet(
+    chain_id: &str,
+    protocol: DevnetProtocol,
+    address: Address,
+    tx: &serde_json::Value,
+) -> DevnetHandle {
+    Devnet::builder()
+        .chain_id(chain_id)
+        .manual_blocks()
+        .emissions(protocol)
+        .account(
+            AccountConfig::new(address, u128::MAX / 2)
+                .account_number(tx["account_number"].as_u64().unwrap())
+                .sequence(tx["sequence"].as_u64().unwrap()),
+        )
+        .build()
+        .start()
+        .await
+        .unwrap()
+}
 
 /// Starts the devnet `builder` describes.
 pub async fn launch(builder: TestNetBuilder) -> TestNet {
