@@ -45,6 +45,29 @@ pub(super) struct Deadlines {
 }
 
 impl Deadlines {
+    /// The deadlines of a window whose last broadcast is at `send_by` and
+    /// whose inclusion is awaited until `confirm_by`: providers answer
+    /// within `provider_timeout` and early enough (half a block, at most
+    /// 500 ms) to leave time to sign and broadcast.
+    fn leaving_time_to_sign(
+        now: Instant,
+        send_by: Instant,
+        confirm_by: Instant,
+        block_time: Duration,
+        provider_timeout: Duration,
+    ) -> Self {
+        let reserve = (block_time / 2).min(Duration::from_millis(500));
+        let provide_by = send_by
+            .checked_sub(reserve)
+            .unwrap_or(now)
+            .min(now + provider_timeout);
+        Deadlines {
+            provide_by,
+            send_by,
+            confirm_by,
+        }
+    }
+
     /// The deadlines of a window found too late: all of them passed at `now`.
     pub(super) fn expired(now: Instant) -> Self {
         Deadlines {
@@ -155,17 +178,13 @@ impl WindowClock for BlockClock {
                 ),
             });
         }
-        // Leave time to sign and broadcast after the provider answers.
-        let reserve = (bt / 2).min(Duration::from_millis(500));
-        let provide_by = send_by
-            .checked_sub(reserve)
-            .unwrap_or(now)
-            .min(now + provider_timeout);
-        Ok(Deadlines {
-            provide_by,
+        Ok(Deadlines::leaving_time_to_sign(
+            now,
             send_by,
-            confirm_by: end_eta + bt * 3,
-        })
+            end_eta + bt * 3,
+            bt,
+            provider_timeout,
+        ))
     }
 
     fn is_long_past(&self, end: WindowEnd) -> bool {
@@ -244,16 +263,13 @@ impl WindowClock for WallClock {
             .checked_sub(bt)
             .filter(|t| *t > now)
             .ok_or_else(too_late)?;
-        let reserve = (bt / 2).min(Duration::from_millis(500));
-        let provide_by = send_by
-            .checked_sub(reserve)
-            .unwrap_or(now)
-            .min(now + provider_timeout);
-        Ok(Deadlines {
-            provide_by,
+        Ok(Deadlines::leaving_time_to_sign(
+            now,
             send_by,
-            confirm_by: close_at + bt * 3,
-        })
+            close_at + bt * 3,
+            bt,
+            provider_timeout,
+        ))
     }
 
     fn is_long_past(&self, end: WindowEnd) -> bool {
