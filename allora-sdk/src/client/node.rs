@@ -26,13 +26,7 @@ pub struct NodeInfo {
 impl ChainClient {
     /// The node's chain id and software versions.
     pub async fn node_info(&self) -> Result<NodeInfo, ClientError> {
-        let response = self
-            .call("GetNodeInfo", |ch| async move {
-                tm::service_client::ServiceClient::new(ch)
-                    .get_node_info(tm::GetNodeInfoRequest {})
-                    .await
-            })
-            .await?;
+        let response = self.get_node_info().await?;
         let node = response.default_node_info.unwrap_or_default();
         let app = response.application_version.unwrap_or_default();
         Ok(NodeInfo {

@@ -54,15 +54,19 @@ fn malformed(method: &'static str, reason: &str) -> ClientError {
 }
 
 impl ChainClient {
+    /// The node's `GetNodeInfo` answer, as it comes.
+    pub(super) async fn get_node_info(&self) -> Result<tm::GetNodeInfoResponse, ClientError> {
+        self.call("GetNodeInfo", |ch| async move {
+            tm::service_client::ServiceClient::new(ch)
+                .get_node_info(tm::GetNodeInfoRequest {})
+                .await
+        })
+        .await
+    }
+
     /// The chain id the node reports (`default_node_info.network`).
     pub async fn chain_id(&self) -> Result<String, ClientError> {
-        let response = self
-            .call("GetNodeInfo", |ch| async move {
-                tm::service_client::ServiceClient::new(ch)
-                    .get_node_info(tm::GetNodeInfoRequest {})
-                    .await
-            })
-            .await?;
+        let response = self.get_node_info().await?;
         response
             .default_node_info
             .map(|info| info.network)
