@@ -382,22 +382,11 @@ impl TxPipeline {
             Err(ClientError::NotFound(_)) => return Ok(self.config.gas.fallback(count)),
             Err(other) => return Err(other.into()),
         };
-        Ok(
-            match gas::estimate(
-                &client,
-                &self.config.gas,
-                signer.prepared(),
-                self.signer.public_key(),
-                sequence,
-                self.config.fee_granter.as_ref(),
-            )
-            .await?
-            {
-                Estimate::Simulated(gas_used) => self.config.gas.from_simulation(gas_used),
-                Estimate::Fallback(gas) => gas,
-                Estimate::Refused(_) => self.config.gas.fallback(count),
-            },
-        )
+        Ok(match self.simulate(&client, &signer, sequence).await? {
+            Estimate::Simulated(gas_used) => self.config.gas.from_simulation(gas_used),
+            Estimate::Fallback(gas) => gas,
+            Estimate::Refused(_) => self.config.gas.fallback(count),
+        })
     }
 
     /// Sends `messages` in one transaction and waits for its inclusion: no
@@ -597,6 +586,25 @@ impl TxPipeline {
             .map_err(sign_error)
     }
 
+    /// Simulates `signer`'s transaction at `sequence` with this pipeline's
+    /// key, gas policy and fee granter.
+    async fn simulate(
+        &self,
+        client: &ChainClient,
+        signer: &TxSigner,
+        sequence: u64,
+    ) -> Result<Estimate, SubmitError> {
+        gas::estimate(
+            client,
+            &self.config.gas,
+            signer.prepared(),
+            self.signer.public_key(),
+            sequence,
+            self.config.fee_granter.as_ref(),
+        )
+        .await
+    }
+
     /// The gas step: simulates with the sequence known now, without holding
     /// the account's lock. `Ok(Err(..))` asks for another attempt (the
     /// chain's sequence differs from ours).
@@ -619,16 +627,7 @@ impl TxPipeline {
             .1;
         let count = signer.prepared().message_count();
         for _ in 0..SIMULATION_CHASES {
-            let error = match gas::estimate(
-                client,
-                &self.config.gas,
-                signer.prepared(),
-                self.signer.public_key(),
-                sequence,
-                self.config.fee_granter.as_ref(),
-            )
-            .await?
-            {
+            let error = match self.simulate(client, signer, sequence).await? {
                 Estimate::Simulated(gas_used) => {
                     self.gas_memory().remember(
                         count,
