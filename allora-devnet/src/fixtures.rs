@@ -480,6 +480,30 @@ pub async fn collect(
     collect_until(results, max, |served, _| served.len() >= count).await
 }
 
+/// Builds and starts the worker of `builder`, reads its results as
+/// [`collect_until`] does, then shuts the worker down. Returns the windows
+/// served and the failures, each in order.
+pub async fn run_worker_until(
+    builder: WorkerBuilder,
+    max: Duration,
+    until: impl FnMut(&[Submission], &[WorkerError]) -> bool,
+) -> Result<(Vec<Submission>, Vec<WorkerError>), FixtureError> {
+    let (handle, mut results) = builder.build()?.start().await?;
+    let outcome = collect_until(&mut results, max, until).await;
+    handle.shutdown().await;
+    Ok(outcome)
+}
+
+/// Runs the worker of `builder` as [`run_worker_until`] does, until `count`
+/// windows were served (or the stream ends, or `max` has passed).
+pub async fn run_worker(
+    builder: WorkerBuilder,
+    count: usize,
+    max: Duration,
+) -> Result<(Vec<Submission>, Vec<WorkerError>), FixtureError> {
+    run_worker_until(builder, max, |served, _| served.len() >= count).await
+}
+
 /// A worker's results, recorded by a background task as they come (see
 /// [`record`]).
 #[derive(Debug)]
@@ -554,10 +578,7 @@ pub fn payload_any(
     nonce: i64,
     value: &str,
 ) -> Result<Any, FixtureError> {
-    let value = value.parse::<Dec>()?;
-    Ok(WorkerPayload::inference(topic, nonce, value)
-        .sign(key)?
-        .to_any())
+    payload_any_for(EmissionsVersion::V10, key, topic, nonce, value)
 }
 
 /// [`payload_any`] encoded for emissions `version` (its type URL; on v9 the

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use allora_devnet::fixtures::{collect, collect_until, test_key, TestNet};
+use allora_devnet::fixtures::{run_worker, run_worker_until, test_key, TestNet};
 use allora_devnet::{AccountConfig, BasicAllowance, FeeGrant, DEFAULT_DATA_SENDING_FEE};
 use allora_sdk::keys::WorkerKey;
 use allora_sdk::worker::WorkerError;
@@ -45,17 +45,15 @@ async fn with_a_grant_the_granter_pays_every_fee_and_the_worker_only_data_fees()
     let granter = test_key(9).unwrap();
     let net = net(&granter, true).await;
     let worker_before = net.account(net.address()).unwrap().balance;
-    let (handle, mut results) = net
-        .worker_serving(|req| 100.0 + req.nonce as f64)
-        .unwrap()
-        .fee_granter(granter.address().clone())
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let (served, failed) = collect(&mut results, 4, Duration::from_secs(20)).await;
-    handle.shutdown().await;
+    let (served, failed) = run_worker(
+        net.worker_serving(|req| 100.0 + req.nonce as f64)
+            .unwrap()
+            .fee_granter(granter.address().clone()),
+        4,
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
     assert!(failed.is_empty(), "{failed:?}");
     assert!(served.len() >= 4, "{served:?}");
 
@@ -108,18 +106,15 @@ async fn without_a_grant_every_window_is_refused_and_nothing_is_spent() {
     let granter = test_key(9).unwrap();
     let net = net(&granter, false).await;
     let worker_before = net.account(net.address()).unwrap();
-    let (handle, mut results) = net
-        .worker_serving(|req| 100.0 + req.nonce as f64)
-        .unwrap()
-        .fee_granter(granter.address().clone())
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let (served, failed) =
-        collect_until(&mut results, Duration::from_secs(20), |_, f| f.len() >= 2).await;
-    handle.shutdown().await;
+    let (served, failed) = run_worker_until(
+        net.worker_serving(|req| 100.0 + req.nonce as f64)
+            .unwrap()
+            .fee_granter(granter.address().clone()),
+        Duration::from_secs(20),
+        |_, f| f.len() >= 2,
+    )
+    .await
+    .unwrap();
     assert!(served.is_empty(), "{served:?}");
     assert!(failed.len() >= 2, "{failed:?}");
     for error in &failed {

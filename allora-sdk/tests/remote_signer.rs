@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use allora_devnet::fixtures::{collect_until, test_key, TestNet};
+use allora_devnet::fixtures::{run_worker_until, test_key, TestNet};
 
 use allora_sdk::keys::WorkerKey;
 use allora_sdk::payload::WorkerPayload;
@@ -402,21 +402,14 @@ async fn a_worker_signing_remotely_loses_only_the_window_of_a_late_answer() {
         .start()
         .await
         .unwrap();
-    let (handle, mut results) = net
-        .worker_serving(|r| 50.0 + r.topic_id as f64)
-        .unwrap()
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
     // Two epochs of every topic: one window lost, the others served.
-    let (served, failed) =
-        collect_until(&mut results, Duration::from_secs(60), |served, failed| {
-            served.len() + failed.len() >= 2 * TOPICS
-        })
-        .await;
-    handle.shutdown().await;
+    let (served, failed) = run_worker_until(
+        net.worker_serving(|r| 50.0 + r.topic_id as f64).unwrap(),
+        Duration::from_secs(60),
+        |served, failed| served.len() + failed.len() >= 2 * TOPICS,
+    )
+    .await
+    .unwrap();
 
     assert_eq!(failed.len(), 1, "{failed:?}");
     let late = &failed[0];
