@@ -30,30 +30,15 @@ use allora_sdk::signer::{
     checked_signature, sign_verified, SignError, SignRequest, Signer, SignerError,
 };
 use allora_sdk::tx::{Fee, SignerData, UnsignedTx};
-use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+use aws_sdk_kms::types::KeySpec;
 use fake_kms::{Behaviour, Fake};
 use k256::ecdsa::Signature;
 use sha2::{Digest, Sha256};
-use support::MotoServer;
+use support::{create_kms_key, MotoServer};
 use tokio::time::Instant;
 
 fn soon() -> Instant {
     Instant::now() + Duration::from_secs(60)
-}
-
-async fn create_key(client: &aws_sdk_kms::Client, spec: KeySpec) -> String {
-    client
-        .create_key()
-        .key_spec(spec)
-        .key_usage(KeyUsageType::SignVerify)
-        .description("allora-aws test worker key")
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .arn
-        .unwrap()
 }
 
 fn is_high_s(signature: &[u8; 64]) -> bool {
@@ -67,7 +52,7 @@ fn is_high_s(signature: &[u8; 64]) -> bool {
 async fn a_moto_key_gives_the_address_and_verified_raw_signatures() {
     let moto = MotoServer::start().await;
     let client = aws_sdk_kms::Client::new(&moto.sdk_config().await);
-    let arn = create_key(&client, KeySpec::EccSecgP256K1).await;
+    let arn = create_kms_key(&client, KeySpec::EccSecgP256K1).await;
     client
         .create_alias()
         .alias_name("alias/allora-worker")
@@ -150,7 +135,7 @@ async fn a_moto_key_gives_the_address_and_verified_raw_signatures() {
 async fn moto_digest_answers_and_unusable_keys_are_refused() {
     let moto = MotoServer::start().await;
     let client = aws_sdk_kms::Client::new(&moto.sdk_config().await);
-    let arn = create_key(&client, KeySpec::EccSecgP256K1).await;
+    let arn = create_kms_key(&client, KeySpec::EccSecgP256K1).await;
 
     // moto 5.2.5 signs sha256(digest) for MessageType=DIGEST (real KMS signs
     // the digest). That is a signature over other bytes, and the
@@ -167,7 +152,7 @@ async fn moto_digest_answers_and_unusable_keys_are_refused() {
     );
 
     // A P-256 signing key is not a worker key.
-    let p256 = create_key(&client, KeySpec::EccNistP256).await;
+    let p256 = create_kms_key(&client, KeySpec::EccNistP256).await;
     let err = KmsSigner::connect(client.clone(), &p256).await.unwrap_err();
     assert!(
         matches!(&err, SignerError::PublicKey { reason, .. } if reason.contains("ECC_NIST_P256")),
@@ -327,7 +312,7 @@ async fn payloads_signed_in_kms_are_included_on_the_devnet() {
     const TOPIC: u64 = 1;
     let moto = MotoServer::start().await;
     let client = aws_sdk_kms::Client::new(&moto.sdk_config().await);
-    let arn = create_key(&client, KeySpec::EccSecgP256K1).await;
+    let arn = create_kms_key(&client, KeySpec::EccSecgP256K1).await;
     let moto_signer = KmsSigner::connect(client, &arn)
         .await
         .unwrap()

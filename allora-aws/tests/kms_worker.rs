@@ -19,15 +19,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use allora_aws::kms::{KmsKeySource, KmsMessageType, KmsSigner, RAW_MESSAGE_LIMIT};
-use allora_devnet::fixtures::{collect, collect_until, test_key, TestNet};
+use allora_devnet::fixtures::{run_worker, run_worker_until, test_key, TestNet};
 use allora_sdk::key_source::{KeySource, WorkerSigner};
 use allora_sdk::keys::PublicKey;
 use allora_sdk::signer::{SharedSigner, SignRequest, Signer, SignerError, SIGNATURE_LEN};
 use allora_sdk::worker::{Outcome, Submission, WorkerError};
-use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+use aws_sdk_kms::types::KeySpec;
 use fake_kms::{Behaviour, Fake};
 use k256::ecdsa::Signature;
-use support::MotoServer;
+use support::{create_kms_key, MotoServer};
 
 const EPOCH: i64 = 10;
 const WINDOW: i64 = 5;
@@ -81,17 +81,7 @@ fn check_included(net: &TestNet, signer: &SharedSigner, served: &[Submission]) -
 async fn a_worker_whose_key_is_in_kms_gets_its_payloads_included() {
     let moto = MotoServer::start().await;
     let client = aws_sdk_kms::Client::new(&moto.sdk_config().await);
-    let arn = client
-        .create_key()
-        .key_spec(KeySpec::EccSecgP256K1)
-        .key_usage(KeyUsageType::SignVerify)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .arn
-        .unwrap();
+    let arn = create_kms_key(&client, KeySpec::EccSecgP256K1).await;
     // As the binary does: the key source yields a remote signer whose
     // address is the key's.
     let source = KmsKeySource::new(client, &arn).with_message_type(KmsMessageType::Raw);
@@ -111,16 +101,13 @@ async fn a_worker_whose_key_is_in_kms_gets_its_payloads_included() {
         .await
         .unwrap();
     assert_eq!(net.address(), signer.address());
-    let (handle, mut results) = net
-        .worker_serving(|r| 100.0 + r.topic_id as f64)
-        .unwrap()
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let (served, failed) = collect(&mut results, 4, Duration::from_secs(60)).await;
-    handle.shutdown().await;
+    let (served, failed) = run_worker(
+        net.worker_serving(|r| 100.0 + r.topic_id as f64).unwrap(),
+        4,
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
     assert!(failed.is_empty(), "{failed:?}");
     assert_eq!(served.len(), 4, "two epochs of two topics");
     for tx in check_included(&net, &signer, &served) {
@@ -142,16 +129,13 @@ async fn digest_signing_of_a_large_batch_with_high_s_answers_is_included_low_s()
         .start()
         .await
         .unwrap();
-    let (handle, mut results) = net
-        .worker_serving(|r| 2000.0 + r.topic_id as f64)
-        .unwrap()
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let (served, failed) = collect(&mut results, TOPICS as usize, Duration::from_secs(60)).await;
-    handle.shutdown().await;
+    let (served, failed) = run_worker(
+        net.worker_serving(|r| 2000.0 + r.topic_id as f64).unwrap(),
+        TOPICS as usize,
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
     assert!(failed.is_empty(), "{failed:?}");
     assert_eq!(served.len(), TOPICS as usize);
     let txs = check_included(&net, &signer, &served);
@@ -240,18 +224,14 @@ async fn signatures_that_do_not_verify_never_reach_the_devnet() {
             .start()
             .await
             .unwrap();
-        let (handle, mut results) = net
-            .worker_serving(|r| 7.0 + r.topic_id as f64)
-            .unwrap()
-            .build()
-            .unwrap()
-            .start()
-            .await
-            .unwrap();
         // A window of each topic.
-        let (served, failed) =
-            collect_until(&mut results, Duration::from_secs(60), |_, f| f.len() >= 2).await;
-        handle.shutdown().await;
+        let (served, failed) = run_worker_until(
+            net.worker_serving(|r| 7.0 + r.topic_id as f64).unwrap(),
+            Duration::from_secs(60),
+            |_, f| f.len() >= 2,
+        )
+        .await
+        .unwrap();
         assert!(served.is_empty(), "{case}: {served:?}");
         assert!(failed.len() >= 2, "{case}: {failed:?}");
         for error in &failed {

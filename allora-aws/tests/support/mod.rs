@@ -12,7 +12,25 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_config::{Region, SdkConfig};
+use aws_sdk_kms::types::{KeySpec, KeyUsageType};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+/// Creates a signing key of `spec` in the KMS `client` talks to (moto) and
+/// returns its ARN.
+pub async fn create_kms_key(client: &aws_sdk_kms::Client, spec: KeySpec) -> String {
+    client
+        .create_key()
+        .key_spec(spec)
+        .key_usage(KeyUsageType::SignVerify)
+        .description("allora-aws test worker key")
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .arn
+        .unwrap()
+}
 
 /// A moto server on 127.0.0.1, killed when dropped.
 pub struct MotoServer {
