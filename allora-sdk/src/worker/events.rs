@@ -344,6 +344,29 @@ mod tests {
         )
     }
 
+    /// The frame of block 120 whose emissions events (`version`) are
+    /// `events`.
+    fn block_120(version: EmissionsVersion, events: impl IntoIterator<Item = ChainEvent>) -> Frame {
+        let mut all = vec![
+            ChainEvent::Block { height: 120 },
+            ChainEvent::EmissionsEvents { version },
+        ];
+        all.extend(events);
+        Frame::Events(all)
+    }
+
+    fn opened(topic_id: u64, nonce: i64, window_end: Option<i64>) -> ChainEvent {
+        ChainEvent::WindowOpened {
+            topic_id,
+            nonce,
+            window_end,
+        }
+    }
+
+    fn closed(topic_id: u64, nonce: i64) -> ChainEvent {
+        ChainEvent::WindowClosed { topic_id, nonce }
+    }
+
     #[test]
     fn parses_window_events_with_quoted_values() {
         let text = frame(
@@ -354,36 +377,13 @@ mod tests {
         let all = parse_frame(&text, &HashSet::new());
         assert_eq!(
             all,
-            Frame::Events(vec![
-                ChainEvent::Block { height: 120 },
-                ChainEvent::EmissionsEvents {
-                    version: EmissionsVersion::V10
-                },
-                ChainEvent::WindowOpened {
-                    topic_id: 7,
-                    nonce: 120,
-                    window_end: Some(130)
-                },
-                ChainEvent::WindowClosed {
-                    topic_id: 8,
-                    nonce: 110
-                },
-            ])
+            block_120(
+                EmissionsVersion::V10,
+                [opened(7, 120, Some(130)), closed(8, 110)]
+            )
         );
         let only_8 = parse_frame(&text, &HashSet::from([8]));
-        assert_eq!(
-            only_8,
-            Frame::Events(vec![
-                ChainEvent::Block { height: 120 },
-                ChainEvent::EmissionsEvents {
-                    version: EmissionsVersion::V10
-                },
-                ChainEvent::WindowClosed {
-                    topic_id: 8,
-                    nonce: 110
-                }
-            ])
-        );
+        assert_eq!(only_8, block_120(EmissionsVersion::V10, [closed(8, 110)]));
     }
 
     #[test]
@@ -408,12 +408,7 @@ mod tests {
         );
         assert_eq!(
             parse_frame(&partial, &HashSet::new()),
-            Frame::Events(vec![
-                ChainEvent::Block { height: 120 },
-                ChainEvent::EmissionsEvents {
-                    version: EmissionsVersion::V10
-                }
-            ])
+            block_120(EmissionsVersion::V10, [])
         );
     }
 
@@ -426,25 +421,16 @@ mod tests {
         );
         assert_eq!(
             parse_frame(&text, &HashSet::new()),
-            Frame::Events(vec![
-                ChainEvent::Block { height: 120 },
-                ChainEvent::EmissionsEvents {
-                    version: EmissionsVersion::V9
-                },
-                ChainEvent::WindowOpened {
-                    topic_id: 7,
-                    nonce: 120,
-                    window_end: Some(125)
-                },
-                ChainEvent::EmissionsEvents {
-                    version: EmissionsVersion::new(11)
-                },
-                ChainEvent::WindowOpened {
-                    topic_id: 8,
-                    nonce: 120,
-                    window_end: None
-                },
-            ])
+            block_120(
+                EmissionsVersion::V9,
+                [
+                    opened(7, 120, Some(125)),
+                    ChainEvent::EmissionsEvents {
+                        version: EmissionsVersion::new(11)
+                    },
+                    opened(8, 120, None),
+                ]
+            )
         );
     }
 }
