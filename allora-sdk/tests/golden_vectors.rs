@@ -27,7 +27,7 @@ use allora_sdk::tx::Fee;
 use base64::Engine as _;
 use serde::Deserialize;
 use vectors::{assert_payload_bytes, assert_sign_doc, assert_tx_bytes, input_value};
-use vectors::{PayloadBytes, TxBytes, TxInput};
+use vectors::{ElementVector, PayloadBytes, TxBytes, TxInput};
 
 #[derive(Deserialize)]
 struct Vectors {
@@ -38,15 +38,12 @@ struct Vectors {
 
 #[derive(Deserialize)]
 struct Wallet {
-    name: String,
-    mnemonic: String,
-    hd_path: String,
+    #[serde(flatten)]
+    base: vectors::Wallet,
     bip39_passphrase: String,
     private_key_hex: String,
-    pubkey_compressed_hex: String,
     pubkey_base64: String,
     address_bytes_hex: String,
-    address: String,
 }
 
 #[derive(Deserialize)]
@@ -59,18 +56,12 @@ struct Payload {
     nonce_block_height: i64,
     prediction_input: serde_json::Value,
     inference: Option<serde_json::Value>,
-    forecast_elements: Option<Vec<ForecastVector>>,
+    forecast_elements: Option<Vec<ElementVector>>,
     /// The forecast's `extra_data` (absent in files without it).
     #[serde(default)]
     forecast_extra_data_hex: Option<String>,
     #[serde(flatten)]
     bytes: PayloadBytes,
-}
-
-#[derive(Deserialize)]
-struct ForecastVector {
-    inferer: String,
-    value: String,
 }
 
 #[derive(Deserialize)]
@@ -165,23 +156,21 @@ fn wallets_derive_identically() {
     for (source, v) in all_vectors() {
         assert!(!v.wallets.is_empty());
         for w in &v.wallets {
-            let ctx = format!("{source}/{}", w.name);
-            let mnemonic: Mnemonic = w.mnemonic.parse().unwrap();
-            let key =
-                WorkerKey::from_mnemonic_at(&mnemonic, &w.bip39_passphrase, &w.hd_path).unwrap();
+            let ctx = format!("{source}/{}", w.base.name);
+            let key = w.base.key(&w.bip39_passphrase);
             assert_eq!(
                 hex::encode(&key.private_key_bytes()[..]),
                 w.private_key_hex,
                 "{ctx}"
             );
             let pk = key.public_key();
-            assert_eq!(pk.to_hex(), w.pubkey_compressed_hex, "{ctx}");
+            assert_eq!(pk.to_hex(), w.base.pubkey_compressed_hex, "{ctx}");
             assert_eq!(
                 base64::engine::general_purpose::STANDARD.encode(pk.to_compressed()),
                 w.pubkey_base64,
                 "{ctx}"
             );
-            assert_eq!(key.address().as_str(), w.address, "{ctx}");
+            assert_eq!(key.address().as_str(), w.base.address, "{ctx}");
             assert_eq!(
                 hex::encode(key.address().to_bytes()),
                 w.address_bytes_hex,
@@ -259,9 +248,9 @@ fn keys_by_wallet(v: &Vectors) -> HashMap<String, WorkerKey> {
     v.wallets
         .iter()
         .map(|w| {
-            let m: Mnemonic = w.mnemonic.parse().unwrap();
+            let m: Mnemonic = w.base.mnemonic.parse().unwrap();
             (
-                w.name.clone(),
+                w.base.name.clone(),
                 WorkerKey::from_mnemonic(&m, &w.bip39_passphrase).unwrap(),
             )
         })

@@ -18,12 +18,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use allora_sdk::emissions::EmissionsVersion;
-use allora_sdk::keys::{Address, Mnemonic, PublicKey, WorkerKey};
+use allora_sdk::keys::{Address, PublicKey, WorkerKey};
 use allora_sdk::payload::{ForecastElement, WorkerPayload};
 use allora_sdk::tx::Fee;
 use serde::Deserialize;
 use vectors::{assert_payload_bytes, assert_sign_doc, assert_tx_bytes, input_value};
-use vectors::{PayloadBytes, TxBytes, TxInput};
+use vectors::{ElementVector, PayloadBytes, TxBytes, TxInput, Wallet};
 
 #[derive(Deserialize)]
 struct Vectors {
@@ -31,15 +31,6 @@ struct Vectors {
     wallets: Vec<Wallet>,
     payloads: Vec<Payload>,
     txs: Vec<Tx>,
-}
-
-#[derive(Deserialize)]
-struct Wallet {
-    name: String,
-    mnemonic: String,
-    hd_path: String,
-    address: String,
-    pubkey_compressed_hex: String,
 }
 
 #[derive(Deserialize)]
@@ -52,16 +43,10 @@ struct Payload {
     prediction_input: Option<serde_json::Value>,
     forecast_input: Option<BTreeMap<String, serde_json::Value>>,
     inference_value_field: Option<String>,
-    forecast_elements: Option<Vec<Element>>,
+    forecast_elements: Option<Vec<ElementVector>>,
     #[serde(flatten)]
     bytes: PayloadBytes,
     checks: BTreeMap<String, bool>,
-}
-
-#[derive(Deserialize)]
-struct Element {
-    inferer: String,
-    value: String,
 }
 
 #[derive(Deserialize)]
@@ -87,8 +72,7 @@ fn keys(v: &Vectors) -> HashMap<String, WorkerKey> {
     v.wallets
         .iter()
         .map(|w| {
-            let mnemonic: Mnemonic = w.mnemonic.parse().unwrap();
-            let key = WorkerKey::from_mnemonic_at(&mnemonic, "", &w.hd_path).unwrap();
+            let key = w.key("");
             assert_eq!(key.address().as_str(), w.address, "{}", w.name);
             assert_eq!(
                 key.public_key().to_hex(),

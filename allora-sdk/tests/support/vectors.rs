@@ -4,12 +4,40 @@
 
 use std::path::Path;
 
+use allora_sdk::keys::{Mnemonic, WorkerKey};
 use allora_sdk::payload::SignedPayload;
 use allora_sdk::tx::{SignedTx, SignerData, UnsignedTx};
 use allora_sdk::Dec;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+
+/// A wallet of the vectors: its mnemonic, derivation path, and the
+/// account the SDK derived from them.
+#[derive(Deserialize)]
+pub struct Wallet {
+    pub name: String,
+    pub mnemonic: String,
+    pub hd_path: String,
+    pub address: String,
+    pub pubkey_compressed_hex: String,
+}
+
+impl Wallet {
+    /// The key of the wallet's mnemonic (with the BIP-39 `passphrase`) at
+    /// its derivation path.
+    pub fn key(&self, passphrase: &str) -> WorkerKey {
+        let mnemonic: Mnemonic = self.mnemonic.parse().unwrap();
+        WorkerKey::from_mnemonic_at(&mnemonic, passphrase, &self.hd_path).unwrap()
+    }
+}
+
+/// A forecast element of a payload vector, its value as the bundle has it.
+#[derive(Deserialize)]
+pub struct ElementVector {
+    pub inferer: String,
+    pub value: String,
+}
 
 /// A fee coin of a transaction vector.
 #[derive(Deserialize)]
