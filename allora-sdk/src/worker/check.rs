@@ -38,8 +38,9 @@ pub(super) enum CheckKind {
 /// The chain's settings of a topic that the worker uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct TopicInfo {
-    /// The label rules (with the module's byte limit).
-    pub(super) rules: LabelRules,
+    /// The label rules (with the module's byte limit); `None` on an
+    /// emissions version without labeled values (v9: one value each).
+    pub(super) rules: Option<LabelRules>,
     /// `worker_submission_window`, in blocks.
     pub(super) window_len: i64,
     /// `epoch_length`, in blocks.
@@ -123,8 +124,12 @@ async fn check_topic(
         Err(error) => return unknown("GetTopic", error),
     };
     let default_params = v9::Params::default();
+    let labeled = client
+        .emissions()
+        .await
+        .map_or(true, |protocol| protocol.messages().labeled_values());
     let info = TopicInfo {
-        rules: LabelRules::from_topic(&topic, params.unwrap_or(&default_params)),
+        rules: labeled.then(|| LabelRules::from_topic(&topic, params.unwrap_or(&default_params))),
         window_len: topic.worker_submission_window,
         epoch_len: topic.epoch_length,
     };

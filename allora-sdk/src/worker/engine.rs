@@ -321,12 +321,7 @@ impl Engine {
         };
         let window = closed(deadlines);
         let pipeline = self.pipeline.clone();
-        // Label rules exist where labeled values do (v10 on); a v9 inference
-        // is one value.
-        let rules = match self.protocol.messages().labeled_values() {
-            true => self.topics.rules(topic_id),
-            false => None,
-        };
+        let rules = self.topics.rules(topic_id);
         let version = self.protocol.version();
         let span = tracing::info_span!("window", topic_id, nonce, window_end = ?end);
         let handle = self.tasks.spawn(

@@ -221,7 +221,7 @@ impl Topics {
         if let Some(topic) = self.topics.get_mut(&topic_id) {
             topic.window_len = Some(info.window_len.max(1));
             topic.epoch_len = Some(info.epoch_len).filter(|len| *len > 0);
-            topic.rules = Some(Arc::new(info.rules));
+            topic.rules = info.rules.map(Arc::new);
         }
     }
 
@@ -407,10 +407,10 @@ mod tests {
 
     fn info(epoch_len: i64) -> TopicInfo {
         TopicInfo {
-            rules: LabelRules {
+            rules: Some(LabelRules {
                 arity: OutputArity::Multi,
                 ..LabelRules::default()
-            },
+            }),
             window_len: 5,
             epoch_len,
         }
