@@ -5,7 +5,7 @@ use std::sync::Arc;
 use cosmrs::proto::cosmos::auth::v1beta1 as auth;
 use cosmrs::proto::cosmos::auth::v1beta1::query_server::Query;
 use cosmrs::proto::cosmos::crypto::secp256k1::PubKey as Secp256k1PubKey;
-use tonic::{Request, Response, Status};
+use tonic::Status;
 
 use allora_sdk::keys::Address;
 use allora_sdk::proto::to_any;
@@ -52,132 +52,121 @@ fn to_base_account(address: &str, account: &Account) -> auth::BaseAccount {
     }
 }
 
-#[tonic::async_trait]
-impl Query for AuthService {
-    async fn accounts(
-        &self,
-        _request: Request<auth::QueryAccountsRequest>,
-    ) -> Result<Response<auth::QueryAccountsResponse>, Status> {
-        let chain = self.shared.chain();
-        let accounts = chain
-            .ledger
-            .accounts
-            .iter()
-            .map(|(address, account)| to_any(&to_base_account(address, account)))
-            .collect();
-        Ok(Response::new(auth::QueryAccountsResponse {
-            accounts,
-            pagination: None,
-        }))
-    }
+unary_handlers! {
+    impl Query for AuthService {
+        fn accounts(&self, _request: auth::QueryAccountsRequest) -> auth::QueryAccountsResponse {
+            let chain = self.shared.chain();
+            let accounts = chain
+                .ledger
+                .accounts
+                .iter()
+                .map(|(address, account)| to_any(&to_base_account(address, account)))
+                .collect();
+            Ok(auth::QueryAccountsResponse {
+                accounts,
+                pagination: None,
+            })
+        }
 
-    async fn account(
-        &self,
-        request: Request<auth::QueryAccountRequest>,
-    ) -> Result<Response<auth::QueryAccountResponse>, Status> {
-        let address = parse_address(&request.into_inner().address)?;
-        let account = self.base_account(&address)?;
-        Ok(Response::new(auth::QueryAccountResponse {
-            account: Some(to_any(&account)),
-        }))
-    }
+        fn account(&self, request: auth::QueryAccountRequest) -> auth::QueryAccountResponse {
+            let address = parse_address(&request.address)?;
+            let account = self.base_account(&address)?;
+            Ok(auth::QueryAccountResponse {
+                account: Some(to_any(&account)),
+            })
+        }
 
-    async fn account_address_by_id(
-        &self,
-        request: Request<auth::QueryAccountAddressByIdRequest>,
-    ) -> Result<Response<auth::QueryAccountAddressByIdResponse>, Status> {
-        let id = request.into_inner().account_id;
-        let chain = self.shared.chain();
-        let address = chain
-            .ledger
-            .accounts
-            .iter()
-            .find(|(_, a)| a.number == id)
-            .map(|(address, _)| address.clone())
-            .ok_or_else(|| {
-                Status::not_found(format!(
-                    "account address not found with account number {id}"
-                ))
-            })?;
-        Ok(Response::new(auth::QueryAccountAddressByIdResponse {
-            account_address: address,
-        }))
-    }
+        fn account_address_by_id(
+            &self,
+            request: auth::QueryAccountAddressByIdRequest,
+        ) -> auth::QueryAccountAddressByIdResponse {
+            let id = request.account_id;
+            let chain = self.shared.chain();
+            let address = chain
+                .ledger
+                .accounts
+                .iter()
+                .find(|(_, a)| a.number == id)
+                .map(|(address, _)| address.clone())
+                .ok_or_else(|| {
+                    Status::not_found(format!(
+                        "account address not found with account number {id}"
+                    ))
+                })?;
+            Ok(auth::QueryAccountAddressByIdResponse {
+                account_address: address,
+            })
+        }
 
-    async fn params(
-        &self,
-        _request: Request<auth::QueryParamsRequest>,
-    ) -> Result<Response<auth::QueryParamsResponse>, Status> {
-        // The SDK defaults; the devnet's memo limit and gas model use them.
-        Ok(Response::new(auth::QueryParamsResponse {
-            params: Some(auth::Params {
-                max_memo_characters: 256,
-                tx_sig_limit: 7,
-                tx_size_cost_per_byte: super::super::GAS_PER_TX_BYTE,
-                sig_verify_cost_ed25519: 590,
-                sig_verify_cost_secp256k1: super::super::SIG_VERIFY_GAS,
-            }),
-        }))
-    }
+        fn params(&self, _request: auth::QueryParamsRequest) -> auth::QueryParamsResponse {
+            // The SDK defaults; the devnet's memo limit and gas model use them.
+            Ok(auth::QueryParamsResponse {
+                params: Some(auth::Params {
+                    max_memo_characters: 256,
+                    tx_sig_limit: 7,
+                    tx_size_cost_per_byte: super::super::GAS_PER_TX_BYTE,
+                    sig_verify_cost_ed25519: 590,
+                    sig_verify_cost_secp256k1: super::super::SIG_VERIFY_GAS,
+                }),
+            })
+        }
 
-    async fn module_accounts(
-        &self,
-        _request: Request<auth::QueryModuleAccountsRequest>,
-    ) -> Result<Response<auth::QueryModuleAccountsResponse>, Status> {
-        // The devnet keeps fees out of any module account.
-        Ok(Response::new(auth::QueryModuleAccountsResponse {
-            accounts: Vec::new(),
-        }))
-    }
+        fn module_accounts(
+            &self,
+            _request: auth::QueryModuleAccountsRequest,
+        ) -> auth::QueryModuleAccountsResponse {
+            // The devnet keeps fees out of any module account.
+            Ok(auth::QueryModuleAccountsResponse {
+                accounts: Vec::new(),
+            })
+        }
 
-    async fn module_account_by_name(
-        &self,
-        request: Request<auth::QueryModuleAccountByNameRequest>,
-    ) -> Result<Response<auth::QueryModuleAccountByNameResponse>, Status> {
-        Err(Status::not_found(format!(
-            "account {} not found",
-            request.into_inner().name
-        )))
-    }
+        fn module_account_by_name(
+            &self,
+            request: auth::QueryModuleAccountByNameRequest,
+        ) -> auth::QueryModuleAccountByNameResponse {
+            Err(Status::not_found(format!(
+                "account {} not found",
+                request.name
+            )))
+        }
 
-    async fn bech32_prefix(
-        &self,
-        _request: Request<auth::Bech32PrefixRequest>,
-    ) -> Result<Response<auth::Bech32PrefixResponse>, Status> {
-        Ok(Response::new(auth::Bech32PrefixResponse {
-            bech32_prefix: BECH32_PREFIX.to_owned(),
-        }))
-    }
+        fn bech32_prefix(&self, _request: auth::Bech32PrefixRequest) -> auth::Bech32PrefixResponse {
+            Ok(auth::Bech32PrefixResponse {
+                bech32_prefix: BECH32_PREFIX.to_owned(),
+            })
+        }
 
-    async fn address_bytes_to_string(
-        &self,
-        request: Request<auth::AddressBytesToStringRequest>,
-    ) -> Result<Response<auth::AddressBytesToStringResponse>, Status> {
-        let bytes = request.into_inner().address_bytes;
-        let id = cosmrs::AccountId::new(BECH32_PREFIX, &bytes)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        Ok(Response::new(auth::AddressBytesToStringResponse {
-            address_string: id.to_string(),
-        }))
-    }
+        fn address_bytes_to_string(
+            &self,
+            request: auth::AddressBytesToStringRequest,
+        ) -> auth::AddressBytesToStringResponse {
+            let bytes = request.address_bytes;
+            let id = cosmrs::AccountId::new(BECH32_PREFIX, &bytes)
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            Ok(auth::AddressBytesToStringResponse {
+                address_string: id.to_string(),
+            })
+        }
 
-    async fn address_string_to_bytes(
-        &self,
-        request: Request<auth::AddressStringToBytesRequest>,
-    ) -> Result<Response<auth::AddressStringToBytesResponse>, Status> {
-        let address = parse_address(&request.into_inner().address_string)?;
-        Ok(Response::new(auth::AddressStringToBytesResponse {
-            address_bytes: address.to_bytes(),
-        }))
-    }
+        fn address_string_to_bytes(
+            &self,
+            request: auth::AddressStringToBytesRequest,
+        ) -> auth::AddressStringToBytesResponse {
+            let address = parse_address(&request.address_string)?;
+            Ok(auth::AddressStringToBytesResponse {
+                address_bytes: address.to_bytes(),
+            })
+        }
 
-    async fn account_info(
-        &self,
-        request: Request<auth::QueryAccountInfoRequest>,
-    ) -> Result<Response<auth::QueryAccountInfoResponse>, Status> {
-        let address = parse_address(&request.into_inner().address)?;
-        Ok(Response::new(auth::QueryAccountInfoResponse {
-            info: Some(self.base_account(&address)?),
-        }))
+        fn account_info(
+            &self,
+            request: auth::QueryAccountInfoRequest,
+        ) -> auth::QueryAccountInfoResponse {
+            let address = parse_address(&request.address)?;
+            Ok(auth::QueryAccountInfoResponse {
+                info: Some(self.base_account(&address)?),
+            })
+        }
     }
 }

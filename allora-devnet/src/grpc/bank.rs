@@ -5,7 +5,7 @@ use std::sync::Arc;
 use cosmrs::proto::cosmos::bank::v1beta1 as bank;
 use cosmrs::proto::cosmos::bank::v1beta1::query_server::Query;
 use cosmrs::proto::cosmos::base::v1beta1::Coin;
-use tonic::{Request, Response, Status};
+use tonic::Status;
 
 use allora_sdk::tx::DENOM;
 
@@ -90,133 +90,123 @@ fn no_metadata(denom: &str) -> Status {
     Status::not_found(format!("client metadata for denom {denom}"))
 }
 
-#[tonic::async_trait]
-impl Query for BankService {
-    async fn balance(
-        &self,
-        request: Request<bank::QueryBalanceRequest>,
-    ) -> Result<Response<bank::QueryBalanceResponse>, Status> {
-        let req = request.into_inner();
-        Ok(Response::new(bank::QueryBalanceResponse {
-            balance: Some(self.balance(&req.address, &req.denom)?),
-        }))
-    }
+unary_handlers! {
+    impl Query for BankService {
+        fn balance(&self, req: bank::QueryBalanceRequest) -> bank::QueryBalanceResponse {
+            Ok(bank::QueryBalanceResponse {
+                balance: Some(self.balance(&req.address, &req.denom)?),
+            })
+        }
 
-    async fn all_balances(
-        &self,
-        request: Request<bank::QueryAllBalancesRequest>,
-    ) -> Result<Response<bank::QueryAllBalancesResponse>, Status> {
-        Ok(Response::new(bank::QueryAllBalancesResponse {
-            balances: self.all_balances(&request.into_inner().address)?,
-            pagination: None,
-        }))
-    }
+        fn all_balances(
+            &self,
+            request: bank::QueryAllBalancesRequest,
+        ) -> bank::QueryAllBalancesResponse {
+            Ok(bank::QueryAllBalancesResponse {
+                balances: self.all_balances(&request.address)?,
+                pagination: None,
+            })
+        }
 
-    async fn spendable_balances(
-        &self,
-        request: Request<bank::QuerySpendableBalancesRequest>,
-    ) -> Result<Response<bank::QuerySpendableBalancesResponse>, Status> {
-        // Nothing is locked on the devnet: spendable is the whole balance.
-        Ok(Response::new(bank::QuerySpendableBalancesResponse {
-            balances: self.all_balances(&request.into_inner().address)?,
-            pagination: None,
-        }))
-    }
+        fn spendable_balances(
+            &self,
+            request: bank::QuerySpendableBalancesRequest,
+        ) -> bank::QuerySpendableBalancesResponse {
+            // Nothing is locked on the devnet: spendable is the whole balance.
+            Ok(bank::QuerySpendableBalancesResponse {
+                balances: self.all_balances(&request.address)?,
+                pagination: None,
+            })
+        }
 
-    async fn spendable_balance_by_denom(
-        &self,
-        request: Request<bank::QuerySpendableBalanceByDenomRequest>,
-    ) -> Result<Response<bank::QuerySpendableBalanceByDenomResponse>, Status> {
-        let req = request.into_inner();
-        Ok(Response::new(bank::QuerySpendableBalanceByDenomResponse {
-            balance: Some(self.balance(&req.address, &req.denom)?),
-        }))
-    }
+        fn spendable_balance_by_denom(
+            &self,
+            req: bank::QuerySpendableBalanceByDenomRequest,
+        ) -> bank::QuerySpendableBalanceByDenomResponse {
+            Ok(bank::QuerySpendableBalanceByDenomResponse {
+                balance: Some(self.balance(&req.address, &req.denom)?),
+            })
+        }
 
-    async fn total_supply(
-        &self,
-        _request: Request<bank::QueryTotalSupplyRequest>,
-    ) -> Result<Response<bank::QueryTotalSupplyResponse>, Status> {
-        Ok(Response::new(bank::QueryTotalSupplyResponse {
-            supply: vec![coin(DENOM, self.supply())],
-            pagination: None,
-        }))
-    }
+        fn total_supply(
+            &self,
+            _request: bank::QueryTotalSupplyRequest,
+        ) -> bank::QueryTotalSupplyResponse {
+            Ok(bank::QueryTotalSupplyResponse {
+                supply: vec![coin(DENOM, self.supply())],
+                pagination: None,
+            })
+        }
 
-    async fn supply_of(
-        &self,
-        request: Request<bank::QuerySupplyOfRequest>,
-    ) -> Result<Response<bank::QuerySupplyOfResponse>, Status> {
-        let denom = request.into_inner().denom;
-        let amount = if denom == DENOM { self.supply() } else { 0 };
-        Ok(Response::new(bank::QuerySupplyOfResponse {
-            amount: Some(coin(&denom, amount)),
-        }))
-    }
+        fn supply_of(&self, request: bank::QuerySupplyOfRequest) -> bank::QuerySupplyOfResponse {
+            let denom = request.denom;
+            let amount = if denom == DENOM { self.supply() } else { 0 };
+            Ok(bank::QuerySupplyOfResponse {
+                amount: Some(coin(&denom, amount)),
+            })
+        }
 
-    async fn params(
-        &self,
-        _request: Request<bank::QueryParamsRequest>,
-    ) -> Result<Response<bank::QueryParamsResponse>, Status> {
-        Ok(Response::new(bank::QueryParamsResponse {
-            params: Some(bank::Params {
-                default_send_enabled: true,
-                ..Default::default()
-            }),
-        }))
-    }
+        fn params(&self, _request: bank::QueryParamsRequest) -> bank::QueryParamsResponse {
+            Ok(bank::QueryParamsResponse {
+                params: Some(bank::Params {
+                    default_send_enabled: true,
+                    ..Default::default()
+                }),
+            })
+        }
 
-    async fn denom_metadata(
-        &self,
-        request: Request<bank::QueryDenomMetadataRequest>,
-    ) -> Result<Response<bank::QueryDenomMetadataResponse>, Status> {
-        Err(no_metadata(&request.into_inner().denom))
-    }
+        fn denom_metadata(
+            &self,
+            request: bank::QueryDenomMetadataRequest,
+        ) -> bank::QueryDenomMetadataResponse {
+            Err(no_metadata(&request.denom))
+        }
 
-    async fn denom_metadata_by_query_string(
-        &self,
-        request: Request<bank::QueryDenomMetadataByQueryStringRequest>,
-    ) -> Result<Response<bank::QueryDenomMetadataByQueryStringResponse>, Status> {
-        Err(no_metadata(&request.into_inner().denom))
-    }
+        fn denom_metadata_by_query_string(
+            &self,
+            request: bank::QueryDenomMetadataByQueryStringRequest,
+        ) -> bank::QueryDenomMetadataByQueryStringResponse {
+            Err(no_metadata(&request.denom))
+        }
 
-    async fn denoms_metadata(
-        &self,
-        _request: Request<bank::QueryDenomsMetadataRequest>,
-    ) -> Result<Response<bank::QueryDenomsMetadataResponse>, Status> {
-        Ok(Response::new(bank::QueryDenomsMetadataResponse {
-            metadatas: Vec::new(),
-            pagination: None,
-        }))
-    }
+        fn denoms_metadata(
+            &self,
+            _request: bank::QueryDenomsMetadataRequest,
+        ) -> bank::QueryDenomsMetadataResponse {
+            Ok(bank::QueryDenomsMetadataResponse {
+                metadatas: Vec::new(),
+                pagination: None,
+            })
+        }
 
-    async fn denom_owners(
-        &self,
-        request: Request<bank::QueryDenomOwnersRequest>,
-    ) -> Result<Response<bank::QueryDenomOwnersResponse>, Status> {
-        Ok(Response::new(bank::QueryDenomOwnersResponse {
-            denom_owners: self.owners(&request.into_inner().denom),
-            pagination: None,
-        }))
-    }
+        fn denom_owners(
+            &self,
+            request: bank::QueryDenomOwnersRequest,
+        ) -> bank::QueryDenomOwnersResponse {
+            Ok(bank::QueryDenomOwnersResponse {
+                denom_owners: self.owners(&request.denom),
+                pagination: None,
+            })
+        }
 
-    async fn denom_owners_by_query(
-        &self,
-        request: Request<bank::QueryDenomOwnersByQueryRequest>,
-    ) -> Result<Response<bank::QueryDenomOwnersByQueryResponse>, Status> {
-        Ok(Response::new(bank::QueryDenomOwnersByQueryResponse {
-            denom_owners: self.owners(&request.into_inner().denom),
-            pagination: None,
-        }))
-    }
+        fn denom_owners_by_query(
+            &self,
+            request: bank::QueryDenomOwnersByQueryRequest,
+        ) -> bank::QueryDenomOwnersByQueryResponse {
+            Ok(bank::QueryDenomOwnersByQueryResponse {
+                denom_owners: self.owners(&request.denom),
+                pagination: None,
+            })
+        }
 
-    async fn send_enabled(
-        &self,
-        _request: Request<bank::QuerySendEnabledRequest>,
-    ) -> Result<Response<bank::QuerySendEnabledResponse>, Status> {
-        Ok(Response::new(bank::QuerySendEnabledResponse {
-            send_enabled: Vec::new(),
-            pagination: None,
-        }))
+        fn send_enabled(
+            &self,
+            _request: bank::QuerySendEnabledRequest,
+        ) -> bank::QuerySendEnabledResponse {
+            Ok(bank::QuerySendEnabledResponse {
+                send_enabled: Vec::new(),
+                pagination: None,
+            })
+        }
     }
 }

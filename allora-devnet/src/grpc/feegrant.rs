@@ -9,7 +9,7 @@ use cosmrs::proto::cosmos::feegrant::v1beta1 as feegrant;
 use cosmrs::proto::cosmos::feegrant::v1beta1::query_server::Query;
 use cosmrs::proto::{Any, Timestamp};
 use prost::{Message, Name};
-use tonic::{Request, Response, Status};
+use tonic::Status;
 
 use allora_sdk::tx::DENOM;
 
@@ -72,45 +72,45 @@ fn grant(granter: &str, grantee: &str, allowance: &BasicAllowance) -> feegrant::
     }
 }
 
-#[tonic::async_trait]
-impl Query for FeegrantService {
-    async fn allowance(
-        &self,
-        request: Request<feegrant::QueryAllowanceRequest>,
-    ) -> Result<Response<feegrant::QueryAllowanceResponse>, Status> {
-        let req = request.into_inner();
-        let granter = parse_address(&req.granter)?;
-        let grantee = parse_address(&req.grantee)?;
-        let found = self.grants(|g, e| g == granter.as_str() && e == grantee.as_str());
-        match found.into_iter().next() {
-            Some(grant) => Ok(Response::new(feegrant::QueryAllowanceResponse {
-                allowance: Some(grant),
-            })),
-            // The keeper's `ErrNotFound` comes back through the gRPC query
-            // router as an internal error with the wrapped text.
-            None => Err(Status::internal("fee-grant not found: not found")),
+unary_handlers! {
+    impl Query for FeegrantService {
+        fn allowance(
+            &self,
+            req: feegrant::QueryAllowanceRequest,
+        ) -> feegrant::QueryAllowanceResponse {
+            let granter = parse_address(&req.granter)?;
+            let grantee = parse_address(&req.grantee)?;
+            let found = self.grants(|g, e| g == granter.as_str() && e == grantee.as_str());
+            match found.into_iter().next() {
+                Some(grant) => Ok(feegrant::QueryAllowanceResponse {
+                    allowance: Some(grant),
+                }),
+                // The keeper's `ErrNotFound` comes back through the gRPC query
+                // router as an internal error with the wrapped text.
+                None => Err(Status::internal("fee-grant not found: not found")),
+            }
         }
-    }
 
-    async fn allowances(
-        &self,
-        request: Request<feegrant::QueryAllowancesRequest>,
-    ) -> Result<Response<feegrant::QueryAllowancesResponse>, Status> {
-        let grantee = parse_address(&request.into_inner().grantee)?;
-        Ok(Response::new(feegrant::QueryAllowancesResponse {
-            allowances: self.grants(|_, e| e == grantee.as_str()),
-            pagination: None,
-        }))
-    }
+        fn allowances(
+            &self,
+            request: feegrant::QueryAllowancesRequest,
+        ) -> feegrant::QueryAllowancesResponse {
+            let grantee = parse_address(&request.grantee)?;
+            Ok(feegrant::QueryAllowancesResponse {
+                allowances: self.grants(|_, e| e == grantee.as_str()),
+                pagination: None,
+            })
+        }
 
-    async fn allowances_by_granter(
-        &self,
-        request: Request<feegrant::QueryAllowancesByGranterRequest>,
-    ) -> Result<Response<feegrant::QueryAllowancesByGranterResponse>, Status> {
-        let granter = parse_address(&request.into_inner().granter)?;
-        Ok(Response::new(feegrant::QueryAllowancesByGranterResponse {
-            allowances: self.grants(|g, _| g == granter.as_str()),
-            pagination: None,
-        }))
+        fn allowances_by_granter(
+            &self,
+            request: feegrant::QueryAllowancesByGranterRequest,
+        ) -> feegrant::QueryAllowancesByGranterResponse {
+            let granter = parse_address(&request.granter)?;
+            Ok(feegrant::QueryAllowancesByGranterResponse {
+                allowances: self.grants(|g, _| g == granter.as_str()),
+                pagination: None,
+            })
+        }
     }
 }

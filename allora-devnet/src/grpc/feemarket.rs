@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use cosmrs::proto::cosmos::base::v1beta1::DecCoin;
-use tonic::{Request, Response, Status};
+use tonic::Status;
 
 use allora_sdk::proto::feemarket as fm;
 
@@ -33,32 +33,27 @@ impl FeemarketService {
     }
 }
 
-#[tonic::async_trait]
-impl Query for FeemarketService {
-    async fn gas_price(
-        &self,
-        request: Request<fm::GasPriceRequest>,
-    ) -> Result<Response<fm::GasPriceResponse>, Status> {
-        self.shared
-            .gas_price_queries
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let denom = request.into_inner().denom;
-        if denom != DENOM {
-            return Err(Status::not_found(format!(
-                "unable to get gas price for denom {denom}"
-            )));
+unary_handlers! {
+    impl Query for FeemarketService {
+        fn gas_price(&self, request: fm::GasPriceRequest) -> fm::GasPriceResponse {
+            self.shared
+                .gas_price_queries
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let denom = request.denom;
+            if denom != DENOM {
+                return Err(Status::not_found(format!(
+                    "unable to get gas price for denom {denom}"
+                )));
+            }
+            Ok(fm::GasPriceResponse {
+                price: Some(self.price()),
+            })
         }
-        Ok(Response::new(fm::GasPriceResponse {
-            price: Some(self.price()),
-        }))
-    }
 
-    async fn gas_prices(
-        &self,
-        _request: Request<fm::GasPricesRequest>,
-    ) -> Result<Response<fm::GasPricesResponse>, Status> {
-        Ok(Response::new(fm::GasPricesResponse {
-            prices: vec![self.price()],
-        }))
+        fn gas_prices(&self, _request: fm::GasPricesRequest) -> fm::GasPricesResponse {
+            Ok(fm::GasPricesResponse {
+                prices: vec![self.price()],
+            })
+        }
     }
 }

@@ -5,6 +5,35 @@
 // only to unbox it at the trait boundary would buy nothing.
 #![allow(clippy::result_large_err)]
 
+/// Implements a tonic service trait whose unary handlers are written on the
+/// messages themselves: each `fn name(&self, request: Req) -> Resp { .. }`,
+/// whose body gives `Result<Resp, Status>`, becomes the trait's
+/// `async fn name(&self, Request<Req>) -> Result<Response<Resp>, Status>`,
+/// the request unwrapped before the body runs and its answer wrapped after.
+macro_rules! unary_handlers {
+    (
+        impl $service_trait:ident for $service:ident {
+            $(
+                fn $method:ident(&$self:ident, $request:ident: $req:ty $(,)?) -> $resp:ty $body:block
+            )*
+        }
+    ) => {
+        #[tonic::async_trait]
+        impl $service_trait for $service {
+            $(
+                async fn $method(
+                    &$self,
+                    request: tonic::Request<$req>,
+                ) -> Result<tonic::Response<$resp>, tonic::Status> {
+                    let $request: $req = request.into_inner();
+                    let answer: Result<$resp, tonic::Status> = $body;
+                    answer.map(tonic::Response::new)
+                }
+            )*
+        }
+    };
+}
+
 mod auth;
 mod bank;
 mod emissions;

@@ -9,7 +9,7 @@ use cosmrs::proto::tendermint::types::{self as tm, BlockId};
 use cosmrs::proto::tendermint::version::Consensus;
 use cosmrs::proto::Timestamp;
 use sha2::{Digest, Sha256};
-use tonic::{Request, Response, Status};
+use tonic::Status;
 
 use super::super::{IncludedTx, Shared};
 use super::not_served;
@@ -84,83 +84,75 @@ impl NodeService {
     }
 }
 
-#[tonic::async_trait]
-impl Service for NodeService {
-    async fn get_node_info(
-        &self,
-        _request: Request<node::GetNodeInfoRequest>,
-    ) -> Result<Response<node::GetNodeInfoResponse>, Status> {
-        let chain_id = self.shared.chain().chain_id.clone();
-        Ok(Response::new(node::GetNodeInfoResponse {
-            default_node_info: Some(DefaultNodeInfo {
-                network: chain_id,
-                moniker: "allora-devnet".to_owned(),
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-                ..Default::default()
-            }),
-            application_version: Some(node::VersionInfo {
-                name: "allora-devnet".to_owned(),
-                app_name: "allora-devnet".to_owned(),
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-                ..Default::default()
-            }),
-        }))
-    }
+unary_handlers! {
+    impl Service for NodeService {
+        fn get_node_info(&self, _request: node::GetNodeInfoRequest) -> node::GetNodeInfoResponse {
+            let chain_id = self.shared.chain().chain_id.clone();
+            Ok(node::GetNodeInfoResponse {
+                default_node_info: Some(DefaultNodeInfo {
+                    network: chain_id,
+                    moniker: "allora-devnet".to_owned(),
+                    version: env!("CARGO_PKG_VERSION").to_owned(),
+                    ..Default::default()
+                }),
+                application_version: Some(node::VersionInfo {
+                    name: "allora-devnet".to_owned(),
+                    app_name: "allora-devnet".to_owned(),
+                    version: env!("CARGO_PKG_VERSION").to_owned(),
+                    ..Default::default()
+                }),
+            })
+        }
 
-    async fn get_syncing(
-        &self,
-        _request: Request<node::GetSyncingRequest>,
-    ) -> Result<Response<node::GetSyncingResponse>, Status> {
-        Ok(Response::new(node::GetSyncingResponse { syncing: false }))
-    }
+        fn get_syncing(&self, _request: node::GetSyncingRequest) -> node::GetSyncingResponse {
+            Ok(node::GetSyncingResponse { syncing: false })
+        }
 
-    async fn get_latest_block(
-        &self,
-        _request: Request<node::GetLatestBlockRequest>,
-    ) -> Result<Response<node::GetLatestBlockResponse>, Status> {
-        let height = self.shared.chain().height;
-        let (id, block, sdk_block) = self.block(height)?;
-        Ok(Response::new(node::GetLatestBlockResponse {
-            block_id: Some(id),
-            block: Some(block),
-            sdk_block: Some(sdk_block),
-        }))
-    }
+        fn get_latest_block(
+            &self,
+            _request: node::GetLatestBlockRequest,
+        ) -> node::GetLatestBlockResponse {
+            let height = self.shared.chain().height;
+            let (id, block, sdk_block) = self.block(height)?;
+            Ok(node::GetLatestBlockResponse {
+                block_id: Some(id),
+                block: Some(block),
+                sdk_block: Some(sdk_block),
+            })
+        }
 
-    async fn get_block_by_height(
-        &self,
-        request: Request<node::GetBlockByHeightRequest>,
-    ) -> Result<Response<node::GetBlockByHeightResponse>, Status> {
-        let (id, block, sdk_block) = self.block(request.into_inner().height)?;
-        Ok(Response::new(node::GetBlockByHeightResponse {
-            block_id: Some(id),
-            block: Some(block),
-            sdk_block: Some(sdk_block),
-        }))
-    }
+        fn get_block_by_height(
+            &self,
+            request: node::GetBlockByHeightRequest,
+        ) -> node::GetBlockByHeightResponse {
+            let (id, block, sdk_block) = self.block(request.height)?;
+            Ok(node::GetBlockByHeightResponse {
+                block_id: Some(id),
+                block: Some(block),
+                sdk_block: Some(sdk_block),
+            })
+        }
 
-    async fn get_latest_validator_set(
-        &self,
-        _request: Request<node::GetLatestValidatorSetRequest>,
-    ) -> Result<Response<node::GetLatestValidatorSetResponse>, Status> {
-        Err(not_served(
-            "GetLatestValidatorSet (the devnet has no validators)",
-        ))
-    }
+        fn get_latest_validator_set(
+            &self,
+            _request: node::GetLatestValidatorSetRequest,
+        ) -> node::GetLatestValidatorSetResponse {
+            Err(not_served(
+                "GetLatestValidatorSet (the devnet has no validators)",
+            ))
+        }
 
-    async fn get_validator_set_by_height(
-        &self,
-        _request: Request<node::GetValidatorSetByHeightRequest>,
-    ) -> Result<Response<node::GetValidatorSetByHeightResponse>, Status> {
-        Err(not_served(
-            "GetValidatorSetByHeight (the devnet has no validators)",
-        ))
-    }
+        fn get_validator_set_by_height(
+            &self,
+            _request: node::GetValidatorSetByHeightRequest,
+        ) -> node::GetValidatorSetByHeightResponse {
+            Err(not_served(
+                "GetValidatorSetByHeight (the devnet has no validators)",
+            ))
+        }
 
-    async fn abci_query(
-        &self,
-        _request: Request<node::AbciQueryRequest>,
-    ) -> Result<Response<node::AbciQueryResponse>, Status> {
-        Err(not_served("ABCIQuery"))
+        fn abci_query(&self, _request: node::AbciQueryRequest) -> node::AbciQueryResponse {
+            Err(not_served("ABCIQuery"))
+        }
     }
 }
