@@ -117,58 +117,59 @@ mod tests {
 
     use super::*;
 
-    fn refused(route: Route) -> String {
-        match route {
-            Route::Refuse(status) => {
-                assert_eq!(status.code(), tonic::Code::Unimplemented);
-                status.message().to_owned()
-            }
-            Route::Serve(path) => panic!("served at {path}"),
-        }
-    }
-
     #[test]
     fn only_the_protocols_service_and_methods_are_served() {
-        let v9 = DevnetProtocol::V9;
-        assert!(matches!(
-            route("/emissions.v9.QueryService/GetTopic", v9),
-            Route::Serve(p) if p == "/emissions.v10.QueryService/GetTopic"
-        ));
-        assert_eq!(
-            refused(route("/emissions.v10.QueryService/GetTopic", v9)),
-            "unknown service emissions.v10.QueryService"
-        );
-        assert_eq!(
-            refused(route("/emissions.v9.QueryService/GetTopicEpochs", v9)),
-            "unknown method GetTopicEpochs for service emissions.v9.QueryService"
-        );
-        assert!(refused(route(
-            "/emissions.v9.QueryService/GetLatestNetworkInferences",
-            v9
-        ))
-        .contains("not served by the allora devnet"));
-        assert_eq!(
-            refused(route(
-                "/emissions.v10.QueryService/GetTopicEpochs",
-                DevnetProtocol::V10
-            )),
-            "unknown method GetTopicEpochs for service emissions.v10.QueryService"
-        );
-        assert!(matches!(
-            route(
-                "/emissions.v10.QueryService/GetTopicEpochs",
-                DevnetProtocol::V10_WALL_CLOCK
-            ),
-            Route::Serve(_)
-        ));
+        let (v9, v10) = (DevnetProtocol::V9, DevnetProtocol::V10);
         let v11 = DevnetProtocol::new(EmissionsVersion::new(11), WindowMode::Blocks);
-        assert!(matches!(
-            route("/emissions.v11.QueryService/GetParams", v11),
-            Route::Serve(p) if p == "/emissions.v10.QueryService/GetParams"
-        ));
-        assert_eq!(
-            refused(route("/cosmos.nope.v1.Query/X", v11)),
-            "unknown service cosmos.nope.v1.Query"
-        );
+        // (path, protocol, where the implementation serves it)
+        let served = [
+            ("emissions.v9.QueryService/GetTopic", v9, "GetTopic"),
+            (
+                "emissions.v10.QueryService/GetTopicEpochs",
+                DevnetProtocol::V10_WALL_CLOCK,
+                "GetTopicEpochs",
+            ),
+            ("emissions.v11.QueryService/GetParams", v11, "GetParams"),
+        ];
+        for (path, protocol, method) in served {
+            let implementation = format!("/emissions.v10.QueryService/{method}");
+            match route(&format!("/{path}"), protocol) {
+                Route::Serve(at) => assert_eq!(at, implementation, "{path}"),
+                Route::Refuse(status) => panic!("{path} refused: {status}"),
+            }
+        }
+        // (path, protocol, the UNIMPLEMENTED status's message)
+        let refused = [
+            (
+                "emissions.v10.QueryService/GetTopic",
+                v9,
+                "unknown service emissions.v10.QueryService",
+            ),
+            (
+                "emissions.v9.QueryService/GetTopicEpochs",
+                v9,
+                "unknown method GetTopicEpochs for service emissions.v9.QueryService",
+            ),
+            (
+                "emissions.v9.QueryService/GetLatestNetworkInferences",
+                v9,
+                "emissions.v9.QueryService/GetLatestNetworkInferences is not served by the allora devnet",
+            ),
+            (
+                "emissions.v10.QueryService/GetTopicEpochs",
+                v10,
+                "unknown method GetTopicEpochs for service emissions.v10.QueryService",
+            ),
+            ("cosmos.nope.v1.Query/X", v11, "unknown service cosmos.nope.v1.Query"),
+        ];
+        for (path, protocol, message) in refused {
+            match route(&format!("/{path}"), protocol) {
+                Route::Refuse(status) => {
+                    assert_eq!(status.code(), tonic::Code::Unimplemented, "{path}");
+                    assert_eq!(status.message(), message, "{path}");
+                }
+                Route::Serve(at) => panic!("{path} served at {at}"),
+            }
+        }
     }
 }
