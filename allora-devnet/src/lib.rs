@@ -74,6 +74,7 @@ mod protocol;
 mod state;
 mod websocket;
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -220,6 +221,20 @@ async fn produce_blocks(shared: Arc<Shared>, interval: Duration) {
     }
 }
 
+/// Builder methods that each set one field of the configuration to their
+/// argument.
+macro_rules! config_setters {
+    ($($(#[doc = $doc:literal])* $name:ident($ty:ty) => $($field:ident).+;)*) => {
+        $(
+            $(#[doc = $doc])*
+            pub fn $name(mut self, $name: $ty) -> Self {
+                self.config.$($field).+ = $name;
+                self
+            }
+        )*
+    };
+}
+
 /// Builds a [`Devnet`].
 #[derive(Debug, Clone)]
 pub struct DevnetBuilder {
@@ -245,59 +260,36 @@ impl DevnetBuilder {
         self
     }
 
-    /// Sets the feemarket minimum gas price.
-    pub fn min_gas_price(mut self, price: GasPrice) -> Self {
-        self.config.min_gas_price = price;
-        self
-    }
-
-    /// Sets the registration fee, in uallo.
-    pub fn registration_fee(mut self, fee: u128) -> Self {
-        self.config.registration_fee = fee;
-        self
-    }
-
-    /// Sets the emissions parameters payloads are checked against.
-    pub fn params(mut self, params: EmissionsParams) -> Self {
-        self.config.params = params;
-        self
-    }
-
-    /// Sets the data fee charged per payload, in uallo.
-    pub fn data_sending_fee(mut self, fee: u128) -> Self {
-        self.config.params.data_sending_fee = fee;
-        self
-    }
-
-    /// Sets the largest payload message, in encoded bytes.
-    pub fn max_serialized_msg_length(mut self, bytes: i64) -> Self {
-        self.config.params.max_serialized_msg_length = bytes;
-        self
-    }
-
-    /// Sets the longest canonical label, in bytes (1..=1024).
-    pub fn max_canonical_label_byte_length(mut self, bytes: u64) -> Self {
-        self.config.params.max_canonical_label_byte_length = bytes;
-        self
-    }
-
-    /// Sets how many inferers are admitted per nonce on topics without
-    /// their own cap.
-    pub fn max_top_inferers_to_reward(mut self, max: u64) -> Self {
-        self.config.params.max_top_inferers_to_reward = max;
-        self
-    }
-
-    /// Sets how many forecasters are admitted per nonce.
-    pub fn max_top_forecasters_to_reward(mut self, max: u64) -> Self {
-        self.config.params.max_top_forecasters_to_reward = max;
-        self
-    }
-
-    /// Sets how many elements of a forecast are kept.
-    pub fn max_elements_per_forecast(mut self, max: u64) -> Self {
-        self.config.params.max_elements_per_forecast = max;
-        self
+    config_setters! {
+        /// Sets the feemarket minimum gas price.
+        min_gas_price(GasPrice) => min_gas_price;
+        /// Sets the registration fee, in uallo.
+        registration_fee(u128) => registration_fee;
+        /// Sets the emissions parameters payloads are checked against.
+        params(EmissionsParams) => params;
+        /// Sets the data fee charged per payload, in uallo.
+        data_sending_fee(u128) => params.data_sending_fee;
+        /// Sets the largest payload message, in encoded bytes.
+        max_serialized_msg_length(i64) => params.max_serialized_msg_length;
+        /// Sets the longest canonical label, in bytes (1..=1024).
+        max_canonical_label_byte_length(u64) => params.max_canonical_label_byte_length;
+        /// Sets how many inferers are admitted per nonce on topics without
+        /// their own cap.
+        max_top_inferers_to_reward(u64) => params.max_top_inferers_to_reward;
+        /// Sets how many forecasters are admitted per nonce.
+        max_top_forecasters_to_reward(u64) => params.max_top_forecasters_to_reward;
+        /// Sets how many elements of a forecast are kept.
+        max_elements_per_forecast(u64) => params.max_elements_per_forecast;
+        /// Sets how many worker nonces may stay open per topic.
+        max_unfulfilled_worker_requests(u64) => max_unfulfilled_worker_requests;
+        /// Sets the gRPC listening address (default `127.0.0.1:0`).
+        grpc_addr(SocketAddr) => grpc_addr;
+        /// Sets the websocket listening address (default `127.0.0.1:0`).
+        websocket_addr(SocketAddr) => websocket_addr;
+        /// Speaks `protocol` from genesis (default [`DevnetProtocol::V10`]):
+        /// emissions v9, v10, or v10 with wall-clock windows, whose topic
+        /// timings are seconds.
+        emissions(DevnetProtocol) => protocol;
     }
 
     /// Enables (with these members) or disables the global whitelist.
@@ -319,32 +311,6 @@ impl DevnetBuilder {
     ) -> Self {
         self.config.params.global_worker_whitelist_enabled = enabled;
         self.config.params.global_worker_whitelist = members.into_iter().collect();
-        self
-    }
-
-    /// Sets how many worker nonces may stay open per topic.
-    pub fn max_unfulfilled_worker_requests(mut self, max: u64) -> Self {
-        self.config.max_unfulfilled_worker_requests = max;
-        self
-    }
-
-    /// Sets the gRPC listening address (default `127.0.0.1:0`).
-    pub fn grpc_addr(mut self, addr: SocketAddr) -> Self {
-        self.config.grpc_addr = addr;
-        self
-    }
-
-    /// Sets the websocket listening address (default `127.0.0.1:0`).
-    pub fn websocket_addr(mut self, addr: SocketAddr) -> Self {
-        self.config.websocket_addr = addr;
-        self
-    }
-
-    /// Speaks `protocol` from genesis (default [`DevnetProtocol::V10`]):
-    /// emissions v9, v10, or v10 with wall-clock windows, whose topic
-    /// timings are seconds.
-    pub fn emissions(mut self, protocol: DevnetProtocol) -> Self {
-        self.config.protocol = protocol;
         self
     }
 
@@ -460,12 +426,8 @@ impl DevnetHandle {
     /// Activates or deactivates a topic. An inactive topic opens no nonces;
     /// payloads for a nonce it still has open are accepted, as on the chain.
     pub fn set_topic_active(&self, topic_id: u64, active: bool) -> Result<(), DevnetError> {
-        self.shared.chain().apply(|ledger, _| {
-            let topic = ledger
-                .topics
-                .get_mut(&topic_id)
-                .ok_or(DevnetError::UnknownTopic(topic_id))?;
-            topic.config.active = active;
+        self.update_topic(topic_id, |topic| {
+            topic.active = active;
             Ok(())
         })
     }
@@ -479,17 +441,13 @@ impl DevnetHandle {
         topic_id: u64,
         window: i64,
     ) -> Result<(), DevnetError> {
-        self.shared.chain().apply(|ledger, _| {
-            let topic = ledger
-                .topics
-                .get_mut(&topic_id)
-                .ok_or(DevnetError::UnknownTopic(topic_id))?;
-            if window <= 0 || window > topic.config.epoch_length {
+        self.update_topic(topic_id, |topic| {
+            if window <= 0 || window > topic.epoch_length {
                 return Err(DevnetError::Config(format!(
                     "topic {topic_id}: the worker submission window must be in 1..=epoch_length"
                 )));
             }
-            topic.config.worker_submission_window = window;
+            topic.worker_submission_window = window;
             Ok(())
         })
     }
@@ -501,13 +459,24 @@ impl DevnetHandle {
         topic_id: u64,
         members: Option<Vec<Address>>,
     ) -> Result<(), DevnetError> {
+        self.update_topic(topic_id, |topic| {
+            topic.worker_whitelist = members.clone();
+            Ok(())
+        })
+    }
+
+    /// Changes a topic's configuration in place, as an `UpdateTopic` would.
+    fn update_topic(
+        &self,
+        topic_id: u64,
+        update: impl Fn(&mut TopicConfig) -> Result<(), DevnetError>,
+    ) -> Result<(), DevnetError> {
         self.shared.chain().apply(|ledger, _| {
             let topic = ledger
                 .topics
                 .get_mut(&topic_id)
                 .ok_or(DevnetError::UnknownTopic(topic_id))?;
-            topic.config.worker_whitelist = members.clone();
-            Ok(())
+            update(&mut topic.config)
         })
     }
 
@@ -590,12 +559,8 @@ impl DevnetHandle {
 
     /// Registers a worker in a topic without a transaction.
     pub fn register_worker(&self, topic_id: u64, address: &Address) -> Result<(), DevnetError> {
-        self.shared.chain().apply(|ledger, _| {
-            if !ledger.topics.contains_key(&topic_id) {
-                return Err(DevnetError::UnknownTopic(topic_id));
-            }
-            ledger.workers.insert((topic_id, address.to_string()));
-            Ok(())
+        self.update_workers(topic_id, |workers| {
+            workers.insert((topic_id, address.to_string()));
         })
     }
 
@@ -603,11 +568,23 @@ impl DevnetHandle {
     /// the chain's `RemoveRegistration` does), so its payloads meet the
     /// chain's "address not registered" refusal (emissions code 13).
     pub fn unregister_worker(&self, topic_id: u64, address: &Address) -> Result<(), DevnetError> {
+        self.update_workers(topic_id, |workers| {
+            workers.remove(&(topic_id, address.to_string()));
+        })
+    }
+
+    /// Changes the worker registrations of an existing topic without a
+    /// transaction.
+    fn update_workers(
+        &self,
+        topic_id: u64,
+        update: impl Fn(&mut BTreeSet<(u64, String)>),
+    ) -> Result<(), DevnetError> {
         self.shared.chain().apply(|ledger, _| {
             if !ledger.topics.contains_key(&topic_id) {
                 return Err(DevnetError::UnknownTopic(topic_id));
             }
-            ledger.workers.remove(&(topic_id, address.to_string()));
+            update(&mut ledger.workers);
             Ok(())
         })
     }
