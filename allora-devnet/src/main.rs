@@ -109,13 +109,8 @@ fn parse_protocol(text: &str) -> Result<DevnetProtocol, String> {
 }
 
 fn parse_upgrade(text: &str) -> Result<(i64, DevnetProtocol), String> {
-    let (height, protocol) = text
-        .split_once(':')
-        .ok_or_else(|| "expected HEIGHT:PROTOCOL, e.g. 100:v10".to_owned())?;
-    let height = height
-        .parse::<i64>()
-        .map_err(|e| format!("{height:?}: {e}"))?;
-    Ok((height, parse_protocol(protocol)?))
+    let (height, protocol) = split_pair(text, "HEIGHT:PROTOCOL, e.g. 100:v10")?;
+    Ok((parse_number(height)?, parse_protocol(protocol)?))
 }
 
 fn parse_topic(text: &str) -> Result<TopicConfig, String> {
@@ -131,25 +126,31 @@ fn parse_address(text: &str) -> Result<Address, String> {
 }
 
 fn parse_fund(text: &str) -> Result<AccountConfig, String> {
-    let (address, amount) = text
-        .split_once(':')
-        .ok_or_else(|| "expected ADDRESS:UALLO".to_owned())?;
-    let address = Address::from_str(address).map_err(|e| e.to_string())?;
-    let amount = amount
-        .parse::<u128>()
-        .map_err(|e| format!("{amount:?}: {e}"))?;
-    Ok(AccountConfig::new(address, amount))
+    let (address, amount) = split_pair(text, "ADDRESS:UALLO")?;
+    Ok(AccountConfig::new(
+        parse_address(address)?,
+        parse_number(amount)?,
+    ))
 }
 
 fn parse_worker(text: &str) -> Result<(u64, Address), String> {
-    let (topic, address) = text
-        .split_once(':')
-        .ok_or_else(|| "expected TOPIC:ADDRESS".to_owned())?;
-    let topic = topic
-        .parse::<u64>()
-        .map_err(|e| format!("{topic:?}: {e}"))?;
-    let address = Address::from_str(address).map_err(|e| e.to_string())?;
-    Ok((topic, address))
+    let (topic, address) = split_pair(text, "TOPIC:ADDRESS")?;
+    Ok((parse_number(topic)?, parse_address(address)?))
+}
+
+/// The two sides of an `A:B` argument whose shape is `expected`.
+fn split_pair<'a>(text: &'a str, expected: &str) -> Result<(&'a str, &'a str), String> {
+    text.split_once(':')
+        .ok_or_else(|| format!("expected {expected}"))
+}
+
+/// A number argument; the error quotes the text.
+fn parse_number<T>(text: &str) -> Result<T, String>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    text.parse::<T>().map_err(|e| format!("{text:?}: {e}"))
 }
 
 /// The devnet the arguments describe.
@@ -325,5 +326,27 @@ mod tests {
 
     fn devnet_error(args: Args) -> String {
         devnet(args).map(|_| ()).unwrap_err()
+    }
+
+    #[test]
+    fn pair_arguments_parse_or_say_what_they_expect() {
+        let member = "allo19rl4cm2hmr8afy4kldpxz3fka4jguq0ajnh7gv";
+        let (topic, address) = parse_worker(&format!("3:{member}")).unwrap();
+        assert_eq!((topic, address.as_str()), (3, member));
+        let account = parse_fund(&format!("{member}:500")).unwrap();
+        assert_eq!((account.address.as_str(), account.balance), (member, 500));
+        assert_eq!(parse_upgrade("100:v9").unwrap(), (100, DevnetProtocol::V9));
+        assert_eq!(parse_worker(member).unwrap_err(), "expected TOPIC:ADDRESS");
+        assert_eq!(parse_fund("500").unwrap_err(), "expected ADDRESS:UALLO");
+        assert_eq!(
+            parse_upgrade("v9").unwrap_err(),
+            "expected HEIGHT:PROTOCOL, e.g. 100:v10"
+        );
+        assert_eq!(
+            parse_upgrade("soon:v9").unwrap_err(),
+            "\"soon\": invalid digit found in string"
+        );
+        assert!(parse_fund(&format!("{member}:-1")).is_err());
+        assert!(parse_worker("3:nobody").is_err());
     }
 }
