@@ -52,7 +52,7 @@ use allora_sdk::payload::{PayloadError, WorkerPayload};
 use allora_sdk::proto::emissions::{v10, v3};
 use allora_sdk::proto::{to_any, Any};
 use allora_sdk::signer::SharedSigner;
-use allora_sdk::tx::{Fee, SignedTx, SignerData, TxBuildError, UnsignedTx};
+use allora_sdk::tx::{tx_hash, Fee, SignedTx, SignerData, TxBuildError, UnsignedTx};
 use allora_sdk::worker::{
     Submission, TopicSpec, Worker, WorkerBuilder, WorkerError, WorkerResults,
 };
@@ -713,10 +713,7 @@ pub async fn through_stages(
         Some(
             get_tx(&channel, tx.hash())
                 .await
-                .map_err(|status| FixtureError::Grpc {
-                    call: "GetTx",
-                    status: Box::new(status),
-                })?,
+                .map_err(grpc_error("GetTx"))?,
         )
     } else {
         None
@@ -749,10 +746,7 @@ pub fn sign_tx(
 /// Simulates a transaction (bytes from
 /// [`UnsignedTx::simulation_bytes`]) and returns the gas it used.
 pub async fn simulate_gas(channel: &Channel, tx_bytes: Vec<u8>) -> Result<u64, FixtureError> {
-    let grpc = |status| FixtureError::Grpc {
-        call: "Simulate",
-        status: Box::new(status),
-    };
+    let grpc = grpc_error("Simulate");
     // The deprecated `tx` field stays empty: the bytes carry the transaction.
     #[allow(deprecated)]
     let request = SimulateRequest { tx: None, tx_bytes };
@@ -769,10 +763,7 @@ pub async fn simulate_gas(channel: &Channel, tx_bytes: Vec<u8>) -> Result<u64, F
 /// Broadcasts raw transaction bytes in sync mode and returns the CheckTx
 /// answer (a refusal is an answer, not an error).
 pub async fn broadcast(channel: &Channel, bytes: &[u8]) -> Result<TxResponse, FixtureError> {
-    let grpc = |status| FixtureError::Grpc {
-        call: "BroadcastTx",
-        status: Box::new(status),
-    };
+    let grpc = grpc_error("BroadcastTx");
     TxClient::new(channel.clone())
         .broadcast_tx(BroadcastTxRequest {
             tx_bytes: bytes.to_vec(),
@@ -809,22 +800,36 @@ pub async fn deliver(
     channel: &Channel,
     tx: &SignedTx,
 ) -> Result<TxResponse, FixtureError> {
-    let checked = broadcast(channel, tx.to_bytes()).await?;
+    deliver_bytes(devnet, channel, tx.to_bytes()).await
+}
+
+/// [`deliver`] for raw `TxRaw` bytes (a golden vector's, a hand-built
+/// transaction's).
+pub async fn deliver_bytes(
+    devnet: &DevnetHandle,
+    channel: &Channel,
+    bytes: &[u8],
+) -> Result<TxResponse, FixtureError> {
+    let hash = tx_hash(bytes);
+    let checked = broadcast(channel, bytes).await?;
     if checked.code != 0 {
         return Err(FixtureError::CheckTx {
-            hash: tx.hash().to_owned(),
+            hash,
             code: checked.code,
             codespace: checked.codespace,
             log: checked.raw_log,
         });
     }
     devnet.produce_block().await;
-    get_tx(channel, tx.hash())
-        .await
-        .map_err(|status| FixtureError::Grpc {
-            call: "GetTx",
-            status: Box::new(status),
-        })
+    get_tx(channel, &hash).await.map_err(grpc_error("GetTx"))
+}
+
+/// Maps a failed gRPC `call` to [`FixtureError::Grpc`].
+fn grpc_error(call: &'static str) -> impl Fn(tonic::Status) -> FixtureError + Copy {
+    move |status| FixtureError::Grpc {
+        call,
+        status: Box::new(status),
+    }
 }
 
 /// A loopback port nothing listens on (bound, then released), so
