@@ -151,8 +151,7 @@ async fn tx_signatures_are_verified_against_chain_id_and_account_number() {
     let wrong_chain = sign_tx("allora-testnet-1", &a.worker, msg(), 5, 0, GAS, FEE).unwrap();
     let wrong_number = sign(&a.worker, msg(), 99, 0);
     for tx in [wrong_chain, wrong_number] {
-        let res = broadcast(&ch, tx.to_bytes()).await.unwrap();
-        assert_code(&res, 4, "sdk");
+        let res = check_refused(&ch, &tx, 4, "sdk").await;
         assert!(res.raw_log.starts_with(&format!(
             "signature verification failed; please verify account number (5) and chain-id ({CHAIN_ID})"
         )));
@@ -179,8 +178,7 @@ async fn tx_signed_by_another_key_than_the_message_signer_is_refused() {
     let (a, _devnet, ch) = connected().await;
     // The worker's payload, in a tx signed by the outsider.
     let tx = sign(&a.outsider, vec![payload(&a.worker, TOPIC)], 5, 0);
-    let res = broadcast(&ch, tx.to_bytes()).await.unwrap();
-    assert_code(&res, 8, "sdk");
+    let res = check_refused(&ch, &tx, 8, "sdk").await;
     assert!(res.raw_log.contains("pubKey does not match signer address"));
 }
 
@@ -188,8 +186,7 @@ async fn tx_signed_by_another_key_than_the_message_signer_is_refused() {
 async fn wrong_sequence_is_refused_at_check_tx_and_bump_sequence_desyncs() {
     let (a, devnet, ch) = connected().await;
     let tx = sign(&a.worker, vec![payload(&a.worker, TOPIC)], 5, 3);
-    let res = broadcast(&ch, tx.to_bytes()).await.unwrap();
-    assert_code(&res, 32, "sdk");
+    let res = check_refused(&ch, &tx, 32, "sdk").await;
     assert_eq!(
         res.raw_log,
         "account sequence mismatch, expected 0, got 3: incorrect account sequence"
@@ -209,18 +206,15 @@ async fn wrong_sequence_is_refused_at_check_tx_and_bump_sequence_desyncs() {
 #[tokio::test]
 async fn low_fee_and_low_balance_are_refused() {
     let (a, _devnet, ch) = connected().await;
-    let low = sign_tx(
-        CHAIN_ID,
+    let low = sign_paying(
         &a.worker,
         vec![payload(&a.worker, TOPIC)],
         5,
         0,
         GAS,
         FEE - 1,
-    )
-    .unwrap();
-    let res = broadcast(&ch, low.to_bytes()).await.unwrap();
-    assert_code(&res, 13, "sdk");
+    );
+    let res = check_refused(&ch, &low, 13, "sdk").await;
     assert_eq!(
         res.raw_log,
         format!(
@@ -229,8 +223,7 @@ async fn low_fee_and_low_balance_are_refused() {
         )
     );
     let poor = sign(&a.poor, vec![payload(&a.poor, TOPIC)], 7, 0);
-    let res = broadcast(&ch, poor.to_bytes()).await.unwrap();
-    assert_code(&res, 5, "sdk");
+    let res = check_refused(&ch, &poor, 5, "sdk").await;
     assert!(res.raw_log.ends_with("insufficient funds"));
 }
 
@@ -239,10 +232,10 @@ async fn out_of_gas_is_included_charged_and_not_applied() {
     let (a, devnet, ch) = connected().await;
     let msgs = vec![payload(&a.worker, TOPIC)];
     // Enough for the ante handler, not for the payload.
-    let probe = sign_tx(CHAIN_ID, &a.worker, msgs.clone(), 5, 0, GAS, FEE).unwrap();
+    let probe = sign(&a.worker, msgs.clone(), 5, 0);
     let gas = ante_gas(probe.to_bytes().len(), 1) + PAYLOAD_BASE_GAS / 2;
     let fee = u128::from(gas) * 10;
-    let tx = sign_tx(CHAIN_ID, &a.worker, msgs, 5, 0, gas, fee).unwrap();
+    let tx = sign_paying(&a.worker, msgs, 5, 0, gas, fee);
     let res = deliver(&devnet, &ch, &tx).await.unwrap();
     assert_code(&res, 11, "sdk");
     assert!(res
@@ -253,16 +246,14 @@ async fn out_of_gas_is_included_charged_and_not_applied() {
     let acc = devnet.account(a.worker.address()).unwrap();
     assert_eq!((acc.sequence, acc.balance), (1, BALANCE - fee));
     // Less gas than the ante handler needs is refused at CheckTx.
-    let tiny = sign_tx(
-        CHAIN_ID,
+    let tiny = sign_paying(
         &a.worker,
         vec![payload(&a.worker, TOPIC)],
         5,
         1,
         1_000,
         10_000,
-    )
-    .unwrap();
+    );
     assert_eq!(broadcast(&ch, tiny.to_bytes()).await.unwrap().code, 11);
 }
 
@@ -276,7 +267,7 @@ async fn simulate_reports_the_gas_delivery_uses() {
         .simulation_bytes(a.worker.public_key(), 0, &Fee::uallo(FEE, GAS))
         .unwrap();
     let simulated = simulate_gas(&ch, sim_bytes).await.unwrap();
-    let signed = sign_tx(CHAIN_ID, &a.worker, msgs, 5, 0, GAS, FEE).unwrap();
+    let signed = sign(&a.worker, msgs, 5, 0);
     assert_eq!(
         simulated,
         ante_gas(signed.to_bytes().len(), 1) + PAYLOAD_BASE_GAS + PAYLOAD_GAS_PER_VALUE
@@ -495,8 +486,7 @@ async fn invalid_decimals_and_unknown_messages_fail_decoding() {
         }),
     };
     let tx = sign(&a.worker, vec![to_any(&msg)], 5, 0);
-    let res = broadcast(&ch, tx.to_bytes()).await.unwrap();
-    assert_code(&res, 2, "sdk");
+    let res = check_refused(&ch, &tx, 2, "sdk").await;
     assert!(res.raw_log.ends_with("tx parse error"));
 
     let unknown = Any {
@@ -504,8 +494,7 @@ async fn invalid_decimals_and_unknown_messages_fail_decoding() {
         value: vec![],
     };
     let tx = sign(&a.worker, vec![unknown], 5, 0);
-    let res = broadcast(&ch, tx.to_bytes()).await.unwrap();
-    assert_code(&res, 6, "sdk");
+    let res = check_refused(&ch, &tx, 6, "sdk").await;
     assert_eq!(
         res.raw_log,
         "unrecognized message type: /cosmos.bank.v1beta1.MsgSend: unknown request"
@@ -524,11 +513,10 @@ async fn golden_vector_txs_pass_the_signature_check() {
         )
         .await;
         let ch = channel(&devnet).await.unwrap();
-        let res = broadcast(&ch, &bytes).await.unwrap();
-        assert_eq!(res.code, 0, "{}: {}", tx["name"], res.raw_log);
+        let res = deliver_bytes(&devnet, &ch, &bytes)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", tx["name"]));
         assert_eq!(res.txhash, tx_hash(&bytes));
-        devnet.produce_block().await;
-        let res = get_tx(&ch, &res.txhash).await.unwrap();
         // The tx and bundle signatures verified (the bundle check runs before
         // the topic lookup); the devnet has no topic for these vectors, so
         // delivery stops there, with fee and sequence consumed.

@@ -55,6 +55,16 @@ async fn net(granter: &WorkerKey, grant: Option<BasicAllowance>) -> TestNet {
     net
 }
 
+/// The log of a fee `granter` does not pay for the worker of `net`, for
+/// `reason` (the ante handler's wrapping of the feegrant keeper's error).
+fn escrow_refusal(net: &TestNet, granter: &WorkerKey, reason: &str) -> String {
+    format!(
+        "error escrowing funds: {} does not allow to pay fees for {}: {reason}",
+        granter.address(),
+        net.address()
+    )
+}
+
 #[tokio::test]
 async fn a_granted_fee_comes_from_the_granter_and_lowers_the_allowance() {
     let granter = test_key(9).unwrap();
@@ -97,11 +107,7 @@ async fn a_granted_fee_comes_from_the_granter_and_lowers_the_allowance() {
     assert_eq!((refused.codespace.as_str(), refused.code), ("feegrant", 2));
     assert_eq!(
         refused.raw_log,
-        format!(
-            "error escrowing funds: {} does not allow to pay fees for {}: basic allowance: fee limit exceeded",
-            granter.address(),
-            net.address()
-        )
+        escrow_refusal(&net, &granter, "basic allowance: fee limit exceeded")
     );
 }
 
@@ -116,11 +122,7 @@ async fn without_a_grant_the_transaction_is_refused_at_check_tx_and_nothing_is_s
     assert_eq!((refused.codespace.as_str(), refused.code), ("sdk", 38));
     assert_eq!(
         refused.raw_log,
-        format!(
-            "error escrowing funds: {} does not allow to pay fees for {}: fee-grant not found: not found",
-            granter.address(),
-            net.address()
-        )
+        escrow_refusal(&net, &granter, "fee-grant not found: not found")
     );
     net.produce_block().await;
     assert_eq!(net.account(net.address()).unwrap(), worker_before);

@@ -2,7 +2,7 @@
 //! the standard gas and fee, payloads, and checks of the chain's answers.
 #![allow(dead_code)]
 
-use allora_devnet::fixtures::{channel, payload_any, sign_tx, TestNet, TestNetBuilder};
+use allora_devnet::fixtures::{broadcast, channel, payload_any, sign_tx, TestNet, TestNetBuilder};
 use allora_devnet::{AccountConfig, Devnet, DevnetHandle, DevnetProtocol};
 use allora_sdk::keys::{Address, WorkerKey};
 use allora_sdk::proto::emissions::v10;
@@ -98,7 +98,19 @@ pub type TxResponse = cosmrs::proto::cosmos::base::abci::v1beta1::TxResponse;
 /// `msgs` in a tx signed by `signer` on the test chain with account
 /// `number` and `sequence`, at `GAS` and `FEE`.
 pub fn sign(signer: &WorkerKey, msgs: Vec<Any>, number: u64, sequence: u64) -> SignedTx {
-    sign_tx(CHAIN_ID, signer, msgs, number, sequence, GAS, FEE).unwrap()
+    sign_paying(signer, msgs, number, sequence, GAS, FEE)
+}
+
+/// [`sign`], paying `fee` uallo for `gas`.
+pub fn sign_paying(
+    signer: &WorkerKey,
+    msgs: Vec<Any>,
+    number: u64,
+    sequence: u64,
+    gas: u64,
+    fee: u128,
+) -> SignedTx {
+    sign_tx(CHAIN_ID, signer, msgs, number, sequence, gas, fee).unwrap()
 }
 
 /// `key`'s inference `value` for `nonce` of `topic`.
@@ -120,6 +132,14 @@ pub fn assert_code(res: &TxResponse, code: u32, codespace: &str) {
         "{}",
         res.raw_log
     );
+}
+
+/// Broadcasts `tx` and checks that CheckTx refused it with `code` in
+/// `codespace`; returns the answer, for its log.
+pub async fn check_refused(ch: &Channel, tx: &SignedTx, code: u32, codespace: &str) -> TxResponse {
+    let res = broadcast(ch, tx.to_bytes()).await.unwrap();
+    assert_code(&res, code, codespace);
+    res
 }
 
 /// Checks the log of a tx whose first message failed with `error`.
