@@ -4,6 +4,7 @@
 //! Messages arrive in the richest shape (`emissions.v10`'s) whatever the
 //! protocol's version; events are named in the protocol's package.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -530,6 +531,21 @@ struct ProcessedInference {
     values: LabeledValues,
 }
 
+/// The chain updates a worker's score EMA once per window: a submission
+/// for `nonce` by a worker (`key`: topic and address) already scored at it
+/// or a later nonce is refused; else the worker is scored at `nonce`.
+fn score_once(
+    scored: &mut BTreeMap<(u64, String), i64>,
+    key: (u64, String),
+    nonce: i64,
+) -> Result<(), AbciError> {
+    if scored.get(&key).is_some_and(|last| *last >= nonce) {
+        return Err(abci::CANT_UPDATE_EMA_MORE_THAN_ONCE_PER_WINDOW.bare());
+    }
+    scored.insert(key, nonce);
+    Ok(())
+}
+
 /// `processWorkerInferencePayload`: label rules, admission planning, and
 /// for an admitted inferer normalisation and storage.
 fn process_inference(
@@ -574,21 +590,16 @@ fn process_inference(
             "inference already submitted",
         )));
     }
-    let score_key = (topic.id, inferer.clone());
-    if ledger
-        .inferer_score_nonce
-        .get(&score_key)
-        .is_some_and(|scored| *scored >= nonce)
-    {
-        return Err(planning(
-            abci::CANT_UPDATE_EMA_MORE_THAN_ONCE_PER_WINDOW.bare(),
-        ));
-    }
+    score_once(
+        &mut ledger.inferer_score_nonce,
+        (topic.id, inferer.clone()),
+        nonce,
+    )
+    .map_err(planning)?;
     let cap = topic
         .max_top_inferers
         .unwrap_or(ledger.params.max_top_inferers_to_reward);
     let admitted = u64::try_from(admitted_now).unwrap_or(u64::MAX) < cap;
-    ledger.inferer_score_nonce.insert(score_key, nonce);
     let values = normalize_inference(topic, inference, &labels, admitted)?;
     if admitted {
         ledger
@@ -735,17 +746,12 @@ fn process_forecast(
         )));
     }
     let admitted_now = inputs.map_or(0, |i| i.forecasts.len());
-    let score_key = (topic.id, forecaster.to_owned());
-    if ledger
-        .forecaster_score_nonce
-        .get(&score_key)
-        .is_some_and(|scored| *scored >= nonce)
-    {
-        return Err(appending(
-            abci::CANT_UPDATE_EMA_MORE_THAN_ONCE_PER_WINDOW.bare(),
-        ));
-    }
-    ledger.forecaster_score_nonce.insert(score_key, nonce);
+    score_once(
+        &mut ledger.forecaster_score_nonce,
+        (topic.id, forecaster.to_owned()),
+        nonce,
+    )
+    .map_err(appending)?;
     let admitted = u64::try_from(admitted_now).unwrap_or(u64::MAX)
         < ledger.params.max_top_forecasters_to_reward;
     if admitted {
