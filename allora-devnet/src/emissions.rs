@@ -869,6 +869,29 @@ fn canonical_bundle(
     out
 }
 
+/// The EndBlock event of `protocol` opening the window of `nonce` (given
+/// its end) or closing it (allora-chain `events.proto`,
+/// `EventWorkerSubmissionWindowOpened` and `...Closed`).
+fn window_event(
+    protocol: DevnetProtocol,
+    topic_id: u64,
+    nonce: i64,
+    window_end: Option<i64>,
+) -> Event {
+    let mut attributes = vec![
+        ("topic_id", json_int(topic_id)),
+        ("nonce_block_height", json_int(nonce)),
+    ];
+    let name = match window_end {
+        Some(end) => {
+            attributes.push(("window_end_block", json_int(end)));
+            events::WINDOW_OPENED
+        }
+        None => events::WINDOW_CLOSED,
+    };
+    Event::typed(&protocol.event_type(event_name(name)), attributes).in_end_block()
+}
+
 /// EndBlock at `height` (stamped `time`): opens a nonce for every active
 /// topic whose epoch starts now (at its height, or with wall-clock windows
 /// at the first block stamped at or after its start time), then closes the
@@ -897,17 +920,7 @@ pub(crate) fn end_block(
         // height in blocks, a height plus seconds with wall-clock windows
         // (allora-chain `epoch_transitions.go`, `openWorkerWindow`).
         let window_end = height.saturating_add(window);
-        out.push(
-            Event::typed(
-                &protocol.event_type(event_name(events::WINDOW_OPENED)),
-                vec![
-                    ("topic_id", json_int(topic_id)),
-                    ("nonce_block_height", json_int(height)),
-                    ("window_end_block", json_int(window_end)),
-                ],
-            )
-            .in_end_block(),
-        );
+        out.push(window_event(protocol, *topic_id, height, Some(window_end)));
     }
     if protocol.windows == WindowMode::WallClock {
         close_scheduler_windows(ledger, &topic_ids, time);
@@ -915,16 +928,7 @@ pub(crate) fn end_block(
     for topic_id in &topic_ids {
         for nonce in due_height_closes(ledger, *topic_id, height, protocol) {
             close_nonce(ledger, *topic_id, nonce);
-            out.push(
-                Event::typed(
-                    &protocol.event_type(event_name(events::WINDOW_CLOSED)),
-                    vec![
-                        ("topic_id", json_int(topic_id)),
-                        ("nonce_block_height", json_int(nonce)),
-                    ],
-                )
-                .in_end_block(),
-            );
+            out.push(window_event(protocol, *topic_id, nonce, None));
         }
     }
     out
