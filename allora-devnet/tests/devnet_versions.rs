@@ -38,6 +38,16 @@ async fn get_params(
     }
 }
 
+/// The scheduler epochs of the topic.
+async fn topic_epochs(ch: &Channel) -> Vec<v10::Epoch> {
+    v10_queries(ch)
+        .get_topic_epochs(v10::GetTopicEpochsRequest { topic_id: TOPIC })
+        .await
+        .unwrap()
+        .into_inner()
+        .epochs
+}
+
 fn event_kinds(block: &BlockEvents) -> Vec<&str> {
     block.events.iter().map(|e| e.kind.as_str()).collect()
 }
@@ -253,12 +263,7 @@ async fn wall_clock_windows_open_and_close_at_block_times() {
     );
 
     let ch = channel(&devnet).await.unwrap();
-    let epochs = v10_queries(&ch)
-        .get_topic_epochs(v10::GetTopicEpochsRequest { topic_id: TOPIC })
-        .await
-        .unwrap()
-        .into_inner()
-        .epochs;
+    let epochs = topic_epochs(&ch).await;
     assert_eq!(epochs.len(), 1);
     let epoch = &epochs[0];
     assert_eq!(epoch.start_block_height, nonce);
@@ -306,12 +311,7 @@ async fn wall_clock_windows_open_and_close_at_block_times() {
     );
     // That block closed the window.
     assert!(devnet.open_nonces(TOPIC).is_empty());
-    let epochs = v10_queries(&ch)
-        .get_topic_epochs(v10::GetTopicEpochsRequest { topic_id: TOPIC })
-        .await
-        .unwrap()
-        .into_inner()
-        .epochs;
+    let epochs = topic_epochs(&ch).await;
     assert_eq!(epochs[0].state, v10::EpochState::WaitingGroundTruth as i32);
 }
 
