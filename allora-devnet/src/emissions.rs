@@ -870,8 +870,8 @@ fn canonical_bundle(
 }
 
 /// The EndBlock event of `protocol` opening the window of `nonce` (given
-/// its end) or closing it (allora-chain `events.proto`,
-/// `EventWorkerSubmissionWindowOpened` and `...Closed`).
+/// its end) or closing it (`EventWorkerSubmissionWindowOpened` and
+/// `...Closed`, allora-chain `x/emissions/proto/emissions/v10/events.proto`).
 fn window_event(
     protocol: DevnetProtocol,
     topic_id: u64,
