@@ -17,7 +17,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/emissions/v9/inputworker.proto",
         "proto/emissions/v9/tx.proto",
         "proto/emissions/v9/topic.proto",
-        "proto/emissions/v9/events.proto",
         "proto/emissions/v9/query.proto",
         "proto/emissions/v10/inputworker.proto",
         "proto/emissions/v10/tx.proto",

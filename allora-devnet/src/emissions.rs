@@ -4,6 +4,7 @@
 //! Messages arrive in the richest shape (`emissions.v10`'s) whatever the
 //! protocol's version; events are named in the protocol's package.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -530,6 +531,21 @@ struct ProcessedInference {
     values: LabeledValues,
 }
 
+/// The chain updates a worker's score EMA once per window: a submission
+/// for `nonce` by a worker (`key`: topic and address) already scored at it
+/// or a later nonce is refused; else the worker is scored at `nonce`.
+fn score_once(
+    scored: &mut BTreeMap<(u64, String), i64>,
+    key: (u64, String),
+    nonce: i64,
+) -> Result<(), AbciError> {
+    if scored.get(&key).is_some_and(|last| *last >= nonce) {
+        return Err(abci::CANT_UPDATE_EMA_MORE_THAN_ONCE_PER_WINDOW.bare());
+    }
+    scored.insert(key, nonce);
+    Ok(())
+}
+
 /// `processWorkerInferencePayload`: label rules, admission planning, and
 /// for an admitted inferer normalisation and storage.
 fn process_inference(
@@ -574,21 +590,16 @@ fn process_inference(
             "inference already submitted",
         )));
     }
-    let score_key = (topic.id, inferer.clone());
-    if ledger
-        .inferer_score_nonce
-        .get(&score_key)
-        .is_some_and(|scored| *scored >= nonce)
-    {
-        return Err(planning(
-            abci::CANT_UPDATE_EMA_MORE_THAN_ONCE_PER_WINDOW.bare(),
-        ));
-    }
+    score_once(
+        &mut ledger.inferer_score_nonce,
+        (topic.id, inferer.clone()),
+        nonce,
+    )
+    .map_err(planning)?;
     let cap = topic
         .max_top_inferers
         .unwrap_or(ledger.params.max_top_inferers_to_reward);
     let admitted = u64::try_from(admitted_now).unwrap_or(u64::MAX) < cap;
-    ledger.inferer_score_nonce.insert(score_key, nonce);
     let values = normalize_inference(topic, inference, &labels, admitted)?;
     if admitted {
         ledger
@@ -735,17 +746,12 @@ fn process_forecast(
         )));
     }
     let admitted_now = inputs.map_or(0, |i| i.forecasts.len());
-    let score_key = (topic.id, forecaster.to_owned());
-    if ledger
-        .forecaster_score_nonce
-        .get(&score_key)
-        .is_some_and(|scored| *scored >= nonce)
-    {
-        return Err(appending(
-            abci::CANT_UPDATE_EMA_MORE_THAN_ONCE_PER_WINDOW.bare(),
-        ));
-    }
-    ledger.forecaster_score_nonce.insert(score_key, nonce);
+    score_once(
+        &mut ledger.forecaster_score_nonce,
+        (topic.id, forecaster.to_owned()),
+        nonce,
+    )
+    .map_err(appending)?;
     let admitted = u64::try_from(admitted_now).unwrap_or(u64::MAX)
         < ledger.params.max_top_forecasters_to_reward;
     if admitted {
@@ -863,6 +869,29 @@ fn canonical_bundle(
     out
 }
 
+/// The EndBlock event of `protocol` opening the window of `nonce` (given
+/// its end) or closing it (`EventWorkerSubmissionWindowOpened` and
+/// `...Closed`, allora-chain `x/emissions/proto/emissions/v10/events.proto`).
+fn window_event(
+    protocol: DevnetProtocol,
+    topic_id: u64,
+    nonce: i64,
+    window_end: Option<i64>,
+) -> Event {
+    let mut attributes = vec![
+        ("topic_id", json_int(topic_id)),
+        ("nonce_block_height", json_int(nonce)),
+    ];
+    let name = match window_end {
+        Some(end) => {
+            attributes.push(("window_end_block", json_int(end)));
+            events::WINDOW_OPENED
+        }
+        None => events::WINDOW_CLOSED,
+    };
+    Event::typed(&protocol.event_type(event_name(name)), attributes).in_end_block()
+}
+
 /// EndBlock at `height` (stamped `time`): opens a nonce for every active
 /// topic whose epoch starts now (at its height, or with wall-clock windows
 /// at the first block stamped at or after its start time), then closes the
@@ -891,17 +920,7 @@ pub(crate) fn end_block(
         // height in blocks, a height plus seconds with wall-clock windows
         // (allora-chain `epoch_transitions.go`, `openWorkerWindow`).
         let window_end = height.saturating_add(window);
-        out.push(
-            Event::typed(
-                &protocol.event_type(event_name(events::WINDOW_OPENED)),
-                vec![
-                    ("topic_id", json_int(topic_id)),
-                    ("nonce_block_height", json_int(height)),
-                    ("window_end_block", json_int(window_end)),
-                ],
-            )
-            .in_end_block(),
-        );
+        out.push(window_event(protocol, *topic_id, height, Some(window_end)));
     }
     if protocol.windows == WindowMode::WallClock {
         close_scheduler_windows(ledger, &topic_ids, time);
@@ -909,16 +928,7 @@ pub(crate) fn end_block(
     for topic_id in &topic_ids {
         for nonce in due_height_closes(ledger, *topic_id, height, protocol) {
             close_nonce(ledger, *topic_id, nonce);
-            out.push(
-                Event::typed(
-                    &protocol.event_type(event_name(events::WINDOW_CLOSED)),
-                    vec![
-                        ("topic_id", json_int(topic_id)),
-                        ("nonce_block_height", json_int(nonce)),
-                    ],
-                )
-                .in_end_block(),
-            );
+            out.push(window_event(protocol, *topic_id, nonce, None));
         }
     }
     out

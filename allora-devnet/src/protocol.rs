@@ -82,7 +82,7 @@ impl DevnetProtocol {
         let scheduler = [Query::Epoch, Query::TopicEpochs]
             .iter()
             .any(|q| wire.query_method(*q) == Some(method));
-        let listed = wire.queries().iter().any(|(_, m)| *m == method);
+        let listed = wire.queries().any(|(_, m)| m == method);
         listed && (!scheduler || self.windows == WindowMode::WallClock)
     }
 

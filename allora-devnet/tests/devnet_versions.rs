@@ -25,6 +25,29 @@ fn v9_queries(ch: &Channel) -> v9::query_service_client::QueryServiceClient<Chan
     v9::query_service_client::QueryServiceClient::new(ch.clone())
 }
 
+/// `GetParams` of `version`'s query service (v9's or v10's).
+async fn get_params(
+    ch: &Channel,
+    version: EmissionsVersion,
+) -> Result<tonic::Response<v10::GetParamsResponse>, tonic::Status> {
+    let request = v10::GetParamsRequest {};
+    if version == EmissionsVersion::V9 {
+        v9_queries(ch).get_params(request).await
+    } else {
+        v10_queries(ch).get_params(request).await
+    }
+}
+
+/// The scheduler epochs of the topic.
+async fn topic_epochs(ch: &Channel) -> Vec<v10::Epoch> {
+    v10_queries(ch)
+        .get_topic_epochs(v10::GetTopicEpochsRequest { topic_id: TOPIC })
+        .await
+        .unwrap()
+        .into_inner()
+        .epochs
+}
+
 fn event_kinds(block: &BlockEvents) -> Vec<&str> {
     block.events.iter().map(|e| e.kind.as_str()).collect()
 }
@@ -59,16 +82,14 @@ fn assert_unknown_service<T: std::fmt::Debug>(answer: Result<T, tonic::Status>, 
     assert_eq!(err.message(), format!("unknown service {service}"));
 }
 
-/// A payload of `version` for the first nonce is refused at decoding:
-/// CheckTx answers code 2 naming its type URL.
-async fn assert_refused_at_decoding(
-    devnet: &TestNet,
-    ch: &Channel,
-    version: EmissionsVersion,
-    type_url: &str,
-) {
+/// The devnet does not speak `version`: its query service is unknown, and
+/// a payload of it for the first nonce is refused at decoding (CheckTx
+/// answers code 2 naming its type URL).
+async fn assert_not_spoken(devnet: &TestNet, ch: &Channel, version: EmissionsVersion) {
+    assert_unknown_service(get_params(ch, version).await, &version.query_service());
     let (code, log, _) = send(devnet, ch, version, FIRST_NONCE, 0).await;
     assert_eq!(code, 2);
+    let type_url = format!("/{}.InsertWorkerPayloadRequest", version.package());
     assert_eq!(
         log,
         format!("unable to resolve type URL {type_url}: tx parse error")
@@ -91,13 +112,11 @@ async fn a_v9_devnet_serves_v9_only() {
     assert!(event_kinds(last).contains(&"emissions.v9.EventWorkerSubmissionWindowOpened"));
     let ch = channel(&devnet).await.unwrap();
 
-    // Only the v9 query service answers.
-    assert_unknown_service(
-        v10_queries(&ch).get_params(v10::GetParamsRequest {}).await,
-        "emissions.v10.QueryService",
-    );
+    // Only the v9 query service answers, and a v10 payload cannot even be
+    // decoded.
+    assert_not_spoken(&devnet, &ch, EmissionsVersion::V10).await;
     let topic = v9_queries(&ch)
-        .get_topic(v9::GetTopicRequest { topic_id: TOPIC })
+        .get_topic(v10::GetTopicRequest { topic_id: TOPIC })
         .await
         .unwrap()
         .into_inner()
@@ -107,8 +126,7 @@ async fn a_v9_devnet_serves_v9_only() {
         (topic.epoch_length, topic.worker_submission_window),
         (10, 5)
     );
-    let params = v9_queries(&ch)
-        .get_params(v9::GetParamsRequest {})
+    let params = get_params(&ch, EmissionsVersion::V9)
         .await
         .unwrap()
         .into_inner()
@@ -116,21 +134,13 @@ async fn a_v9_devnet_serves_v9_only() {
         .unwrap();
     assert_eq!(params.version, "v9-devnet");
     let epochs = v9_queries(&ch)
-        .get_unfulfilled_worker_nonces(v9::GetUnfulfilledWorkerNoncesRequest { topic_id: TOPIC })
+        .get_unfulfilled_worker_nonces(v10::GetUnfulfilledWorkerNoncesRequest { topic_id: TOPIC })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(epochs.nonces.unwrap().nonces[0].block_height, FIRST_NONCE);
 
-    // A v10 payload cannot even be decoded; a v9 one goes through with its
-    // value in `value`.
-    assert_refused_at_decoding(
-        &devnet,
-        &ch,
-        EmissionsVersion::V10,
-        "/emissions.v10.InsertWorkerPayloadRequest",
-    )
-    .await;
+    // A v9 payload goes through with its value in `value`.
     let (code, _, included) = send(&devnet, &ch, EmissionsVersion::V9, FIRST_NONCE, 0).await;
     assert_eq!((code, included), (0, Some((0, String::new()))));
     let stored = devnet
@@ -156,17 +166,7 @@ async fn a_v10_devnet_refuses_v9_payloads_at_decoding() {
     let a = actors();
     let devnet = started(&a).await;
     let ch = channel(&devnet).await.unwrap();
-    assert_refused_at_decoding(
-        &devnet,
-        &ch,
-        EmissionsVersion::V9,
-        "/emissions.v9.InsertWorkerPayloadRequest",
-    )
-    .await;
-    assert_unknown_service(
-        v9_queries(&ch).get_params(v9::GetParamsRequest {}).await,
-        "emissions.v9.QueryService",
-    );
+    assert_not_spoken(&devnet, &ch, EmissionsVersion::V9).await;
     // No scheduler epochs on windows counted in blocks.
     let err = v10_queries(&ch)
         .get_topic_epochs(v10::GetTopicEpochsRequest { topic_id: TOPIC })
@@ -192,20 +192,11 @@ async fn an_upgrade_switches_services_type_urls_and_events_at_its_height() {
     devnet.produce_blocks_until(FIRST_NONCE + 1).await;
     assert_eq!(devnet.protocol(), DevnetProtocol::V9);
     let ch = channel(&devnet).await.unwrap();
-    assert!(v9_queries(&ch)
-        .get_params(v9::GetParamsRequest {})
-        .await
-        .is_ok());
+    assert!(get_params(&ch, EmissionsVersion::V9).await.is_ok());
     devnet.produce_block().await;
     assert_eq!(devnet.protocol(), DevnetProtocol::V10);
-    assert!(v9_queries(&ch)
-        .get_params(v9::GetParamsRequest {})
-        .await
-        .is_err());
-    assert!(v10_queries(&ch)
-        .get_params(v10::GetParamsRequest {})
-        .await
-        .is_ok());
+    assert!(get_params(&ch, EmissionsVersion::V9).await.is_err());
+    assert!(get_params(&ch, EmissionsVersion::V10).await.is_ok());
     // The nonce opened under v9 is still open, and takes v10 payloads only.
     let (code, _, _) = send(&devnet, &ch, EmissionsVersion::V9, FIRST_NONCE, 0).await;
     assert_eq!(code, 2);
@@ -272,12 +263,7 @@ async fn wall_clock_windows_open_and_close_at_block_times() {
     );
 
     let ch = channel(&devnet).await.unwrap();
-    let epochs = v10_queries(&ch)
-        .get_topic_epochs(v10::GetTopicEpochsRequest { topic_id: TOPIC })
-        .await
-        .unwrap()
-        .into_inner()
-        .epochs;
+    let epochs = topic_epochs(&ch).await;
     assert_eq!(epochs.len(), 1);
     let epoch = &epochs[0];
     assert_eq!(epoch.start_block_height, nonce);
@@ -325,12 +311,7 @@ async fn wall_clock_windows_open_and_close_at_block_times() {
     );
     // That block closed the window.
     assert!(devnet.open_nonces(TOPIC).is_empty());
-    let epochs = v10_queries(&ch)
-        .get_topic_epochs(v10::GetTopicEpochsRequest { topic_id: TOPIC })
-        .await
-        .unwrap()
-        .into_inner()
-        .epochs;
+    let epochs = topic_epochs(&ch).await;
     assert_eq!(epochs[0].state, v10::EpochState::WaitingGroundTruth as i32);
 }
 

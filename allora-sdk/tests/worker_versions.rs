@@ -37,6 +37,19 @@ async fn testnet(protocol: DevnetProtocol) -> TestNet {
         .unwrap()
 }
 
+/// Topics 1 and 2 (epochs of `epoch` blocks with `window`-block windows)
+/// on 200 ms blocks of a v9 chain that upgrades to v10 at `upgrade`.
+async fn upgrading_to_v10(upgrade: i64, epoch: i64, window: i64) -> TestNet {
+    TestNet::builder(test_key(9).unwrap())
+        .chain_id(CHAIN_ID)
+        .emissions(DevnetProtocol::V9)
+        .upgrade_at(upgrade, DevnetProtocol::V10)
+        .topics([1, 2], epoch, window)
+        .start()
+        .await
+        .unwrap()
+}
+
 async fn start_worker(
     net: &TestNet,
     observer: Option<Arc<dyn WorkerObserver>>,
@@ -210,14 +223,7 @@ async fn a_worker_follows_an_upgrade_from_v9_to_v10_losing_and_repeating_nothing
     // Windows of 8 blocks every 10: the upgrade at 25 falls between two
     // epochs; the window opened at 20 is still open under v10.
     const UPGRADE: i64 = 25;
-    let net = TestNet::builder(test_key(9).unwrap())
-        .chain_id(CHAIN_ID)
-        .emissions(DevnetProtocol::V9)
-        .upgrade_at(UPGRADE, DevnetProtocol::V10)
-        .topics([1, 2], 10, 8)
-        .start()
-        .await
-        .unwrap();
+    let net = upgrading_to_v10(UPGRADE, 10, 8).await;
     let statuses = Arc::new(Statuses::default());
     let (handle, mut results) = start_worker(&net, Some(statuses.clone())).await;
     let (ok, err) = collect_until(&mut results, Duration::from_secs(25), |served, _| {
@@ -358,14 +364,7 @@ async fn a_payload_signed_before_an_upgrade_and_refused_after_it_is_served_again
     // ~1.6 s, 8 blocks, after the window opened), so that payload is signed
     // for v9 and refused by the v10 chain.
     const UPGRADE: i64 = 25;
-    let net = TestNet::builder(test_key(9).unwrap())
-        .chain_id(CHAIN_ID)
-        .emissions(DevnetProtocol::V9)
-        .upgrade_at(UPGRADE, DevnetProtocol::V10)
-        .topics([1, 2], 20, 18)
-        .start()
-        .await
-        .unwrap();
+    let net = upgrading_to_v10(UPGRADE, 20, 18).await;
     let calls = Arc::new(Mutex::new(Vec::<i64>::new()));
     let slow = {
         let calls = Arc::clone(&calls);

@@ -12,6 +12,7 @@ use super::server::emissions::query_service_server::QueryService;
 use allora_sdk::decimal::Dec;
 use allora_sdk::proto::emissions::{v10, v3, v9};
 
+use super::super::chain::Chain;
 use super::super::config::{OutputArity, TopicType};
 use super::super::protocol::DevnetProtocol;
 use super::super::state::{Ledger, NetworkInferences, SchedulerEpoch, Topic, NONCE_V2_VERSION_1};
@@ -41,7 +42,7 @@ fn topic_not_found(topic_id: u64) -> Status {
     Status::not_found(format!("topic {topic_id} not found"))
 }
 
-fn get_topic(ledger: &Ledger, topic_id: u64) -> Result<&Topic, Status> {
+fn find_topic(ledger: &Ledger, topic_id: u64) -> Result<&Topic, Status> {
     ledger
         .topics
         .get(&topic_id)
@@ -80,22 +81,11 @@ fn epoch_proto(topic: &Topic, epoch: &SchedulerEpoch, now: cosmrs::tendermint::T
     }
 }
 
+/// A topic as the chain answers it under `protocol`: on v9 without type,
+/// arity or label settings (fields 23 on).
 fn topic_proto(topic: &Topic, protocol: DevnetProtocol) -> v10::Topic {
     let config = &topic.config;
-    if !protocol.labeled() {
-        // A v9 topic: no type, arity or label settings (fields 23 on).
-        return v10::Topic {
-            id: config.id,
-            metadata: config.metadata.clone(),
-            loss_method: LOSS_METHOD.to_owned(),
-            epoch_last_ended: topic.epoch_last_ended,
-            epoch_length: config.epoch_length,
-            ground_truth_lag: config.epoch_length,
-            worker_submission_window: config.worker_submission_window,
-            ..Default::default()
-        };
-    }
-    v10::Topic {
+    let v9_fields = v10::Topic {
         id: config.id,
         metadata: config.metadata.clone(),
         loss_method: LOSS_METHOD.to_owned(),
@@ -103,6 +93,12 @@ fn topic_proto(topic: &Topic, protocol: DevnetProtocol) -> v10::Topic {
         epoch_length: config.epoch_length,
         ground_truth_lag: config.epoch_length,
         worker_submission_window: config.worker_submission_window,
+        ..Default::default()
+    };
+    if !protocol.labeled() {
+        return v9_fields;
+    }
+    v10::Topic {
         topic_type: match config.topic_type {
             TopicType::Regression => v10::TopicType::Regression,
             TopicType::Classification => v10::TopicType::Classification,
@@ -125,7 +121,7 @@ fn topic_proto(topic: &Topic, protocol: DevnetProtocol) -> v10::Topic {
             .map_or("0", |d| d.as_str())
             .to_owned(),
         label_case_sensitive: config.label_case_sensitive,
-        ..Default::default()
+        ..v9_fields
     }
 }
 
@@ -182,270 +178,251 @@ fn network_bundle(topic_id: u64, latest: &NetworkInferences) -> v10::NetworkInfe
     }
 }
 
-#[tonic::async_trait]
-impl QueryService for EmissionsService {
-    async fn get_params(
-        &self,
-        _request: Request<v10::GetParamsRequest>,
-    ) -> Result<Response<v10::GetParamsResponse>, Status> {
-        let chain = self.shared.chain();
-        let ledger = &chain.ledger;
-        let max = ledger.max_unfulfilled_worker_requests;
-        let p = &ledger.params;
-        Ok(Response::new(v10::GetParamsResponse {
-            params: Some(v9::Params {
-                version: format!("{}-devnet", chain.protocol.version),
-                max_serialized_msg_length: p.max_serialized_msg_length,
-                min_epoch_length: 1,
-                max_unfulfilled_worker_requests: max,
-                max_unfulfilled_reputer_requests: max,
-                max_top_inferers_to_reward: p.max_top_inferers_to_reward,
-                max_top_forecasters_to_reward: p.max_top_forecasters_to_reward,
-                registration_fee: ledger.registration_fee.to_string(),
-                data_sending_fee: p.data_sending_fee.to_string(),
-                max_elements_per_forecast: p.max_elements_per_forecast,
-                max_string_length: MAX_STRING_LENGTH,
-                global_whitelist_enabled: p.global_whitelist_enabled,
-                topic_creator_whitelist_enabled: true,
-                global_worker_whitelist_enabled: p.global_worker_whitelist_enabled,
-                global_reputer_whitelist_enabled: true,
-                global_admin_whitelist_appended: true,
-                max_whitelist_input_array_length: MAX_WHITELIST_INPUT_ARRAY_LENGTH,
-                max_canonical_label_byte_length: p.max_canonical_label_byte_length,
-                // Not modelled (the chain's defaults are not known): 0.
-                max_topic_label_whitelist_size: 0,
-                max_epoch_label_registry_size: 0,
-            }),
-        }))
-    }
+/// Implements the query service: each method answers, from the chain
+/// under its lock, by the function of the same name below.
+macro_rules! serve_queries {
+    ($($method:ident($request:ident) -> $response:ident;)*) => {
+        #[tonic::async_trait]
+        impl QueryService for EmissionsService {
+            $(
+                async fn $method(
+                    &self,
+                    request: Request<v10::$request>,
+                ) -> Result<Response<v10::$response>, Status> {
+                    $method(&self.shared.chain(), request.into_inner()).map(Response::new)
+                }
+            )*
+        }
+    };
+}
 
-    async fn get_next_topic_id(
-        &self,
-        _request: Request<v10::GetNextTopicIdRequest>,
-    ) -> Result<Response<v10::GetNextTopicIdResponse>, Status> {
-        Ok(Response::new(v10::GetNextTopicIdResponse {
-            next_topic_id: self.shared.chain().ledger.next_topic_id(),
-        }))
-    }
+serve_queries! {
+    get_params(GetParamsRequest) -> GetParamsResponse;
+    get_next_topic_id(GetNextTopicIdRequest) -> GetNextTopicIdResponse;
+    get_topic(GetTopicRequest) -> GetTopicResponse;
+    topic_exists(TopicExistsRequest) -> TopicExistsResponse;
+    is_topic_active(IsTopicActiveRequest) -> IsTopicActiveResponse;
+    is_worker_registered_in_topic_id(IsWorkerRegisteredInTopicIdRequest)
+        -> IsWorkerRegisteredInTopicIdResponse;
+    can_submit_worker_payload(CanSubmitWorkerPayloadRequest) -> CanSubmitWorkerPayloadResponse;
+    get_unfulfilled_worker_nonces(GetUnfulfilledWorkerNoncesRequest)
+        -> GetUnfulfilledWorkerNoncesResponse;
+    is_worker_nonce_unfulfilled(IsWorkerNonceUnfulfilledRequest)
+        -> IsWorkerNonceUnfulfilledResponse;
+    get_latest_network_inferences(GetLatestNetworkInferencesRequest)
+        -> GetLatestNetworkInferencesResponse;
+    get_worker_submission_window_status(GetWorkerSubmissionWindowStatusRequest)
+        -> GetWorkerSubmissionWindowStatusResponse;
+    get_epoch(GetEpochRequest) -> GetEpochResponse;
+    get_topic_epochs(GetTopicEpochsRequest) -> GetTopicEpochsResponse;
+}
 
-    async fn get_topic(
-        &self,
-        request: Request<v10::GetTopicRequest>,
-    ) -> Result<Response<v10::GetTopicResponse>, Status> {
-        let topic_id = request.into_inner().topic_id;
-        let chain = self.shared.chain();
-        let topic = get_topic(&chain.ledger, topic_id)?;
-        Ok(Response::new(v10::GetTopicResponse {
-            topic: Some(topic_proto(topic, chain.protocol)),
-            weight: "0".to_owned(),
-            effective_revenue: "0".to_owned(),
-            topic_stake: "0".to_owned(),
-        }))
-    }
+fn get_params(chain: &Chain, _: v10::GetParamsRequest) -> Result<v10::GetParamsResponse, Status> {
+    let ledger = &chain.ledger;
+    let max = ledger.max_unfulfilled_worker_requests;
+    let p = &ledger.params;
+    Ok(v10::GetParamsResponse {
+        params: Some(v9::Params {
+            version: format!("{}-devnet", chain.protocol.version),
+            max_serialized_msg_length: p.max_serialized_msg_length,
+            min_epoch_length: 1,
+            max_unfulfilled_worker_requests: max,
+            max_unfulfilled_reputer_requests: max,
+            max_top_inferers_to_reward: p.max_top_inferers_to_reward,
+            max_top_forecasters_to_reward: p.max_top_forecasters_to_reward,
+            registration_fee: ledger.registration_fee.to_string(),
+            data_sending_fee: p.data_sending_fee.to_string(),
+            max_elements_per_forecast: p.max_elements_per_forecast,
+            max_string_length: MAX_STRING_LENGTH,
+            global_whitelist_enabled: p.global_whitelist_enabled,
+            topic_creator_whitelist_enabled: true,
+            global_worker_whitelist_enabled: p.global_worker_whitelist_enabled,
+            global_reputer_whitelist_enabled: true,
+            global_admin_whitelist_appended: true,
+            max_whitelist_input_array_length: MAX_WHITELIST_INPUT_ARRAY_LENGTH,
+            max_canonical_label_byte_length: p.max_canonical_label_byte_length,
+            // Not modelled (the chain's defaults are not known): 0.
+            max_topic_label_whitelist_size: 0,
+            max_epoch_label_registry_size: 0,
+        }),
+    })
+}
 
-    async fn topic_exists(
-        &self,
-        request: Request<v10::TopicExistsRequest>,
-    ) -> Result<Response<v10::TopicExistsResponse>, Status> {
-        let topic_id = request.into_inner().topic_id;
-        Ok(Response::new(v10::TopicExistsResponse {
-            exists: self.shared.chain().ledger.topics.contains_key(&topic_id),
-        }))
-    }
+fn get_next_topic_id(
+    chain: &Chain,
+    _: v10::GetNextTopicIdRequest,
+) -> Result<v10::GetNextTopicIdResponse, Status> {
+    Ok(v10::GetNextTopicIdResponse {
+        next_topic_id: chain.ledger.next_topic_id(),
+    })
+}
 
-    async fn is_topic_active(
-        &self,
-        request: Request<v10::IsTopicActiveRequest>,
-    ) -> Result<Response<v10::IsTopicActiveResponse>, Status> {
-        let topic_id = request.into_inner().topic_id;
-        let is_active = self
-            .shared
-            .chain()
+fn get_topic(chain: &Chain, req: v10::GetTopicRequest) -> Result<v10::GetTopicResponse, Status> {
+    let topic = find_topic(&chain.ledger, req.topic_id)?;
+    Ok(v10::GetTopicResponse {
+        topic: Some(topic_proto(topic, chain.protocol)),
+        weight: "0".to_owned(),
+        effective_revenue: "0".to_owned(),
+        topic_stake: "0".to_owned(),
+    })
+}
+
+fn topic_exists(
+    chain: &Chain,
+    req: v10::TopicExistsRequest,
+) -> Result<v10::TopicExistsResponse, Status> {
+    Ok(v10::TopicExistsResponse {
+        exists: chain.ledger.topics.contains_key(&req.topic_id),
+    })
+}
+
+fn is_topic_active(
+    chain: &Chain,
+    req: v10::IsTopicActiveRequest,
+) -> Result<v10::IsTopicActiveResponse, Status> {
+    let topic = chain.ledger.topics.get(&req.topic_id);
+    Ok(v10::IsTopicActiveResponse {
+        is_active: topic.is_some_and(|t| t.config.active),
+    })
+}
+
+fn is_worker_registered_in_topic_id(
+    chain: &Chain,
+    req: v10::IsWorkerRegisteredInTopicIdRequest,
+) -> Result<v10::IsWorkerRegisteredInTopicIdResponse, Status> {
+    let address = parse_address(&req.address)?;
+    Ok(v10::IsWorkerRegisteredInTopicIdResponse {
+        is_registered: chain.ledger.is_worker(req.topic_id, address.as_str()),
+    })
+}
+
+fn can_submit_worker_payload(
+    chain: &Chain,
+    req: v10::CanSubmitWorkerPayloadRequest,
+) -> Result<v10::CanSubmitWorkerPayloadResponse, Status> {
+    let address = parse_address(&req.address)?;
+    // The chain's rule, for any topic id (an unknown topic has no
+    // whitelist enabled).
+    Ok(v10::CanSubmitWorkerPayloadResponse {
+        can_submit_worker_payload: chain
             .ledger
-            .topics
-            .get(&topic_id)
-            .is_some_and(|t| t.config.active);
-        Ok(Response::new(v10::IsTopicActiveResponse { is_active }))
-    }
+            .can_submit_worker_payload(req.topic_id, address.as_str()),
+    })
+}
 
-    async fn is_worker_registered_in_topic_id(
-        &self,
-        request: Request<v10::IsWorkerRegisteredInTopicIdRequest>,
-    ) -> Result<Response<v10::IsWorkerRegisteredInTopicIdResponse>, Status> {
-        let req = request.into_inner();
-        let address = parse_address(&req.address)?;
-        Ok(Response::new(v10::IsWorkerRegisteredInTopicIdResponse {
-            is_registered: self
-                .shared
-                .chain()
-                .ledger
-                .is_worker(req.topic_id, address.as_str()),
-        }))
-    }
+fn get_unfulfilled_worker_nonces(
+    chain: &Chain,
+    req: v10::GetUnfulfilledWorkerNoncesRequest,
+) -> Result<v10::GetUnfulfilledWorkerNoncesResponse, Status> {
+    let open = chain.ledger.open_nonces.get(&req.topic_id);
+    // Newest first, as the chain prepends new nonces.
+    let nonces = open.into_iter().flatten().rev();
+    Ok(v10::GetUnfulfilledWorkerNoncesResponse {
+        nonces: Some(v3::Nonces {
+            nonces: nonces.map(|h| v3::Nonce { block_height: *h }).collect(),
+        }),
+    })
+}
 
-    async fn can_submit_worker_payload(
-        &self,
-        request: Request<v10::CanSubmitWorkerPayloadRequest>,
-    ) -> Result<Response<v10::CanSubmitWorkerPayloadResponse>, Status> {
-        let req = request.into_inner();
-        let address = parse_address(&req.address)?;
-        // The chain's rule, for any topic id (an unknown topic has no
-        // whitelist enabled).
-        let can = self
-            .shared
-            .chain()
-            .ledger
-            .can_submit_worker_payload(req.topic_id, address.as_str());
-        Ok(Response::new(v10::CanSubmitWorkerPayloadResponse {
-            can_submit_worker_payload: can,
-        }))
-    }
+fn is_worker_nonce_unfulfilled(
+    chain: &Chain,
+    req: v10::IsWorkerNonceUnfulfilledRequest,
+) -> Result<v10::IsWorkerNonceUnfulfilledResponse, Status> {
+    Ok(v10::IsWorkerNonceUnfulfilledResponse {
+        is_worker_nonce_unfulfilled: chain.ledger.is_open_nonce(req.topic_id, req.block_height),
+    })
+}
 
-    async fn get_unfulfilled_worker_nonces(
-        &self,
-        request: Request<v10::GetUnfulfilledWorkerNoncesRequest>,
-    ) -> Result<Response<v10::GetUnfulfilledWorkerNoncesResponse>, Status> {
-        let topic_id = request.into_inner().topic_id;
-        let chain = self.shared.chain();
-        // Newest first, as the chain prepends new nonces.
-        let nonces = chain
-            .ledger
-            .open_nonces
-            .get(&topic_id)
-            .map(|open| {
-                open.iter()
-                    .rev()
-                    .map(|h| v3::Nonce { block_height: *h })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(Response::new(v10::GetUnfulfilledWorkerNoncesResponse {
-            nonces: Some(v3::Nonces { nonces }),
-        }))
-    }
-
-    async fn is_worker_nonce_unfulfilled(
-        &self,
-        request: Request<v10::IsWorkerNonceUnfulfilledRequest>,
-    ) -> Result<Response<v10::IsWorkerNonceUnfulfilledResponse>, Status> {
-        let req = request.into_inner();
-        Ok(Response::new(v10::IsWorkerNonceUnfulfilledResponse {
-            is_worker_nonce_unfulfilled: self
-                .shared
-                .chain()
-                .ledger
-                .is_open_nonce(req.topic_id, req.block_height),
-        }))
-    }
-
-    async fn get_latest_network_inferences(
-        &self,
-        request: Request<v10::GetLatestNetworkInferencesRequest>,
-    ) -> Result<Response<v10::GetLatestNetworkInferencesResponse>, Status> {
-        let topic_id = request.into_inner().topic_id;
-        let chain = self.shared.chain();
-        get_topic(&chain.ledger, topic_id)?;
-        let latest = chain
-            .ledger
-            .latest_inferences
-            .get(&topic_id)
-            .ok_or_else(|| {
-                Status::not_found(format!(
+fn get_latest_network_inferences(
+    chain: &Chain,
+    req: v10::GetLatestNetworkInferencesRequest,
+) -> Result<v10::GetLatestNetworkInferencesResponse, Status> {
+    let topic_id = req.topic_id;
+    find_topic(&chain.ledger, topic_id)?;
+    let latest = chain
+        .ledger
+        .latest_inferences
+        .get(&topic_id)
+        .ok_or_else(|| {
+            Status::not_found(format!(
                 "no network inferences for topic {topic_id}: no nonce closed with inferences yet"
             ))
-            })?;
-        Ok(Response::new(v10::GetLatestNetworkInferencesResponse {
-            network_inferences: Some(network_bundle(topic_id, latest)),
-            inference_block_height: latest.nonce,
-        }))
-    }
+        })?;
+    Ok(v10::GetLatestNetworkInferencesResponse {
+        network_inferences: Some(network_bundle(topic_id, latest)),
+        inference_block_height: latest.nonce,
+    })
+}
 
-    async fn get_worker_submission_window_status(
-        &self,
-        request: Request<v10::GetWorkerSubmissionWindowStatusRequest>,
-    ) -> Result<Response<v10::GetWorkerSubmissionWindowStatusResponse>, Status> {
-        let req = request.into_inner();
-        let chain = self.shared.chain();
-        let topic = get_topic(&chain.ledger, req.topic_id)?;
-        let window = topic.config.worker_submission_window;
-        let current = chain
-            .ledger
-            .open_nonces
-            .get(&req.topic_id)
-            .and_then(|open| open.last().copied());
-        let start = current.unwrap_or(topic.epoch_last_ended);
-        let (is_registered, is_whitelisted) = if req.address.is_empty() {
-            (false, false)
-        } else {
-            let address = parse_address(&req.address)?;
-            (
-                chain.ledger.is_worker(req.topic_id, address.as_str()),
-                chain
-                    .ledger
-                    .can_submit_worker_payload(req.topic_id, address.as_str()),
-            )
-        };
-        Ok(Response::new(
-            v10::GetWorkerSubmissionWindowStatusResponse {
-                is_open: current.is_some(),
-                current_nonce_block_height: start,
-                window_start_block: start,
-                window_end_block: start.saturating_add(window),
-                next_window_start_block: topic.next_epoch_end,
-                next_window_end_block: topic.next_epoch_end.saturating_add(window),
-                is_registered,
-                is_whitelisted,
-                is_topic_active: topic.config.active,
-            },
+fn get_worker_submission_window_status(
+    chain: &Chain,
+    req: v10::GetWorkerSubmissionWindowStatusRequest,
+) -> Result<v10::GetWorkerSubmissionWindowStatusResponse, Status> {
+    let topic = find_topic(&chain.ledger, req.topic_id)?;
+    let window = topic.config.worker_submission_window;
+    let current = chain
+        .ledger
+        .open_nonces
+        .get(&req.topic_id)
+        .and_then(|open| open.last().copied());
+    let start = current.unwrap_or(topic.epoch_last_ended);
+    let (is_registered, is_whitelisted) = if req.address.is_empty() {
+        (false, false)
+    } else {
+        let address = parse_address(&req.address)?;
+        (
+            chain.ledger.is_worker(req.topic_id, address.as_str()),
+            chain
+                .ledger
+                .can_submit_worker_payload(req.topic_id, address.as_str()),
+        )
+    };
+    Ok(v10::GetWorkerSubmissionWindowStatusResponse {
+        is_open: current.is_some(),
+        current_nonce_block_height: start,
+        window_start_block: start,
+        window_end_block: start.saturating_add(window),
+        next_window_start_block: topic.next_epoch_end,
+        next_window_end_block: topic.next_epoch_end.saturating_add(window),
+        is_registered,
+        is_whitelisted,
+        is_topic_active: topic.config.active,
+    })
+}
+
+fn get_epoch(chain: &Chain, req: v10::GetEpochRequest) -> Result<v10::GetEpochResponse, Status> {
+    let not_found = || {
+        Status::not_found(format!(
+            "epoch not found for topic {} nonce {}",
+            req.topic_id, req.nonce
         ))
-    }
+    };
+    let topic = chain
+        .ledger
+        .topics
+        .get(&req.topic_id)
+        .ok_or_else(not_found)?;
+    let epoch = topic
+        .epochs
+        .iter()
+        .find(|e| e.nonce() == req.nonce && req.nonce & NONCE_V2_VERSION_1 != 0)
+        .ok_or_else(not_found)?;
+    Ok(v10::GetEpochResponse {
+        epoch: Some(epoch_proto(topic, epoch, chain.block_time)),
+    })
+}
 
-    async fn get_epoch(
-        &self,
-        request: Request<v10::GetEpochRequest>,
-    ) -> Result<Response<v10::GetEpochResponse>, Status> {
-        let req = request.into_inner();
-        let chain = self.shared.chain();
-        let not_found = || {
-            Status::not_found(format!(
-                "epoch not found for topic {} nonce {}",
-                req.topic_id, req.nonce
-            ))
-        };
-        let topic = chain
-            .ledger
-            .topics
-            .get(&req.topic_id)
-            .ok_or_else(not_found)?;
-        let epoch = topic
-            .epochs
-            .iter()
-            .find(|e| e.nonce() == req.nonce && req.nonce & NONCE_V2_VERSION_1 != 0)
-            .ok_or_else(not_found)?;
-        Ok(Response::new(v10::GetEpochResponse {
-            epoch: Some(epoch_proto(topic, epoch, chain.block_time)),
-        }))
-    }
-
-    async fn get_topic_epochs(
-        &self,
-        request: Request<v10::GetTopicEpochsRequest>,
-    ) -> Result<Response<v10::GetTopicEpochsResponse>, Status> {
-        let topic_id = request.into_inner().topic_id;
-        let chain = self.shared.chain();
-        // A topic with no epoch in flight (or none at all) has an empty list.
-        let epochs = chain
-            .ledger
-            .topics
-            .get(&topic_id)
-            .map(|topic| {
-                topic
-                    .epochs
-                    .iter()
-                    .map(|e| epoch_proto(topic, e, chain.block_time))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(Response::new(v10::GetTopicEpochsResponse { epochs }))
-    }
+fn get_topic_epochs(
+    chain: &Chain,
+    req: v10::GetTopicEpochsRequest,
+) -> Result<v10::GetTopicEpochsResponse, Status> {
+    // A topic with no epoch in flight (or none at all) has an empty list.
+    let topic = chain.ledger.topics.get(&req.topic_id);
+    let epochs = topic.into_iter().flat_map(|topic| {
+        let proto = |epoch| epoch_proto(topic, epoch, chain.block_time);
+        topic.epochs.iter().map(proto)
+    });
+    Ok(v10::GetTopicEpochsResponse {
+        epochs: epochs.collect(),
+    })
 }

@@ -47,7 +47,7 @@ fn route(path: &str, protocol: DevnetProtocol) -> Route {
         let scheduler = [Query::Epoch, Query::TopicEpochs]
             .iter()
             .any(|q| newest.query_method(*q) == Some(method));
-        let implemented = newest.queries().iter().any(|(_, m)| *m == method);
+        let implemented = newest.queries().any(|(_, m)| m == method);
         return Route::Refuse(if implemented && !scheduler {
             // A query of the version whose shape the devnet does not serve.
             super::not_served(&format!("{service}/{method}"))

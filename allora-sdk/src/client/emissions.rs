@@ -50,6 +50,25 @@ enum Probe {
     Unimplemented,
 }
 
+impl Probe {
+    /// What a probe's answer says; errors other than the node's own answer
+    /// (transport, deadline) are passed on, as nothing can be concluded.
+    fn of<T>(answer: Result<T, ClientError>) -> Result<Probe, ClientError> {
+        match answer {
+            Ok(_) => Ok(Probe::Answers),
+            Err(ClientError::Status { code, .. }) if emissions::is_unimplemented(code) => {
+                Ok(Probe::Unimplemented)
+            }
+            Err(ClientError::Status { .. } | ClientError::NotFound(_)) => Ok(Probe::Answers),
+            Err(other) => Err(other),
+        }
+    }
+}
+
+/// A probe's answer type: any answer will do, and an empty message reads
+/// any bytes.
+type AnyAnswer = v10::GetParamsRequest;
+
 impl ChainClient {
     /// The protocol in use, when known (detected or set); makes no call.
     pub fn protocol(&self) -> Option<Protocol> {
@@ -117,7 +136,8 @@ impl ChainClient {
         let windows = match messages.query_path(Query::TopicEpochs) {
             Some(path) => {
                 let probe = v10::GetTopicEpochsRequest { topic_id: 1 };
-                match self.probe("GetTopicEpochs", path, probe).await? {
+                let answer = self.unary::<_, AnyAnswer>(Query::TopicEpochs.method(), path, probe);
+                match Probe::of(answer.await)? {
                     Probe::Answers => WindowMode::WallClock,
                     Probe::Unimplemented => WindowMode::Blocks,
                 }
@@ -163,32 +183,10 @@ impl ChainClient {
 
     /// Whether `version`'s query service answers `GetParams`.
     async fn probe_params(&self, version: EmissionsVersion) -> Result<Probe, ClientError> {
-        let path = format!("/{}/GetParams", version.query_service());
-        self.probe("GetParams", path, v10::GetParamsRequest {})
-            .await
-    }
-
-    async fn probe<Req>(
-        &self,
-        method: &'static str,
-        path: String,
-        request: Req,
-    ) -> Result<Probe, ClientError>
-    where
-        Req: prost::Message + Clone + Send + Sync + 'static,
-    {
-        // Any answer will do: an empty message reads any bytes.
-        match self
-            .unary::<Req, v10::GetParamsRequest>(method, path, request)
-            .await
-        {
-            Ok(_) => Ok(Probe::Answers),
-            Err(ClientError::Status { code, .. }) if emissions::is_unimplemented(code) => {
-                Ok(Probe::Unimplemented)
-            }
-            Err(ClientError::Status { .. } | ClientError::NotFound(_)) => Ok(Probe::Answers),
-            Err(other) => Err(other),
-        }
+        let method = Query::Params.method();
+        let path = format!("/{}/{method}", version.query_service());
+        let answer = self.unary::<_, AnyAnswer>(method, path, v10::GetParamsRequest {});
+        Probe::of(answer.await)
     }
 
     /// Makes an emissions query in the protocol in use (detected first if

@@ -22,12 +22,15 @@
 //! updated 2026-07-31) lists testnet on chain v0.17.0 (`emissions/v10`) and
 //! mainnet on v0.16.0 (`emissions/v9`).
 //!
-//! A [`MessageSet`] holds one version's differences: its services, the
-//! method names of the queries a worker makes ([`Query`]), its type URLs,
-//! its event types and attributes, and how its payload and registration
-//! messages encode. Everything above this module (the client's queries,
-//! payloads, registration, the worker's discovery and events, `status`, the
-//! devnet) asks the [`Protocol`] in use and never names a version.
+//! A [`MessageSet`] holds one version's differences: its package (which
+//! names its services, type URLs and event types), the queries it serves
+//! ([`Query`]), and how its payload messages encode. The rest is the same
+//! in every supported version: the query methods and their requests and
+//! responses (the `emissions.v10` shapes), the window events' attributes
+//! and the registration message's fields. Everything above this module
+//! (the client's queries, payloads, registration, the worker's discovery
+//! and events, `status`, the devnet) asks the [`Protocol`] in use and never
+//! names a version.
 //!
 //! Payloads are described once, in the richest shape this crate knows (the
 //! `emissions.v10` messages, which carry both the scalar `value` and
@@ -53,8 +56,9 @@
 //!
 //! A new version is one new module beside `v9.rs` and `v10.rs` (its
 //! `MESSAGES` constant and encoders, with its `.proto` files under
-//! `allora-sdk/proto/emissions/`), one entry in the list of sets below, and
-//! its golden vectors under `allora-sdk/tests/vectors/`.
+//! `allora-sdk/proto/emissions/`), one entry in the list of sets below, the
+//! versions that serve each [`Query`] if they change, and its golden
+//! vectors under `allora-sdk/tests/vectors/`.
 //!
 //! ```
 //! use allora_sdk::emissions::{EmissionsVersion, Query};
@@ -70,15 +74,43 @@
 //! assert!(EmissionsVersion::new(11).messages().is_none());
 //! ```
 
-mod v10;
-mod v9;
-
 use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
+use prost::Message;
+
 use crate::proto::emissions::v10 as shape;
 use crate::proto::Any;
+
+/// The message set of version `emissions.v{number}`: its services, type
+/// URLs and event types are named in that package; the rest is given.
+macro_rules! message_set {
+    (
+        $number:literal,
+        labeled_values: $labeled_values:expr,
+        encode_bundle: $encode_bundle:expr,
+        encode_insert: $encode_insert:expr,
+        decode_insert: $decode_insert:expr $(,)?
+    ) => {
+        $crate::emissions::MessageSet {
+            version: $crate::emissions::EmissionsVersion::new($number),
+            query_service: concat!("emissions.v", $number, ".QueryService"),
+            msg_service: concat!("emissions.v", $number, ".MsgService"),
+            insert_worker_payload: concat!("/emissions.v", $number, ".InsertWorkerPayloadRequest"),
+            register: concat!("/emissions.v", $number, ".RegisterRequest"),
+            window_opened: concat!("emissions.v", $number, ".EventWorkerSubmissionWindowOpened"),
+            window_closed: concat!("emissions.v", $number, ".EventWorkerSubmissionWindowClosed"),
+            labeled_values: $labeled_values,
+            encode_bundle: $encode_bundle,
+            encode_insert: $encode_insert,
+            decode_insert: $decode_insert,
+        }
+    };
+}
+
+mod v10;
+mod v9;
 
 /// The sets this build speaks, oldest first. A new version is one more
 /// entry here (and its module), and becomes the newest.
@@ -192,13 +224,15 @@ impl FromStr for EmissionsVersion {
     }
 }
 
-/// The queries a worker makes of the emissions module. A version's set
-/// names the method of each one it serves ([`MessageSet::query_path`]).
+/// The queries a worker makes of the emissions module. Each has one gRPC
+/// method name ([`Query::method`]) in every version that serves it
+/// ([`MessageSet::query_path`]).
 ///
-/// For every query a set lists, the request and response are the
-/// `emissions.v10` shapes on the wire for every field a worker reads (each
-/// version module's tests check this against its own generated types), so
-/// the client decodes them with one set of types.
+/// Wherever a version serves a query, the request and response are the
+/// `emissions.v10` shapes on the wire for every field a worker reads (the
+/// v9 query service is declared with them, and its topic is checked
+/// against them in the v9 module's tests), so the client decodes them with
+/// one set of types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Query {
@@ -231,6 +265,66 @@ pub enum Query {
     TopicEpochs,
 }
 
+impl Query {
+    /// Every query, in the order of the chain's service.
+    const ALL: [Query; 13] = [
+        Query::Params,
+        Query::NextTopicId,
+        Query::Topic,
+        Query::TopicExists,
+        Query::IsTopicActive,
+        Query::IsWorkerRegistered,
+        Query::CanSubmitWorkerPayload,
+        Query::UnfulfilledWorkerNonces,
+        Query::IsWorkerNonceUnfulfilled,
+        Query::LatestNetworkInferences,
+        Query::WorkerSubmissionWindowStatus,
+        Query::Epoch,
+        Query::TopicEpochs,
+    ];
+
+    /// Its gRPC method, the same in every version that serves it
+    /// (allora-chain `x/emissions/proto/emissions/v*/query.proto`).
+    pub const fn method(self) -> &'static str {
+        match self {
+            Query::Params => "GetParams",
+            Query::NextTopicId => "GetNextTopicId",
+            Query::Topic => "GetTopic",
+            Query::TopicExists => "TopicExists",
+            Query::IsTopicActive => "IsTopicActive",
+            Query::IsWorkerRegistered => "IsWorkerRegisteredInTopicId",
+            Query::CanSubmitWorkerPayload => "CanSubmitWorkerPayload",
+            Query::UnfulfilledWorkerNonces => "GetUnfulfilledWorkerNonces",
+            Query::IsWorkerNonceUnfulfilled => "IsWorkerNonceUnfulfilled",
+            Query::LatestNetworkInferences => "GetLatestNetworkInferences",
+            Query::WorkerSubmissionWindowStatus => "GetWorkerSubmissionWindowStatus",
+            Query::Epoch => "GetEpoch",
+            Query::TopicEpochs => "GetTopicEpochs",
+        }
+    }
+
+    /// The oldest version serving it in the `emissions.v10` shapes: v9
+    /// answers `GetLatestNetworkInferences` with an unlabeled bundle and
+    /// has no scheduler epochs.
+    const fn since(self) -> EmissionsVersion {
+        match self {
+            Query::LatestNetworkInferences | Query::Epoch | Query::TopicEpochs => {
+                EmissionsVersion::V10
+            }
+            _ => EmissionsVersion::V9,
+        }
+    }
+}
+
+/// The attribute keys of the window events, the same in every supported
+/// version: the fields of allora-chain's `EventWorkerSubmissionWindowOpened`
+/// (`x/emissions/proto/emissions/v*/events.proto`).
+const WINDOW_ATTRIBUTES: WindowEventAttributes = WindowEventAttributes {
+    topic_id: "topic_id",
+    nonce: "nonce_block_height",
+    window_end: "window_end_block",
+};
+
 /// The attribute keys of the window events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowEventAttributes {
@@ -250,18 +344,14 @@ pub struct MessageSet {
     version: EmissionsVersion,
     query_service: &'static str,
     msg_service: &'static str,
-    queries: &'static [(Query, &'static str)],
     insert_worker_payload: &'static str,
     register: &'static str,
     window_opened: &'static str,
     window_closed: &'static str,
-    window_attributes: WindowEventAttributes,
     labeled_values: bool,
     encode_bundle: fn(&shape::InputInferenceForecastBundle) -> Vec<u8>,
     encode_insert: fn(&shape::InsertWorkerPayloadRequest) -> Vec<u8>,
     decode_insert: fn(&[u8]) -> Result<shape::InsertWorkerPayloadRequest, prost::DecodeError>,
-    encode_register: fn(&shape::RegisterRequest) -> Vec<u8>,
-    decode_register: fn(&[u8]) -> Result<shape::RegisterRequest, prost::DecodeError>,
 }
 
 impl fmt::Debug for MessageSet {
@@ -304,10 +394,7 @@ impl MessageSet {
 
     /// The gRPC method of `query`, when this version serves it.
     pub fn query_method(&self, query: Query) -> Option<&'static str> {
-        self.queries
-            .iter()
-            .find(|(q, _)| *q == query)
-            .map(|(_, method)| *method)
+        (query.since() <= self.version).then_some(query.method())
     }
 
     /// The gRPC path of `query` (`/emissions.v10.QueryService/GetTopic`),
@@ -318,8 +405,11 @@ impl MessageSet {
     }
 
     /// The queries it serves, with their methods.
-    pub fn queries(&self) -> &'static [(Query, &'static str)] {
-        self.queries
+    pub fn queries(&self) -> impl Iterator<Item = (Query, &'static str)> + Clone {
+        let set = *self;
+        Query::ALL
+            .into_iter()
+            .filter_map(move |query| Some((query, set.query_method(query)?)))
     }
 
     /// The type URL of its worker payload message.
@@ -344,7 +434,7 @@ impl MessageSet {
 
     /// The attribute keys of its window events.
     pub fn window_event_attributes(&self) -> WindowEventAttributes {
-        self.window_attributes
+        WINDOW_ATTRIBUTES
     }
 
     /// Whether inferences carry labeled values (v10). Without them (v9) an
@@ -379,11 +469,13 @@ impl MessageSet {
         (self.decode_insert)(bytes)
     }
 
-    /// A registration message as this version's transaction `Any`.
+    /// A registration message as this version's transaction `Any`. The
+    /// message has the same fields in every supported version; only its
+    /// type URL differs (allora-chain `x/emissions/proto/emissions/v*/tx.proto`).
     pub fn register_any(&self, message: &shape::RegisterRequest) -> Any {
         Any {
             type_url: self.register.to_owned(),
-            value: (self.encode_register)(message),
+            value: message.encode_to_vec(),
         }
     }
 
@@ -392,7 +484,7 @@ impl MessageSet {
         &self,
         bytes: &[u8],
     ) -> Result<shape::RegisterRequest, prost::DecodeError> {
-        (self.decode_register)(bytes)
+        shape::RegisterRequest::decode(bytes)
     }
 }
 
@@ -653,6 +745,64 @@ mod tests {
         }
         assert!(!EmissionsVersion::new(11).is_supported());
         assert!(!EmissionsVersion::new(8).is_supported());
+    }
+
+    #[test]
+    fn the_names_are_the_generated_ones_and_registration_round_trips() {
+        use crate::proto::emissions::v9 as v9_proto;
+        use prost::Name;
+
+        let register = shape::RegisterRequest {
+            sender: "allo1a".into(),
+            topic_id: 3,
+            owner: "allo1b".into(),
+            is_reputer: true,
+        };
+        for (set, insert, register_url) in [
+            (
+                &v9::MESSAGES,
+                v9_proto::InsertWorkerPayloadRequest::type_url(),
+                v9_proto::RegisterRequest::type_url(),
+            ),
+            (
+                &v10::MESSAGES,
+                shape::InsertWorkerPayloadRequest::type_url(),
+                shape::RegisterRequest::type_url(),
+            ),
+        ] {
+            assert_eq!(set.insert_worker_payload_type_url(), insert);
+            assert_eq!(set.register_type_url(), register_url);
+            let package = set.version().package();
+            let event = |name: &str| name.replacen("emissions.v10", &package, 1);
+            assert_eq!(
+                set.window_opened_event(),
+                event(&shape::EventWorkerSubmissionWindowOpened::full_name())
+            );
+            assert_eq!(
+                set.window_closed_event(),
+                event(&shape::EventWorkerSubmissionWindowClosed::full_name())
+            );
+            let any = set.register_any(&register);
+            assert_eq!(any.type_url, register_url);
+            assert_eq!(any.value, register.encode_to_vec());
+            assert_eq!(set.decode_register(&any.value).unwrap(), register);
+        }
+        assert_eq!(
+            v10::MESSAGES.query_path(Query::TopicEpochs).as_deref(),
+            Some("/emissions.v10.QueryService/GetTopicEpochs")
+        );
+        let v9_queries: Vec<Query> = v9::MESSAGES.queries().map(|(q, _)| q).collect();
+        assert_eq!(v9_queries.len(), 10);
+        for query in [
+            Query::LatestNetworkInferences,
+            Query::Epoch,
+            Query::TopicEpochs,
+        ] {
+            assert_eq!(v9::MESSAGES.query_method(query), None, "{query:?}");
+            assert!(!v9_queries.contains(&query));
+        }
+        assert_eq!(v10::MESSAGES.queries().count(), Query::ALL.len());
+        assert!(!v9::MESSAGES.labeled_values() && v10::MESSAGES.labeled_values());
     }
 
     #[test]

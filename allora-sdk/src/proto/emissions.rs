@@ -6,10 +6,13 @@ pub mod v3 {
     include!(concat!(env!("OUT_DIR"), "/emissions.v3.rs"));
 }
 
-/// Emissions v9 (chain v0.16 and earlier): module parameters (also
-/// returned by the v10 `GetParams`), the payload and registration messages
-/// (the inference value in `value`, no labeled values), topics, window
-/// events and the worker's part of the `QueryService`.
+/// Emissions v9 (chain v0.16 and earlier): what differs from v10. Module
+/// parameters (also returned by the v10 `GetParams`), the payload messages
+/// (the inference value in `value`, no labeled values), registration (v10's
+/// fields under the v9 type URL), the topic and its `GetTopicResponse`, and
+/// the worker's part of the `QueryService`, whose other requests and
+/// responses are v10's: the same on the wire, as a message's package never
+/// is.
 pub mod v9 {
     #![allow(missing_docs, clippy::all)]
     include!(concat!(env!("OUT_DIR"), "/emissions.v9.rs"));
