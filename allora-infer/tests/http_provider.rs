@@ -61,35 +61,20 @@ fn single(text: &str) -> Prediction {
 }
 
 #[tokio::test]
-async fn bare_number_text() {
-    assert_eq!(
-        infer_body("123.45", "text/plain").await.unwrap(),
-        single("123.45")
-    );
-    assert_eq!(
-        infer_body("123.45\n", "text/plain").await.unwrap(),
-        single("123.45")
-    );
-}
-
-#[tokio::test]
-async fn json_number_keeps_its_decimal_text() {
-    assert_eq!(
-        infer_body("0.70", "application/json").await.unwrap(),
-        single("0.70")
-    );
-    assert_eq!(
-        infer_body("1.2345e-07", "application/json").await.unwrap(),
-        single("1.2345E-7")
-    );
-}
-
-#[tokio::test]
-async fn json_string() {
-    assert_eq!(
-        infer_body("\"123.45\"", "application/json").await.unwrap(),
-        single("123.45")
-    );
+async fn bare_text_json_numbers_and_json_strings_keep_their_decimal_text() {
+    for (body, content_type, expected) in [
+        ("123.45", "text/plain", "123.45"),
+        ("123.45\n", "text/plain", "123.45"),
+        ("0.70", "application/json", "0.70"),
+        ("1.2345e-07", "application/json", "1.2345E-7"),
+        ("\"123.45\"", "application/json", "123.45"),
+    ] {
+        assert_eq!(
+            infer_body(body, content_type).await.unwrap(),
+            single(expected),
+            "{body:?} as {content_type}"
+        );
+    }
 }
 
 #[tokio::test]
