@@ -180,32 +180,21 @@ impl Ec2Metadata {
     /// The instance's region.
     pub async fn region(&self) -> Result<String, ImdsError> {
         let region = self.lookup(REGION_PATH).await?;
-        let valid = !region.is_empty()
-            && region
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !valid {
-            return Err(ImdsError::InvalidValue {
-                path: REGION_PATH,
-                reason: "not a region name",
-            });
-        }
-        Ok(region)
+        checked(region, REGION_PATH, "not a region name", |region| {
+            !region.is_empty()
+                && region
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
     }
 
     /// The instance id.
     pub async fn instance_id(&self) -> Result<String, ImdsError> {
         let id = self.lookup(INSTANCE_ID_PATH).await?;
-        let valid = id
-            .strip_prefix("i-")
-            .is_some_and(|hex| !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()));
-        if !valid {
-            return Err(ImdsError::InvalidValue {
-                path: INSTANCE_ID_PATH,
-                reason: "not an EC2 instance id",
-            });
-        }
-        Ok(id)
+        checked(id, INSTANCE_ID_PATH, "not an EC2 instance id", |id| {
+            id.strip_prefix("i-")
+                .is_some_and(|hex| !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        })
     }
 
     /// Region and instance id together.
@@ -247,5 +236,19 @@ impl Ec2Metadata {
                 message: DisplayErrorContext(&other).to_string(),
             }),
         }
+    }
+}
+
+/// The value read at `path`, refused as `reason` unless it is `valid`.
+fn checked(
+    value: String,
+    path: &'static str,
+    reason: &'static str,
+    valid: fn(&str) -> bool,
+) -> Result<String, ImdsError> {
+    if valid(&value) {
+        Ok(value)
+    } else {
+        Err(ImdsError::InvalidValue { path, reason })
     }
 }

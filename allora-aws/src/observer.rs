@@ -27,7 +27,7 @@
 use std::time::Duration;
 
 use allora_sdk::emissions::EmissionsStatus;
-use allora_sdk::worker::{Outcome, Submission, WorkerError, WorkerObserver};
+use allora_sdk::worker::{Submission, WorkerError, WorkerObserver};
 use aws_config::SdkConfig;
 
 use crate::imds::InstanceIdentity;
@@ -129,11 +129,7 @@ impl CloudWatchObserver {
 
 impl WorkerObserver for CloudWatchObserver {
     fn submission(&self, submission: &Submission) {
-        let outcome = match submission.outcome {
-            Outcome::Included => "included",
-            Outcome::NotAdmitted => "not_admitted",
-            Outcome::AlreadySubmitted => "already_submitted",
-        };
+        let outcome = submission.outcome.as_str();
         self.record(Metric::count(names::SUBMISSIONS, 1).with_dimension(names::OUTCOME, outcome));
         let latency = submission.latency;
         if let Some(d) = latency.window_to_broadcast {

@@ -16,6 +16,12 @@ use support::{free_port, loopback_sdk_config, MotoServer};
 const NAMESPACE: &str = "Allora/WorkerTest";
 const INSTANCE: &str = "i-0123456789abcdef0";
 
+fn has_dimension(dimensions: &[Dimension], name: &str, value: &str) -> bool {
+    dimensions
+        .iter()
+        .any(|d| d.name() == Some(name) && d.value() == Some(value))
+}
+
 async fn list_metric_count(client: &aws_sdk_cloudwatch::Client, name: &str) -> usize {
     let mut count = 0;
     let mut token = None;
@@ -31,9 +37,7 @@ async fn list_metric_count(client: &aws_sdk_cloudwatch::Client, name: &str) -> u
         for metric in page.metrics() {
             let dimensions = metric.dimensions();
             assert!(
-                dimensions
-                    .iter()
-                    .any(|d| d.name() == Some(names::INSTANCE_ID) && d.value() == Some(INSTANCE)),
+                has_dimension(dimensions, names::INSTANCE_ID, INSTANCE),
                 "every metric carries the instance id: {dimensions:?}"
             );
         }
@@ -45,17 +49,23 @@ async fn list_metric_count(client: &aws_sdk_cloudwatch::Client, name: &str) -> u
     }
 }
 
+/// The sink's settings in the test namespace, for the test instance,
+/// flushed every `flush_interval`.
+fn sink_config(flush_interval: Duration) -> CloudWatchSinkConfig {
+    CloudWatchSinkConfig::default()
+        .namespace(NAMESPACE)
+        .instance_id(INSTANCE)
+        .flush_interval(flush_interval)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_batched_aggregated_and_visible_in_cloudwatch() {
     let moto = MotoServer::start().await;
     let aws = moto.sdk_config().await;
     let sink = CloudWatchMetrics::spawn(
         &aws,
-        CloudWatchSinkConfig::default()
-            .namespace(NAMESPACE)
-            .instance_id(INSTANCE)
-            // Long enough that only the batch size and shutdown trigger sends.
-            .flush_interval(Duration::from_secs(3600))
+        // Long enough that only the batch size and shutdown trigger sends.
+        sink_config(Duration::from_secs(3600))
             // Smaller than CloudWatch's 1000 so that the emulator, which slows
             // down sharply with request size, answers in time on a busy machine.
             .max_data_per_request(200),
@@ -128,14 +138,7 @@ async fn metrics_are_batched_aggregated_and_visible_in_cloudwatch() {
 async fn metrics_are_sent_every_flush_interval() {
     let moto = MotoServer::start().await;
     let aws = moto.sdk_config().await;
-    let sink = CloudWatchMetrics::spawn(
-        &aws,
-        CloudWatchSinkConfig::default()
-            .namespace(NAMESPACE)
-            .instance_id(INSTANCE)
-            .flush_interval(Duration::from_millis(200)),
-    )
-    .unwrap();
+    let sink = CloudWatchMetrics::spawn(&aws, sink_config(Duration::from_millis(200))).unwrap();
     sink.record(Metric::new(names::BALANCE, 1.5e9, Unit::None));
     sink.record(
         Metric::count(names::SUBMISSION_FAILURES, 1)
@@ -312,16 +315,8 @@ async fn worker_events_become_metrics_with_the_instance_dimensions() {
         .iter()
         .map(|m| {
             let dims = m.dimensions();
-            assert!(
-                dims.iter()
-                    .any(|d| d.name() == Some(names::INSTANCE_ID) && d.value() == Some(INSTANCE)),
-                "{m:?}"
-            );
-            assert!(
-                dims.iter()
-                    .any(|d| d.name() == Some(names::REGION) && d.value() == Some("eu-west-1")),
-                "{m:?}"
-            );
+            assert!(has_dimension(dims, names::INSTANCE_ID, INSTANCE), "{m:?}");
+            assert!(has_dimension(dims, names::REGION, "eu-west-1"), "{m:?}");
             let extra: Vec<String> = dims
                 .iter()
                 .filter(|d| d.name() != Some(names::INSTANCE_ID) && d.name() != Some(names::REGION))

@@ -252,32 +252,39 @@ async fn a_misbehaving_kms_never_yields_an_unverified_signature() {
         );
     }
 
-    let err = sign_verified(&fake.signer(Behaviour::NotDer).await, message, soon())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, SignerError::Malformed { reason, .. } if reason.contains("DER")),
-        "{err:?}"
-    );
-
-    let err = sign_verified(&fake.signer(Behaviour::Denied).await, message, soon())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, SignerError::Refused { code, reason, .. }
-            if code == "AccessDeniedException" && reason.contains("kms:Sign")),
-        "{err:?}"
-    );
-    assert!(!err.is_retryable());
-
-    let err = sign_verified(&fake.signer(Behaviour::Throttled).await, message, soon())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, SignerError::Unavailable { reason, .. } if reason.contains("ThrottlingException")),
-        "{err:?}"
-    );
-    assert!(err.is_retryable());
+    // An answer that is no signature, a refusal and throttling: each its
+    // own error, and only throttling worth another try.
+    type Expected = fn(&SignerError) -> bool;
+    let cases: [(Behaviour, Expected, bool); 3] = [
+        (
+            Behaviour::NotDer,
+            |err| matches!(err, SignerError::Malformed { reason, .. } if reason.contains("DER")),
+            false,
+        ),
+        (
+            Behaviour::Denied,
+            |err| {
+                matches!(err, SignerError::Refused { code, reason, .. }
+                    if code == "AccessDeniedException" && reason.contains("kms:Sign"))
+            },
+            false,
+        ),
+        (
+            Behaviour::Throttled,
+            |err| {
+                matches!(err, SignerError::Unavailable { reason, .. }
+                    if reason.contains("ThrottlingException"))
+            },
+            true,
+        ),
+    ];
+    for (behaviour, expected, retryable) in cases {
+        let err = sign_verified(&fake.signer(behaviour).await, message, soon())
+            .await
+            .unwrap_err();
+        assert!(expected(&err), "{behaviour:?}: {err:?}");
+        assert_eq!(err.is_retryable(), retryable, "{behaviour:?}: {err:?}");
+    }
 
     // A KMS that answers after the deadline: a timeout, nothing signed.
     let slow = fake.signer(Behaviour::Slow).await;

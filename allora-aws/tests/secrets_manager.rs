@@ -8,35 +8,25 @@ use std::time::{Duration, Instant};
 
 use allora_aws::secrets::{SecretError, SecretsManagerKeySource};
 use allora_sdk::key_source::{KeySource, KeySourceError};
-use support::{free_port, loopback_sdk_config, MotoServer};
+use support::{create_secret, free_port, loopback_sdk_config, MotoServer};
 
 const ABOUT: &str =
     "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
-
-async fn put_secret(client: &aws_sdk_secretsmanager::Client, name: &str, value: &str) {
-    client
-        .create_secret()
-        .name(name)
-        .secret_string(value)
-        .send()
-        .await
-        .unwrap();
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_bare_and_json_secrets_and_reports_bad_ones() {
     let moto = MotoServer::start().await;
     let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
 
-    put_secret(&client, "worker/bare", &format!("{ABOUT}\n")).await;
-    put_secret(
+    create_secret(&client, "worker/bare", &format!("{ABOUT}\n")).await;
+    create_secret(
         &client,
         "worker/json",
         &format!("{{\"mnemonic\": \"{ABOUT}\", \"owner\": \"ops\"}}"),
     )
     .await;
-    put_secret(&client, "worker/malformed", "hunter2 is my password").await;
-    put_secret(&client, "worker/wrong-json", "{\"phrase\": \"hunter2\"}").await;
+    create_secret(&client, "worker/malformed", "hunter2 is my password").await;
+    create_secret(&client, "worker/wrong-json", "{\"phrase\": \"hunter2\"}").await;
 
     for name in ["worker/bare", "worker/json"] {
         let mnemonic = SecretsManagerKeySource::new(client.clone(), name)
@@ -118,7 +108,7 @@ async fn refused_credentials_are_access_denied() {
     // IAM users it knows; the dummy test credentials are not one.
     let moto = MotoServer::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", "1")]).await;
     let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
-    put_secret(&client, "worker/locked", ABOUT).await;
+    create_secret(&client, "worker/locked", ABOUT).await;
     let err = SecretsManagerKeySource::new(client, "worker/locked")
         .load_mnemonic()
         .await
@@ -132,13 +122,13 @@ async fn refused_credentials_are_access_denied() {
 async fn as_a_key_source_errors_name_the_secret_but_never_its_content() {
     let moto = MotoServer::start().await;
     let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
-    put_secret(
+    create_secret(
         &client,
         "worker/good",
         &format!("{{\"mnemonic\": \"{ABOUT}\"}}"),
     )
     .await;
-    put_secret(&client, "worker/bad", "hunter2 correct horse").await;
+    create_secret(&client, "worker/bad", "hunter2 correct horse").await;
 
     let good = SecretsManagerKeySource::new(client.clone(), "worker/good");
     assert!(good.describe().contains("worker/good"));

@@ -66,14 +66,7 @@ where
     V::Error: Into<InferError>,
 {
     fn into_prediction(self) -> Result<Prediction, InferError> {
-        let mut pairs = Vec::with_capacity(self.len());
-        for (label, value) in self {
-            let label = label.into();
-            let value = value
-                .try_into()
-                .map_err(|e| name_invalid(e.into(), &label))?;
-            pairs.push((label, value));
-        }
+        let pairs = named_values(self)?;
         check_labeled(&pairs)?;
         Ok(Prediction::Labeled(pairs))
     }
@@ -122,15 +115,11 @@ where
     V::Error: Into<InferError>,
 {
     fn into_forecast(self) -> Result<Vec<ForecastValue>, InferError> {
-        let mut values = Vec::with_capacity(self.len());
-        for (inferer, value) in self {
-            let inferer = inferer.into();
-            let value = value
-                .try_into()
-                .map_err(|e| name_invalid(e.into(), &inferer))?;
-            values.push(ForecastValue { inferer, value });
-        }
-        values.into_forecast()
+        named_values(self)?
+            .into_iter()
+            .map(|(inferer, value)| ForecastValue { inferer, value })
+            .collect::<Vec<_>>()
+            .into_forecast()
     }
 }
 
@@ -142,6 +131,26 @@ where
     fn into_forecast(self) -> Result<Vec<ForecastValue>, InferError> {
         self.map_err(Into::into)?.into_forecast()
     }
+}
+
+/// Converts `(name, value)` pairs (labels or inferers), naming the first
+/// whose value is invalid.
+fn named_values<K, V>(pairs: Vec<(K, V)>) -> Result<Vec<(String, Dec)>, InferError>
+where
+    K: Into<String>,
+    V: TryInto<Dec>,
+    V::Error: Into<InferError>,
+{
+    pairs
+        .into_iter()
+        .map(|(name, value)| {
+            let name = name.into();
+            let value = value
+                .try_into()
+                .map_err(|e| name_invalid(e.into(), &name))?;
+            Ok((name, value))
+        })
+        .collect()
 }
 
 /// Says which value was invalid.

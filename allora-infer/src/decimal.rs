@@ -343,11 +343,7 @@ impl TryFrom<f64> for Dec {
     /// stays `1000.0` and `1e16` becomes `1E+16`), which is what the official
     /// SDK signs for a float prediction.
     fn try_from(value: f64) -> Result<Self, Self::Error> {
-        if !value.is_finite() {
-            return Err(DecimalError::NonFinite(value.to_string()));
-        }
-        // `{:e}` yields the shortest round-trip digits: "1.2345e-7", "-1e3".
-        from_shortest_scientific(&format!("{value:e}"))
+        from_float(value, value.is_finite())
     }
 }
 
@@ -357,11 +353,20 @@ impl TryFrom<f32> for Dec {
     /// As for `f64`, from the shortest text of the `f32` itself (0.1f32 is
     /// `0.1`, not the `0.10000000149011612` of its widening to `f64`).
     fn try_from(value: f32) -> Result<Self, Self::Error> {
-        if !value.is_finite() {
-            return Err(DecimalError::NonFinite(value.to_string()));
-        }
-        from_shortest_scientific(&format!("{value:e}"))
+        from_float(value, value.is_finite())
     }
+}
+
+/// A float (`finite` or not) through the shortest text that round-trips.
+fn from_float<F: fmt::Display + fmt::LowerExp>(
+    value: F,
+    finite: bool,
+) -> Result<Dec, DecimalError> {
+    if !finite {
+        return Err(DecimalError::NonFinite(value.to_string()));
+    }
+    // `{:e}` yields the shortest round-trip digits: "1.2345e-7", "-1e3".
+    from_shortest_scientific(&format!("{value:e}"))
 }
 
 /// Turns Rust's shortest `{:e}` text of a float into the decimal that Python's

@@ -61,35 +61,20 @@ fn single(text: &str) -> Prediction {
 }
 
 #[tokio::test]
-async fn bare_number_text() {
-    assert_eq!(
-        infer_body("123.45", "text/plain").await.unwrap(),
-        single("123.45")
-    );
-    assert_eq!(
-        infer_body("123.45\n", "text/plain").await.unwrap(),
-        single("123.45")
-    );
-}
-
-#[tokio::test]
-async fn json_number_keeps_its_decimal_text() {
-    assert_eq!(
-        infer_body("0.70", "application/json").await.unwrap(),
-        single("0.70")
-    );
-    assert_eq!(
-        infer_body("1.2345e-07", "application/json").await.unwrap(),
-        single("1.2345E-7")
-    );
-}
-
-#[tokio::test]
-async fn json_string() {
-    assert_eq!(
-        infer_body("\"123.45\"", "application/json").await.unwrap(),
-        single("123.45")
-    );
+async fn bare_text_json_numbers_and_json_strings_keep_their_decimal_text() {
+    for (body, content_type, expected) in [
+        ("123.45", "text/plain", "123.45"),
+        ("123.45\n", "text/plain", "123.45"),
+        ("0.70", "application/json", "0.70"),
+        ("1.2345e-07", "application/json", "1.2345E-7"),
+        ("\"123.45\"", "application/json", "123.45"),
+    ] {
+        assert_eq!(
+            infer_body(body, content_type).await.unwrap(),
+            single(expected),
+            "{body:?} as {content_type}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -248,27 +233,19 @@ async fn flaky(status: StatusCode, failures: usize) -> (SocketAddr, Arc<AtomicUs
 }
 
 #[tokio::test]
-async fn server_error_is_retried_until_success() {
-    let (addr, hits) = flaky(StatusCode::INTERNAL_SERVER_ERROR, 1).await;
-    let got = provider(addr)
-        .infer(&request(Duration::from_secs(5)))
-        .await
-        .unwrap();
-    assert_eq!(got, single("42"));
-    assert_eq!(hits.load(Ordering::SeqCst), 2);
-}
-
-#[tokio::test]
-async fn too_many_requests_is_retried() {
-    let (addr, hits) = flaky(StatusCode::TOO_MANY_REQUESTS, 2).await;
-    assert_eq!(
-        provider(addr)
+async fn server_errors_and_too_many_requests_are_retried_until_success() {
+    for (status, failures) in [
+        (StatusCode::INTERNAL_SERVER_ERROR, 1),
+        (StatusCode::TOO_MANY_REQUESTS, 2),
+    ] {
+        let (addr, hits) = flaky(status, failures).await;
+        let got = provider(addr)
             .infer(&request(Duration::from_secs(5)))
             .await
-            .unwrap(),
-        single("42")
-    );
-    assert_eq!(hits.load(Ordering::SeqCst), 3);
+            .unwrap();
+        assert_eq!(got, single("42"), "{status}");
+        assert_eq!(hits.load(Ordering::SeqCst), failures + 1, "{status}");
+    }
 }
 
 #[tokio::test]

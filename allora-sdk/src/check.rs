@@ -867,19 +867,65 @@ fn request(probe: &TopicProbe, nonce: i64) -> InferenceRequest {
     }
 }
 
+/// The line id of the probe of a topic's `side` (`inference`, `forecast`),
+/// and how messages name its provider (`source`, else "the <side>
+/// provider").
+fn probe_names(probe: &TopicProbe, side: &str, source: Option<&str>) -> (String, String) {
+    (
+        format!("topic[{}].{side}", probe.topic_id),
+        source.map_or_else(|| format!("the {side} provider"), str::to_owned),
+    )
+}
+
+/// Runs a provider call under the probe's timeout: its answer (`Err` when
+/// none came in time) and how long it took, in ms.
+async fn timed<T>(
+    probe: &TopicProbe,
+    call: impl std::future::Future<Output = T>,
+) -> (Result<T, tokio::time::error::Elapsed>, f64) {
+    let started = Instant::now();
+    let answer = tokio::time::timeout(probe.timeout, call).await;
+    (answer, round_ms(started.elapsed().as_secs_f64() * 1000.0))
+}
+
+/// The line of a probe whose provider answered with an error instead of a
+/// `what` (value, forecast).
+fn provider_failed(
+    id: String,
+    source: &str,
+    what: &str,
+    ms: f64,
+    error: &allora_infer::InferError,
+    remedy: &str,
+) -> CheckLine {
+    CheckLine::fail(
+        id,
+        format!("{source} gave no usable {what} in {ms} ms: {error}"),
+        remedy,
+    )
+    .data(json!({"latency_ms": ms, "error": error.to_string()}))
+}
+
+/// The line of a probe whose provider did not answer within its timeout.
+fn no_answer(id: String, source: &str, probe: &TopicProbe, ms: f64, remedy: &str) -> CheckLine {
+    CheckLine::fail(
+        id,
+        format!(
+            "{source} did not answer within {:.0} s",
+            probe.timeout.as_secs_f64()
+        ),
+        remedy,
+    )
+    .data(json!({"latency_ms": ms}))
+}
+
 async fn probe_inference(
     probe: &TopicProbe,
     provider: &dyn InferenceProvider,
     nonce: i64,
 ) -> CheckLine {
-    let id = format!("topic[{}].inference", probe.topic_id);
-    let source = probe
-        .inference_source
-        .clone()
-        .unwrap_or_else(|| "the inference provider".to_owned());
-    let started = Instant::now();
-    let answer = tokio::time::timeout(probe.timeout, provider.infer(&request(probe, nonce))).await;
-    let ms = round_ms(started.elapsed().as_secs_f64() * 1000.0);
+    let (id, source) = probe_names(probe, "inference", probe.inference_source.as_deref());
+    let (answer, ms) = timed(probe, provider.infer(&request(probe, nonce))).await;
     match answer {
         Ok(Ok(prediction)) => {
             let value = match &prediction {
@@ -893,18 +939,21 @@ async fn probe_inference(
             CheckLine::pass(id, format!("{source} answered {value} in {ms} ms"))
                 .data(json!({"value": value, "latency_ms": ms, "nonce": nonce}))
         }
-        Ok(Err(e)) => CheckLine::fail(
+        Ok(Err(e)) => provider_failed(
             id,
-            format!("{source} gave no usable value in {ms} ms: {e}"),
+            &source,
+            "value",
+            ms,
+            &e,
             "start the inference server (allora-inference-server, or your own) and make it answer a plain number or a JSON number for this URL",
-        )
-        .data(json!({"latency_ms": ms, "error": e.to_string()})),
-        Err(_) => CheckLine::fail(
+        ),
+        Err(_) => no_answer(
             id,
-            format!("{source} did not answer within {:.0} s", probe.timeout.as_secs_f64()),
+            &source,
+            probe,
+            ms,
             "check that the server runs and is fast enough, or raise timeout_secs (within the window)",
-        )
-        .data(json!({"latency_ms": ms})),
+        ),
     }
 }
 
@@ -913,15 +962,8 @@ async fn probe_forecast(
     provider: &dyn ForecastProvider,
     nonce: i64,
 ) -> CheckLine {
-    let id = format!("topic[{}].forecast", probe.topic_id);
-    let source = probe
-        .forecast_source
-        .clone()
-        .unwrap_or_else(|| "the forecast provider".to_owned());
-    let started = Instant::now();
-    let answer =
-        tokio::time::timeout(probe.timeout, provider.forecast(&request(probe, nonce))).await;
-    let ms = round_ms(started.elapsed().as_secs_f64() * 1000.0);
+    let (id, source) = probe_names(probe, "forecast", probe.forecast_source.as_deref());
+    let (answer, ms) = timed(probe, provider.forecast(&request(probe, nonce))).await;
     match answer {
         Ok(Ok(values)) => {
             let bad: Vec<&str> = values
@@ -940,18 +982,21 @@ async fn probe_forecast(
             CheckLine::pass(id, format!("{source} answered {} element(s) in {ms} ms", values.len()))
                 .data(json!({"elements": values.len(), "latency_ms": ms, "nonce": nonce}))
         }
-        Ok(Err(e)) => CheckLine::fail(
+        Ok(Err(e)) => provider_failed(
             id,
-            format!("{source} gave no usable forecast in {ms} ms: {e}"),
+            &source,
+            "forecast",
+            ms,
+            &e,
             "start the forecast server and make it answer a JSON object mapping inferer addresses to values",
-        )
-        .data(json!({"latency_ms": ms, "error": e.to_string()})),
-        Err(_) => CheckLine::fail(
+        ),
+        Err(_) => no_answer(
             id,
-            format!("{source} did not answer within {:.0} s", probe.timeout.as_secs_f64()),
+            &source,
+            probe,
+            ms,
             "check that the server runs and is fast enough",
-        )
-        .data(json!({"latency_ms": ms})),
+        ),
     }
 }
 

@@ -19,7 +19,7 @@ use std::str::FromStr;
 
 use cosmrs::bip32::{DerivationPath, XPrv};
 use k256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
-use k256::ecdsa::signature::{Signer, Verifier};
+use k256::ecdsa::signature::Signer;
 use k256::ecdsa::{Signature as EcdsaSignature, SigningKey, VerifyingKey};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -290,14 +290,8 @@ impl PublicKey {
     /// Verifies a 64-byte `r || s` signature over `sha256(message)`, requiring
     /// low-S as the chain does.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), KeyError> {
-        let sig = EcdsaSignature::from_slice(signature)
-            .map_err(|_| KeyError::InvalidSignature("not a 64-byte r||s signature"))?;
-        if sig.normalize_s().is_some() {
-            return Err(KeyError::InvalidSignature("high-S signature"));
-        }
-        self.0
-            .verify(message, &sig)
-            .map_err(|_| KeyError::InvalidSignature("does not verify against the public key"))
+        use sha2::{Digest, Sha256};
+        self.verify_prehash(&Sha256::digest(message).into(), signature)
     }
 
     /// Verifies a 64-byte `r || s` signature over a SHA-256 digest that was

@@ -546,6 +546,17 @@ impl PreparedTx {
         self.message_count
     }
 
+    /// The raw transaction of this body with `auth_info_bytes` and
+    /// `signature`.
+    fn signed(&self, auth_info_bytes: &[u8], signature: &[u8]) -> SignedTx {
+        SignedTx::assemble(
+            &self.body_field,
+            self.body_start,
+            auth_info_bytes,
+            signature,
+        )
+    }
+
     /// The `AuthInfo` of one SIGN_MODE_DIRECT secp256k1 signer.
     fn auth_info_bytes(
         public_key: PublicKey,
@@ -623,12 +634,7 @@ impl PreparedTx {
     ) -> Result<SignedTx, TxBuildError> {
         let (auth_info_bytes, doc) = self.sign_doc(key.public_key(), signer, fee)?;
         let signature = key.sign(&doc);
-        Ok(SignedTx::assemble(
-            &self.body_field,
-            self.body_start,
-            &auth_info_bytes,
-            &signature,
-        ))
+        Ok(self.signed(&auth_info_bytes, &signature))
     }
 
     /// Signs through any [`Signer`] by `deadline` (see
@@ -642,12 +648,7 @@ impl PreparedTx {
     ) -> Result<SignedTx, SignError> {
         let (auth_info_bytes, doc) = self.sign_doc(signer.public_key(), signer_data, fee)?;
         let signature = sign_verified(signer, &doc, deadline).await?;
-        Ok(SignedTx::assemble(
-            &self.body_field,
-            self.body_start,
-            &auth_info_bytes,
-            &signature,
-        ))
+        Ok(self.signed(&auth_info_bytes, &signature))
     }
 
     /// Attaches a signature over the sign doc made elsewhere, after checking
@@ -663,12 +664,7 @@ impl PreparedTx {
         public_key
             .verify(&doc, signature)
             .map_err(|e| TxBuildError::BadSignature(e.to_string()))?;
-        Ok(SignedTx::assemble(
-            &self.body_field,
-            self.body_start,
-            &auth_info_bytes,
-            signature,
-        ))
+        Ok(self.signed(&auth_info_bytes, signature))
     }
 
     /// The bytes to send to `Simulate` (an empty signature).
@@ -679,7 +675,7 @@ impl PreparedTx {
         fee: &Fee,
     ) -> Result<Vec<u8>, TxBuildError> {
         let auth_info_bytes = Self::auth_info_bytes(public_key, sequence, fee)?;
-        Ok(SignedTx::assemble(&self.body_field, self.body_start, &auth_info_bytes, &[]).bytes)
+        Ok(self.signed(&auth_info_bytes, &[]).bytes)
     }
 }
 

@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use allora_devnet::fixtures::{payload_any, test_key, TestNet};
 use allora_devnet::BlockMode;
-use allora_sdk::client::{TxErrorKind, TxStage};
+use allora_sdk::client::{ChainError, TxErrorKind, TxStage};
 use allora_sdk::keys::{PublicKey, WorkerKey};
 use allora_sdk::pipeline::{
-    never_broadcast, GasMode, GasPolicy, GasPriceSource, PipelineConfig, SubmitError, TxPipeline,
+    never_broadcast, GasMode, GasPolicy, GasPriceSource, Included, PipelineConfig, SubmitError,
+    TxPipeline,
 };
+use allora_sdk::proto::Any;
 use allora_sdk::signer::{SharedSigner, SignRequest, Signer, SignerError, SIGNATURE_LEN};
 use allora_sdk::tx::{FeeTier, GasPrice};
 use tokio::time::Instant;
@@ -47,7 +49,26 @@ fn pipeline(devnet: &TestNet, config: PipelineConfig) -> TxPipeline {
     TxPipeline::new(devnet.client().unwrap(), Arc::new(key()), config)
 }
 
-fn payload(topic: u64, nonce: i64) -> allora_sdk::proto::Any {
+/// The chain's refusal `err` reports, and the message it names.
+fn rejected(err: SubmitError) -> (ChainError, Option<usize>) {
+    match err {
+        SubmitError::Rejected {
+            error,
+            message_index,
+        } => (error, message_index),
+        other => panic!("not a refusal by the chain: {other:?}"),
+    }
+}
+
+/// The eco tier at a static 10 uallo per gas.
+fn eco_at_10_uallo() -> PipelineConfig {
+    let mut config = PipelineConfig::new(CHAIN_ID);
+    config.gas_price = GasPriceSource::Static(GasPrice::from_uallo(10));
+    config.tier = FeeTier::Eco;
+    config
+}
+
+fn payload(topic: u64, nonce: i64) -> Any {
     payload_any(&key(), topic, nonce, "3.5").unwrap()
 }
 
@@ -56,25 +77,33 @@ fn deadlines() -> (Instant, Instant) {
     (now + Duration::from_secs(4), now + Duration::from_secs(6))
 }
 
+/// Submits `messages` through `p`, sent within 4 s and confirmed within 6 s.
+async fn send(p: &TxPipeline, messages: Vec<Any>) -> Result<Included, SubmitError> {
+    let (send_by, confirm_by) = deadlines();
+    p.submit(messages, send_by, confirm_by).await
+}
+
+/// [`send`], with the gas found as `gas` says.
+async fn send_with(
+    p: &TxPipeline,
+    messages: Vec<Any>,
+    gas: GasMode,
+) -> Result<Included, SubmitError> {
+    let (send_by, confirm_by) = deadlines();
+    p.submit_with(messages, send_by, confirm_by, gas).await
+}
+
 #[tokio::test]
 async fn sequence_bumped_behind_our_back_is_recovered_at_once() {
     let devnet = devnet(10).await;
     let p = pipeline(&devnet, PipelineConfig::new(CHAIN_ID));
     let nonce = devnet.open_nonces(1)[0];
-    let (send_by, confirm_by) = deadlines();
-    let first = p
-        .submit(vec![payload(1, nonce)], send_by, confirm_by)
-        .await
-        .unwrap();
+    let first = send(&p, vec![payload(1, nonce)]).await.unwrap();
     assert_eq!(first.attempts, 1);
 
     // Someone else uses the account: our local sequence is now stale.
     devnet.bump_sequence(key().address()).unwrap();
-    let (send_by, confirm_by) = deadlines();
-    let second = p
-        .submit(vec![payload(2, nonce)], send_by, confirm_by)
-        .await
-        .unwrap();
+    let second = send(&p, vec![payload(2, nonce)]).await.unwrap();
     assert_eq!(second.attempts, 2, "one rejected attempt, then the resend");
     assert!(devnet.submission(2, nonce, key().address()).is_some());
 }
@@ -92,11 +121,7 @@ async fn out_of_gas_raises_the_limit_and_resends() {
     };
     let p = pipeline(&devnet, config);
     let nonce = devnet.open_nonces(1)[0];
-    let (send_by, confirm_by) = deadlines();
-    let included = p
-        .submit(vec![payload(1, nonce)], send_by, confirm_by)
-        .await
-        .unwrap();
+    let included = send(&p, vec![payload(1, nonce)]).await.unwrap();
     assert!(
         included.attempts > 1,
         "expected a resend after running out of gas"
@@ -111,18 +136,11 @@ async fn out_of_gas_raises_the_limit_and_resends() {
 #[tokio::test]
 async fn a_fee_below_the_minimum_is_raised_in_one_step_to_what_the_chain_requires() {
     let devnet = devnet(20).await;
-    let mut config = PipelineConfig::new(CHAIN_ID);
     // Eco at 10 uallo/gas pays half of what the chain wants; its answer
     // names the fee it requires, which the next attempt pays exactly.
-    config.gas_price = GasPriceSource::Static(GasPrice::from_uallo(10));
-    config.tier = FeeTier::Eco;
-    let p = pipeline(&devnet, config);
+    let p = pipeline(&devnet, eco_at_10_uallo());
     let nonce = devnet.open_nonces(1)[0];
-    let (send_by, confirm_by) = deadlines();
-    let included = p
-        .submit(vec![payload(1, nonce)], send_by, confirm_by)
-        .await
-        .unwrap();
+    let included = send(&p, vec![payload(1, nonce)]).await.unwrap();
     assert_eq!(included.attempts, 2, "one refusal, one raise");
     assert_eq!(
         included.fee.amount,
@@ -134,28 +152,19 @@ async fn a_fee_below_the_minimum_is_raised_in_one_step_to_what_the_chain_require
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let next = devnet.open_nonces(2)[0];
-    let again = p
-        .submit(vec![payload(2, next)], send_by, confirm_by)
-        .await
-        .unwrap();
+    let again = send(&p, vec![payload(2, next)]).await.unwrap();
     assert_eq!(again.attempts, 1);
 }
 
 #[tokio::test]
 async fn a_fee_above_the_maximum_is_refused_without_paying() {
     let devnet = devnet(20).await;
-    let mut config = PipelineConfig::new(CHAIN_ID);
-    config.gas_price = GasPriceSource::Static(GasPrice::from_uallo(10));
-    config.tier = FeeTier::Eco;
+    let mut config = eco_at_10_uallo();
     config.max_fee = Some(1_000);
     let p = pipeline(&devnet, config);
     let before = devnet.account(devnet.address()).unwrap().balance;
     let nonce = devnet.open_nonces(1)[0];
-    let (send_by, confirm_by) = deadlines();
-    let err = p
-        .submit(vec![payload(1, nonce)], send_by, confirm_by)
-        .await
-        .unwrap_err();
+    let err = send(&p, vec![payload(1, nonce)]).await.unwrap_err();
     let (required, maximum) = match err {
         allora_sdk::pipeline::SubmitError::FeeAboveMaximum { required, maximum } => {
             (required, maximum)
@@ -165,10 +174,7 @@ async fn a_fee_above_the_maximum_is_refused_without_paying() {
     assert_eq!(maximum, 1_000);
     assert!(required > maximum && required % 20 == 0, "{required}");
     // Refused at CheckTx (free), then known: not sent again.
-    let err = p
-        .submit(vec![payload(1, nonce)], send_by, confirm_by)
-        .await
-        .unwrap_err();
+    let err = send(&p, vec![payload(1, nonce)]).await.unwrap_err();
     assert!(err.to_string().contains("fee above maximum"), "{err}");
     assert!(devnet.included_txs().is_empty());
     assert_eq!(devnet.account(devnet.address()).unwrap().balance, before);
@@ -186,11 +192,7 @@ async fn the_feemarket_price_is_used_when_asked() {
     config.tier = FeeTier::Eco;
     let p = pipeline(&devnet, config);
     let nonce = devnet.open_nonces(1)[0];
-    let (send_by, confirm_by) = deadlines();
-    let included = p
-        .submit(vec![payload(1, nonce)], send_by, confirm_by)
-        .await
-        .unwrap();
+    let included = send(&p, vec![payload(1, nonce)]).await.unwrap();
     assert_eq!(
         included.attempts, 1,
         "the feemarket price is accepted first time"
@@ -202,33 +204,17 @@ async fn a_failing_message_is_named_and_nothing_is_paid_for_it() {
     let devnet = devnet(10).await;
     let p = pipeline(&devnet, PipelineConfig::new(CHAIN_ID));
     let nonce = devnet.open_nonces(1)[0];
-    let (send_by, confirm_by) = deadlines();
-    p.submit(vec![payload(1, nonce)], send_by, confirm_by)
-        .await
-        .unwrap();
+    send(&p, vec![payload(1, nonce)]).await.unwrap();
     let balance = devnet.account(key().address()).unwrap().balance;
 
     // Topic 1 again (already submitted) batched with a fresh topic 2 payload:
     // simulation names message 0 and no transaction is sent.
-    let (send_by, confirm_by) = deadlines();
-    let err = p
-        .submit(
-            vec![payload(1, nonce), payload(2, nonce)],
-            send_by,
-            confirm_by,
-        )
+    let err = send(&p, vec![payload(1, nonce), payload(2, nonce)])
         .await
         .unwrap_err();
-    match err {
-        SubmitError::Rejected {
-            error,
-            message_index,
-        } => {
-            assert_eq!(error.kind(), TxErrorKind::AlreadySubmitted);
-            assert_eq!(message_index, Some(0));
-        }
-        other => panic!("unexpected {other:?}"),
-    }
+    let (error, message_index) = rejected(err);
+    assert_eq!(error.kind(), TxErrorKind::AlreadySubmitted);
+    assert_eq!(message_index, Some(0));
     assert_eq!(devnet.account(key().address()).unwrap().balance, balance);
 }
 
@@ -242,14 +228,10 @@ async fn concurrent_transactions_each_get_a_sequence_and_go_through_once() {
     // the first attempt.
     let sends = [1, 2].map(|topic| {
         let p = p.clone();
-        let (send_by, confirm_by) = deadlines();
-        tokio::spawn(async move {
-            p.submit(vec![payload(topic, nonce)], send_by, confirm_by)
-                .await
-        })
+        tokio::spawn(async move { send(&p, vec![payload(topic, nonce)]).await })
     });
-    for send in sends {
-        let included = send.await.unwrap().unwrap();
+    for sent in sends {
+        let included = sent.await.unwrap().unwrap();
         assert_eq!(included.attempts, 1);
     }
     assert!(devnet.submission(1, nonce, key().address()).is_some());
@@ -261,42 +243,21 @@ async fn routine_transactions_reuse_simulated_gas_and_meet_refusals_in_the_block
     let devnet = devnet(10).await;
     let p = pipeline(&devnet, PipelineConfig::new(CHAIN_ID));
     let nonce = devnet.open_nonces(1)[0];
-    let (send_by, confirm_by) = deadlines();
     // Nothing remembered yet: simulated, and its gas remembered.
-    let first = p
-        .submit_with(
-            vec![payload(1, nonce)],
-            send_by,
-            confirm_by,
-            GasMode::ReuseRecent,
-        )
+    let first = send_with(&p, vec![payload(1, nonce)], GasMode::ReuseRecent)
         .await
         .unwrap();
     let balance = devnet.account(key().address()).unwrap().balance;
 
     // The same payload again, as a routine transaction: no simulation, so
     // the chain's refusal comes in the block, fee paid, message named.
-    let (send_by, confirm_by) = deadlines();
-    let err = p
-        .submit_with(
-            vec![payload(1, nonce)],
-            send_by,
-            confirm_by,
-            GasMode::ReuseRecent,
-        )
+    let err = send_with(&p, vec![payload(1, nonce)], GasMode::ReuseRecent)
         .await
         .unwrap_err();
-    match err {
-        SubmitError::Rejected {
-            error,
-            message_index,
-        } => {
-            assert_eq!(error.stage, TxStage::DeliverTx);
-            assert_eq!(error.kind(), TxErrorKind::AlreadySubmitted);
-            assert_eq!(message_index, Some(0));
-        }
-        other => panic!("unexpected {other:?}"),
-    }
+    let (error, message_index) = rejected(err);
+    assert_eq!(error.stage, TxStage::DeliverTx);
+    assert_eq!(error.kind(), TxErrorKind::AlreadySubmitted);
+    assert_eq!(message_index, Some(0));
     let failed = devnet
         .included_txs()
         .into_iter()
@@ -369,11 +330,7 @@ async fn a_hung_signer_holds_up_no_other_transaction_and_fails_its_own_cleanly()
     // The first transaction is being signed (and will not be): another one
     // of the same account goes through meanwhile.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (send_by, confirm_by) = deadlines();
-    let other = p
-        .submit(vec![payload(2, nonce)], send_by, confirm_by)
-        .await
-        .unwrap();
+    let other = send(&p, vec![payload(2, nonce)]).await.unwrap();
     assert!(
         started.elapsed() < Duration::from_millis(2500),
         "waited for the hung signature: {:?}",

@@ -68,22 +68,20 @@ async fn start_up_failures_are_typed_errors() {
     std::env::set_var("ALLORA_API_TEST_MNEMONIC_2", PHRASE);
     let dir = tempfile::tempdir().unwrap();
     let port = refused_port().unwrap();
-    let err = Worker::builder()
-        .endpoints([format!("http://127.0.0.1:{port}")])
-        .mnemonic_env("ALLORA_API_TEST_MNEMONIC_2")
-        .data_dir(dir.path())
-        .topic_fn(1, |_| 1.0)
-        .run_until(std::future::pending::<()>())
+    let run_with_mnemonic_in = |variable: &str| {
+        Worker::builder()
+            .endpoints([format!("http://127.0.0.1:{port}")])
+            .mnemonic_env(variable)
+            .data_dir(dir.path())
+            .topic_fn(1, |_| 1.0)
+            .run_until(std::future::pending::<()>())
+    };
+    let err = run_with_mnemonic_in("ALLORA_API_TEST_MNEMONIC_2")
         .await
         .unwrap_err();
     assert!(matches!(err, WorkerError::Client(_)), "{err:?}");
 
-    let err = Worker::builder()
-        .endpoints([format!("http://127.0.0.1:{port}")])
-        .mnemonic_env("ALLORA_API_TEST_MNEMONIC_UNSET")
-        .data_dir(dir.path())
-        .topic_fn(1, |_| 1.0)
-        .run_until(std::future::pending::<()>())
+    let err = run_with_mnemonic_in("ALLORA_API_TEST_MNEMONIC_UNSET")
         .await
         .unwrap_err();
     assert!(

@@ -7,15 +7,16 @@
 // Tests and examples stop at the line that failed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+#[path = "support/held.rs"]
+mod held;
+
 use std::time::Duration;
 
 use allora_devnet::fixtures::{fn_topic, test_key, TestNet};
 use allora_sdk::worker::store::{SubmissionStore, WindowState};
 use allora_sdk::worker::{Outcome, Submission, SuspendReason, TopicSpec, WorkerError};
-use allora_sdk::{AsyncFnProvider, InferError, InferenceRequest, StreamExt};
-use tokio::sync::Notify;
+use allora_sdk::{InferenceRequest, StreamExt};
+use held::HeldFirstCall;
 
 const BLOCK: Duration = Duration::from_millis(200);
 const EPOCH: i64 = 10;
@@ -70,28 +71,12 @@ async fn refused_then_accepted(refusal: Refusal, seed: u8) {
 
     // Topic 2's first provider call holds until the test has made the chain
     // refuse the topic to this worker, so its payload meets that refusal.
-    let calls = Arc::new(AtomicUsize::new(0));
-    let started = Arc::new(Notify::new());
-    let release = Arc::new(Notify::new());
-    let topic2 = {
-        let (calls, started, release) = (calls.clone(), started.clone(), release.clone());
-        AsyncFnProvider::new(move |_req: InferenceRequest| {
-            let first = calls.fetch_add(1, Ordering::SeqCst) == 0;
-            let (started, release) = (started.clone(), release.clone());
-            async move {
-                if first {
-                    started.notify_one();
-                    release.notified().await;
-                }
-                Ok::<f64, InferError>(22.5)
-            }
-        })
-    };
+    let topic2 = HeldFirstCall::default();
     let (handle, mut results) = devnet
         .worker()
         .unwrap()
         .topic(fn_topic(1, |_: &InferenceRequest| 11.5))
-        .topic(TopicSpec::inference(2, Arc::new(topic2)))
+        .topic(TopicSpec::inference(2, topic2.provider(22.5)))
         .topic_check_epochs(1)
         .build()
         .unwrap()
@@ -99,11 +84,9 @@ async fn refused_then_accepted(refusal: Refusal, seed: u8) {
         .await
         .unwrap();
 
-    tokio::time::timeout(Duration::from_secs(10), started.notified())
-        .await
-        .expect("topic 2's first window reaches its provider");
+    topic2.started().await;
     refuse(&devnet);
-    release.notify_one();
+    topic2.release();
 
     let mut served: Vec<Submission> = Vec::new();
     let mut failed: Vec<WorkerError> = Vec::new();
@@ -143,7 +126,7 @@ async fn refused_then_accepted(refusal: Refusal, seed: u8) {
         .filter(|s| s.topic_id == 1)
         .any(|s| s.nonce == EPOCH));
     assert_eq!(
-        calls.load(Ordering::SeqCst),
+        topic2.calls(),
         2,
         "the refused window was not retried, and no window was asked for while suspended"
     );

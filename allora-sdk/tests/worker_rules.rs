@@ -6,6 +6,9 @@
 // Tests and examples stop at the line that failed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/held.rs"]
+mod held;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,6 +24,7 @@ use allora_sdk::worker::{
     WorkerHandle, WorkerObserver,
 };
 use allora_sdk::{FnProvider, HttpProvider, InferenceProvider, InferenceRequest, Submission};
+use held::HeldFirstCall;
 
 const BLOCK: Duration = Duration::from_millis(200);
 const EPOCH: i64 = 8;
@@ -88,6 +92,13 @@ async fn run(worker: WorkerBuilder) -> (WorkerHandle, RecordedResults) {
     (handle, record(results))
 }
 
+/// [`run`], with a fresh [`Seen`] observing the worker.
+async fn run_seen(worker: WorkerBuilder) -> (WorkerHandle, RecordedResults, Arc<Seen>) {
+    let seen = Arc::new(Seen::default());
+    let (handle, results) = run(worker.observer(seen.clone())).await;
+    (handle, results, seen)
+}
+
 /// Waits (up to `secs` seconds) until `topic_id` has been served.
 async fn until_served(results: &RecordedResults, topic_id: u64, secs: u64) -> bool {
     until(Duration::from_secs(secs), || {
@@ -137,15 +148,14 @@ async fn an_unregistered_topic_is_suspended_reported_and_served_once_registered(
     .await;
     net.register_worker(1, net.address()).unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::new(Seen::default());
     // One unregistered topic does not stop the worker from starting.
-    let (handle, results) = run(net
-        .worker()
-        .unwrap()
-        .topic(fn_topic(1, |_: &InferenceRequest| 11.5))
-        .topic(TopicSpec::inference(2, counting(&calls, 22.5)))
-        .topic_check_epochs(1)
-        .observer(seen.clone()))
+    let (handle, results, seen) = run_seen(
+        net.worker()
+            .unwrap()
+            .topic(fn_topic(1, |_: &InferenceRequest| 11.5))
+            .topic(TopicSpec::inference(2, counting(&calls, 22.5)))
+            .topic_check_epochs(1),
+    )
     .await;
 
     // Reported at start: in the results stream and to the observer.
@@ -222,14 +232,13 @@ async fn a_whitelist_that_refuses_the_worker_suspends_the_topic_until_it_admits_
     )
     .await;
     let calls = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::new(Seen::default());
-    let (handle, results) = run(net
-        .worker()
-        .unwrap()
-        .topic(fn_topic(1, |_: &InferenceRequest| 1.5))
-        .topic(TopicSpec::inference(2, counting(&calls, 2.5)))
-        .topic_check_epochs(1)
-        .observer(seen.clone()))
+    let (handle, results, seen) = run_seen(
+        net.worker()
+            .unwrap()
+            .topic(fn_topic(1, |_: &InferenceRequest| 1.5))
+            .topic(TopicSpec::inference(2, counting(&calls, 2.5)))
+            .topic_check_epochs(1),
+    )
     .await;
     assert!(until_served(&results, 1, 10).await);
     assert_eq!(seen.states_of(2), ["not_permitted"]);
@@ -258,14 +267,13 @@ async fn a_whitelist_that_refuses_the_worker_suspends_the_topic_until_it_admits_
 #[tokio::test]
 async fn a_topic_that_does_not_exist_is_suspended_until_it_does() {
     let net = launch(devnet(23, "allora-rules-topic").topics([1], EPOCH, WINDOW)).await;
-    let seen = Arc::new(Seen::default());
-    let (handle, results) = run(net
-        .worker()
-        .unwrap()
-        .topic(fn_topic(1, |_: &InferenceRequest| 1.5))
-        .topic(fn_topic(9, |_: &InferenceRequest| 9.5))
-        .topic_check_epochs(1)
-        .observer(seen.clone()))
+    let (handle, results, seen) = run_seen(
+        net.worker()
+            .unwrap()
+            .topic(fn_topic(1, |_: &InferenceRequest| 1.5))
+            .topic(fn_topic(9, |_: &InferenceRequest| 9.5))
+            .topic_check_epochs(1),
+    )
     .await;
     assert!(until_served(&results, 1, 10).await);
     assert_eq!(seen.states_of(9), ["topic_missing"]);
@@ -608,15 +616,14 @@ async fn a_fee_above_the_maximum_is_not_paid_and_says_both_amounts() {
             .devnet(|d| d.min_gas_price(GasPrice::from_uallo(10))),
     )
     .await;
-    let seen = Arc::new(Seen::default());
     let balance = net.account(net.address()).unwrap().balance;
-    let (handle, results) = run(net
-        .worker()
-        .unwrap()
-        .topic(fn_topic(1, |_: &InferenceRequest| 1.5))
-        .gas_price(GasPrice::from_uallo(1))
-        .max_fee(1_000)
-        .observer(seen.clone()))
+    let (handle, results, seen) = run_seen(
+        net.worker()
+            .unwrap()
+            .topic(fn_topic(1, |_: &InferenceRequest| 1.5))
+            .gas_price(GasPrice::from_uallo(1))
+            .max_fee(1_000),
+    )
     .await;
     let above = |items: &[Result<Submission, WorkerError>]| {
         items
@@ -662,21 +669,20 @@ async fn a_fee_above_the_maximum_is_not_paid_and_says_both_amounts() {
 #[tokio::test]
 async fn guard_rails_refuse_zero_and_out_of_range_values_before_signing() {
     let net = launch(devnet(30, "allora-rules-guard").topics([1, 2, 3], EPOCH, WINDOW)).await;
-    let seen = Arc::new(Seen::default());
     let value = |v: f64| Arc::new(FnProvider::new(move |_: &InferenceRequest| v));
     let range = |min: &str, max: &str| (Some(min.parse().unwrap()), Some(max.parse().unwrap()));
     let (min, max) = range("100", "10000");
-    let (handle, results) = run(net
-        .worker()
-        .unwrap()
-        .topic(TopicSpec::inference(1, value(0.0)).refuse_zero())
-        .topic(TopicSpec::inference(2, value(1e6)).value_range(min.clone(), max.clone()))
-        .topic(
-            TopicSpec::inference(3, value(3012.5))
-                .refuse_zero()
-                .value_range(min, max),
-        )
-        .observer(seen.clone()))
+    let (handle, results, seen) = run_seen(
+        net.worker()
+            .unwrap()
+            .topic(TopicSpec::inference(1, value(0.0)).refuse_zero())
+            .topic(TopicSpec::inference(2, value(1e6)).value_range(min.clone(), max.clone()))
+            .topic(
+                TopicSpec::inference(3, value(3012.5))
+                    .refuse_zero()
+                    .value_range(min, max),
+            ),
+    )
     .await;
     let refused = |items: &[Result<Submission, WorkerError>]| {
         items
@@ -758,14 +764,13 @@ async fn a_data_fee_the_account_cannot_pay_suspends_its_topics_until_funded() {
             .devnet(|d| d.data_sending_fee(1_000_000_000_000_000)),
     )
     .await;
-    let seen = Arc::new(Seen::default());
     let calls = Arc::new(AtomicUsize::new(0));
-    let (handle, results) = run(net
-        .worker()
-        .unwrap()
-        .topic(TopicSpec::inference(1, counting(&calls, 1.5)))
-        .topic_check_epochs(1)
-        .observer(seen.clone()))
+    let (handle, results, seen) = run_seen(
+        net.worker()
+            .unwrap()
+            .topic(TopicSpec::inference(1, counting(&calls, 1.5)))
+            .topic_check_epochs(1),
+    )
     .await;
     assert!(
         until(Duration::from_secs(10), || seen.states_of(1).len() >= 2).await,
@@ -796,41 +801,21 @@ async fn a_data_fee_the_account_cannot_pay_suspends_its_topics_until_funded() {
 
 #[tokio::test]
 async fn a_window_the_chain_closed_early_is_missed_once_and_costs_no_fee() {
-    use allora_sdk::{AsyncFnProvider, InferError};
-    use tokio::sync::Notify;
-
     let net = launch(devnet(33, "allora-rules-window").topics([1], EPOCH, WINDOW)).await;
     // The first window's provider holds until the test has shortened the
     // window under its open nonce (as an UpdateTopic would), so its payload
     // meets code 67.
-    let (started, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-    let first = Arc::new(AtomicUsize::new(0));
-    let provider = {
-        let (started, release, first) = (started.clone(), release.clone(), first.clone());
-        AsyncFnProvider::new(move |_: InferenceRequest| {
-            let hold = first.fetch_add(1, Ordering::SeqCst) == 0;
-            let (started, release) = (started.clone(), release.clone());
-            async move {
-                if hold {
-                    started.notify_one();
-                    release.notified().await;
-                }
-                Ok::<f64, InferError>(4.5)
-            }
-        })
-    };
+    let held = HeldFirstCall::default();
     let (handle, results) = run(net
         .worker()
         .unwrap()
-        .topic(TopicSpec::inference(1, Arc::new(provider))))
+        .topic(TopicSpec::inference(1, held.provider(4.5))))
     .await;
-    tokio::time::timeout(Duration::from_secs(10), started.notified())
-        .await
-        .unwrap();
+    held.started().await;
     let nonce = net.open_nonces(1)[0];
     net.wait_height(nonce + 2).await;
     net.set_worker_submission_window(1, 1).unwrap();
-    release.notify_one();
+    held.release();
     assert!(
         until(Duration::from_secs(10), || results
             .with(|items| items.iter().any(|r| r.is_err())))
@@ -866,14 +851,13 @@ async fn auto_registration_waits_for_the_funds_it_needs_instead_of_failing_each_
             .balance(100),
     )
     .await;
-    let seen = Arc::new(Seen::default());
-    let (handle, results) = run(net
-        .worker()
-        .unwrap()
-        .topic(fn_topic(1, |_: &InferenceRequest| 1.5))
-        .auto_register(true)
-        .topic_check_epochs(1)
-        .observer(seen.clone()))
+    let (handle, results, seen) = run_seen(
+        net.worker()
+            .unwrap()
+            .topic(fn_topic(1, |_: &InferenceRequest| 1.5))
+            .auto_register(true)
+            .topic_check_epochs(1),
+    )
     .await;
     assert!(until(Duration::from_secs(5), || !seen.states_of(1).is_empty()).await);
     assert_eq!(seen.states_of(1), ["registration_failed"]);

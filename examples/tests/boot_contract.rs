@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use allora_devnet::{Devnet, DevnetHandle, TopicConfig};
 use allora_sdk::keys::{Mnemonic, WorkerKey};
-use aws_support::{free_port, FakeImds, MotoServer, SilentEndpoint};
+use aws_support::{create_secret, free_port, FakeImds, MotoServer, SilentEndpoint};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -600,23 +600,14 @@ async fn the_deployed_instance_boots_a_submitting_worker() {
     // to restart.
     let missing =
         format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:allora-worker-mnemonic-AbCdEf");
-    let bad = secrets
-        .create_secret()
-        .name("allora-worker-bad")
-        .secret_string(BAD_SECRET)
-        .send()
-        .await
-        .unwrap();
-    let bad = bad.arn().unwrap().to_owned();
+    let bad = create_secret(&secrets, "allora-worker-bad", BAD_SECRET).await;
     let locked_moto = MotoServer::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", "1")]).await;
-    let locked = aws_sdk_secretsmanager::Client::new(&locked_moto.sdk_config().await)
-        .create_secret()
-        .name("allora-worker-locked")
-        .secret_string(format!("{{\"mnemonic\": \"{}\"}}", phrase.as_str()))
-        .send()
-        .await
-        .unwrap();
-    let locked = locked.arn().unwrap().to_owned();
+    let locked = create_secret(
+        &aws_sdk_secretsmanager::Client::new(&locked_moto.sdk_config().await),
+        "allora-worker-locked",
+        &format!("{{\"mnemonic\": \"{}\"}}", phrase.as_str()),
+    )
+    .await;
     let locked_env: Vec<(&str, &str)> = vec![
         ("AWS_ENDPOINT_URL", &locked_moto.endpoint),
         ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.endpoint),
@@ -643,14 +634,12 @@ async fn the_deployed_instance_boots_a_submitting_worker() {
     }
 
     // The good secret, as the deploy README stores it.
-    let good = secrets
-        .create_secret()
-        .name("allora-worker-mnemonic")
-        .secret_string(format!("{{\"mnemonic\": \"{}\"}}", phrase.as_str()))
-        .send()
-        .await
-        .unwrap();
-    let good = good.arn().unwrap().to_owned();
+    let good = create_secret(
+        &secrets,
+        "allora-worker-mnemonic",
+        &format!("{{\"mnemonic\": \"{}\"}}", phrase.as_str()),
+    )
+    .await;
     let root = install("ec2", &good);
     let mut worker = Service::start(root.command(&root.unit("allora-worker.service"), &on_ec2));
     let (serving, ec2_startup) = worker

@@ -32,6 +32,24 @@ pub async fn create_kms_key(client: &aws_sdk_kms::Client, spec: KeySpec) -> Stri
         .unwrap()
 }
 
+/// Stores a secret `name` holding `value` in the Secrets Manager `client`
+/// talks to (moto) and returns its ARN.
+pub async fn create_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    value: &str,
+) -> String {
+    client
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap()
+}
+
 /// A moto server on 127.0.0.1, killed when dropped.
 pub struct MotoServer {
     child: Child,

@@ -469,6 +469,32 @@ impl ClientError {
     }
 }
 
+/// An answer of `method` that lacks what it should carry.
+pub(super) fn malformed(method: &'static str, reason: impl Into<String>) -> ClientError {
+    ClientError::Malformed {
+        method,
+        reason: reason.into(),
+    }
+}
+
+/// A look-up's answer, with "not there" as `None`: a `NotFound` status, or
+/// any status whose message contains `not_found_text` (how some modules
+/// answer a missing entry).
+pub(super) fn found<T>(
+    answer: Result<T, ClientError>,
+    not_found_text: &str,
+) -> Result<Option<T>, ClientError> {
+    match answer {
+        Ok(response) => Ok(Some(response)),
+        Err(ClientError::Status { code, message, .. })
+            if code == tonic::Code::NotFound || message.contains(not_found_text) =>
+        {
+            Ok(None)
+        }
+        Err(other) => Err(other),
+    }
+}
+
 /// Failure of one attempt on one endpoint (internal to failover).
 #[derive(Debug)]
 pub(crate) enum AttemptError {

@@ -8,6 +8,7 @@ use cosmrs::proto::cosmos::base::v1beta1::Coin;
 use cosmrs::proto::cosmos::feegrant::v1beta1 as feegrant;
 use prost::{Message, Name};
 
+use super::error::found;
 use super::{ChainClient, ClientError};
 use crate::keys::Address;
 use crate::tx::DENOM;
@@ -59,10 +60,7 @@ impl FeeAllowance {
 }
 
 fn malformed(reason: impl Into<String>) -> ClientError {
-    ClientError::Malformed {
-        method: "Allowance",
-        reason: reason.into(),
-    }
+    super::error::malformed("Allowance", reason)
 }
 
 /// The uallo amount among `coins` (`None` when the list is empty: no
@@ -140,23 +138,14 @@ impl ChainClient {
             grantee: grantee.to_string(),
         };
         let answer = self
-            .call("Allowance", |ch| {
-                let request = request.clone();
-                async move {
-                    feegrant::query_client::QueryClient::new(ch)
-                        .allowance(request)
-                        .await
-                }
+            .call_with("Allowance", request, |ch, request| async move {
+                feegrant::query_client::QueryClient::new(ch)
+                    .allowance(request)
+                    .await
             })
             .await;
-        let response = match answer {
-            Ok(response) => response,
-            Err(ClientError::Status { code, message, .. })
-                if code == tonic::Code::NotFound || message.contains("fee-grant not found") =>
-            {
-                return Ok(None)
-            }
-            Err(other) => return Err(other),
+        let Some(response) = found(answer, "fee-grant not found")? else {
+            return Ok(None);
         };
         let Some(grant) = response.allowance else {
             return Ok(None);

@@ -182,6 +182,26 @@ impl ChainClient {
         self.pool.call(method, self.deadline, call).await
     }
 
+    /// [`call`](Self::call) for a call that sends `request`: each attempt
+    /// gets its own copy. (A plain function handing back the pool's future,
+    /// so that it adds no layer to the futures of the calls built on it.)
+    fn call_with<'a, Req, T, F, Fut>(
+        &'a self,
+        method: &'static str,
+        request: Req,
+        call: F,
+    ) -> impl std::future::Future<Output = Result<T, ClientError>> + 'a
+    where
+        Req: Clone + 'a,
+        T: 'a,
+        F: Fn(tonic::transport::Channel, Req) -> Fut + 'a,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>> + 'a,
+    {
+        self.pool.call(method, self.deadline, move |channel| {
+            call(channel, request.clone())
+        })
+    }
+
     /// The health of each endpoint, in configured order.
     pub fn endpoint_health(&self) -> Vec<EndpointHealth> {
         self.pool.health()

@@ -52,10 +52,14 @@ impl ChainClient {
             .and_then(|b| b.header)
             .and_then(|h| h.time)
             .or_else(|| response.block.and_then(|b| b.header).and_then(|h| h.time));
-        Ok(time.and_then(|t| {
-            let secs = u64::try_from(t.seconds).ok()?;
-            let nanos = u32::try_from(t.nanos).ok()?;
-            SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
-        }))
+        Ok(time.and_then(system_time))
     }
+}
+
+/// A block header's time as a [`SystemTime`] (`None` before the epoch or out
+/// of range).
+pub(super) fn system_time(time: cosmrs::proto::Timestamp) -> Option<SystemTime> {
+    let secs = u64::try_from(time.seconds).ok()?;
+    let nanos = u32::try_from(time.nanos).ok()?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
 }

@@ -1,12 +1,13 @@
 //! Typed queries: node, accounts, balances, fees and the emissions module
 //! (in whichever emissions version the chain speaks; see [`crate::emissions`]).
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use cosmrs::proto::cosmos::auth::v1beta1 as auth;
 use cosmrs::proto::cosmos::bank::v1beta1 as bank;
 use cosmrs::proto::cosmos::base::tendermint::v1beta1 as tm;
 
+use super::error::malformed;
 use super::{ChainClient, ClientError};
 use crate::emissions::{epoch_window, EpochWindow, Query};
 use crate::keys::Address;
@@ -43,13 +44,6 @@ fn not_found_as(error: ClientError, what: impl FnOnce() -> String) -> ClientErro
             ..
         } => ClientError::NotFound(what()),
         other => other,
-    }
-}
-
-fn malformed(method: &'static str, reason: &str) -> ClientError {
-    ClientError::Malformed {
-        method,
-        reason: reason.to_owned(),
     }
 }
 
@@ -94,14 +88,9 @@ impl ChainClient {
                     .map(|h| (h.height, h.time, h.chain_id))
             })
             .ok_or_else(|| malformed("GetLatestBlock", "block has no header"))?;
-        let time = header.1.and_then(|t| {
-            let secs = u64::try_from(t.seconds).ok()?;
-            let nanos = u32::try_from(t.nanos).ok()?;
-            SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
-        });
         Ok(LatestBlock {
             height: header.0,
-            time,
+            time: header.1.and_then(super::node::system_time),
             chain_id: header.2,
         })
     }
@@ -113,13 +102,10 @@ impl ChainClient {
             address: address.to_string(),
         };
         let response = self
-            .call("AccountInfo", |ch| {
-                let request = request.clone();
-                async move {
-                    auth::query_client::QueryClient::new(ch)
-                        .account_info(request)
-                        .await
-                }
+            .call_with("AccountInfo", request, |ch, request| async move {
+                auth::query_client::QueryClient::new(ch)
+                    .account_info(request)
+                    .await
             })
             .await
             .map_err(|e| not_found_as(e, || format!("account {address} (fund it first)")))?;
@@ -140,13 +126,10 @@ impl ChainClient {
             denom: denom.to_owned(),
         };
         let response = self
-            .call("Balance", |ch| {
-                let request = request.clone();
-                async move {
-                    bank::query_client::QueryClient::new(ch)
-                        .balance(request)
-                        .await
-                }
+            .call_with("Balance", request, |ch, request| async move {
+                bank::query_client::QueryClient::new(ch)
+                    .balance(request)
+                    .await
             })
             .await?;
         match response.balance {
@@ -165,13 +148,10 @@ impl ChainClient {
             denom: denom.to_owned(),
         };
         let response = self
-            .call("GasPrice", |ch| {
-                let request = request.clone();
-                async move {
-                    feemarket::query_client::QueryClient::new(ch)
-                        .gas_price(request)
-                        .await
-                }
+            .call_with("GasPrice", request, |ch, request| async move {
+                feemarket::query_client::QueryClient::new(ch)
+                    .gas_price(request)
+                    .await
             })
             .await?;
         let price = response

@@ -4,7 +4,7 @@
 use cosmrs::proto::cosmos::base::abci::v1beta1::TxResponse;
 use cosmrs::proto::cosmos::tx::v1beta1 as txpb;
 
-use super::error::{ChainError, ClientError, TxStage};
+use super::error::{found, malformed, ChainError, ClientError, TxStage};
 use super::ChainClient;
 use crate::tx::SignedTx;
 
@@ -106,13 +106,10 @@ impl ChainClient {
         #[allow(deprecated)]
         let request = txpb::SimulateRequest { tx: None, tx_bytes };
         let response = self
-            .call("Simulate", |ch| {
-                let request = request.clone();
-                async move {
-                    txpb::service_client::ServiceClient::new(ch)
-                        .simulate(request)
-                        .await
-                }
+            .call_with("Simulate", request, |ch, request| async move {
+                txpb::service_client::ServiceClient::new(ch)
+                    .simulate(request)
+                    .await
             })
             .await
             .map_err(|e| match e {
@@ -121,10 +118,9 @@ impl ChainClient {
                 }
                 other => other,
             })?;
-        let info = response.gas_info.ok_or_else(|| ClientError::Malformed {
-            method: "Simulate",
-            reason: "no gas info".to_owned(),
-        })?;
+        let info = response
+            .gas_info
+            .ok_or_else(|| malformed("Simulate", "no gas info"))?;
         Ok(GasEstimate {
             gas_used: info.gas_used,
             gas_wanted: info.gas_wanted,
@@ -139,19 +135,15 @@ impl ChainClient {
             mode: txpb::BroadcastMode::Sync as i32,
         };
         let response = self
-            .call("BroadcastTx", |ch| {
-                let request = request.clone();
-                async move {
-                    txpb::service_client::ServiceClient::new(ch)
-                        .broadcast_tx(request)
-                        .await
-                }
+            .call_with("BroadcastTx", request, |ch, request| async move {
+                txpb::service_client::ServiceClient::new(ch)
+                    .broadcast_tx(request)
+                    .await
             })
             .await?;
-        let tx_response = response.tx_response.ok_or_else(|| ClientError::Malformed {
-            method: "BroadcastTx",
-            reason: "no tx_response".to_owned(),
-        })?;
+        let tx_response = response
+            .tx_response
+            .ok_or_else(|| malformed("BroadcastTx", "no tx_response"))?;
         if tx_response.code != 0 {
             let mut error = chain_error(TxStage::CheckTx, &tx_response);
             error.txhash.get_or_insert_with(|| tx.hash().to_owned());
@@ -172,28 +164,18 @@ impl ChainClient {
             hash: txhash.to_owned(),
         };
         let result = self
-            .call("GetTx", |ch| {
-                let request = request.clone();
-                async move {
-                    txpb::service_client::ServiceClient::new(ch)
-                        .get_tx(request)
-                        .await
-                }
+            .call_with("GetTx", request, |ch, request| async move {
+                txpb::service_client::ServiceClient::new(ch)
+                    .get_tx(request)
+                    .await
             })
             .await;
-        let response = match result {
-            Ok(response) => response,
-            Err(ClientError::Status { code, message, .. })
-                if code == tonic::Code::NotFound || message.contains("tx not found") =>
-            {
-                return Ok(None)
-            }
-            Err(e) => return Err(e),
+        let Some(response) = found(result, "tx not found")? else {
+            return Ok(None);
         };
-        let tx_response = response.tx_response.ok_or_else(|| ClientError::Malformed {
-            method: "GetTx",
-            reason: "no tx_response".to_owned(),
-        })?;
+        let tx_response = response
+            .tx_response
+            .ok_or_else(|| malformed("GetTx", "no tx_response"))?;
         let result = if tx_response.code == 0 {
             Ok(())
         } else {

@@ -61,7 +61,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::emissions::{EmissionsStatus, WindowMode};
-use crate::worker::{Outcome, Submission, TopicState, WorkerError, WorkerObserver};
+use crate::worker::{Submission, TopicState, WorkerError, WorkerObserver};
 
 /// The prefix of every metric name.
 pub const PREFIX: &str = "allora_worker";
@@ -275,11 +275,7 @@ impl PrometheusObserver {
 
 impl WorkerObserver for PrometheusObserver {
     fn submission(&self, submission: &Submission) {
-        let outcome = match submission.outcome {
-            Outcome::Included => "included",
-            Outcome::NotAdmitted => "not_admitted",
-            Outcome::AlreadySubmitted => "already_submitted",
-        };
+        let outcome = submission.outcome.as_str();
         self.submissions
             .get_or_create(&SubmissionLabels {
                 topic: submission.topic_id,
@@ -479,7 +475,7 @@ pub fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::worker::Latency;
+    use crate::worker::{Latency, Outcome};
 
     #[test]
     fn submissions_health_and_counter_fns_are_reported() {

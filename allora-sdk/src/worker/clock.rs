@@ -45,14 +45,15 @@ pub(super) struct Deadlines {
 }
 
 impl Deadlines {
-    /// The deadlines of a window whose last broadcast is at `send_by` and
-    /// whose inclusion is awaited until `confirm_by`: providers answer
-    /// within `provider_timeout` and early enough (half a block, at most
-    /// 500 ms) to leave time to sign and broadcast.
+    /// The deadlines of a window that closes at `closes_at` and whose last
+    /// broadcast is at `send_by`: inclusion is awaited until three blocks
+    /// after the close; providers answer within `provider_timeout` and early
+    /// enough (half a block, at most 500 ms) to leave time to sign and
+    /// broadcast.
     fn leaving_time_to_sign(
         now: Instant,
         send_by: Instant,
-        confirm_by: Instant,
+        closes_at: Instant,
         block_time: Duration,
         provider_timeout: Duration,
     ) -> Self {
@@ -64,7 +65,7 @@ impl Deadlines {
         Deadlines {
             provide_by,
             send_by,
-            confirm_by,
+            confirm_by: closes_at + block_time * 3,
         }
     }
 
@@ -181,7 +182,7 @@ impl WindowClock for BlockClock {
         Ok(Deadlines::leaving_time_to_sign(
             now,
             send_by,
-            end_eta + bt * 3,
+            end_eta,
             bt,
             provider_timeout,
         ))
@@ -266,7 +267,7 @@ impl WindowClock for WallClock {
         Ok(Deadlines::leaving_time_to_sign(
             now,
             send_by,
-            close_at + bt * 3,
+            close_at,
             bt,
             provider_timeout,
         ))

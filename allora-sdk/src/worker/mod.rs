@@ -244,6 +244,18 @@ pub enum Outcome {
     AlreadySubmitted,
 }
 
+impl Outcome {
+    /// The outcome's name in metrics: `included`, `not_admitted`,
+    /// `already_submitted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Included => "included",
+            Outcome::NotAdmitted => "not_admitted",
+            Outcome::AlreadySubmitted => "already_submitted",
+        }
+    }
+}
+
 /// Time spent in each stage of one window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Latency {

@@ -353,6 +353,27 @@ mod tests {
         .await
     }
 
+    /// `provide` on emissions v10 without label rules, by `provide_by` and
+    /// signed by `sign_by`.
+    async fn provide_v10(
+        signer: &SharedSigner,
+        spec: &TopicSpec,
+        nonce: i64,
+        provide_by: Instant,
+        sign_by: Instant,
+    ) -> Provided {
+        provide(
+            signer,
+            spec,
+            None,
+            nonce,
+            provide_by,
+            sign_by,
+            EmissionsVersion::V10,
+        )
+        .await
+    }
+
     fn decode(payload: &Payload) -> v10::InputInferenceForecastBundle {
         let msg: v10::InsertWorkerPayloadRequest =
             prost::Message::decode(payload.message.value.as_slice()).unwrap();
@@ -426,20 +447,7 @@ mod tests {
             })),
         );
         let deadline = Instant::now() + Duration::from_millis(50);
-        let provided = provide(
-            &signer(),
-            &spec,
-            None,
-            10,
-            deadline,
-            deadline,
-            EmissionsVersion::V10,
-        )
-        .await;
-        assert!(provided.payload.is_none());
-        let [err] = provided.failures.as_slice() else {
-            panic!("{:?}", provided.failures)
-        };
+        let err = only_failure(provide_v10(&signer(), &spec, 10, deadline, deadline).await);
         assert_eq!(err.kind(), "provider_timeout");
         assert_eq!(err.window(), Some((1, 10)));
     }
@@ -610,18 +618,7 @@ mod tests {
         let sign_by = Instant::now() + Duration::from_millis(200);
         let late = remote(key(), Duration::from_secs(30));
         let started = Instant::now();
-        let err = only_failure(
-            provide(
-                &late,
-                &spec,
-                None,
-                40,
-                provide_by,
-                sign_by,
-                EmissionsVersion::V10,
-            )
-            .await,
-        );
+        let err = only_failure(provide_v10(&late, &spec, 40, provide_by, sign_by).await);
         assert_eq!(err.kind(), "signer_timeout");
         assert_eq!(err.window(), Some((5, 40)));
         assert!(started.elapsed() < Duration::from_secs(5));
@@ -630,18 +627,7 @@ mod tests {
             WorkerKey::from_private_key_bytes(&[9; 32]).unwrap(),
             Duration::ZERO,
         );
-        let err = only_failure(
-            provide(
-                &wrong,
-                &spec,
-                None,
-                40,
-                provide_by,
-                provide_by,
-                EmissionsVersion::V10,
-            )
-            .await,
-        );
+        let err = only_failure(provide_v10(&wrong, &spec, 40, provide_by, provide_by).await);
         assert_eq!(err.kind(), "signer_unverified");
         assert!(
             matches!(
