@@ -24,17 +24,22 @@ const ABOUT: &str =
 /// The address of [`ABOUT`] at the Cosmos HD path.
 const ABOUT_ADDRESS: &str = "allo19rl4cm2hmr8afy4kldpxz3fka4jguq0ajnh7gv";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn key_sources_use_the_shared_configuration_or_the_environment() {
-    let moto = MotoServer::start().await;
-    let shared = moto.sdk_config().await;
-    aws_sdk_secretsmanager::Client::new(&shared)
+/// Stores [`ABOUT`] as the secret `name` where `config` points.
+async fn put_mnemonic(config: &aws_config::SdkConfig, name: &str) {
+    aws_sdk_secretsmanager::Client::new(config)
         .create_secret()
-        .name("worker/mnemonic")
+        .name(name)
         .secret_string(ABOUT)
         .send()
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_sources_use_the_shared_configuration_or_the_environment() {
+    let moto = MotoServer::start().await;
+    let shared = moto.sdk_config().await;
+    put_mnemonic(&shared, "worker/mnemonic").await;
 
     // A shared configuration is used as it is.
     let config = shared_or_load(Some(&shared)).await;
@@ -77,13 +82,7 @@ async fn key_sources_use_the_shared_configuration_or_the_environment() {
     assert_eq!(config.region().unwrap().as_ref(), "eu-west-3");
     // moto keeps one store per region: the secret is created where the
     // environment points.
-    aws_sdk_secretsmanager::Client::new(&config)
-        .create_secret()
-        .name("worker/from-env")
-        .secret_string(ABOUT)
-        .send()
-        .await
-        .unwrap();
+    put_mnemonic(&config, "worker/from-env").await;
     let source = secrets_manager_key_source(None, "worker/from-env").await;
     assert_eq!(
         source.load().await.unwrap().address().as_str(),

@@ -76,17 +76,17 @@ async fn a_bound_server_serves_the_demo_model_until_shutdown() {
         let _ = stopped.await;
     }));
 
-    let body = reqwest::get(format!("http://{addr}/inference/ETH"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(body, format!("{:.4}", demo_price("ETH", FIXED_TIME)));
-    let health = reqwest::get(format!("http://{addr}/healthz"))
-        .await
-        .unwrap();
-    assert_eq!(health.text().await.unwrap(), "ok");
+    let answers = [
+        (
+            "inference/ETH",
+            format!("{:.4}", demo_price("ETH", FIXED_TIME)),
+        ),
+        ("healthz", "ok".to_owned()),
+    ];
+    for (path, expected) in answers {
+        let response = reqwest::get(format!("http://{addr}/{path}")).await.unwrap();
+        assert_eq!(response.text().await.unwrap(), expected, "{path}");
+    }
 
     stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(5), serving)
