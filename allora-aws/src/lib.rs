@@ -11,7 +11,9 @@
 //!   the worker;
 //! - [`imds`]: the instance's region and id from EC2 instance metadata
 //!   (IMDSv2), which label the metrics;
-//! - [`sdk_config`]: the AWS SDK configuration they share (rustls, deadlines).
+//! - [`sdk_config`]: the AWS SDK configuration they share (rustls, deadlines);
+//! - [`setup`]: that configuration loaded once from the environment and
+//!   shared, and the key sources built on it.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -52,6 +54,7 @@ pub mod metrics;
 pub mod observer;
 pub mod sdk_config;
 pub mod secrets;
+pub mod setup;
 
 pub use imds::{identity_within, Ec2Metadata, ImdsError, InstanceIdentity};
 pub use kms::{KmsKeySource, KmsMessageType, KmsSigner};

@@ -44,6 +44,8 @@
 //!   `MockForecastProvider`) for testing code that uses providers.
 //! - `onnx`: `OnnxProvider`.
 //! - `server`: `server`, the side inference server (axum).
+//! - `cli`: `server_command`, the side server's command-line options (clap)
+//!   and run loop (implies `server`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -61,6 +63,8 @@ pub mod onnx;
 pub mod request;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "cli")]
+pub mod server_command;
 
 /// Re-exported so that implementing the traits needs no extra dependency.
 pub use async_trait::async_trait;

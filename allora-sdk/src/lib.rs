@@ -41,6 +41,7 @@ pub mod keys;
 pub mod labels;
 pub mod network;
 pub mod observe;
+pub mod operator;
 pub mod payload;
 pub mod pipeline;
 pub mod proto;

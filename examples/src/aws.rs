@@ -1,13 +1,9 @@
 //! AWS for the worker, when its key or metrics need it.
 
-use std::time::Duration;
-
 use allora_aws::sdk_config::AwsContext;
+use allora_aws::setup::DEFAULT_IMDS_LIMIT;
 
 use crate::config::{KeySetting, Settings};
-
-/// The most the instance-metadata lookup may add to start-up.
-pub const IMDS_LIMIT: Duration = Duration::from_secs(2);
 
 /// Connects to AWS when the settings need it (an AWS key source: a secret
 /// or a KMS key; or CloudWatch metrics); `None` otherwise.
@@ -18,7 +14,7 @@ pub async fn connect(settings: &Settings) -> Option<AwsContext> {
             KeySetting::AwsSecret(_) | KeySetting::Kms { .. }
         );
     match needed {
-        true => Some(AwsContext::load(IMDS_LIMIT).await),
+        true => Some(AwsContext::load(DEFAULT_IMDS_LIMIT).await),
         false => None,
     }
 }

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::Path;
 
 use allora_sdk::check::{check_key, CheckLine, CheckReport};
+use allora_sdk::operator::write_report;
 
 use crate::config::{self, Settings};
 use crate::error::AppError;
@@ -33,12 +34,7 @@ pub async fn check(
             "correct what the message names (examples/config/worker.example.toml shows every field)",
         )]),
     };
-    if json {
-        serde_json::to_writer_pretty(&mut *out, &report).map_err(|e| AppError::Output(e.into()))?;
-        writeln!(out).map_err(AppError::Output)?;
-    } else {
-        write!(out, "{report}").map_err(AppError::Output)?;
-    }
+    write_report(&report, json, out).map_err(AppError::Output)?;
     Ok(report.ok)
 }
 

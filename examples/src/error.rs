@@ -2,9 +2,8 @@
 
 use allora_sdk::client::ClientError;
 use allora_sdk::key_source::KeySourceError;
-use allora_sdk::keys::KeyError;
 use allora_sdk::observe::prometheus::PrometheusError;
-use allora_sdk::registration::RegistrationError;
+use allora_sdk::operator::OperatorError;
 use allora_sdk::worker::store::StoreError;
 use allora_sdk::worker::WorkerError;
 
@@ -27,15 +26,10 @@ pub enum AppError {
     /// The worker key could not be loaded from its source.
     #[error("cannot load the worker key: {0}")]
     KeySource(#[from] KeySourceError),
-    /// A key could not be created, read or used.
-    #[error("{0}")]
-    Key(#[from] KeyError),
-    /// The mnemonic read from standard input is not valid.
-    #[error("the mnemonic read from standard input is not valid: {0}; paste the 12 or 24 words separated by spaces")]
-    BadMnemonic(KeyError),
-    /// Reading standard input failed.
-    #[error("cannot read the mnemonic from standard input: {0}")]
-    Stdin(#[source] std::io::Error),
+    /// A `keys` command or a registration failed (the message names the
+    /// key file, the topic or what the account lacks).
+    #[error(transparent)]
+    Operator(#[from] OperatorError),
     /// The submission record could not be read.
     #[error("{0}")]
     Store(#[from] StoreError),
@@ -45,22 +39,9 @@ pub enum AppError {
     /// The worker failed to start or stopped abnormally.
     #[error("worker: {0}")]
     Worker(Box<WorkerError>),
-    /// A registration failed (for lack of funds: the message names the
-    /// account, its balance and what it needs).
-    #[error("registering in topic {topic_id} failed: {source}")]
-    Register {
-        /// The topic.
-        topic_id: u64,
-        /// Why.
-        #[source]
-        source: Box<RegistrationError>,
-    },
     /// The embedded demo devnet could not start.
     #[error("{0}")]
     Demo(Box<allora_devnet::demo::DemoError>),
-    /// A blocking task panicked or was cancelled.
-    #[error("internal task failed: {0}")]
-    Task(#[from] tokio::task::JoinError),
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),

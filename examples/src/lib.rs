@@ -1,6 +1,7 @@
 //! The `allora-worker` binary's glue: configuration, commands, and the
-//! composition of the libraries' key sources, observers and worker (the side
-//! server binary, `allora-inference-server`, is `allora_infer::server`).
+//! composition of the libraries' key sources, observers, operator commands
+//! and worker (the side server binary, `allora-inference-server`, is
+//! `allora_infer::server_command`).
 
 pub mod aws;
 pub mod check;

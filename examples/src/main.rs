@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use allora_sdk::operator;
 use allora_worker::cli::{Cli, Command, KeysCommand};
 use allora_worker::config::{self, process_env};
 use allora_worker::{check, keys, logging, register, run, status, AppError};
@@ -45,7 +46,7 @@ async fn dispatch(cli: Cli) -> Result<(), AppError> {
         }
         Some(Command::Register) => {
             let settings = config::load(config, env).await?;
-            register::register(settings, &mut std::io::stdout().lock()).await
+            register::register(settings, &mut std::io::stdout()).await
         }
         Some(Command::Check(_)) => Ok(()),
     }
@@ -56,32 +57,23 @@ async fn keys_command(
     config: Option<&std::path::Path>,
 ) -> Result<(), AppError> {
     let setting = config::key_setting(config, &process_env).await?;
+    let out = &mut std::io::stdout();
     match command {
         KeysCommand::New { words, key_file } => {
             let path = keys::file_to_write(key_file.as_deref(), &setting)?;
-            tokio::task::spawn_blocking(move || {
-                keys::new_key(&path, words, &mut std::io::stdout().lock())
-            })
-            .await?
+            operator::create_key_file(path, words, out).await?;
         }
         KeysCommand::Show { key_file } => {
             let setting = key_file.map_or(setting, config::KeySetting::File);
             let source = keys::source(&setting, None).await;
-            let mut out = Vec::new();
-            keys::show_key(source.as_ref(), &mut out).await?;
-            std::io::Write::write_all(&mut std::io::stdout().lock(), &out).map_err(AppError::Output)
+            operator::show_key(source.as_ref(), out).await?;
         }
         KeysCommand::Import { key_file } => {
             let path = keys::file_to_write(key_file.as_deref(), &setting)?;
-            tokio::task::spawn_blocking(move || {
-                eprintln!("paste the mnemonic (12 or 24 words) and press Enter:");
-                keys::import_key(
-                    &path,
-                    &mut std::io::stdin().lock(),
-                    &mut std::io::stdout().lock(),
-                )
-            })
-            .await?
+            eprintln!("paste the mnemonic (12 or 24 words) and press Enter:");
+            let stdin = std::io::BufReader::new(std::io::stdin());
+            operator::import_key_file(path, stdin, out).await?;
         }
     }
+    Ok(())
 }

@@ -82,7 +82,7 @@ async fn run_configured(args: &RunArgs, settings: Settings) -> Result<(), AppErr
         listener,
         topics,
     };
-    let result = serve(args, running).await;
+    let result = running.serve(args).await;
     if let Some(cw) = cloudwatch {
         cw.shutdown(CLOUDWATCH_FLUSH_LIMIT).await;
         tracing::info!(
@@ -112,7 +112,7 @@ async fn run_devnet(args: &RunArgs) -> Result<(), AppError> {
         listener,
         topics: demo.topics.iter().map(|t| t.topic_id).collect(),
     };
-    let result = serve(args, running).await;
+    let result = running.serve(args).await;
     demo.handle.shutdown().await;
     result
 }
@@ -128,47 +128,42 @@ struct Running {
     topics: Vec<u64>,
 }
 
-/// Serves metrics, keeps the balance metric current, prints a line per
-/// submission, and runs the worker until a signal or `--exit-after`.
-async fn serve(args: &RunArgs, running: Running) -> Result<(), AppError> {
-    let Running {
-        builder,
-        client,
-        address,
-        observers,
-        metrics,
-        listener,
-        topics,
-    } = running;
-    // Installed now, so a signal during start-up is not lost.
-    let signal = shutdown_signal();
-    let stop = CancellationToken::new();
-    if let Ok(addr) = listener.local_addr() {
-        println!("metrics on http://{addr}/metrics (health: /healthz)");
-    }
-    let server = prometheus::serve(listener, metrics, stop.clone());
-    let enough = CancellationToken::new();
-    let printer = SubmissionPrinter::new().stop_after(args.exit_after, enough.clone());
-    let observer: Arc<dyn WorkerObserver> = Arc::new(observers.with(Arc::new(printer)));
-    let worker = builder.observer(Arc::clone(&observer)).build()?;
-    let balance = spawn_balance_refresh(
-        client,
-        address.clone(),
-        observer,
-        DEFAULT_BALANCE_REFRESH,
-        stop.clone(),
-    );
-    let stopped = async {
-        tokio::select! {
-            () = signal => {}
-            () = enough.cancelled() => {}
+impl Running {
+    /// Serves metrics, keeps the balance metric current, prints a line per
+    /// submission, and runs the worker until a signal or `--exit-after`.
+    async fn serve(self, args: &RunArgs) -> Result<(), AppError> {
+        // Installed now, so a signal during start-up is not lost.
+        let signal = shutdown_signal();
+        let stop = CancellationToken::new();
+        if let Ok(addr) = self.listener.local_addr() {
+            println!("metrics on http://{addr}/metrics (health: /healthz)");
         }
-    };
-    let result = worker
-        .run_until_with(stopped, || SubmissionPrinter::announce(&address, &topics))
-        .await;
-    stop.cancel();
-    let _ = balance.await;
-    let _ = server.await;
-    result.map(|_| ()).map_err(AppError::from)
+        let server = prometheus::serve(self.listener, self.metrics, stop.clone());
+        let enough = CancellationToken::new();
+        let printer = SubmissionPrinter::new().stop_after(args.exit_after, enough.clone());
+        let observer: Arc<dyn WorkerObserver> = Arc::new(self.observers.with(Arc::new(printer)));
+        let worker = self.builder.observer(Arc::clone(&observer)).build()?;
+        let balance = spawn_balance_refresh(
+            self.client,
+            self.address.clone(),
+            observer,
+            DEFAULT_BALANCE_REFRESH,
+            stop.clone(),
+        );
+        let stopped = async {
+            tokio::select! {
+                () = signal => {}
+                () = enough.cancelled() => {}
+            }
+        };
+        let result = worker
+            .run_until_with(stopped, || {
+                SubmissionPrinter::announce(&self.address, &self.topics)
+            })
+            .await;
+        stop.cancel();
+        let _ = balance.await;
+        let _ = server.await;
+        result.map(|_| ()).map_err(AppError::from)
+    }
 }

@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use allora_sdk::client::{ChainClient, ClientConfig};
+use allora_sdk::operator::write_report;
 use allora_sdk::status::NodeStatus;
 
 use crate::config::Settings;
@@ -22,10 +23,5 @@ pub async fn status(settings: Settings, json: bool, out: &mut dyn Write) -> Resu
         settings.websocket_url.as_deref(),
     )
     .await?;
-    if json {
-        serde_json::to_writer_pretty(&mut *out, &report).map_err(|e| AppError::Output(e.into()))?;
-        writeln!(out).map_err(AppError::Output)
-    } else {
-        write!(out, "{report}").map_err(AppError::Output)
-    }
+    write_report(&report, json, out).map_err(AppError::Output)
 }

@@ -46,6 +46,36 @@ fn spawn(mut command: Command) -> (Child, Lines<BufReader<ChildStdout>>) {
     (child, BufReader::new(stdout).lines())
 }
 
+/// Runs `command` to the end and checks that it succeeded; returns its
+/// standard output.
+async fn succeeds(command: &mut Command) -> String {
+    let output = command.output().await.unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    stdout
+}
+
+/// Runs `command` to the end and checks that it failed; returns its
+/// standard error.
+async fn fails(command: &mut Command) -> String {
+    let output = command.output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "{stderr}");
+    stderr
+}
+
+/// Runs `command` to the end with `input` on its standard input.
+async fn with_input(command: &mut Command, input: &str) -> std::process::Output {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.stdin(Stdio::piped()).spawn().unwrap();
+    // Written, then closed: the end of the input.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    child.wait_with_output().await.unwrap()
+}
+
 /// Reads lines until one starts with `prefix`; returns every line read.
 async fn read_until(
     lines: &mut Lines<BufReader<ChildStdout>>,
@@ -173,9 +203,10 @@ impl TestChain {
         command
     }
 
-    /// Runs `args` with this chain's config file to the end.
-    async fn output(&self, args: &[&str]) -> std::process::Output {
-        self.command(args).output().await.unwrap()
+    /// Runs `args` with this chain's config file to the end, checks that
+    /// it succeeded and returns its standard output.
+    async fn succeeds(&self, args: &[&str]) -> String {
+        succeeds(&mut self.command(args)).await
     }
 
     /// Adds topic 3, which the worker is not registered in, to the devnet
@@ -315,13 +346,8 @@ async fn run_with_a_config_file_submits_serves_metrics_and_status_reports_it() {
     }
 
     // `status --json` sees the chain, the registration and the landed submissions.
-    let output = chain.output(&["status", "--json"]).await;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let output = chain.succeeds(&["status", "--json"]).await;
+    let report: serde_json::Value = serde_json::from_str(&output).unwrap();
     assert_eq!(report["chain_id"], chain.devnet.chain_id());
     assert_eq!(report["address"], chain.key.address().as_str());
     assert!(report["balance_uallo"].as_u64().unwrap() > 0);
@@ -338,8 +364,7 @@ async fn run_with_a_config_file_submits_serves_metrics_and_status_reports_it() {
     }
 
     // The text form says the same for people.
-    let text = chain.output(&["status"]).await;
-    let text = String::from_utf8(text.stdout).unwrap();
+    let text = chain.succeeds(&["status"]).await;
     assert!(
         text.contains("landed") && text.contains("registered"),
         "{text}"
@@ -352,13 +377,7 @@ async fn register_registers_only_where_needed() {
     // A third topic the worker is not registered in.
     chain.add_unregistered_topic(|text| text, "");
 
-    let output = chain.output(&["register"]).await;
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = chain.succeeds(&["register"]).await;
     assert!(stdout.contains("topic 1: already registered"), "{stdout}");
     let line = stdout
         .lines()
@@ -408,17 +427,15 @@ async fn an_unregistered_topic_is_reported_at_start_in_metrics_and_status_while_
         .filter(|l| l.starts_with("submission "))
         .all(|l| parse_submission(l).0 != 3));
 
-    let output = chain.output(&["status", "--json"]).await;
-    assert!(output.status.success());
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let output = chain.succeeds(&["status", "--json"]).await;
+    let report: serde_json::Value = serde_json::from_str(&output).unwrap();
     let topic3 = &report["topics"][2];
     assert_eq!(topic3["id"], 3);
     assert_eq!(topic3["registered"], false);
     assert_eq!(topic3["worker_state"]["state"], "suspended");
     assert_eq!(topic3["worker_state"]["reason"], "not_registered");
     assert_eq!(report["topics"][0]["worker_state"]["state"], "serving");
-    let text = chain.output(&["status"]).await;
-    let text = String::from_utf8(text.stdout).unwrap();
+    let text = chain.succeeds(&["status"]).await;
     assert!(
         text.contains("topic 3: NOT registered")
             && text.contains("worker: SUSPENDED (not_registered"),
@@ -444,43 +461,22 @@ async fn a_malformed_config_fails_with_a_message_naming_the_field() {
     for (text, field) in cases {
         let config = dir.path().join("bad.toml");
         std::fs::write(&config, text).unwrap();
-        let output = worker(dir.path())
-            .arg("--config")
-            .arg(&config)
-            .arg("run")
-            .output()
-            .await
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{text}");
+        let mut command = worker(dir.path());
+        let stderr = fails(command.arg("--config").arg(&config).arg("run")).await;
         assert!(
             stderr.contains("error:") && stderr.contains(field),
             "{field}: {stderr}"
         );
     }
-    let output = worker(dir.path())
-        .args(["--config", "does-not-exist.toml", "run"])
-        .output()
-        .await
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("does-not-exist.toml"));
+    let stderr = fails(worker(dir.path()).args(["--config", "does-not-exist.toml", "run"])).await;
+    assert!(stderr.contains("does-not-exist.toml"), "{stderr}");
 }
 
 #[tokio::test]
 async fn keys_new_show_and_import_round_trip_without_leaking_the_mnemonic() {
     let dir = tempfile::tempdir().unwrap();
-    let output = worker(dir.path())
-        .args(["keys", "new", "--words", "12", "--key-file", "a/worker.key"])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let new = ["keys", "new", "--words", "12", "--key-file", "a/worker.key"];
+    let stdout = succeeds(worker(dir.path()).args(new)).await;
     let address = stdout
         .lines()
         .find_map(|l| l.strip_prefix("address:"))
@@ -496,13 +492,8 @@ async fn keys_new_show_and_import_round_trip_without_leaking_the_mnemonic() {
     #[cfg(unix)]
     assert_eq!(mode(&dir.path().join("a/worker.key")), 0o600);
 
-    let show = worker(dir.path())
-        .args(["keys", "show", "--key-file", "a/worker.key"])
-        .output()
-        .await
-        .unwrap();
-    let shown = String::from_utf8(show.stdout).unwrap();
-    assert!(show.status.success());
+    let shown =
+        succeeds(worker(dir.path()).args(["keys", "show", "--key-file", "a/worker.key"])).await;
     assert!(
         shown.contains(&address) && shown.contains("pubkey:"),
         "{shown}"
@@ -515,20 +506,9 @@ async fn keys_new_show_and_import_round_trip_without_leaking_the_mnemonic() {
     }
 
     // Importing the printed mnemonic gives the same address.
-    let mut import = worker(dir.path())
-        .args(["keys", "import", "--key-file", "b/worker.key"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = import.stdin.take().unwrap();
-    stdin
-        .write_all(format!("{phrase}\n").as_bytes())
-        .await
-        .unwrap();
-    drop(stdin);
-    let imported = import.wait_with_output().await.unwrap();
+    let mut import = worker(dir.path());
+    import.args(["keys", "import", "--key-file", "b/worker.key"]);
+    let imported = with_input(&mut import, &format!("{phrase}\n")).await;
     assert!(
         imported.status.success(),
         "{}",
@@ -539,31 +519,16 @@ async fn keys_new_show_and_import_round_trip_without_leaking_the_mnemonic() {
     assert!(!imported_out.contains(&phrase));
 
     // An existing key is never overwritten.
-    let again = worker(dir.path())
-        .args(["keys", "new", "--key-file", "a/worker.key"])
-        .output()
-        .await
-        .unwrap();
-    assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let again = fails(worker(dir.path()).args(["keys", "new", "--key-file", "a/worker.key"])).await;
+    assert!(again.contains("already exists"), "{again}");
 }
 
 #[tokio::test]
 async fn keys_follow_the_configured_source_and_never_echo_a_phrase() {
     let dir = tempfile::tempdir().unwrap();
     let phrase = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
-    let show = worker(dir.path())
-        .args(["keys", "show"])
-        .env("ALLORA_MNEMONIC", phrase)
-        .output()
-        .await
-        .unwrap();
-    let shown = String::from_utf8_lossy(&show.stdout);
-    assert!(
-        show.status.success(),
-        "{shown}{}",
-        String::from_utf8_lossy(&show.stderr)
-    );
+    let mut show = worker(dir.path());
+    let shown = succeeds(show.args(["keys", "show"]).env("ALLORA_MNEMONIC", phrase)).await;
     assert!(
         shown.contains("environment variable ALLORA_MNEMONIC"),
         "{shown}"
@@ -577,7 +542,7 @@ async fn keys_follow_the_configured_source_and_never_echo_a_phrase() {
     // A remote signer: the address follows from the configured public key;
     // neither the token nor the URL's credentials are shown.
     let key = WorkerKey::from_mnemonic(&phrase.parse().unwrap(), "").unwrap();
-    let remote = |extra: &[(&str, &str)]| {
+    let remote = |extra: (&str, &str)| {
         let mut command = worker(dir.path());
         command
             .args(["keys", "show"])
@@ -586,17 +551,11 @@ async fn keys_follow_the_configured_source_and_never_echo_a_phrase() {
                 "ALLORA_KEY_REMOTE_URL",
                 "https://ops:pw@signer.example:8443/sign",
             )
-            .env("ALLORA_KEY_REMOTE_PUBLIC_KEY", key.public_key().to_hex());
-        for (name, value) in extra {
-            command.env(name, value);
-        }
-        command.output()
+            .env("ALLORA_KEY_REMOTE_PUBLIC_KEY", key.public_key().to_hex())
+            .env(extra.0, extra.1);
+        command
     };
-    let show = remote(&[("ALLORA_REMOTE_SIGNER_TOKEN", "t0ken-xyz")])
-        .await
-        .unwrap();
-    let shown = String::from_utf8_lossy(&show.stdout);
-    assert!(show.status.success(), "{shown}");
+    let shown = succeeds(&mut remote(("ALLORA_REMOTE_SIGNER_TOKEN", "t0ken-xyz"))).await;
     assert!(
         shown.contains("remote signer https://signer.example:8443/sign")
             && shown.contains(key.address().as_str())
@@ -614,49 +573,37 @@ async fn keys_follow_the_configured_source_and_never_echo_a_phrase() {
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let loose = remote(&[("ALLORA_KEY_REMOTE_TOKEN_FILE", token_file.to_str().unwrap())])
-            .await
-            .unwrap();
-        let text = String::from_utf8_lossy(&loose.stderr);
-        assert!(!loose.status.success());
+        let text = fails(&mut remote((
+            "ALLORA_KEY_REMOTE_TOKEN_FILE",
+            token_file.to_str().unwrap(),
+        )))
+        .await;
         assert!(
             text.contains("signer.token") && text.contains("chmod 600") && !text.contains("t0ken"),
             "{text}"
         );
         std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let show = remote(&[("ALLORA_KEY_REMOTE_TOKEN_FILE", token_file.to_str().unwrap())])
-        .await
-        .unwrap();
-    assert!(
-        show.status.success()
-            && String::from_utf8_lossy(&show.stdout).contains(key.address().as_str()),
-        "{}",
-        String::from_utf8_lossy(&show.stderr)
-    );
+    let shown = succeeds(&mut remote((
+        "ALLORA_KEY_REMOTE_TOKEN_FILE",
+        token_file.to_str().unwrap(),
+    )))
+    .await;
+    assert!(shown.contains(key.address().as_str()), "{shown}");
 
     // `keys new` writes key files only.
-    let new = worker(dir.path())
-        .args(["keys", "new"])
-        .env("ALLORA_KEY_SECRET_ID", "allora/worker/mnemonic")
-        .output()
-        .await
-        .unwrap();
-    assert!(!new.status.success());
-    assert!(String::from_utf8_lossy(&new.stderr).contains("--key-file"));
+    let mut new = worker(dir.path());
+    let stderr = fails(
+        new.args(["keys", "new"])
+            .env("ALLORA_KEY_SECRET_ID", "allora/worker/mnemonic"),
+    )
+    .await;
+    assert!(stderr.contains("--key-file"), "{stderr}");
 
     // A bad phrase on standard input is refused without being echoed.
-    let mut import = worker(dir.path())
-        .args(["keys", "import", "--key-file", "bad.key"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = import.stdin.take().unwrap();
-    stdin.write_all(b"hunter2 correct horse\n").await.unwrap();
-    drop(stdin);
-    let imported = import.wait_with_output().await.unwrap();
+    let mut import = worker(dir.path());
+    import.args(["keys", "import", "--key-file", "bad.key"]);
+    let imported = with_input(&mut import, "hunter2 correct horse\n").await;
     assert!(!imported.status.success());
     let text = format!(
         "{}{}",
@@ -670,14 +617,12 @@ async fn keys_follow_the_configured_source_and_never_echo_a_phrase() {
     assert!(!dir.path().join("bad.key").exists());
 
     // An ALLORA_* variable the worker does not read is named, not ignored.
-    let unknown = worker(dir.path())
+    let mut unknown = worker(dir.path());
+    unknown
         .args(["keys", "show"])
-        .env("ALLORA_INFERENCE_URL", "http://127.0.0.1:8000")
-        .output()
-        .await
-        .unwrap();
-    assert!(!unknown.status.success());
-    assert!(String::from_utf8_lossy(&unknown.stderr).contains("ALLORA_INFERENCE_URL"));
+        .env("ALLORA_INFERENCE_URL", "http://127.0.0.1:8000");
+    let stderr = fails(&mut unknown).await;
+    assert!(stderr.contains("ALLORA_INFERENCE_URL"), "{stderr}");
 }
 
 #[cfg(unix)]
