@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -16,7 +17,7 @@ use allora_devnet::fixtures::{collect_until, test_key, TestNet};
 use allora_devnet::DevnetProtocol;
 use allora_sdk::emissions::EpochWindow;
 use allora_sdk::worker::store::{SubmissionStore, WindowState};
-use allora_sdk::worker::{Outcome, Submission, WorkerError};
+use allora_sdk::worker::{Outcome, Submission, WorkerError, WorkerHandle, WorkerResults};
 use allora_sdk::{ChainClient, InferenceRequest, StreamExt};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -40,6 +41,19 @@ async fn wall_clock_net(topics: [u64; 2]) -> TestNet {
         .start()
         .await
         .unwrap()
+}
+
+/// Starts the worker of `net`, serving each topic with its provider.
+async fn start_worker<F, Fut>(net: &TestNet, topics: [(u64, F); 2]) -> (WorkerHandle, WorkerResults)
+where
+    F: Fn(InferenceRequest) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = f64> + Send + 'static,
+{
+    let builder = net.worker().unwrap().poll_interval(POLL);
+    let builder = topics.into_iter().fold(builder, |builder, (id, provider)| {
+        builder.topic_async(id, provider)
+    });
+    builder.build().unwrap().start().await.unwrap()
 }
 
 /// The chain's epoch of the window opened at `nonce`, while it is in
@@ -93,17 +107,8 @@ async fn payloads_land_in_blocks_stamped_within_their_epochs_window() {
             }
         }
     };
-    let (handle, mut results) = net
-        .worker()
-        .unwrap()
-        .topic_async(PROMPT, provider(false))
-        .topic_async(LATE, provider(true))
-        .poll_interval(POLL)
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let (handle, mut results) =
+        start_worker(&net, [(PROMPT, provider(false)), (LATE, provider(true))]).await;
 
     // Two epochs of both topics, each checked as it is reported (the chain
     // forgets an epoch once its reputer window is over).
@@ -208,17 +213,8 @@ async fn a_provider_answering_after_the_close_costs_nothing_and_the_next_window_
             }
         }
     };
-    let (handle, mut results) = net
-        .worker()
-        .unwrap()
-        .topic_async(SLOW, provider(SLOW))
-        .topic_async(FAST, provider(FAST))
-        .poll_interval(POLL)
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let (handle, mut results) =
+        start_worker(&net, [(SLOW, provider(SLOW)), (FAST, provider(FAST))]).await;
 
     // The fast topic's first window is served while the slow one's provider
     // still computes.
