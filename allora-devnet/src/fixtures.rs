@@ -338,6 +338,26 @@ impl TestNet {
         }
     }
 
+    /// Starts a devnet on `chain_id` with the defaults of [`TestNet::builder`]
+    /// and topics `ids`, each with the same epoch length and submission
+    /// window (in blocks): the common case of
+    /// `TestNet::builder(key).chain_id(..).topics(..).start()`.
+    ///
+    /// Errors: as [`TestNetBuilder::start`].
+    pub async fn start_with_topics(
+        key: WorkerKey,
+        chain_id: &str,
+        ids: impl IntoIterator<Item = u64>,
+        epoch_length: i64,
+        submission_window: i64,
+    ) -> Result<TestNet, FixtureError> {
+        TestNet::builder(key)
+            .chain_id(chain_id)
+            .topics(ids, epoch_length, submission_window)
+            .start()
+            .await
+    }
+
     /// The devnet.
     pub fn devnet(&self) -> &DevnetHandle {
         &self.devnet

@@ -152,10 +152,7 @@ fn mode(on: bool, faulty: ProxyMode) -> ProxyMode {
 }
 
 async fn run_fault(fault: Fault) {
-    let devnet = TestNet::builder(key())
-        .chain_id(CHAIN_ID)
-        .topics(TOPICS, EPOCH, WINDOW)
-        .start()
+    let devnet = TestNet::start_with_topics(key(), CHAIN_ID, TOPICS, EPOCH, WINDOW)
         .await
         .unwrap();
     let proxy = FaultProxy::start(devnet.grpc_addr()).await.unwrap();

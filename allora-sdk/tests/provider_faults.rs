@@ -92,10 +92,7 @@ async fn bad_answers_are_never_submitted_and_the_worker_keeps_serving() {
     let app = axum::Router::new().route("/{topic}/{height}", get(answer));
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let devnet = TestNet::builder(key())
-        .chain_id(CHAIN_ID)
-        .topics(TOPICS, EPOCH, WINDOW)
-        .start()
+    let devnet = TestNet::start_with_topics(key(), CHAIN_ID, TOPICS, EPOCH, WINDOW)
         .await
         .unwrap();
 

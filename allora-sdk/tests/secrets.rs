@@ -109,10 +109,7 @@ async fn no_secret_is_ever_written_anywhere() {
     let secret_hex = hex_lower(&secret[..]);
     let secret_b64 = base64::engine::general_purpose::STANDARD.encode(&secret[..]);
 
-    let devnet = TestNet::builder(key.clone())
-        .chain_id("allora-secrets")
-        .topics(1..=3, EPOCH, WINDOW)
-        .start()
+    let devnet = TestNet::start_with_topics(key.clone(), "allora-secrets", 1..=3, EPOCH, WINDOW)
         .await
         .unwrap();
     let client = ChainClient::new(

@@ -19,10 +19,7 @@ const WINDOW: i64 = 5;
 /// Topics `topics` (epoch 10, window 5) on 200 ms blocks, the worker funded
 /// and registered in each.
 async fn testnet(topics: impl IntoIterator<Item = u64>) -> TestNet {
-    TestNet::builder(test_key(7).unwrap())
-        .chain_id(CHAIN_ID)
-        .topics(topics, EPOCH, WINDOW)
-        .start()
+    TestNet::start_with_topics(test_key(7).unwrap(), CHAIN_ID, topics, EPOCH, WINDOW)
         .await
         .unwrap()
 }
