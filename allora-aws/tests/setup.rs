@@ -17,7 +17,7 @@ use allora_aws::setup::{
 };
 use allora_sdk::key_source::KeySource;
 use aws_sdk_kms::types::KeySpec;
-use support::{create_kms_key, free_port, MotoServer};
+use support::{create_kms_key, create_secret, free_port, MotoServer};
 
 const ABOUT: &str =
     "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
@@ -26,13 +26,7 @@ const ABOUT_ADDRESS: &str = "allo19rl4cm2hmr8afy4kldpxz3fka4jguq0ajnh7gv";
 
 /// Stores [`ABOUT`] as the secret `name` where `config` points.
 async fn put_mnemonic(config: &aws_config::SdkConfig, name: &str) {
-    aws_sdk_secretsmanager::Client::new(config)
-        .create_secret()
-        .name(name)
-        .secret_string(ABOUT)
-        .send()
-        .await
-        .unwrap();
+    create_secret(&aws_sdk_secretsmanager::Client::new(config), name, ABOUT).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
