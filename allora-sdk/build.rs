@@ -14,9 +14,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "proto/emissions/v3/nonce.proto",
         "proto/emissions/v9/params.proto",
-        "proto/emissions/v9/inputworker.proto",
-        "proto/emissions/v9/tx.proto",
-        "proto/emissions/v9/topic.proto",
         "proto/emissions/v9/query.proto",
         "proto/emissions/v10/inputworker.proto",
         "proto/emissions/v10/tx.proto",

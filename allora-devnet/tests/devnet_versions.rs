@@ -140,6 +140,26 @@ async fn a_v9_devnet_serves_v9_only() {
         .into_inner();
     assert_eq!(epochs.nonces.unwrap().nonces[0].block_height, FIRST_NONCE);
 
+    // Labeled values (field 7 of the inference) are a field v9 does not
+    // have: an unknown field, refused at decoding.
+    let key = devnet.key();
+    let labeled =
+        payload_any_for(EmissionsVersion::V10, key, TOPIC, FIRST_NONCE, "3012.5").unwrap();
+    let labeled = allora_sdk::proto::Any {
+        type_url: "/emissions.v9.InsertWorkerPayloadRequest".to_owned(),
+        value: labeled.value,
+    };
+    let tx = sign_tx(CHAIN_ID, key, vec![labeled], 5, 0, GAS, FEE).unwrap();
+    let checked = broadcast(&ch, tx.to_bytes()).await.unwrap();
+    assert_eq!(checked.code, 2, "{}", checked.raw_log);
+    assert!(
+        checked
+            .raw_log
+            .contains("unknown field 7 in emissions.v9.InputInference"),
+        "{}",
+        checked.raw_log
+    );
+
     // A v9 payload goes through with its value in `value`.
     let (code, _, included) = send(&devnet, &ch, EmissionsVersion::V9, FIRST_NONCE, 0).await;
     assert_eq!((code, included), (0, Some((0, String::new()))));

@@ -55,8 +55,8 @@
 //! # Adding a version
 //!
 //! A new version is one new module beside `v9.rs` and `v10.rs` (its
-//! `MESSAGES` constant and encoders, with its `.proto` files under
-//! `allora-sdk/proto/emissions/`), one entry in the list of sets below, the
+//! `MESSAGES` constant and encoders, with `.proto` files under
+//! `allora-sdk/proto/emissions/` for what its messages add), one entry in the list of sets below, the
 //! versions that serve each [`Query`] if they change, and its golden
 //! vectors under `allora-sdk/tests/vectors/`.
 //!
@@ -461,7 +461,9 @@ impl MessageSet {
 
     /// Reads a worker payload message of this version (an `Any` value whose
     /// type URL is [`insert_worker_payload_type_url`](Self::insert_worker_payload_type_url))
-    /// into the richest shape.
+    /// into the richest shape. Bytes that are no such message fail, and so
+    /// does a field the version does not have (v9: labeled values), as the
+    /// chain's transaction decoder refuses unknown fields.
     pub fn decode_insert_worker_payload(
         &self,
         bytes: &[u8],
@@ -749,7 +751,6 @@ mod tests {
 
     #[test]
     fn the_names_are_the_generated_ones_and_registration_round_trips() {
-        use crate::proto::emissions::v9 as v9_proto;
         use prost::Name;
 
         let register = shape::RegisterRequest {
@@ -761,8 +762,8 @@ mod tests {
         for (set, insert, register_url) in [
             (
                 &v9::MESSAGES,
-                v9_proto::InsertWorkerPayloadRequest::type_url(),
-                v9_proto::RegisterRequest::type_url(),
+                "/emissions.v9.InsertWorkerPayloadRequest".to_owned(),
+                "/emissions.v9.RegisterRequest".to_owned(),
             ),
             (
                 &v10::MESSAGES,

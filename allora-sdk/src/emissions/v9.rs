@@ -5,16 +5,19 @@
 //! the message has no labeled values (no field 7). Everything else a worker
 //! sends (forecasts, the bundle, its signature and pubkey, registration) is
 //! field for field as in v10, under `emissions.v9` type URLs. The queries a
-//! worker makes answer the v10 shapes, but for the topic (no label settings)
-//! and `GetLatestNetworkInferences` (an unlabeled bundle, not served here).
+//! worker makes answer the v10 shapes, but for the topic (no type, arity or
+//! label settings: fields 23 to 30) and `GetLatestNetworkInferences` (an
+//! unlabeled bundle, not served here).
 //!
-//! So a payload's v9 bytes are its v10 bytes without labeled values, and a
-//! v9 payload reads as v10 once read as v9 (which skips a field 7).
+//! So a v9 message is its v10 message with the labeled values left out:
+//! proto3 writes no unset field, and the bytes are the v9 message's, field
+//! for field. The official Python SDK's v9 classes give the same bytes
+//! (`tests/golden_vectors_v9.rs`).
 
 use prost::Message;
 
 use super::MessageSet;
-use crate::proto::emissions::{v10, v9};
+use crate::proto::emissions::v10;
 
 /// The v9 message set.
 pub(super) const MESSAGES: MessageSet = message_set!(
@@ -31,7 +34,7 @@ pub(super) const MESSAGES: MessageSet = message_set!(
         drop_labeled_values(bundle.and_then(|b| b.inference_forecasts_bundle.as_mut()));
         message.encode_to_vec()
     },
-    decode_insert: read_as_v9::<v9::InsertWorkerPayloadRequest, _>,
+    decode_insert: decode_insert,
 );
 
 /// Leaves out the inference's labeled values, which have no place in v9
@@ -43,15 +46,23 @@ fn drop_labeled_values(bundle: Option<&mut v10::InputInferenceForecastBundle>) {
     }
 }
 
-/// Reads `bytes` as the v9 message `V9` (as a v9 node does: a field v9
-/// does not have is skipped) and gives it in its v10 shape `V10`, which
-/// has every field of `V9` under the same number and type.
-fn read_as_v9<V9, V10>(bytes: &[u8]) -> Result<V10, prost::DecodeError>
-where
-    V9: Message + Default,
-    V10: Message + Default,
-{
-    V10::decode(V9::decode(bytes)?.encode_to_vec().as_slice())
+/// Reads a v9 payload message. A field 7 in the inference is a field v9
+/// does not have, which the chain's transaction decoder refuses (an
+/// unknown field below number 1024 is critical): so is it here.
+fn decode_insert(bytes: &[u8]) -> Result<v10::InsertWorkerPayloadRequest, prost::DecodeError> {
+    let message = v10::InsertWorkerPayloadRequest::decode(bytes)?;
+    let labeled = message
+        .worker_data_bundle
+        .as_ref()
+        .and_then(|b| b.inference_forecasts_bundle.as_ref())
+        .and_then(|b| b.inference.as_ref())
+        .is_some_and(|inference| !inference.values.is_empty());
+    if labeled {
+        return Err(prost::DecodeError::new(
+            "unknown field 7 in emissions.v9.InputInference (labeled values are emissions v10's)",
+        ));
+    }
+    Ok(message)
 }
 
 #[cfg(test)]
@@ -113,9 +124,14 @@ mod tests {
         let bytes = MESSAGES.encode_bundle(&plain);
         // A v10 bundle without labeled values encodes to the same bytes.
         assert_eq!(bytes, plain.encode_to_vec());
-        let read = v9::InputInferenceForecastBundle::decode(bytes.as_slice()).unwrap();
-        assert_eq!(read.encode_to_vec(), bytes);
-        assert_eq!(read.inference.unwrap().value, "3012.5");
+        // The inference (field 1 of the bundle) has v9's fields 1 to 6 and
+        // no field 7; field 4 carries the value.
+        let inference = plain.inference.as_ref().unwrap().encode_to_vec();
+        assert_eq!(&bytes[2..2 + inference.len()], inference.as_slice());
+        assert_eq!(field_numbers(&inference), [1, 2, 3, 4, 5, 6]);
+        assert!(inference
+            .windows(8)
+            .any(|w| w == [0x22, 0x06, b'3', b'0', b'1', b'2', b'.', b'5']));
         // Labeled values of the richer shape have no place on the v9 wire.
         assert_eq!(MESSAGES.encode_bundle(&bundle(true)), bytes);
         assert_eq!(
@@ -131,59 +147,56 @@ mod tests {
         let message = payload(bundle(false));
         let any = MESSAGES.insert_worker_payload_any(&message);
         assert_eq!(any.type_url, "/emissions.v9.InsertWorkerPayloadRequest");
-        let v9_message = v9::InsertWorkerPayloadRequest::decode(any.value.as_slice()).unwrap();
-        assert_eq!(v9_message.encode_to_vec(), any.value);
+        assert_eq!(any.value, message.encode_to_vec());
         assert_eq!(
             MESSAGES.decode_insert_worker_payload(&any.value).unwrap(),
             message
         );
-        // A field 7 that reaches a v9 reader is skipped, as a v9 node does.
+        // A field 7 that reaches a v9 reader is an unknown field, which the
+        // chain refuses.
         let labeled = payload(bundle(true)).encode_to_vec();
-        assert_eq!(
-            MESSAGES.decode_insert_worker_payload(&labeled).unwrap(),
-            message
-        );
+        let refused = MESSAGES.decode_insert_worker_payload(&labeled).unwrap_err();
+        assert!(refused.to_string().contains("unknown field 7"), "{refused}");
+    }
+
+    /// The numbers of the fields in `bytes`, in their order.
+    fn field_numbers(mut bytes: &[u8]) -> Vec<u32> {
+        use prost::encoding::{decode_key, skip_field, DecodeContext};
+        let mut numbers = Vec::new();
+        while !bytes.is_empty() {
+            let (number, wire_type) = decode_key(&mut bytes).unwrap();
+            skip_field(wire_type, number, &mut bytes, DecodeContext::default()).unwrap();
+            numbers.push(number);
+        }
+        numbers
     }
 
     #[test]
-    fn the_v9_topic_reads_as_the_v10_one() {
-        let topic = v9::Topic {
+    fn the_v9_topic_is_the_v10_one_without_its_label_settings() {
+        let topic = v10::Topic {
             id: 1,
-            creator: "allo1c".into(),
-            metadata: "m".into(),
-            loss_method: "mse".into(),
-            epoch_last_ended: 10,
             epoch_length: 20,
-            ground_truth_lag: 30,
-            p_norm: "3".into(),
-            alpha_regret: "0.1".into(),
-            allow_negative: true,
-            epsilon: "0.01".into(),
-            initial_regret: "0".into(),
             worker_submission_window: 5,
-            merit_sortition_alpha: "0.1".into(),
-            active_inferer_quantile: "0.2".into(),
-            active_forecaster_quantile: "0.2".into(),
-            active_reputer_quantile: "0.2".into(),
             c_norm: "0.75".into(),
+            ..v10::Topic::default()
         };
-        let answer = v9::GetTopicResponse {
-            topic: Some(topic),
-            weight: "1".into(),
-            effective_revenue: "2".into(),
-            topic_stake: "3".into(),
-        }
-        .encode_to_vec();
-        let read = v10::GetTopicResponse::decode(answer.as_slice()).unwrap();
-        assert_eq!(read.encode_to_vec(), answer);
-        let read = read.topic.unwrap();
+        assert_eq!(field_numbers(&topic.encode_to_vec()), [1, 9, 17, 22]);
+        // Each of v10's label settings (fields 23 to 30) writes its field
+        // once set; unset, none reaches the wire.
+        let labeled = v10::Topic {
+            topic_type: v10::TopicType::Regression.into(),
+            output_arity: v10::TopicOutputArity::Single.into(),
+            require_unity: true,
+            unity_tolerance: "0.01".into(),
+            max_labels_per_submission: 3,
+            label_whitelist: vec!["y".into()],
+            label_default_value: "0".into(),
+            label_case_sensitive: true,
+            ..topic.clone()
+        };
         assert_eq!(
-            (
-                read.epoch_length,
-                read.worker_submission_window,
-                read.c_norm.as_str()
-            ),
-            (20, 5, "0.75")
+            field_numbers(&labeled.encode_to_vec()),
+            [1, 9, 17, 22, 23, 24, 25, 26, 27, 28, 29, 30]
         );
     }
 }

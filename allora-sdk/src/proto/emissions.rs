@@ -6,13 +6,12 @@ pub mod v3 {
     include!(concat!(env!("OUT_DIR"), "/emissions.v3.rs"));
 }
 
-/// Emissions v9 (chain v0.16 and earlier): what differs from v10. Module
-/// parameters (also returned by the v10 `GetParams`), the payload messages
-/// (the inference value in `value`, no labeled values), registration (v10's
-/// fields under the v9 type URL), the topic and its `GetTopicResponse`, and
-/// the worker's part of the `QueryService`, whose other requests and
-/// responses are v10's: the same on the wire, as a message's package never
-/// is.
+/// Emissions v9 (chain v0.16 and earlier): what differs from v10 in the
+/// messages themselves. Module parameters (also returned by the v10
+/// `GetParams`) and the worker's part of the `QueryService`, which takes
+/// and returns v10's messages: the same on the wire, as a message's package
+/// never is. Payloads and registration are v10's messages under v9 type
+/// URLs (see [`crate::emissions`]).
 pub mod v9 {
     #![allow(missing_docs, clippy::all)]
     include!(concat!(env!("OUT_DIR"), "/emissions.v9.rs"));
