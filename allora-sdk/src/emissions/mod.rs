@@ -224,85 +224,71 @@ impl FromStr for EmissionsVersion {
     }
 }
 
-/// The queries a worker makes of the emissions module. Each has one gRPC
-/// method name ([`Query::method`]) in every version that serves it
-/// ([`MessageSet::query_path`]).
-///
-/// Wherever a version serves a query, the request and response are the
-/// `emissions.v10` shapes on the wire for every field a worker reads (the
-/// v9 query service is declared with them, and its topic is checked
-/// against them in the v9 module's tests), so the client decodes them with
-/// one set of types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Query {
+/// Declares [`Query`] from one table of variants and their gRPC methods,
+/// so that [`Query::method`] and the list of every query cannot miss one.
+macro_rules! queries {
+    ($($(#[doc = $doc:literal])* $variant:ident => $method:literal,)*) => {
+        /// The queries a worker makes of the emissions module. Each has one
+        /// gRPC method name ([`Query::method`]) in every version that serves
+        /// it ([`MessageSet::query_path`]).
+        ///
+        /// Wherever a version serves a query, the request and response are
+        /// the `emissions.v10` shapes on the wire for every field a worker
+        /// reads (the v9 query service is declared with them, and its topic
+        /// is checked against them in the v9 module's tests), so the client
+        /// decodes them with one set of types.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum Query {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl Query {
+            /// Every query, in the order of the chain's service.
+            const ALL: &'static [Query] = &[$(Query::$variant,)*];
+
+            /// Its gRPC method, the same in every version that serves it
+            /// (allora-chain `x/emissions/proto/emissions/v*/query.proto`).
+            pub const fn method(self) -> &'static str {
+                match self {
+                    $(Query::$variant => $method,)*
+                }
+            }
+        }
+    };
+}
+
+queries! {
     /// `GetParams`: module parameters (also the detection probe).
-    Params,
+    Params => "GetParams",
     /// `GetNextTopicId`.
-    NextTopicId,
+    NextTopicId => "GetNextTopicId",
     /// `GetTopic`.
-    Topic,
+    Topic => "GetTopic",
     /// `TopicExists`.
-    TopicExists,
+    TopicExists => "TopicExists",
     /// `IsTopicActive`.
-    IsTopicActive,
+    IsTopicActive => "IsTopicActive",
     /// `IsWorkerRegisteredInTopicId`.
-    IsWorkerRegistered,
+    IsWorkerRegistered => "IsWorkerRegisteredInTopicId",
     /// `CanSubmitWorkerPayload` (whitelists).
-    CanSubmitWorkerPayload,
+    CanSubmitWorkerPayload => "CanSubmitWorkerPayload",
     /// `GetUnfulfilledWorkerNonces`: open windows (discovery by polling).
-    UnfulfilledWorkerNonces,
+    UnfulfilledWorkerNonces => "GetUnfulfilledWorkerNonces",
     /// `IsWorkerNonceUnfulfilled`.
-    IsWorkerNonceUnfulfilled,
+    IsWorkerNonceUnfulfilled => "IsWorkerNonceUnfulfilled",
     /// `GetLatestNetworkInferences` (labeled bundles, v10).
-    LatestNetworkInferences,
+    LatestNetworkInferences => "GetLatestNetworkInferences",
     /// `GetWorkerSubmissionWindowStatus`.
-    WorkerSubmissionWindowStatus,
+    WorkerSubmissionWindowStatus => "GetWorkerSubmissionWindowStatus",
     /// `GetEpoch`: one scheduler epoch (chain v0.18 on).
-    Epoch,
+    Epoch => "GetEpoch",
     /// `GetTopicEpochs`: a topic's in-flight scheduler epochs, with their
     /// window times (chain v0.18 on; also the wall-clock probe).
-    TopicEpochs,
+    TopicEpochs => "GetTopicEpochs",
 }
 
 impl Query {
-    /// Every query, in the order of the chain's service.
-    const ALL: [Query; 13] = [
-        Query::Params,
-        Query::NextTopicId,
-        Query::Topic,
-        Query::TopicExists,
-        Query::IsTopicActive,
-        Query::IsWorkerRegistered,
-        Query::CanSubmitWorkerPayload,
-        Query::UnfulfilledWorkerNonces,
-        Query::IsWorkerNonceUnfulfilled,
-        Query::LatestNetworkInferences,
-        Query::WorkerSubmissionWindowStatus,
-        Query::Epoch,
-        Query::TopicEpochs,
-    ];
-
-    /// Its gRPC method, the same in every version that serves it
-    /// (allora-chain `x/emissions/proto/emissions/v*/query.proto`).
-    pub const fn method(self) -> &'static str {
-        match self {
-            Query::Params => "GetParams",
-            Query::NextTopicId => "GetNextTopicId",
-            Query::Topic => "GetTopic",
-            Query::TopicExists => "TopicExists",
-            Query::IsTopicActive => "IsTopicActive",
-            Query::IsWorkerRegistered => "IsWorkerRegisteredInTopicId",
-            Query::CanSubmitWorkerPayload => "CanSubmitWorkerPayload",
-            Query::UnfulfilledWorkerNonces => "GetUnfulfilledWorkerNonces",
-            Query::IsWorkerNonceUnfulfilled => "IsWorkerNonceUnfulfilled",
-            Query::LatestNetworkInferences => "GetLatestNetworkInferences",
-            Query::WorkerSubmissionWindowStatus => "GetWorkerSubmissionWindowStatus",
-            Query::Epoch => "GetEpoch",
-            Query::TopicEpochs => "GetTopicEpochs",
-        }
-    }
-
     /// The oldest version serving it in the `emissions.v10` shapes: v9
     /// answers `GetLatestNetworkInferences` with an unlabeled bundle and
     /// has no scheduler epochs.
@@ -408,7 +394,8 @@ impl MessageSet {
     pub fn queries(&self) -> impl Iterator<Item = (Query, &'static str)> + Clone {
         let set = *self;
         Query::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .filter_map(move |query| Some((query, set.query_method(query)?)))
     }
 
