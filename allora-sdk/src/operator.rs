@@ -6,7 +6,9 @@
 //! a command-line tool) and returns an [`OperatorError`] that says what to do.
 //! A mnemonic reaches `out` once, from [`create_key_file`]; no other output
 //! and no error holds any part of it. Key files are written and read on
-//! blocking threads, never on the async runtime.
+//! blocking threads, never on the async runtime, and `out` is written
+//! asynchronously (any [`AsyncWrite`]: `tokio::io::stdout()`, a socket, a
+//! `Vec<u8>`), flushed after each report.
 //!
 //! ```no_run
 //! use allora_sdk::key_source::KeyFileSource;
@@ -14,7 +16,7 @@
 //!
 //! # async fn demo() -> Result<(), allora_sdk::operator::OperatorError> {
 //! let path = std::path::PathBuf::from("/var/lib/allora-worker/worker.key");
-//! let mut out = std::io::stdout();
+//! let mut out = tokio::io::stdout();
 //! // key file: …, address: allo1…, then the 24 words, shown this once.
 //! operator::create_key_file(path.clone(), 24, &mut out).await?;
 //! // key: key file …, address: allo1…, pubkey: 02… (never the mnemonic).
@@ -29,6 +31,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use serde::Serialize;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use zeroize::Zeroizing;
 
 use crate::key_source::{KeySource, KeySourceError, WorkerSigner};
@@ -98,7 +101,7 @@ pub enum OperatorError {
 pub async fn create_key_file(
     path: PathBuf,
     words: usize,
-    out: &mut (dyn Write + Send),
+    out: &mut (dyn AsyncWrite + Unpin + Send),
 ) -> Result<Address, OperatorError> {
     let (mnemonic, key, path) = tokio::task::spawn_blocking(move || {
         let mnemonic = Mnemonic::generate(words)?;
@@ -107,15 +110,13 @@ pub async fn create_key_file(
         Ok::<_, KeyError>((mnemonic, key, path))
     })
     .await??;
-    let phrase = mnemonic.phrase();
-    writeln!(
-        out,
-        "key file: {}\naddress:  {}\n\nmnemonic (shown once; write it down and keep it offline, anyone with it controls the worker's funds):\n\n{}\n",
+    let report = Zeroizing::new(format!(
+        "key file: {}\naddress:  {}\n\nmnemonic (shown once; write it down and keep it offline, anyone with it controls the worker's funds):\n\n{}\n\n",
         path.display(),
         key.address(),
-        phrase.as_str()
-    )
-    .map_err(OperatorError::Output)?;
+        mnemonic.phrase().as_str()
+    ));
+    emit(out, &report).await?;
     Ok(key.address().clone())
 }
 
@@ -131,7 +132,7 @@ pub async fn create_key_file(
 pub async fn import_key_file(
     path: PathBuf,
     mut input: impl BufRead + Send + 'static,
-    out: &mut (dyn Write + Send),
+    out: &mut (dyn AsyncWrite + Unpin + Send),
 ) -> Result<Address, OperatorError> {
     let (address, path) = tokio::task::spawn_blocking(move || {
         let mut line = Zeroizing::new(String::new());
@@ -142,8 +143,8 @@ pub async fn import_key_file(
         Ok::<_, OperatorError>((key.address().clone(), path))
     })
     .await??;
-    writeln!(out, "imported into {}\naddress: {address}", path.display())
-        .map_err(OperatorError::Output)?;
+    let report = format!("imported into {}\naddress: {address}\n", path.display());
+    emit(out, &report).await?;
     Ok(address)
 }
 
@@ -161,17 +162,16 @@ pub async fn import_key_file(
 /// [`OperatorError::KeySource`], [`OperatorError::Output`].
 pub async fn show_key(
     source: &dyn KeySource,
-    out: &mut (dyn Write + Send),
+    out: &mut (dyn AsyncWrite + Unpin + Send),
 ) -> Result<WorkerSigner, OperatorError> {
     let signer = source.load().await?;
-    writeln!(
-        out,
-        "key:     {}\naddress: {}\npubkey:  {}",
+    let report = format!(
+        "key:     {}\naddress: {}\npubkey:  {}\n",
         source.describe(),
         signer.address(),
         signer.public_key().to_hex()
-    )
-    .map_err(OperatorError::Output)?;
+    );
+    emit(out, &report).await?;
     Ok(signer)
 }
 
@@ -191,9 +191,9 @@ pub async fn show_key(
 pub async fn register_topics(
     pipeline: &TxPipeline,
     topics: &[u64],
-    out: &mut (dyn Write + Send),
+    out: &mut (dyn AsyncWrite + Unpin + Send),
 ) -> Result<(), OperatorError> {
-    writeln!(out, "worker {}", pipeline.address()).map_err(OperatorError::Output)?;
+    emit(out, &format!("worker {}\n", pipeline.address())).await?;
     for &topic_id in topics {
         let line = match ensure_registered(pipeline, topic_id, REGISTRATION_TIMEOUT).await {
             Ok(Registration::AlreadyRegistered) => {
@@ -210,9 +210,18 @@ pub async fn register_topics(
                 })
             }
         };
-        writeln!(out, "{line}").map_err(OperatorError::Output)?;
+        emit(out, &format!("{line}\n")).await?;
     }
     Ok(())
+}
+
+/// Writes `text` to `out` and flushes it, so that each line is out before
+/// the next step (a registration may take a block or more).
+async fn emit(out: &mut (dyn AsyncWrite + Unpin + Send), text: &str) -> Result<(), OperatorError> {
+    out.write_all(text.as_bytes())
+        .await
+        .map_err(OperatorError::Output)?;
+    out.flush().await.map_err(OperatorError::Output)
 }
 
 /// Writes `report` (such as a [`NodeStatus`](crate::status::NodeStatus) or

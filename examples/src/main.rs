@@ -46,7 +46,7 @@ async fn dispatch(cli: Cli) -> Result<(), AppError> {
         }
         Some(Command::Register) => {
             let settings = config::load(config, env).await?;
-            register::register(settings, &mut std::io::stdout()).await
+            register::register(settings, &mut tokio::io::stdout()).await
         }
         Some(Command::Check(_)) => Ok(()),
     }
@@ -57,7 +57,7 @@ async fn keys_command(
     config: Option<&std::path::Path>,
 ) -> Result<(), AppError> {
     let setting = config::key_setting(config, &process_env).await?;
-    let out = &mut std::io::stdout();
+    let out = &mut tokio::io::stdout();
     match command {
         KeysCommand::New { words, key_file } => {
             let path = keys::file_to_write(key_file.as_deref(), &setting)?;

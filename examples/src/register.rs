@@ -2,8 +2,6 @@
 //! where it is not registered yet, one transaction per topic (see
 //! [`allora_sdk::operator::register_topics`]).
 
-use std::io::Write;
-
 use allora_sdk::client::{ChainClient, ClientConfig};
 use allora_sdk::operator::register_topics;
 use allora_sdk::pipeline::{PipelineConfig, TxPipeline};
@@ -12,7 +10,10 @@ use crate::config::Settings;
 use crate::error::AppError;
 
 /// Registers in the configured topics and reports each to `out`.
-pub async fn register(settings: Settings, out: &mut (dyn Write + Send)) -> Result<(), AppError> {
+pub async fn register(
+    settings: Settings,
+    out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+) -> Result<(), AppError> {
     let signer = crate::keys::load_configured(&settings.key)
         .await?
         .into_shared();
