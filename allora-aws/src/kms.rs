@@ -58,7 +58,7 @@ use std::sync::Arc;
 
 use allora_sdk::key_source::{KeySource, KeySourceError, WorkerSigner};
 use allora_sdk::keys::{Address, PublicKey};
-use allora_sdk::signer::{SignRequest, Signer, SignerError, SIGNATURE_LEN};
+use allora_sdk::signer::{RawSignature, SignRequest, Signer, SignerError};
 use aws_sdk_kms::config::http::HttpResponse;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::operation::get_public_key::GetPublicKeyOutput;
@@ -202,10 +202,7 @@ impl Signer for KmsSigner {
         self.signer.clone()
     }
 
-    async fn sign_digest(
-        &self,
-        request: &SignRequest<'_>,
-    ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
+    async fn sign_digest(&self, request: &SignRequest<'_>) -> Result<RawSignature, SignerError> {
         let (message, message_type) = match self.message_type {
             KmsMessageType::Digest => (request.digest().as_slice(), MessageType::Digest),
             KmsMessageType::Raw => {

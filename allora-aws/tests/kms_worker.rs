@@ -22,7 +22,7 @@ use allora_aws::kms::{KmsKeySource, KmsMessageType, KmsSigner, RAW_MESSAGE_LIMIT
 use allora_devnet::fixtures::{run_worker, run_worker_until, test_key, TestNet};
 use allora_sdk::key_source::{KeySource, WorkerSigner};
 use allora_sdk::keys::PublicKey;
-use allora_sdk::signer::{SharedSigner, SignRequest, Signer, SignerError, SIGNATURE_LEN};
+use allora_sdk::signer::{RawSignature, SharedSigner, SignRequest, Signer, SignerError};
 use allora_sdk::worker::{Outcome, Submission, WorkerError};
 use aws_sdk_kms::types::KeySpec;
 use fake_kms::{Behaviour, Fake};
@@ -177,10 +177,7 @@ impl Signer for CorruptsTransactions {
         self.inner.describe()
     }
 
-    async fn sign_digest(
-        &self,
-        request: &SignRequest<'_>,
-    ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
+    async fn sign_digest(&self, request: &SignRequest<'_>) -> Result<RawSignature, SignerError> {
         let mut signature = self.inner.sign_digest(request).await?;
         let chain_id = self.chain_id.as_bytes();
         if request

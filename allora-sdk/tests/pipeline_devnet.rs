@@ -16,7 +16,7 @@ use allora_sdk::pipeline::{
     TxPipeline,
 };
 use allora_sdk::proto::Any;
-use allora_sdk::signer::{SharedSigner, SignRequest, Signer, SignerError, SIGNATURE_LEN};
+use allora_sdk::signer::{RawSignature, SharedSigner, SignRequest, Signer, SignerError};
 use allora_sdk::tx::{FeeTier, GasPrice};
 use tokio::time::Instant;
 
@@ -281,14 +281,7 @@ impl Signer for HangsOnce {
         self.key.public_key()
     }
 
-    fn describe(&self) -> String {
-        "hanging signer".to_owned()
-    }
-
-    async fn sign_digest(
-        &self,
-        request: &SignRequest<'_>,
-    ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
+    async fn sign_digest(&self, request: &SignRequest<'_>) -> Result<RawSignature, SignerError> {
         let sign_doc = request
             .message()
             .windows(CHAIN_ID.len())
@@ -343,7 +336,7 @@ async fn a_hung_signer_holds_up_no_other_transaction_and_fails_its_own_cleanly()
     // The hung one ends at its deadline, as a signer timeout, unsent.
     let err = hung.await.unwrap().unwrap_err();
     assert!(
-        matches!(&err, SubmitError::Signer(SignerError::Timeout { signer, .. }) if signer == "hanging signer"),
+        matches!(&err, SubmitError::Signer(SignerError::Timeout { signer, .. }) if signer.ends_with("::HangsOnce")),
         "{err:?}"
     );
     assert!(never_broadcast(&err));

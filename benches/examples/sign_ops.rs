@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use allora_sdk::keys::{PublicKey, WorkerKey};
 use allora_sdk::payload::WorkerPayload;
-use allora_sdk::signer::{SharedSigner, SignRequest, Signer, SignerError, SIGNATURE_LEN};
+use allora_sdk::signer::{RawSignature, SharedSigner, SignRequest, Signer, SignerError};
 use allora_sdk::tx::{Fee, SignerData, UnsignedTx};
 use k256::ecdsa::signature::hazmat::PrehashSigner;
 
@@ -39,14 +39,7 @@ impl Signer for Checked {
         self.0.public_key()
     }
 
-    fn describe(&self) -> String {
-        "checked local key".to_owned()
-    }
-
-    async fn sign_digest(
-        &self,
-        request: &SignRequest<'_>,
-    ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
+    async fn sign_digest(&self, request: &SignRequest<'_>) -> Result<RawSignature, SignerError> {
         self.0.sign_digest(request).await
     }
 }

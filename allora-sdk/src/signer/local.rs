@@ -1,6 +1,6 @@
 //! The in-memory key as a [`Signer`].
 
-use super::{SignRequest, Signer, SignerError, SIGNATURE_LEN};
+use super::{RawSignature, SignRequest, Signer, SignerError};
 use crate::keys::{PublicKey, WorkerKey};
 
 /// Signs in this process with RFC 6979 deterministic nonces: the signatures
@@ -18,10 +18,7 @@ impl Signer for WorkerKey {
         format!("local key {}", self.address())
     }
 
-    async fn sign_digest(
-        &self,
-        request: &SignRequest<'_>,
-    ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
+    async fn sign_digest(&self, request: &SignRequest<'_>) -> Result<RawSignature, SignerError> {
         WorkerKey::sign_prehash(self, request.digest()).map_err(|e| SignerError::Refused {
             signer: Signer::describe(self),
             code: "SigningFailed".to_owned(),

@@ -89,6 +89,10 @@ pub const DIGEST_LEN: usize = 32;
 /// Length of a signature: `r || s`, 32 big-endian bytes each.
 pub const SIGNATURE_LEN: usize = 64;
 
+/// A secp256k1 signature as transactions and payload bundles carry it:
+/// `r || s`, 32 big-endian bytes each ([`SIGNATURE_LEN`] bytes in all).
+pub type RawSignature = [u8; SIGNATURE_LEN];
+
 /// What a signer is asked to sign: a message and its SHA-256 digest.
 ///
 /// Signers sign [`digest`](Self::digest); the message is there for signers
@@ -142,7 +146,11 @@ pub trait Signer: Send + Sync {
 
     /// A short description for logs and errors, free of secrets: `local key
     /// allo1…`, `KMS key alias/worker`, `remote signer https://host/sign`.
-    fn describe(&self) -> String;
+    /// By default the signer's type name; a signer that calls a service
+    /// should name the service and the key it uses there.
+    fn describe(&self) -> String {
+        std::any::type_name::<Self>().to_owned()
+    }
 
     /// Signs `request.digest()` and returns the 64-byte `r || s` signature.
     ///
@@ -150,10 +158,7 @@ pub trait Signer: Send + Sync {
     /// ([`SignerError::Unavailable`]), refused ([`SignerError::Refused`]),
     /// an answer that is no signature ([`SignerError::Malformed`]), a request
     /// it cannot take ([`SignerError::Unsupported`]).
-    async fn sign_digest(
-        &self,
-        request: &SignRequest<'_>,
-    ) -> Result<[u8; SIGNATURE_LEN], SignerError>;
+    async fn sign_digest(&self, request: &SignRequest<'_>) -> Result<RawSignature, SignerError>;
 
     /// Whether [`sign_verified`] must normalise and verify this signer's
     /// signatures before they are used. `true` unless overridden, and every
@@ -190,7 +195,7 @@ macro_rules! forward_signer {
             async fn sign_digest(
                 &self,
                 request: &SignRequest<'_>,
-            ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
+            ) -> Result<RawSignature, SignerError> {
                 (**self).sign_digest(request).await
             }
 
@@ -280,10 +285,7 @@ impl Signer for SharedSigner {
         self.signer.describe()
     }
 
-    async fn sign_digest(
-        &self,
-        request: &SignRequest<'_>,
-    ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
+    async fn sign_digest(&self, request: &SignRequest<'_>) -> Result<RawSignature, SignerError> {
         self.signer.sign_digest(request).await
     }
 
@@ -458,7 +460,7 @@ pub async fn sign_verified<S: Signer + ?Sized>(
     signer: &S,
     message: &[u8],
     deadline: Instant,
-) -> Result<[u8; SIGNATURE_LEN], SignerError> {
+) -> Result<RawSignature, SignerError> {
     let started = Instant::now();
     if started >= deadline {
         return Err(SignerError::Timeout {
@@ -487,8 +489,8 @@ pub async fn sign_verified<S: Signer + ?Sized>(
 pub fn checked_signature<S: Signer + ?Sized>(
     signer: &S,
     digest: &[u8; DIGEST_LEN],
-    signature: &[u8; SIGNATURE_LEN],
-) -> Result<[u8; SIGNATURE_LEN], SignerError> {
+    signature: &RawSignature,
+) -> Result<RawSignature, SignerError> {
     let public_key = signer.public_key();
     let unverified = |reason| SignerError::Unverified {
         signer: signer.describe(),
@@ -504,7 +506,7 @@ pub fn checked_signature<S: Signer + ?Sized>(
         }
         None => parsed,
     };
-    let bytes: [u8; SIGNATURE_LEN] = normalised.to_bytes().into();
+    let bytes: RawSignature = normalised.to_bytes().into();
     public_key
         .verify_prehash(digest, &bytes)
         .map_err(|e| match e {
@@ -552,7 +554,7 @@ mod tests {
         async fn sign_digest(
             &self,
             request: &SignRequest<'_>,
-        ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
+        ) -> Result<RawSignature, SignerError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             let good = self.key.sign_prehash(request.digest()).unwrap();
             Ok(match self.mode {

@@ -66,7 +66,7 @@ use reqwest::header::{HeaderValue, AUTHORIZATION};
 use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
 
-use super::{SignRequest, Signer, SignerError, SIGNATURE_LEN};
+use super::{RawSignature, SignRequest, Signer, SignerError, SIGNATURE_LEN};
 use crate::keys::PublicKey;
 
 /// How long one signing call may take unless set otherwise.
@@ -313,10 +313,7 @@ impl Signer for RemoteSigner {
         self.signer.clone()
     }
 
-    async fn sign_digest(
-        &self,
-        request: &SignRequest<'_>,
-    ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
+    async fn sign_digest(&self, request: &SignRequest<'_>) -> Result<RawSignature, SignerError> {
         let body = SignBody {
             digest: hex::encode(request.digest()),
             public_key: self.public_key.to_hex(),

@@ -284,7 +284,7 @@ mod tests {
     use crate::keys::{PublicKey, WorkerKey};
     use crate::labels::OutputArity;
     use crate::proto::emissions::v10;
-    use crate::signer::{SignRequest, Signer, SignerError, SIGNATURE_LEN};
+    use crate::signer::{RawSignature, SignRequest, Signer, SignerError};
 
     fn key() -> WorkerKey {
         WorkerKey::from_private_key_bytes(&[3; 32]).unwrap()
@@ -315,7 +315,7 @@ mod tests {
         async fn sign_digest(
             &self,
             request: &SignRequest<'_>,
-        ) -> Result<[u8; SIGNATURE_LEN], SignerError> {
+        ) -> Result<RawSignature, SignerError> {
             tokio::time::sleep(self.delay).await;
             Ok(self.signs_with.sign_prehash(request.digest()).unwrap())
         }
