@@ -22,6 +22,7 @@ use aws_config::imds::client::error::ImdsError as SdkImdsError;
 use aws_config::imds::client::Client;
 use aws_config::provider_config::ProviderConfig;
 use aws_smithy_types::error::display::DisplayErrorContext;
+use derive_setters::Setters;
 
 use crate::sdk_config::https_client;
 
@@ -85,28 +86,21 @@ pub struct InstanceIdentity {
 }
 
 /// Builds an [`Ec2Metadata`] client.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Setters)]
+#[setters(generate = false)]
 pub struct Ec2MetadataBuilder {
+    /// Talks to this endpoint (such as `http://127.0.0.1:8080`) instead of the
+    /// one from `AWS_EC2_METADATA_SERVICE_ENDPOINT` or the link-local default.
+    /// An explicit endpoint is used even when `AWS_EC2_METADATA_DISABLED` is set.
+    #[setters(generate, strip_option, into)]
     endpoint: Option<String>,
+    /// Deadline for one lookup, token request and retry included
+    /// (default [`DEFAULT_TIMEOUT`]).
+    #[setters(generate)]
     timeout: Duration,
 }
 
 impl Ec2MetadataBuilder {
-    /// Talks to this endpoint (such as `http://127.0.0.1:8080`) instead of the
-    /// one from `AWS_EC2_METADATA_SERVICE_ENDPOINT` or the link-local default.
-    /// An explicit endpoint is used even when `AWS_EC2_METADATA_DISABLED` is set.
-    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.endpoint = Some(endpoint.into());
-        self
-    }
-
-    /// Deadline for one lookup, token request and retry included
-    /// (default [`DEFAULT_TIMEOUT`]).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
     /// Builds the client. Fails with [`ImdsError::Disabled`] when the
     /// environment turns instance metadata off and no endpoint was given.
     pub fn build(self) -> Result<Ec2Metadata, ImdsError> {

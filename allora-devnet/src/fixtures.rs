@@ -62,6 +62,7 @@ use cosmrs::proto::cosmos::tx::v1beta1::service_client::ServiceClient as TxClien
 use cosmrs::proto::cosmos::tx::v1beta1::{
     BroadcastMode, BroadcastTxRequest, GetTxRequest, SimulateRequest,
 };
+use derive_setters::Setters;
 use futures_util::StreamExt;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -161,15 +162,26 @@ pub fn test_key(seed: u8) -> Result<WorkerKey, FixtureError> {
 /// [`topic`](Self::topic). Defaults: chain id
 /// [`DEFAULT_CHAIN_ID`](crate::DEFAULT_CHAIN_ID), timed blocks every
 /// [`BLOCK_TIME`], balance [`WORKER_BALANCE`], next free account number.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Setters)]
+#[setters(generate = false)]
 pub struct TestNetBuilder {
     devnet: DevnetBuilder,
     key: WorkerKey,
+    /// The worker signs with `signer` (a remote or KMS signer) instead of
+    /// the builder's key: its address is the account funded and registered,
+    /// and [`TestNet::worker`] builds the worker with it.
+    #[setters(generate, strip_option)]
     signer: Option<SharedSigner>,
     topics: Vec<TopicConfig>,
+    /// Sets the worker's balance, in uallo (default [`WORKER_BALANCE`]).
+    #[setters(generate)]
     balance: u128,
+    /// Gives the worker account this account number.
+    #[setters(generate, strip_option)]
     account_number: Option<u64>,
     register: bool,
+    /// Produces a block every `interval` (default [`BLOCK_TIME`]).
+    #[setters(generate, rename = "block_interval", strip_option)]
     block_time: Option<Duration>,
 }
 
@@ -177,12 +189,6 @@ impl TestNetBuilder {
     /// Sets the chain id.
     pub fn chain_id(mut self, chain_id: impl Into<String>) -> Self {
         self.devnet = self.devnet.chain_id(chain_id);
-        self
-    }
-
-    /// Produces a block every `interval` (default [`BLOCK_TIME`]).
-    pub fn block_interval(mut self, interval: Duration) -> Self {
-        self.block_time = Some(interval);
         self
     }
 
@@ -210,26 +216,6 @@ impl TestNetBuilder {
     /// Adds a topic as configured (inactive, with metadata...).
     pub fn topic(mut self, topic: TopicConfig) -> Self {
         self.topics.push(topic);
-        self
-    }
-
-    /// Sets the worker's balance, in uallo (default [`WORKER_BALANCE`]).
-    pub fn balance(mut self, uallo: u128) -> Self {
-        self.balance = uallo;
-        self
-    }
-
-    /// Gives the worker account this account number.
-    pub fn account_number(mut self, number: u64) -> Self {
-        self.account_number = Some(number);
-        self
-    }
-
-    /// The worker signs with `signer` (a remote or KMS signer) instead of
-    /// the builder's key: its address is the account funded and registered,
-    /// and [`TestNet::worker`] builds the worker with it.
-    pub fn signer(mut self, signer: SharedSigner) -> Self {
-        self.signer = Some(signer);
         self
     }
 

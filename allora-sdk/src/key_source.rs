@@ -37,6 +37,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use derive_setters::Setters;
 use zeroize::Zeroizing;
 
 use crate::keyfile;
@@ -343,12 +344,20 @@ impl KeySource for EnvMnemonicSource {
 /// A signing service reached over HTTP (see [`RemoteSigner`] for the
 /// protocol). The worker's public key is configured, not asked of the
 /// service; the bearer token, if any, is never shown.
-#[derive(Clone)]
+#[derive(Clone, Setters)]
+#[setters(generate = false)]
 pub struct RemoteSignerSource {
     url: String,
     public_key: PublicKey,
     token: Option<Zeroizing<String>>,
+    /// Sends a bearer token read from `source` when the signer is loaded
+    /// (instead of one given with [`bearer_token`](Self::bearer_token)).
+    #[setters(generate, rename = "bearer_token_from")]
     token_from: BearerToken,
+    /// How long one signing call may take (default
+    /// [`remote::DEFAULT_TIMEOUT`](crate::signer::remote::DEFAULT_TIMEOUT));
+    /// the window's deadline applies as well.
+    #[setters(generate, strip_option)]
     timeout: Option<Duration>,
 }
 
@@ -462,21 +471,6 @@ impl RemoteSignerSource {
     /// Sends `Authorization: Bearer <token>` with every call.
     pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(Zeroizing::new(token.into()));
-        self
-    }
-
-    /// Sends a bearer token read from `source` when the signer is loaded
-    /// (instead of one given with [`bearer_token`](Self::bearer_token)).
-    pub fn bearer_token_from(mut self, source: BearerToken) -> Self {
-        self.token_from = source;
-        self
-    }
-
-    /// How long one signing call may take (default
-    /// [`remote::DEFAULT_TIMEOUT`](crate::signer::remote::DEFAULT_TIMEOUT));
-    /// the window's deadline applies as well.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
         self
     }
 }

@@ -38,6 +38,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use derive_setters::Setters;
 use tokio::time::Instant;
 
 use crate::backoff::Backoff;
@@ -82,14 +83,22 @@ struct Config {
 }
 
 /// Configures an [`HttpProvider`]; see [`HttpProvider::builder`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Setters)]
+#[setters(generate = false)]
 #[must_use]
 pub struct HttpProviderBuilder {
     url: String,
     topic_urls: Vec<(u64, String)>,
+    /// The token used for topics without one of their own.
+    #[setters(generate, strip_option, into)]
     token: Option<String>,
     topic_tokens: HashMap<u64, String>,
+    /// How long one attempt may take (default 5 s); the request's deadline
+    /// bounds it further.
+    #[setters(generate)]
     attempt_timeout: Duration,
+    /// The largest response body accepted (default 64 KiB).
+    #[setters(generate)]
     max_body_bytes: usize,
     backoff: Backoff,
 }
@@ -306,12 +315,6 @@ impl ForecastProvider for HttpProvider {
 }
 
 impl HttpProviderBuilder {
-    /// The token used for topics without one of their own.
-    pub fn token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into());
-        self
-    }
-
     /// The token for one topic (`{Token}` in the URL), unless the request
     /// carries its own hint.
     pub fn topic_token(mut self, topic_id: u64, token: impl Into<String>) -> Self {
@@ -322,19 +325,6 @@ impl HttpProviderBuilder {
     /// A URL template for one topic, in place of the default one.
     pub fn topic_url(mut self, topic_id: u64, url_template: impl Into<String>) -> Self {
         self.topic_urls.push((topic_id, url_template.into()));
-        self
-    }
-
-    /// How long one attempt may take (default 5 s); the request's deadline
-    /// bounds it further.
-    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt_timeout = timeout;
-        self
-    }
-
-    /// The largest response body accepted (default 64 KiB).
-    pub fn max_body_bytes(mut self, limit: usize) -> Self {
-        self.max_body_bytes = limit;
         self
     }
 

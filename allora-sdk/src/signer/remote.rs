@@ -62,6 +62,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use derive_setters::Setters;
 use reqwest::header::{HeaderValue, AUTHORIZATION};
 use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
@@ -79,35 +80,25 @@ const MAX_RESPONSE_BYTES: usize = 16 * 1024;
 const MAX_ERROR_CHARS: usize = 200;
 
 /// Builds a [`RemoteSigner`].
+#[derive(Setters)]
+#[setters(generate = false)]
 pub struct RemoteSignerBuilder {
     url: String,
     public_key: PublicKey,
+    /// Sends `Authorization: Bearer <token>` with every call. The token is
+    /// never logged, shown by `Debug` or put into an error.
+    #[setters(generate, rename = "bearer_token", strip_option, into)]
     token: Option<String>,
+    /// How long one signing call may take, connection included (default
+    /// [`DEFAULT_TIMEOUT`]). The caller's deadline applies as well.
+    #[setters(generate)]
     timeout: Duration,
+    /// How long connecting may take (default [`DEFAULT_CONNECT_TIMEOUT`]).
+    #[setters(generate)]
     connect_timeout: Duration,
 }
 
 impl RemoteSignerBuilder {
-    /// Sends `Authorization: Bearer <token>` with every call. The token is
-    /// never logged, shown by `Debug` or put into an error.
-    pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into());
-        self
-    }
-
-    /// How long one signing call may take, connection included (default
-    /// [`DEFAULT_TIMEOUT`]). The caller's deadline applies as well.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// How long connecting may take (default [`DEFAULT_CONNECT_TIMEOUT`]).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
     /// Checks the URL and the token and builds the signer. Makes no call.
     ///
     /// Errors: [`SignerError::InvalidConfig`] for a URL that is not `http` or

@@ -12,6 +12,7 @@ use allora_infer::{
     AsyncFnForecaster, AsyncFnProvider, FnForecaster, FnProvider, ForecastProvider,
     InferenceProvider, InferenceRequest, IntoForecast, IntoPrediction,
 };
+use derive_setters::Setters;
 use zeroize::Zeroizing;
 
 use super::{NoopObserver, TopicSpec, Worker, WorkerConfig, WorkerError, WorkerObserver};
@@ -32,42 +33,95 @@ use crate::tx::{FeeTier, GasPrice};
 /// environment variable holding the mnemonic ([`WorkerBuilder::mnemonic_env`]). Topics
 /// take providers ([`WorkerBuilder::topic`]) or plain closures
 /// ([`WorkerBuilder::topic_fn`], [`WorkerBuilder::topic_async`]).
-#[derive(Default)]
+#[derive(Default, Setters)]
+#[setters(generate = false)]
 #[must_use]
 pub struct WorkerBuilder {
+    /// The chain client (this, or [`WorkerBuilder::endpoints`], is required).
+    #[setters(generate, strip_option)]
     client: Option<ChainClient>,
     endpoints: Vec<String>,
     signer: Option<Result<SharedSigner, SignerError>>,
+    /// Reads the worker's BIP39 mnemonic from the environment variable
+    /// `variable` when the worker is built, and derives the key on the
+    /// Cosmos path (`m/44'/118'/0'/0/0`). Errors name the variable, never
+    /// its value.
+    #[setters(generate, strip_option, into)]
     mnemonic_env: Option<String>,
     topics: Vec<TopicSpec>,
+    /// The directory of the submission record (required).
+    #[setters(generate, strip_option, into)]
     data_dir: Option<PathBuf>,
+    /// The node's websocket (`ws://host:26657/websocket`). Without one the
+    /// worker discovers windows by polling only.
+    #[setters(generate, strip_option, into)]
     websocket: Option<String>,
+    /// The expected chain id (checked against the node at start).
+    #[setters(generate, strip_option, into)]
     chain_id: Option<String>,
+    /// How often to poll open nonces while the websocket is down (default 5 s).
+    #[setters(generate, strip_option)]
     poll_interval: Option<Duration>,
+    /// Block time assumed until measured (default 5 s).
+    #[setters(generate, strip_option)]
     block_time: Option<Duration>,
+    /// Longest a provider may take (default 30 s; the window may allow less).
+    #[setters(generate, strip_option)]
     provider_timeout: Option<Duration>,
+    /// How long ready payloads wait to share a transaction (default 100 ms).
+    #[setters(generate, strip_option)]
     batch_linger: Option<Duration>,
+    /// Most payloads per transaction (default 100).
+    #[setters(generate, strip_option)]
     max_messages_per_tx: Option<usize>,
+    /// Registers in topics where the worker is not registered yet (at
+    /// start, and when a check of a suspended topic finds it unregistered).
+    /// Off by default: such a topic is suspended and served once registered.
+    #[setters(generate)]
     auto_register: bool,
+    /// Gas policy.
+    #[setters(generate, rename = "gas_policy", strip_option)]
     gas: Option<GasPolicy>,
     gas_price: Option<GasPriceSource>,
+    /// The fee tier (default standard).
+    #[setters(generate, strip_option)]
     fee_tier: Option<FeeTier>,
+    /// The most one transaction may pay, in uallo (default: no limit). A
+    /// fee the gas price and tier put above it is lowered to it; when the
+    /// chain requires more (an insufficient-fee answer naming the amount),
+    /// the window is given up as [`WorkerError::FeeAboveMaximum`] instead of
+    /// paying it.
+    #[setters(generate, strip_option)]
     max_fee: Option<u128>,
+    /// Epochs between two checks of a suspended topic (default 3): whether
+    /// it exists, whether the whitelists admit the worker, whether it is
+    /// registered. The served topics' settings (label rules, window length)
+    /// are refreshed as often.
+    #[setters(generate, strip_option)]
     topic_check_epochs: Option<u32>,
+    /// An account that pays every transaction's fee under a fee grant it
+    /// gave the worker (`Fee.granter`; see [`Fee`](crate::tx::Fee)). The
+    /// worker's own account still pays the registration and data fees.
+    /// Without a valid allowance the chain refuses the transactions.
+    #[setters(generate, strip_option)]
     fee_granter: Option<Address>,
+    /// Metrics hooks.
+    #[setters(generate, strip_option)]
     observer: Option<Arc<dyn WorkerObserver>>,
+    /// Speaks emissions `version` instead of detecting the chain's (see
+    /// [`crate::emissions`]): the windows are still detected, upgrades are
+    /// not followed. For a chain whose version detection cannot read.
+    #[setters(generate, strip_option)]
     emissions_version: Option<EmissionsVersion>,
+    /// The emissions version the chain is expected to speak (what
+    /// [`network`](Self::network) sets from a preset): a different one
+    /// detected at start is logged as a warning, then spoken.
+    #[setters(generate, strip_option)]
     expected_emissions: Option<EmissionsVersion>,
     fee_denom_error: Option<String>,
 }
 
 impl WorkerBuilder {
-    /// The chain client (this, or [`WorkerBuilder::endpoints`], is required).
-    pub fn client(mut self, client: ChainClient) -> Self {
-        self.client = Some(client);
-        self
-    }
-
     /// The node's gRPC endpoints, tried in this order (`https://host:443`,
     /// `http://host:9090`, or the official SDK's `grpc+https://...`); the
     /// worker builds its client with the default timeouts of
@@ -100,15 +154,6 @@ impl WorkerBuilder {
     /// ([`WorkerError::Signer`]) and holds up no other.
     pub fn signer(mut self, signer: Arc<dyn Signer>) -> Self {
         self.signer = Some(SharedSigner::new(signer));
-        self
-    }
-
-    /// Reads the worker's BIP39 mnemonic from the environment variable
-    /// `variable` when the worker is built, and derives the key on the
-    /// Cosmos path (`m/44'/118'/0'/0/0`). Errors name the variable, never
-    /// its value.
-    pub fn mnemonic_env(mut self, variable: impl Into<String>) -> Self {
-        self.mnemonic_env = Some(variable.into());
         self
     }
 
@@ -196,69 +241,6 @@ impl WorkerBuilder {
         self
     }
 
-    /// The directory of the submission record (required).
-    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.data_dir = Some(dir.into());
-        self
-    }
-
-    /// The node's websocket (`ws://host:26657/websocket`). Without one the
-    /// worker discovers windows by polling only.
-    pub fn websocket(mut self, url: impl Into<String>) -> Self {
-        self.websocket = Some(url.into());
-        self
-    }
-
-    /// The expected chain id (checked against the node at start).
-    pub fn chain_id(mut self, chain_id: impl Into<String>) -> Self {
-        self.chain_id = Some(chain_id.into());
-        self
-    }
-
-    /// How often to poll open nonces while the websocket is down (default 5 s).
-    pub fn poll_interval(mut self, interval: Duration) -> Self {
-        self.poll_interval = Some(interval);
-        self
-    }
-
-    /// Block time assumed until measured (default 5 s).
-    pub fn block_time(mut self, block_time: Duration) -> Self {
-        self.block_time = Some(block_time);
-        self
-    }
-
-    /// Longest a provider may take (default 30 s; the window may allow less).
-    pub fn provider_timeout(mut self, timeout: Duration) -> Self {
-        self.provider_timeout = Some(timeout);
-        self
-    }
-
-    /// How long ready payloads wait to share a transaction (default 100 ms).
-    pub fn batch_linger(mut self, linger: Duration) -> Self {
-        self.batch_linger = Some(linger);
-        self
-    }
-
-    /// Most payloads per transaction (default 100).
-    pub fn max_messages_per_tx(mut self, max: usize) -> Self {
-        self.max_messages_per_tx = Some(max);
-        self
-    }
-
-    /// Registers in topics where the worker is not registered yet (at
-    /// start, and when a check of a suspended topic finds it unregistered).
-    /// Off by default: such a topic is suspended and served once registered.
-    pub fn auto_register(mut self, enabled: bool) -> Self {
-        self.auto_register = enabled;
-        self
-    }
-
-    /// Gas policy.
-    pub fn gas_policy(mut self, gas: GasPolicy) -> Self {
-        self.gas = Some(gas);
-        self
-    }
-
     /// A fixed gas price (default 10 uallo/gas).
     pub fn gas_price(mut self, price: GasPrice) -> Self {
         self.gas_price = Some(GasPriceSource::Static(price));
@@ -268,48 +250,6 @@ impl WorkerBuilder {
     /// The gas price source.
     pub fn gas_price_source(mut self, source: GasPriceSource) -> Self {
         self.gas_price = Some(source);
-        self
-    }
-
-    /// The fee tier (default standard).
-    pub fn fee_tier(mut self, tier: FeeTier) -> Self {
-        self.fee_tier = Some(tier);
-        self
-    }
-
-    /// The most one transaction may pay, in uallo (default: no limit). A
-    /// fee the gas price and tier put above it is lowered to it; when the
-    /// chain requires more (an insufficient-fee answer naming the amount),
-    /// the window is given up as [`WorkerError::FeeAboveMaximum`] instead of
-    /// paying it.
-    pub fn max_fee(mut self, uallo: u128) -> Self {
-        self.max_fee = Some(uallo);
-        self
-    }
-
-    /// Epochs between two checks of a suspended topic (default 3): whether
-    /// it exists, whether the whitelists admit the worker, whether it is
-    /// registered. The served topics' settings (label rules, window length)
-    /// are refreshed as often.
-    pub fn topic_check_epochs(mut self, epochs: u32) -> Self {
-        self.topic_check_epochs = Some(epochs);
-        self
-    }
-
-    /// An account that pays every transaction's fee under a fee grant it
-    /// gave the worker (`Fee.granter`; see [`Fee`](crate::tx::Fee)). The
-    /// worker's own account still pays the registration and data fees.
-    /// Without a valid allowance the chain refuses the transactions.
-    pub fn fee_granter(mut self, granter: Address) -> Self {
-        self.fee_granter = Some(granter);
-        self
-    }
-
-    /// Speaks emissions `version` instead of detecting the chain's (see
-    /// [`crate::emissions`]): the windows are still detected, upgrades are
-    /// not followed. For a chain whose version detection cannot read.
-    pub fn emissions_version(mut self, version: EmissionsVersion) -> Self {
-        self.emissions_version = Some(version);
         self
     }
 
@@ -329,20 +269,6 @@ impl WorkerBuilder {
         self.websocket = network.websocket_url;
         self.gas_price = Some(network.gas_price);
         self.expected_emissions = network.emissions;
-        self
-    }
-
-    /// The emissions version the chain is expected to speak (what
-    /// [`network`](Self::network) sets from a preset): a different one
-    /// detected at start is logged as a warning, then spoken.
-    pub fn expected_emissions(mut self, version: EmissionsVersion) -> Self {
-        self.expected_emissions = Some(version);
-        self
-    }
-
-    /// Metrics hooks.
-    pub fn observer(mut self, observer: Arc<dyn WorkerObserver>) -> Self {
-        self.observer = Some(observer);
         self
     }
 
