@@ -167,7 +167,7 @@ pub fn test_key(seed: u8) -> Result<WorkerKey, FixtureError> {
 pub struct TestNetBuilder {
     devnet: DevnetBuilder,
     key: WorkerKey,
-    /// The worker signs with `signer` (a remote or KMS signer) instead of
+    /// The worker signs with this signer (a remote or KMS signer) instead of
     /// the builder's key: its address is the account funded and registered,
     /// and [`TestNet::worker`] builds the worker with it.
     #[setters(generate, strip_option)]
@@ -180,7 +180,7 @@ pub struct TestNetBuilder {
     #[setters(generate, strip_option)]
     account_number: Option<u64>,
     register: bool,
-    /// Produces a block every `interval` (default [`BLOCK_TIME`]).
+    /// The time between blocks (default [`BLOCK_TIME`]).
     #[setters(generate, rename = "block_interval", strip_option)]
     block_time: Option<Duration>,
 }

@@ -350,7 +350,7 @@ pub struct RemoteSignerSource {
     url: String,
     public_key: PublicKey,
     token: Option<Zeroizing<String>>,
-    /// Sends a bearer token read from `source` when the signer is loaded
+    /// Sends a bearer token read from this source when the signer is loaded
     /// (instead of one given with [`bearer_token`](Self::bearer_token)).
     #[setters(generate, rename = "bearer_token_from")]
     token_from: BearerToken,

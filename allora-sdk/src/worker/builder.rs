@@ -42,8 +42,8 @@ pub struct WorkerBuilder {
     client: Option<ChainClient>,
     endpoints: Vec<String>,
     signer: Option<Result<SharedSigner, SignerError>>,
-    /// Reads the worker's BIP39 mnemonic from the environment variable
-    /// `variable` when the worker is built, and derives the key on the
+    /// Reads the worker's BIP39 mnemonic from the environment variable of
+    /// this name when the worker is built, and derives the key on the
     /// Cosmos path (`m/44'/118'/0'/0/0`). Errors name the variable, never
     /// its value.
     #[setters(generate, strip_option, into)]
@@ -108,7 +108,7 @@ pub struct WorkerBuilder {
     /// Metrics hooks.
     #[setters(generate, strip_option)]
     observer: Option<Arc<dyn WorkerObserver>>,
-    /// Speaks emissions `version` instead of detecting the chain's (see
+    /// Speaks this emissions version instead of detecting the chain's (see
     /// [`crate::emissions`]): the windows are still detected, upgrades are
     /// not followed. For a chain whose version detection cannot read.
     #[setters(generate, strip_option)]
