@@ -138,6 +138,62 @@ fn suspensions(items: &[Result<Submission, WorkerError>], topic_id: u64) -> Vec<
         .collect()
 }
 
+/// Starts a worker that serves topic 1 and `suspended`, checking the topics
+/// every epoch, with a fresh [`Seen`] observing it.
+async fn run_beside_served(
+    net: &TestNet,
+    suspended: TopicSpec,
+) -> (WorkerHandle, RecordedResults, Arc<Seen>) {
+    run_seen(
+        net.worker()
+            .unwrap()
+            .topic(fn_topic(1, |_: &InferenceRequest| 1.5))
+            .topic(suspended)
+            .topic_check_epochs(1),
+    )
+    .await
+}
+
+/// Waits (up to `secs` seconds) until the recorded results satisfy `done`,
+/// asserting that they do, then stops the worker and returns every result.
+async fn finish_when(
+    handle: WorkerHandle,
+    results: RecordedResults,
+    secs: u64,
+    done: impl Fn(&[Result<Submission, WorkerError>]) -> bool,
+) -> Vec<Result<Submission, WorkerError>> {
+    assert!(until(Duration::from_secs(secs), || results.with(&done)).await);
+    handle.shutdown().await;
+    results.finish().await.unwrap()
+}
+
+/// Asserts that no payload of `topic_id` reached the chain before `height`.
+fn assert_no_submission_before(net: &TestNet, topic_id: u64, height: i64) {
+    let early: Vec<_> = net
+        .submissions()
+        .into_iter()
+        .filter(|s| s.topic_id == topic_id && s.height < height)
+        .collect();
+    assert!(early.is_empty(), "{early:?}");
+}
+
+/// Stops the worker and asserts that `topic_id` was suspended for `reason`
+/// exactly once (reported as `state`) and then served; returns the results.
+async fn finish_suspended_once(
+    handle: WorkerHandle,
+    results: RecordedResults,
+    seen: &Seen,
+    topic_id: u64,
+    reason: SuspendReason,
+    state: &str,
+) -> Vec<Result<Submission, WorkerError>> {
+    handle.shutdown().await;
+    let items = results.finish().await.unwrap();
+    assert_eq!(suspensions(&items, topic_id), [reason], "reported once");
+    assert_eq!(seen.states_of(topic_id), [state, "serving"]);
+    items
+}
+
 #[tokio::test]
 async fn an_unregistered_topic_is_suspended_reported_and_served_once_registered() {
     let net = launch(
@@ -149,14 +205,8 @@ async fn an_unregistered_topic_is_suspended_reported_and_served_once_registered(
     net.register_worker(1, net.address()).unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
     // One unregistered topic does not stop the worker from starting.
-    let (handle, results, seen) = run_seen(
-        net.worker()
-            .unwrap()
-            .topic(fn_topic(1, |_: &InferenceRequest| 11.5))
-            .topic(TopicSpec::inference(2, counting(&calls, 22.5)))
-            .topic_check_epochs(1),
-    )
-    .await;
+    let (handle, results, seen) =
+        run_beside_served(&net, TopicSpec::inference(2, counting(&calls, 22.5))).await;
 
     // Reported at start: in the results stream and to the observer.
     assert!(
@@ -198,15 +248,15 @@ async fn an_unregistered_topic_is_suspended_reported_and_served_once_registered(
         until_served(&results, 2, 15).await,
         "topic 2 served after its registration, without a restart"
     );
-    handle.shutdown().await;
-    let items = results.finish().await.unwrap();
-
-    assert_eq!(
-        suspensions(&items, 2),
-        [SuspendReason::NotRegistered],
-        "reported once"
-    );
-    assert_eq!(seen.states_of(2), ["not_registered", "serving"]);
+    let items = finish_suspended_once(
+        handle,
+        results,
+        &seen,
+        2,
+        SuspendReason::NotRegistered,
+        "not_registered",
+    )
+    .await;
     let first = &served(&items, 2)[0];
     assert_eq!(first.outcome, Outcome::Included);
     assert!(first.nonce >= registered_at - WINDOW, "{first:?}");
@@ -215,11 +265,7 @@ async fn an_unregistered_topic_is_suspended_reported_and_served_once_registered(
         .included_txs()
         .iter()
         .all(|tx| tx.code == 0 || tx.height >= registered_at));
-    assert!(net
-        .submissions()
-        .iter()
-        .filter(|s| s.topic_id == 2)
-        .all(|s| s.height >= registered_at));
+    assert_no_submission_before(&net, 2, registered_at);
 }
 
 #[tokio::test]
@@ -232,14 +278,8 @@ async fn a_whitelist_that_refuses_the_worker_suspends_the_topic_until_it_admits_
     )
     .await;
     let calls = Arc::new(AtomicUsize::new(0));
-    let (handle, results, seen) = run_seen(
-        net.worker()
-            .unwrap()
-            .topic(fn_topic(1, |_: &InferenceRequest| 1.5))
-            .topic(TopicSpec::inference(2, counting(&calls, 2.5)))
-            .topic_check_epochs(1),
-    )
-    .await;
+    let (handle, results, seen) =
+        run_beside_served(&net, TopicSpec::inference(2, counting(&calls, 2.5))).await;
     assert!(until_served(&results, 1, 10).await);
     assert_eq!(seen.states_of(2), ["not_permitted"]);
     assert_eq!(
@@ -251,39 +291,39 @@ async fn a_whitelist_that_refuses_the_worker_suspends_the_topic_until_it_admits_
     net.set_worker_whitelist(2, Some(vec![net.address().clone()]))
         .unwrap();
     assert!(until_served(&results, 2, 15).await);
-    handle.shutdown().await;
-    let items = results.finish().await.unwrap();
-    assert_eq!(suspensions(&items, 2), [SuspendReason::NotPermitted]);
-    assert_eq!(seen.states_of(2), ["not_permitted", "serving"]);
+    finish_suspended_once(
+        handle,
+        results,
+        &seen,
+        2,
+        SuspendReason::NotPermitted,
+        "not_permitted",
+    )
+    .await;
     // No fee was paid for topic 2 while the whitelist refused the worker.
     assert!(net.included_txs().iter().all(|tx| tx.code == 0));
-    assert!(net
-        .submissions()
-        .iter()
-        .filter(|s| s.topic_id == 2)
-        .all(|s| s.height >= admitted_at));
+    assert_no_submission_before(&net, 2, admitted_at);
 }
 
 #[tokio::test]
 async fn a_topic_that_does_not_exist_is_suspended_until_it_does() {
     let net = launch(devnet(23, "allora-rules-topic").topics([1], EPOCH, WINDOW)).await;
-    let (handle, results, seen) = run_seen(
-        net.worker()
-            .unwrap()
-            .topic(fn_topic(1, |_: &InferenceRequest| 1.5))
-            .topic(fn_topic(9, |_: &InferenceRequest| 9.5))
-            .topic_check_epochs(1),
-    )
-    .await;
+    let (handle, results, seen) =
+        run_beside_served(&net, fn_topic(9, |_: &InferenceRequest| 9.5)).await;
     assert!(until_served(&results, 1, 10).await);
     assert_eq!(seen.states_of(9), ["topic_missing"]);
     net.add_topic(TopicConfig::new(9, EPOCH, WINDOW)).unwrap();
     net.register_worker(9, net.address()).unwrap();
     assert!(until_served(&results, 9, 15).await);
-    handle.shutdown().await;
-    let items = results.finish().await.unwrap();
-    assert_eq!(suspensions(&items, 9), [SuspendReason::TopicMissing]);
-    assert_eq!(seen.states_of(9), ["topic_missing", "serving"]);
+    finish_suspended_once(
+        handle,
+        results,
+        &seen,
+        9,
+        SuspendReason::TopicMissing,
+        "topic_missing",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -344,14 +384,10 @@ async fn labels_are_checked_as_the_chain_checks_them_before_anything_is_signed()
             })
             .collect::<Vec<_>>()
     };
-    assert!(
-        until(Duration::from_secs(10), || results.with(|items| {
-            !served(items, 1).is_empty() && refusals(items).len() >= 7
-        }))
-        .await
-    );
-    handle.shutdown().await;
-    let items = results.finish().await.unwrap();
+    let items = finish_when(handle, results, 10, |items| {
+        !served(items, 1).is_empty() && refusals(items).len() >= 7
+    })
+    .await;
 
     let mut refused: Vec<_> = refusals(&items);
     refused.sort_unstable();
@@ -521,13 +557,10 @@ async fn servers_answers_are_read_by_the_topics_arity_and_each_side_stands_alone
         // A one-key object on a multi-value topic: a label.
         .topic(TopicSpec::inference(4, http(&labeled))))
     .await;
-    assert!(
-        until(Duration::from_secs(15), || results
-            .with(|items| (1..=4).all(|t| !served(items, t).is_empty())))
-        .await
-    );
-    handle.shutdown().await;
-    let items = results.finish().await.unwrap();
+    let items = finish_when(handle, results, 15, |items| {
+        (1..=4).all(|t| !served(items, t).is_empty())
+    })
+    .await;
     let on_chain = |topic: u64| {
         let nonce = served(&items, topic)[0].nonce;
         net.submission(topic, nonce, net.address()).unwrap()
@@ -636,13 +669,7 @@ async fn a_fee_above_the_maximum_is_not_paid_and_says_both_amounts() {
             })
             .collect::<Vec<_>>()
     };
-    assert!(
-        until(Duration::from_secs(10), || results
-            .with(|i| above(i).len() >= 2))
-        .await
-    );
-    handle.shutdown().await;
-    let items = results.finish().await.unwrap();
+    let items = finish_when(handle, results, 10, |i| above(i).len() >= 2).await;
     let found = above(&items);
     for (required, maximum) in &found {
         assert_eq!(*maximum, 1_000);
@@ -693,17 +720,13 @@ async fn guard_rails_refuse_zero_and_out_of_range_values_before_signing() {
             })
             .collect::<Vec<_>>()
     };
-    assert!(
-        until(Duration::from_secs(10), || results.with(|items| {
-            let r = refused(items);
-            r.iter().any(|(t, _)| *t == 1)
-                && r.iter().any(|(t, _)| *t == 2)
-                && !served(items, 3).is_empty()
-        }))
-        .await
-    );
-    handle.shutdown().await;
-    let items = results.finish().await.unwrap();
+    let items = finish_when(handle, results, 10, |items| {
+        let r = refused(items);
+        r.iter().any(|(t, _)| *t == 1)
+            && r.iter().any(|(t, _)| *t == 2)
+            && !served(items, 3).is_empty()
+    })
+    .await;
     assert!(refused(&items)
         .iter()
         .all(|(t, kind)| *t != 3 && *kind == "value_refused"));
@@ -731,13 +754,7 @@ async fn an_oversized_payload_is_final_for_its_window_and_costs_no_fee() {
             .filter_map(|r| r.as_ref().err().map(WorkerError::kind))
             .collect::<Vec<_>>()
     };
-    assert!(
-        until(Duration::from_secs(10), || results
-            .with(|i| kinds(i).len() >= 2))
-        .await
-    );
-    handle.shutdown().await;
-    let items = results.finish().await.unwrap();
+    let items = finish_when(handle, results, 10, |i| kinds(i).len() >= 2).await;
     // One report per window, each the chain's code 53, caught by the
     // simulation: nothing included, nothing paid.
     let windows: Vec<_> = items
@@ -882,9 +899,14 @@ async fn auto_registration_waits_for_the_funds_it_needs_instead_of_failing_each_
     assert!(net.included_txs().is_empty());
     net.fund(net.address(), 10_000_000_000_000).unwrap();
     assert!(until(Duration::from_secs(15), || !results.served().is_empty()).await);
-    handle.shutdown().await;
-    let items = results.finish().await.unwrap();
-    assert_eq!(suspensions(&items, 1), [SuspendReason::RegistrationFailed]);
+    finish_suspended_once(
+        handle,
+        results,
+        &seen,
+        1,
+        SuspendReason::RegistrationFailed,
+        "registration_failed",
+    )
+    .await;
     assert!(net.is_worker_registered(1, net.address()));
-    assert_eq!(seen.states_of(1), ["registration_failed", "serving"]);
 }
