@@ -24,10 +24,9 @@ use allora_sdk::key_source::{KeySource, WorkerSigner};
 use allora_sdk::keys::PublicKey;
 use allora_sdk::signer::{SharedSigner, SignRequest, Signer, SignerError, SIGNATURE_LEN};
 use allora_sdk::worker::{Outcome, Submission, WorkerError};
-use aws_sdk_kms::types::KeySpec;
 use fake_kms::{Behaviour, Fake};
 use k256::ecdsa::Signature;
-use support::{create_kms_key, MotoServer};
+use support::moto_with_kms_key;
 
 const EPOCH: i64 = 10;
 const WINDOW: i64 = 5;
@@ -79,9 +78,7 @@ fn check_included(net: &TestNet, signer: &SharedSigner, served: &[Submission]) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_whose_key_is_in_kms_gets_its_payloads_included() {
-    let moto = MotoServer::start().await;
-    let client = aws_sdk_kms::Client::new(&moto.sdk_config().await);
-    let arn = create_kms_key(&client, KeySpec::EccSecgP256K1).await;
+    let (_moto, client, arn) = moto_with_kms_key().await;
     // As the binary does: the key source yields a remote signer whose
     // address is the key's.
     let source = KmsKeySource::new(client, &arn).with_message_type(KmsMessageType::Raw);
