@@ -212,23 +212,14 @@ async fn main() -> Result<(), Error> {
     let shared = Arc::new(signer.clone());
     let rounds = n.div_ceil(5).max(3);
     for topics in [1u64, 5, 10] {
-        row(
-            &format!("N={topics:<3} {} calls, payloads one by one", topics + 1),
-            rounds,
-            |i| {
-                let signer = &signer;
-                async move { window_sequential(signer, topics, 100 + i as i64).await }
-            },
-        )
+        let name = |how: &str| format!("N={topics:<3} {} calls, payloads {how}", topics + 1);
+        row(&name("one by one"), rounds, |i| {
+            window_sequential(&signer, topics, 100 + i as i64)
+        })
         .await?;
-        row(
-            &format!("N={topics:<3} {} calls, payloads concurrently", topics + 1),
-            rounds,
-            |i| {
-                let shared = &shared;
-                async move { window_concurrent(shared, topics, 100 + i as i64).await }
-            },
-        )
+        row(&name("concurrently"), rounds, |i| {
+            window_concurrent(&shared, topics, 100 + i as i64)
+        })
         .await?;
     }
     Ok(())
