@@ -16,7 +16,7 @@ use std::time::Duration;
 use allora_devnet::fixtures::{
     fn_topic, record, refused_port, test_key, HangingPort, RecordedResults, TestNet, TestNetBuilder,
 };
-use allora_devnet::{AccountConfig, TopicConfig};
+use allora_devnet::{AccountConfig, DevnetBuilder, TopicConfig};
 use allora_sdk::status::NodeStatus;
 use allora_sdk::tx::GasPrice;
 use allora_sdk::worker::{
@@ -86,6 +86,36 @@ async fn launch(builder: TestNetBuilder) -> TestNet {
     builder.start().await.unwrap()
 }
 
+/// A devnet of topic 1 on `chain_id` for the worker of key `seed`, with the
+/// chain rules `rules` sets.
+async fn one_topic(
+    seed: u8,
+    chain_id: &str,
+    rules: impl FnOnce(DevnetBuilder) -> DevnetBuilder,
+) -> TestNet {
+    launch(
+        devnet(seed, chain_id)
+            .topics([1], EPOCH, WINDOW)
+            .devnet(rules),
+    )
+    .await
+}
+
+/// A devnet on `chain_id` whose minimum gas price is 10 uallo, and a worker
+/// of topic 1 that offers 1 uallo per gas.
+async fn underpaying(seed: u8, chain_id: &str) -> (TestNet, WorkerBuilder) {
+    let net = one_topic(seed, chain_id, |d| {
+        d.min_gas_price(GasPrice::from_uallo(10))
+    })
+    .await;
+    let worker = net
+        .worker()
+        .unwrap()
+        .topic(fn_topic(1, |_: &InferenceRequest| 1.5))
+        .gas_price(GasPrice::from_uallo(1));
+    (net, worker)
+}
+
 /// Builds and starts the worker, recording its results.
 async fn run(worker: WorkerBuilder) -> (WorkerHandle, RecordedResults) {
     let (handle, results) = worker.build().unwrap().start().await.unwrap();
@@ -126,15 +156,24 @@ fn served(items: &[Result<Submission, WorkerError>], topic_id: u64) -> Vec<Submi
 }
 
 fn suspensions(items: &[Result<Submission, WorkerError>], topic_id: u64) -> Vec<SuspendReason> {
+    errors(items, |e| match e {
+        WorkerError::TopicSuspended {
+            topic_id: t,
+            suspension,
+        } if *t == topic_id => Some(suspension.reason),
+        _ => None,
+    })
+}
+
+/// What `pick` takes from each failure among `items`, in order.
+fn errors<T>(
+    items: &[Result<Submission, WorkerError>],
+    pick: impl Fn(&WorkerError) -> Option<T>,
+) -> Vec<T> {
     items
         .iter()
-        .filter_map(|r| match r {
-            Err(WorkerError::TopicSuspended {
-                topic_id: t,
-                suspension,
-            }) if *t == topic_id => Some(suspension.reason),
-            _ => None,
-        })
+        .filter_map(|r| r.as_ref().err())
+        .filter_map(pick)
         .collect()
 }
 
@@ -374,15 +413,12 @@ async fn labels_are_checked_as_the_chain_checks_them_before_anything_is_signed()
         .topic(labeled(8, vec![("a", 1.0), ("b", 2.0)])))
     .await;
     let refusals = |items: &[Result<Submission, WorkerError>]| {
-        items
-            .iter()
-            .filter_map(|r| match r {
-                Err(WorkerError::LabelsRefused {
-                    topic_id, source, ..
-                }) => Some((*topic_id, source.kind.codespace(), source.kind.code())),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
+        errors(items, |e| match e {
+            WorkerError::LabelsRefused {
+                topic_id, source, ..
+            } => Some((*topic_id, source.kind.codespace(), source.kind.code())),
+            _ => None,
+        })
     };
     let items = finish_when(handle, results, 10, |items| {
         !served(items, 1).is_empty() && refusals(items).len() >= 7
@@ -612,22 +648,12 @@ async fn servers_answers_are_read_by_the_topics_arity_and_each_side_stands_alone
 
 #[tokio::test]
 async fn a_fee_below_the_minimum_is_raised_to_what_the_chain_requires_in_one_step() {
-    let net = launch(
-        devnet(28, "allora-rules-fee")
-            .topics([1], EPOCH, WINDOW)
-            .devnet(|d| d.min_gas_price(GasPrice::from_uallo(10))),
-    )
+    let (_net, worker) = underpaying(28, "allora-rules-fee").await;
+    let (handle, results) = run(worker.fee_tier(allora_sdk::FeeTier::Eco)).await;
+    let items = finish_when(handle, results, 10, |items| {
+        items.iter().filter(|r| r.is_ok()).count() >= 2
+    })
     .await;
-    let (handle, results) = run(net
-        .worker()
-        .unwrap()
-        .topic(fn_topic(1, |_: &InferenceRequest| 1.5))
-        .gas_price(GasPrice::from_uallo(1))
-        .fee_tier(allora_sdk::FeeTier::Eco))
-    .await;
-    assert!(until(Duration::from_secs(10), || results.served().len() >= 2).await);
-    handle.shutdown().await;
-    let items = results.finish().await.unwrap();
     for s in served(&items, 1) {
         let fee = s.fee.clone().unwrap();
         // Exactly ceil(10 uallo × gas limit): what the chain asked for.
@@ -643,31 +669,16 @@ async fn a_fee_below_the_minimum_is_raised_to_what_the_chain_requires_in_one_ste
 
 #[tokio::test]
 async fn a_fee_above_the_maximum_is_not_paid_and_says_both_amounts() {
-    let net = launch(
-        devnet(29, "allora-rules-max-fee")
-            .topics([1], EPOCH, WINDOW)
-            .devnet(|d| d.min_gas_price(GasPrice::from_uallo(10))),
-    )
-    .await;
+    let (net, worker) = underpaying(29, "allora-rules-max-fee").await;
     let balance = net.account(net.address()).unwrap().balance;
-    let (handle, results, seen) = run_seen(
-        net.worker()
-            .unwrap()
-            .topic(fn_topic(1, |_: &InferenceRequest| 1.5))
-            .gas_price(GasPrice::from_uallo(1))
-            .max_fee(1_000),
-    )
-    .await;
+    let (handle, results, seen) = run_seen(worker.max_fee(1_000)).await;
     let above = |items: &[Result<Submission, WorkerError>]| {
-        items
-            .iter()
-            .filter_map(|r| match r {
-                Err(WorkerError::FeeAboveMaximum {
-                    required, maximum, ..
-                }) => Some((*required, *maximum)),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
+        errors(items, |e| match e {
+            WorkerError::FeeAboveMaximum {
+                required, maximum, ..
+            } => Some((*required, *maximum)),
+            _ => None,
+        })
     };
     let items = finish_when(handle, results, 10, |i| above(i).len() >= 2).await;
     let found = above(&items);
@@ -712,13 +723,10 @@ async fn guard_rails_refuse_zero_and_out_of_range_values_before_signing() {
     )
     .await;
     let refused = |items: &[Result<Submission, WorkerError>]| {
-        items
-            .iter()
-            .filter_map(|r| match r {
-                Err(e @ WorkerError::Provider { topic_id, .. }) => Some((*topic_id, e.kind())),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
+        errors(items, |e| match e {
+            e @ WorkerError::Provider { topic_id, .. } => Some((*topic_id, e.kind())),
+            _ => None,
+        })
     };
     let items = finish_when(handle, results, 10, |items| {
         let r = refused(items);
@@ -737,23 +745,13 @@ async fn guard_rails_refuse_zero_and_out_of_range_values_before_signing() {
 
 #[tokio::test]
 async fn an_oversized_payload_is_final_for_its_window_and_costs_no_fee() {
-    let net = launch(
-        devnet(31, "allora-rules-size")
-            .topics([1], EPOCH, WINDOW)
-            .devnet(|d| d.max_serialized_msg_length(64)),
-    )
-    .await;
+    let net = one_topic(31, "allora-rules-size", |d| d.max_serialized_msg_length(64)).await;
     let (handle, results) = run(net
         .worker()
         .unwrap()
         .topic(fn_topic(1, |_: &InferenceRequest| 1.5)))
     .await;
-    let kinds = |items: &[Result<Submission, WorkerError>]| {
-        items
-            .iter()
-            .filter_map(|r| r.as_ref().err().map(WorkerError::kind))
-            .collect::<Vec<_>>()
-    };
+    let kinds = |items: &[Result<Submission, WorkerError>]| errors(items, |e| Some(e.kind()));
     let items = finish_when(handle, results, 10, |i| kinds(i).len() >= 2).await;
     // One report per window, each the chain's code 53, caught by the
     // simulation: nothing included, nothing paid.
@@ -775,11 +773,9 @@ async fn an_oversized_payload_is_final_for_its_window_and_costs_no_fee() {
 
 #[tokio::test]
 async fn a_data_fee_the_account_cannot_pay_suspends_its_topics_until_funded() {
-    let net = launch(
-        devnet(32, "allora-rules-funds")
-            .topics([1], EPOCH, WINDOW)
-            .devnet(|d| d.data_sending_fee(1_000_000_000_000_000)),
-    )
+    let net = one_topic(32, "allora-rules-funds", |d| {
+        d.data_sending_fee(1_000_000_000_000_000)
+    })
     .await;
     let calls = Arc::new(AtomicUsize::new(0));
     let (handle, results, seen) = run_seen(
