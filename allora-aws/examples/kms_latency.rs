@@ -83,18 +83,22 @@ fn summary(mut samples: Vec<Duration>) -> String {
     )
 }
 
-async fn time<F, Fut, T>(samples: usize, mut f: F) -> Result<Vec<Duration>, Error>
+/// Times `samples` runs of `f` (given the run's index) and prints their
+/// summary as the row `name`; the first failure stops it.
+async fn row<F, Fut, T, E>(name: &str, samples: usize, mut f: F) -> Result<(), Error>
 where
     F: FnMut(usize) -> Fut,
-    Fut: std::future::Future<Output = Result<T, Error>>,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: Into<Error>,
 {
     let mut out = Vec::with_capacity(samples);
     for i in 0..samples {
         let started = Instant::now();
-        f(i).await?;
+        f(i).await.map_err(Into::into)?;
         out.push(started.elapsed());
     }
-    Ok(out)
+    println!("{name:<44} {}", summary(out));
+    Ok(())
 }
 
 fn deadline() -> Instant {
@@ -175,79 +179,48 @@ async fn main() -> Result<(), Error> {
         "{:<44} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "ms", "mean", "p50", "p90", "p99", "max"
     );
-    let row = |name: &str, samples: Vec<Duration>| println!("{name:<44} {}", summary(samples));
-
-    row(
-        "GetPublicKey (KmsSigner::connect)",
-        time(n, |_| {
-            let client = client.clone();
-            let key_id = key_id.clone();
-            async move {
-                KmsSigner::connect(client, key_id).await?;
-                Ok(())
-            }
-        })
-        .await?,
-    );
-    row(
-        "Sign, one call",
-        time(n, |i| {
-            let signer = &signer;
-            async move {
-                let message = format!("message {i}");
-                signer
-                    .sign_digest(&SignRequest::new(message.as_bytes()))
-                    .await?;
-                Ok(())
-            }
-        })
-        .await?,
-    );
-    row(
-        "Sign + normalise + verify (sign_verified)",
-        time(n, |i| {
-            let signer = &signer;
-            async move {
-                sign_verified(signer, format!("message {i}").as_bytes(), deadline()).await?;
-                Ok(())
-            }
-        })
-        .await?,
-    );
+    row("GetPublicKey (KmsSigner::connect)", n, |_| {
+        let client = client.clone();
+        let key_id = key_id.clone();
+        async move { KmsSigner::connect(client, key_id).await }
+    })
+    .await?;
+    row("Sign, one call", n, |i| {
+        let signer = &signer;
+        async move {
+            let message = format!("message {i}");
+            signer
+                .sign_digest(&SignRequest::new(message.as_bytes()))
+                .await
+        }
+    })
+    .await?;
     let local = WorkerKey::from_private_key_bytes(&[7; 32])?;
-    row(
-        "local key, for comparison (sign_verified)",
-        time(n, |i| {
-            let local = &local;
-            async move {
-                sign_verified(local, format!("message {i}").as_bytes(), deadline()).await?;
-                Ok(())
-            }
+    let verified: [(&str, &dyn Signer); 2] = [
+        ("Sign + normalise + verify (sign_verified)", &signer),
+        ("local key, for comparison (sign_verified)", &local),
+    ];
+    for (name, signer) in verified {
+        row(name, n, |i| async move {
+            sign_verified(signer, format!("message {i}").as_bytes(), deadline()).await
         })
-        .await?,
-    );
+        .await?;
+    }
 
     println!();
     println!("One window with batching: N payload signatures + 1 transaction signature");
     let shared = Arc::new(signer.clone());
     let rounds = n.div_ceil(5).max(3);
     for topics in [1u64, 5, 10] {
-        row(
-            &format!("N={topics:<3} {} calls, payloads one by one", topics + 1),
-            time(rounds, |i| {
-                let signer = &signer;
-                async move { window_sequential(signer, topics, 100 + i as i64).await }
-            })
-            .await?,
-        );
-        row(
-            &format!("N={topics:<3} {} calls, payloads concurrently", topics + 1),
-            time(rounds, |i| {
-                let shared = &shared;
-                async move { window_concurrent(shared, topics, 100 + i as i64).await }
-            })
-            .await?,
-        );
+        let name = |how: &str| format!("N={topics:<3} {} calls, payloads {how}", topics + 1);
+        row(&name("one by one"), rounds, |i| {
+            window_sequential(&signer, topics, 100 + i as i64)
+        })
+        .await?;
+        row(&name("concurrently"), rounds, |i| {
+            window_concurrent(&shared, topics, 100 + i as i64)
+        })
+        .await?;
     }
     Ok(())
 }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant, SystemTime};
 use allora_aws::metrics::{names, CloudWatchMetrics, CloudWatchSinkConfig, Metric, Unit};
 use allora_aws::{CloudWatchObserver, InstanceIdentity};
 use allora_sdk::worker::{Latency, Outcome, Submission, WorkerError, WorkerObserver};
-use aws_sdk_cloudwatch::types::{Dimension, DimensionFilter, Statistic};
-use support::{free_port, loopback_sdk_config, MotoServer};
+use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+use support::{free_port, listed_metrics, loopback_sdk_config, MotoServer};
 
 const NAMESPACE: &str = "Allora/WorkerTest";
 const INSTANCE: &str = "i-0123456789abcdef0";
@@ -23,30 +23,15 @@ fn has_dimension(dimensions: &[Dimension], name: &str, value: &str) -> bool {
 }
 
 async fn list_metric_count(client: &aws_sdk_cloudwatch::Client, name: &str) -> usize {
-    let mut count = 0;
-    let mut token = None;
-    loop {
-        let page = client
-            .list_metrics()
-            .namespace(NAMESPACE)
-            .metric_name(name)
-            .set_next_token(token)
-            .send()
-            .await
-            .unwrap();
-        for metric in page.metrics() {
-            let dimensions = metric.dimensions();
-            assert!(
-                has_dimension(dimensions, names::INSTANCE_ID, INSTANCE),
-                "every metric carries the instance id: {dimensions:?}"
-            );
-        }
-        count += page.metrics().len();
-        token = page.next_token().map(str::to_owned);
-        if token.is_none() {
-            return count;
-        }
+    let metrics = listed_metrics(client, NAMESPACE, Some(name)).await;
+    for metric in &metrics {
+        let dimensions = metric.dimensions();
+        assert!(
+            has_dimension(dimensions, names::INSTANCE_ID, INSTANCE),
+            "every metric carries the instance id: {dimensions:?}"
+        );
     }
+    metrics.len()
 }
 
 /// The sink's settings in the test namespace, for the test instance,
@@ -151,20 +136,11 @@ async fn metrics_are_sent_every_flush_interval() {
         assert!(Instant::now() < deadline, "no flush within 10 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let failures = client
-        .list_metrics()
-        .namespace(NAMESPACE)
-        .metric_name(names::SUBMISSION_FAILURES)
-        .dimensions(
-            DimensionFilter::builder()
-                .name(names::FAILURE_KIND)
-                .value("WindowClosed")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(failures.metrics().len(), 1);
+    let failures = listed_metrics(&client, NAMESPACE, Some(names::SUBMISSION_FAILURES)).await;
+    let window_closed = failures
+        .iter()
+        .filter(|m| has_dimension(m.dimensions(), names::FAILURE_KIND, "WindowClosed"));
+    assert_eq!(window_closed.count(), 1, "{failures:?}");
     assert_eq!(list_metric_count(&client, names::BALANCE).await, 1);
     sink.shutdown().await;
     assert_eq!(sink.dropped(), 0);
@@ -304,14 +280,8 @@ async fn worker_events_become_metrics_with_the_instance_dimensions() {
     assert_eq!(observer.published(), 16);
 
     let client = aws_sdk_cloudwatch::Client::new(&aws);
-    let listed = client
-        .list_metrics()
-        .namespace(NAMESPACE)
-        .send()
+    let mut seen: Vec<String> = listed_metrics(&client, NAMESPACE, None)
         .await
-        .unwrap();
-    let mut seen: Vec<String> = listed
-        .metrics()
         .iter()
         .map(|m| {
             let dims = m.dimensions();

@@ -34,7 +34,7 @@ use aws_sdk_kms::types::KeySpec;
 use fake_kms::{Behaviour, Fake};
 use k256::ecdsa::Signature;
 use sha2::{Digest, Sha256};
-use support::{create_kms_key, MotoServer};
+use support::{create_kms_key, kms_public_key, moto_with_kms_key};
 use tokio::time::Instant;
 
 fn soon() -> Instant {
@@ -50,9 +50,7 @@ fn is_high_s(signature: &[u8; 64]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_moto_key_gives_the_address_and_verified_raw_signatures() {
-    let moto = MotoServer::start().await;
-    let client = aws_sdk_kms::Client::new(&moto.sdk_config().await);
-    let arn = create_kms_key(&client, KeySpec::EccSecgP256K1).await;
+    let (_moto, client, arn) = moto_with_kms_key().await;
     client
         .create_alias()
         .alias_name("alias/allora-worker")
@@ -63,15 +61,8 @@ async fn a_moto_key_gives_the_address_and_verified_raw_signatures() {
 
     // The public key, read independently, is the one the signer derives the
     // worker address from, whichever way the key is named.
-    let der = client
-        .get_public_key()
-        .key_id(&arn)
-        .send()
-        .await
-        .unwrap()
-        .public_key
-        .unwrap();
-    let expected = public_key_from_spki(der.as_ref()).unwrap();
+    let der = kms_public_key(&client, &arn).await;
+    let expected = public_key_from_spki(&der).unwrap();
     let key_id = arn.rsplit('/').next().unwrap().to_owned();
     for name in [arn.as_str(), key_id.as_str(), "alias/allora-worker"] {
         let signer = KmsSigner::connect(client.clone(), name).await.unwrap();
@@ -133,9 +124,7 @@ async fn a_moto_key_gives_the_address_and_verified_raw_signatures() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moto_digest_answers_and_unusable_keys_are_refused() {
-    let moto = MotoServer::start().await;
-    let client = aws_sdk_kms::Client::new(&moto.sdk_config().await);
-    let arn = create_kms_key(&client, KeySpec::EccSecgP256K1).await;
+    let (_moto, client, arn) = moto_with_kms_key().await;
 
     // moto 5.2.5 signs sha256(digest) for MessageType=DIGEST (real KMS signs
     // the digest). That is a signature over other bytes, and the
@@ -317,9 +306,7 @@ async fn a_misbehaving_kms_never_yields_an_unverified_signature() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payloads_signed_in_kms_are_included_on_the_devnet() {
     const TOPIC: u64 = 1;
-    let moto = MotoServer::start().await;
-    let client = aws_sdk_kms::Client::new(&moto.sdk_config().await);
-    let arn = create_kms_key(&client, KeySpec::EccSecgP256K1).await;
+    let (_moto, client, arn) = moto_with_kms_key().await;
     let moto_signer = KmsSigner::connect(client, &arn)
         .await
         .unwrap()

@@ -19,15 +19,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use allora_aws::kms::{KmsKeySource, KmsMessageType, KmsSigner, RAW_MESSAGE_LIMIT};
-use allora_devnet::fixtures::{run_worker, run_worker_until, test_key, TestNet};
+use allora_devnet::fixtures::{run_worker, run_worker_until, test_key, TestNet, TestNetBuilder};
 use allora_sdk::key_source::{KeySource, WorkerSigner};
 use allora_sdk::keys::PublicKey;
 use allora_sdk::signer::{RawSignature, SharedSigner, SignRequest, Signer, SignerError};
 use allora_sdk::worker::{Outcome, Submission, WorkerError};
-use aws_sdk_kms::types::KeySpec;
 use fake_kms::{Behaviour, Fake};
 use k256::ecdsa::Signature;
-use support::{create_kms_key, MotoServer};
+use support::moto_with_kms_key;
 
 const EPOCH: i64 = 10;
 const WINDOW: i64 = 5;
@@ -42,6 +41,14 @@ fn tx_signature(tx_bytes: &[u8]) -> [u8; 64] {
         "one 64-byte signature"
     );
     tx_bytes[at..].try_into().unwrap()
+}
+
+/// A devnet whose worker (key 1) signs with `signer`, in `topics` of epoch
+/// `EPOCH` and window `WINDOW`.
+fn signed_by(signer: &SharedSigner, topics: impl IntoIterator<Item = u64>) -> TestNetBuilder {
+    TestNet::builder(test_key(1).unwrap())
+        .signer(signer.clone())
+        .topics(topics, EPOCH, WINDOW)
 }
 
 fn is_low_s(signature: &[u8]) -> bool {
@@ -79,9 +86,7 @@ fn check_included(net: &TestNet, signer: &SharedSigner, served: &[Submission]) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_whose_key_is_in_kms_gets_its_payloads_included() {
-    let moto = MotoServer::start().await;
-    let client = aws_sdk_kms::Client::new(&moto.sdk_config().await);
-    let arn = create_kms_key(&client, KeySpec::EccSecgP256K1).await;
+    let (_moto, client, arn) = moto_with_kms_key().await;
     // As the binary does: the key source yields a remote signer whose
     // address is the key's.
     let source = KmsKeySource::new(client, &arn).with_message_type(KmsMessageType::Raw);
@@ -94,12 +99,7 @@ async fn a_worker_whose_key_is_in_kms_gets_its_payloads_included() {
 
     // Two topics: one transaction per epoch carries both payloads, its sign
     // doc well under RAW's 4096 bytes.
-    let net = TestNet::builder(test_key(1).unwrap())
-        .signer(signer.clone())
-        .topics([1, 2], EPOCH, WINDOW)
-        .start()
-        .await
-        .unwrap();
+    let net = signed_by(&signer, [1, 2]).start().await.unwrap();
     assert_eq!(net.address(), signer.address());
     let (served, failed) = run_worker(
         net.worker_serving(|r| 100.0 + r.topic_id as f64).unwrap(),
@@ -123,12 +123,7 @@ async fn digest_signing_of_a_large_batch_with_high_s_answers_is_included_low_s()
     assert_eq!(kms.message_type(), KmsMessageType::Digest);
     let signer = SharedSigner::new(Arc::new(kms)).unwrap();
     const TOPICS: u64 = 30;
-    let net = TestNet::builder(test_key(1).unwrap())
-        .signer(signer.clone())
-        .topics(1..=TOPICS, EPOCH, WINDOW)
-        .start()
-        .await
-        .unwrap();
+    let net = signed_by(&signer, 1..=TOPICS).start().await.unwrap();
     let (served, failed) = run_worker(
         net.worker_serving(|r| 2000.0 + r.topic_id as f64).unwrap(),
         TOPICS as usize,
@@ -214,10 +209,8 @@ async fn signatures_that_do_not_verify_never_reach_the_devnet() {
     ];
     for (case, kms) in cases {
         let signer = SharedSigner::new(kms).unwrap();
-        let net = TestNet::builder(test_key(1).unwrap())
+        let net = signed_by(&signer, [1, 2])
             .chain_id(chain_id)
-            .signer(signer.clone())
-            .topics([1, 2], EPOCH, WINDOW)
             .start()
             .await
             .unwrap();

@@ -13,20 +13,35 @@ use support::{create_secret, free_port, loopback_sdk_config, MotoServer};
 const ABOUT: &str =
     "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
 
+/// moto, started with `env`, holding each (name, value) of `secrets` in its
+/// Secrets Manager: the server (keep it alive) and a client of it.
+async fn moto_with_secrets(
+    env: &[(&str, &str)],
+    secrets: &[(&str, &str)],
+) -> (MotoServer, aws_sdk_secretsmanager::Client) {
+    let moto = MotoServer::start_with_env(env).await;
+    let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
+    for (name, value) in secrets {
+        create_secret(&client, name, value).await;
+    }
+    (moto, client)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_bare_and_json_secrets_and_reports_bad_ones() {
-    let moto = MotoServer::start().await;
-    let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
-
-    create_secret(&client, "worker/bare", &format!("{ABOUT}\n")).await;
-    create_secret(
-        &client,
-        "worker/json",
-        &format!("{{\"mnemonic\": \"{ABOUT}\", \"owner\": \"ops\"}}"),
+    let (_moto, client) = moto_with_secrets(
+        &[],
+        &[
+            ("worker/bare", &format!("{ABOUT}\n")),
+            (
+                "worker/json",
+                &format!("{{\"mnemonic\": \"{ABOUT}\", \"owner\": \"ops\"}}"),
+            ),
+            ("worker/malformed", "hunter2 is my password"),
+            ("worker/wrong-json", "{\"phrase\": \"hunter2\"}"),
+        ],
     )
     .await;
-    create_secret(&client, "worker/malformed", "hunter2 is my password").await;
-    create_secret(&client, "worker/wrong-json", "{\"phrase\": \"hunter2\"}").await;
 
     for name in ["worker/bare", "worker/json"] {
         let mnemonic = SecretsManagerKeySource::new(client.clone(), name)
@@ -62,8 +77,7 @@ async fn reads_bare_and_json_secrets_and_reports_bad_ones() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creates_the_mnemonic_on_first_run_and_reuses_it() {
-    let moto = MotoServer::start().await;
-    let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
+    let (_moto, client) = moto_with_secrets(&[], &[]).await;
     let source =
         SecretsManagerKeySource::new(client.clone(), "allora/worker/new").create_if_missing(true);
 
@@ -106,9 +120,11 @@ async fn unreachable_secrets_manager_is_a_typed_retryable_error() {
 async fn refused_credentials_are_access_denied() {
     // moto serves one request without checking credentials, then requires
     // IAM users it knows; the dummy test credentials are not one.
-    let moto = MotoServer::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", "1")]).await;
-    let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
-    create_secret(&client, "worker/locked", ABOUT).await;
+    let (_moto, client) = moto_with_secrets(
+        &[("INITIAL_NO_AUTH_ACTION_COUNT", "1")],
+        &[("worker/locked", ABOUT)],
+    )
+    .await;
     let err = SecretsManagerKeySource::new(client, "worker/locked")
         .load_mnemonic()
         .await
@@ -120,15 +136,14 @@ async fn refused_credentials_are_access_denied() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn as_a_key_source_errors_name_the_secret_but_never_its_content() {
-    let moto = MotoServer::start().await;
-    let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
-    create_secret(
-        &client,
-        "worker/good",
-        &format!("{{\"mnemonic\": \"{ABOUT}\"}}"),
+    let (_moto, client) = moto_with_secrets(
+        &[],
+        &[
+            ("worker/good", &format!("{{\"mnemonic\": \"{ABOUT}\"}}")),
+            ("worker/bad", "hunter2 correct horse"),
+        ],
     )
     .await;
-    create_secret(&client, "worker/bad", "hunter2 correct horse").await;
 
     let good = SecretsManagerKeySource::new(client.clone(), "worker/good");
     assert!(good.describe().contains("worker/good"));

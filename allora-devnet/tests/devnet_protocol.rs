@@ -247,9 +247,8 @@ async fn emissions_queries_are_answered_truthfully() {
     );
 
     // No nonce has closed yet.
-    let latest = v10::GetLatestNetworkInferencesRequest { topic_id: TOPIC };
     assert_eq!(
-        q.get_latest_network_inferences(latest)
+        latest_network_inferences(&mut q, TOPIC)
             .await
             .unwrap_err()
             .code(),
@@ -268,11 +267,7 @@ async fn emissions_queries_are_answered_truthfully() {
         deliver(&devnet, &ch, &tx).await.unwrap();
     }
     devnet.produce_blocks_until(FIRST_NONCE + 5).await;
-    let res = q
-        .get_latest_network_inferences(latest)
-        .await
-        .unwrap()
-        .into_inner();
+    let res = latest_network_inferences(&mut q, TOPIC).await.unwrap();
     assert_eq!(res.inference_block_height, FIRST_NONCE);
     let bundle = res.network_inferences.unwrap();
     assert_eq!(bundle.inferer_values.len(), 2);

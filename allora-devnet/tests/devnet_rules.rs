@@ -1392,11 +1392,9 @@ async fn inferers_beyond_the_top_n_cap_are_accepted_but_not_admitted() {
     // Only the admitted inference makes the network inference.
     devnet.produce_blocks_until(FIRST_NONCE + 5).await;
     let mut q = queries(&devnet).await;
-    let latest = q
-        .get_latest_network_inferences(v10::GetLatestNetworkInferencesRequest { topic_id: capped })
+    let latest = latest_network_inferences(&mut q, capped)
         .await
         .unwrap()
-        .into_inner()
         .network_inferences
         .unwrap();
     let inferers: Vec<&str> = latest

@@ -2,6 +2,8 @@
 // Tests and examples stop at the line that failed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -16,16 +18,10 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use support::{eth_provider, serve};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
-
-async fn serve(app: Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
 
 /// A server answering every request with `body` (status 200).
 async fn answering(body: &'static str, content_type: &'static str) -> SocketAddr {
@@ -37,8 +33,7 @@ async fn answering(body: &'static str, content_type: &'static str) -> SocketAddr
 }
 
 fn provider(addr: SocketAddr) -> HttpProvider {
-    HttpProvider::builder(format!("http://{addr}/inference/{{Token}}"))
-        .token("ETH")
+    eth_provider(addr)
         .backoff(Duration::from_millis(10), Duration::from_millis(50))
         .build()
         .unwrap()
@@ -197,8 +192,7 @@ async fn endless_chunked() -> (SocketAddr, Arc<AtomicUsize>) {
 #[tokio::test]
 async fn endless_body_is_cut_at_the_limit() {
     let (addr, sent) = endless_chunked().await;
-    let p = HttpProvider::builder(format!("http://{addr}/inference/{{Token}}"))
-        .token("ETH")
+    let p = eth_provider(addr)
         .max_body_bytes(16 * 1024)
         .build()
         .unwrap();
@@ -269,8 +263,7 @@ async fn not_found_is_not_retried() {
 #[tokio::test]
 async fn retries_stop_at_max_retries() {
     let (addr, hits) = flaky(StatusCode::SERVICE_UNAVAILABLE, 100).await;
-    let p = HttpProvider::builder(format!("http://{addr}/inference/{{Token}}"))
-        .token("ETH")
+    let p = eth_provider(addr)
         .max_retries(2)
         .backoff(Duration::from_millis(5), Duration::from_millis(10))
         .build()
@@ -321,8 +314,7 @@ async fn slow_attempts_are_cut_and_retried() {
         )
         .with_state(Arc::clone(&hits));
     let addr = serve(app).await;
-    let p = HttpProvider::builder(format!("http://{addr}/inference/{{Token}}"))
-        .token("ETH")
+    let p = eth_provider(addr)
         .attempt_timeout(Duration::from_millis(100))
         .backoff(Duration::from_millis(10), Duration::from_millis(10))
         .build()

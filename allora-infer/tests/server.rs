@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(feature = "server")]
 
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,17 +12,13 @@ use std::time::Duration;
 use allora_infer::demo::{Clock, DemoModel};
 use allora_infer::server::{router, ServerState};
 use allora_infer::{HttpProvider, InferError, InferenceProvider, InferenceRequest, Prediction};
-use tokio::net::TcpListener;
+use support::{eth_provider, serve};
 use tokio::time::Instant;
 
 const FIXED_TIME: u64 = 1_764_000_000;
 
 async fn start(model: Arc<dyn InferenceProvider>) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = router(ServerState::new(model, Duration::from_secs(2)));
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
+    serve(router(ServerState::new(model, Duration::from_secs(2)))).await
 }
 
 fn request(topic_id: u64) -> InferenceRequest {
@@ -91,8 +89,7 @@ async fn healthz_answers_ok() {
 async fn model_errors_reach_the_client_as_errors_not_values() {
     let failing = allora_infer::AsyncFnProvider::new(|_| async { f64::NAN });
     let addr = start(Arc::new(failing)).await;
-    let provider = HttpProvider::builder(format!("http://{addr}/inference/{{Token}}"))
-        .token("ETH")
+    let provider = eth_provider(addr)
         .max_retries(1)
         .backoff(Duration::from_millis(5), Duration::from_millis(5))
         .build()
@@ -111,10 +108,7 @@ async fn serves_the_onnx_model() {
     let clock = Clock::Fixed(FIXED_TIME);
     let model = allora_infer::demo::demo_history_onnx(&path, 3, clock).unwrap();
     let addr = start(Arc::new(model)).await;
-    let provider = HttpProvider::builder(format!("http://{addr}/inference/{{Token}}"))
-        .token("ETH")
-        .build()
-        .unwrap();
+    let provider = eth_provider(addr).build().unwrap();
     let got = provider.infer(&request(1)).await.unwrap();
 
     let h: Vec<f32> = allora_infer::demo::demo_history("ETH", FIXED_TIME, 3)

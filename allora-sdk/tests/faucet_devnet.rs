@@ -57,17 +57,50 @@ async fn faucet(devnet: TestNet, status: StatusCode) -> (String, Arc<Faucet>) {
     (url, state)
 }
 
-async fn setup(balance: u128) -> (TestNet, ChainClient, WorkerKey) {
+/// A worker with 1000 uallo on a manual-block devnet, its client, and a
+/// loopback faucet in front of that devnet.
+struct Fixture {
+    client: ChainClient,
+    key: WorkerKey,
+    url: String,
+    faucet: Arc<Faucet>,
+}
+
+/// The [`Fixture`] whose faucet answers `status`.
+async fn fixture(status: StatusCode) -> Fixture {
     let devnet = TestNet::builder(test_key(33).unwrap())
         .chain_id(CHAIN_ID)
         .manual_blocks()
-        .balance(balance)
+        .balance(1_000)
         .start()
         .await
         .unwrap();
     let client = devnet.client().unwrap();
     let key = devnet.key().clone();
-    (devnet, client, key)
+    let (url, faucet) = faucet(devnet, status).await;
+    Fixture {
+        client,
+        key,
+        url,
+        faucet,
+    }
+}
+
+impl Fixture {
+    /// Tops the worker up from `url`, with the test's settings.
+    async fn top_up_from(&self, url: &str) -> Result<TopUp, FaucetError> {
+        top_up(&self.client, self.key.address(), &config(url)).await
+    }
+
+    /// Tops the worker up from the fixture's faucet.
+    async fn top_up(&self) -> Result<TopUp, FaucetError> {
+        self.top_up_from(&self.url).await
+    }
+
+    /// How many requests the faucet received.
+    fn requests(&self) -> u32 {
+        self.faucet.requests.load(Ordering::SeqCst)
+    }
 }
 
 fn config(url: &str) -> FaucetConfig {
@@ -81,51 +114,44 @@ fn config(url: &str) -> FaucetConfig {
 
 #[tokio::test]
 async fn a_poor_worker_is_funded_and_a_rich_one_asks_nothing() {
-    let (devnet, client, key) = setup(1_000).await;
-    let (url, faucet) = faucet(devnet, StatusCode::OK).await;
-    let funded = top_up(&client, key.address(), &config(&url)).await.unwrap();
+    let f = fixture(StatusCode::OK).await;
+    let funded = f.top_up().await.unwrap();
     assert_eq!(
         funded,
         TopUp::Funded {
             balance: 500_001_000
         }
     );
-    let again = top_up(&client, key.address(), &config(&url)).await.unwrap();
+    let again = f.top_up().await.unwrap();
     assert_eq!(
         again,
         TopUp::NotNeeded {
             balance: 500_001_000
         }
     );
-    assert_eq!(faucet.requests.load(Ordering::SeqCst), 1);
+    assert_eq!(f.requests(), 1);
 }
 
 #[tokio::test]
 async fn too_many_requests_is_a_refusal_not_retried() {
-    let (devnet, client, key) = setup(1_000).await;
-    let (url, faucet) = faucet(devnet, StatusCode::TOO_MANY_REQUESTS).await;
-    let err = top_up(&client, key.address(), &config(&url))
-        .await
-        .unwrap_err();
+    let f = fixture(StatusCode::TOO_MANY_REQUESTS).await;
+    let err = f.top_up().await.unwrap_err();
     assert!(matches!(err, FaucetError::Refused { status: 429 }), "{err}");
     assert!(err.to_string().contains("another wallet"));
-    assert_eq!(faucet.requests.load(Ordering::SeqCst), 1);
+    assert_eq!(f.requests(), 1);
 }
 
 #[tokio::test]
 async fn a_failing_faucet_is_tried_a_bounded_number_of_times() {
-    let (devnet, client, key) = setup(1_000).await;
-    let (url, faucet) = faucet(devnet, StatusCode::SERVICE_UNAVAILABLE).await;
-    let err = top_up(&client, key.address(), &config(&url))
-        .await
-        .unwrap_err();
+    let f = fixture(StatusCode::SERVICE_UNAVAILABLE).await;
+    let err = f.top_up().await.unwrap_err();
     assert!(
         matches!(err, FaucetError::Unavailable { attempts: 3, .. }),
         "{err}"
     );
-    assert_eq!(faucet.requests.load(Ordering::SeqCst), 3);
+    assert_eq!(f.requests(), 3);
     assert!(matches!(
-        top_up(&client, key.address(), &config("ftp://x")).await,
+        f.top_up_from("ftp://x").await,
         Err(FaucetError::InvalidUrl(_))
     ));
 }

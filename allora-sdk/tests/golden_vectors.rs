@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use allora_sdk::keys::{Address, Mnemonic, PublicKey, WorkerKey};
-use allora_sdk::payload::{ForecastElement, WorkerPayload};
+use allora_sdk::payload::{ForecastElement, SignedPayload, WorkerPayload};
 use allora_sdk::signer::{SignRequest, Signer, SignerError};
 use allora_sdk::tx::Fee;
 use base64::Engine as _;
@@ -257,6 +257,21 @@ fn keys_by_wallet(v: &Vectors) -> HashMap<String, WorkerKey> {
         .collect()
 }
 
+/// Vector `p`'s payload, signed: by its wallet's key when the vectors publish
+/// it (our RFC 6979 signature, which must equal the SDK's), else with the
+/// SDK's signature attached (and verified).
+fn signed_payload(p: &Payload, keys: &HashMap<String, WorkerKey>) -> SignedPayload {
+    let payload = build_payload(p);
+    match keys.get(&p.wallet) {
+        Some(key) => payload.sign(key).unwrap(),
+        None => {
+            let pubkey = PublicKey::from_hex(&p.bytes.pubkey_field).unwrap();
+            let signature = hex::decode(&p.bytes.bundle_signature_hex).unwrap();
+            payload.with_signature(pubkey, &signature).unwrap()
+        }
+    }
+}
+
 #[test]
 fn payloads_encode_and_sign_identically() {
     for (source, v) in all_vectors() {
@@ -308,14 +323,7 @@ fn payloads_encode_and_sign_identically() {
                 assert_eq!(got, want, "{ctx}");
             }
 
-            let signed = match keys.get(&p.wallet) {
-                // We hold the key: our RFC 6979 signature must equal the SDK's.
-                Some(key) => payload.sign(key).unwrap(),
-                // The vectors do not publish this wallet: attach and verify the SDK's signature.
-                None => payload
-                    .with_signature(pubkey, &hex::decode(&p.bytes.bundle_signature_hex).unwrap())
-                    .unwrap(),
-            };
+            let signed = signed_payload(p, &keys);
             assert_payload_bytes(&ctx, &signed, &p.bytes);
             pubkey
                 .verify(signed.bundle_bytes(), signed.signature())
@@ -338,12 +346,7 @@ fn transactions_sign_identically() {
                 .unwrap();
             let pubkey = PublicKey::from_hex(&p.bytes.pubkey_field).unwrap();
             let key = keys.get(&p.wallet);
-            let signed_payload = match key {
-                Some(key) => build_payload(p).sign(key).unwrap(),
-                None => build_payload(p)
-                    .with_signature(pubkey, &hex::decode(&p.bytes.bundle_signature_hex).unwrap())
-                    .unwrap(),
-            };
+            let signed_payload = signed_payload(p, &keys);
             assert_eq!(
                 t.input.pubkey_type_url, "/cosmos.crypto.secp256k1.PubKey",
                 "{ctx}"

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use allora_devnet::fixtures::{collect, collect_until, test_key, TestNet};
+use allora_devnet::fixtures::{collect, collect_until, run_worker_until, test_key, TestNet};
 use allora_devnet::DevnetProtocol;
 use allora_infer::InferenceRequest;
 use allora_sdk::emissions::{EmissionsStatus, EmissionsVersion, WindowMode};
@@ -383,22 +383,17 @@ async fn a_payload_signed_before_an_upgrade_and_refused_after_it_is_served_again
             }
         }
     };
-    let (handle, mut results) = net
-        .worker()
-        .unwrap()
-        .topic_async(1, slow)
-        .topic_fn(2, value)
-        .poll_interval(Duration::from_millis(500))
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let (ok, err) = collect_until(&mut results, Duration::from_secs(20), |served, _| {
-        served.iter().filter(|s| s.nonce == 40).count() >= 2
-    })
-    .await;
-    handle.shutdown().await;
+    let (ok, err) = run_worker_until(
+        net.worker()
+            .unwrap()
+            .topic_async(1, slow)
+            .topic_fn(2, value)
+            .poll_interval(Duration::from_millis(500)),
+        Duration::from_secs(20),
+        |served, _| served.iter().filter(|s| s.nonce == 40).count() >= 2,
+    )
+    .await
+    .unwrap();
     assert!(err.is_empty(), "unexpected failures: {err:?}");
     assert_eq!(
         *calls.lock().unwrap(),

@@ -39,7 +39,10 @@ use std::time::{Duration, Instant};
 
 use allora_devnet::{Devnet, DevnetHandle, TopicConfig};
 use allora_sdk::keys::{Mnemonic, WorkerKey};
-use aws_support::{create_secret, free_port, FakeImds, MotoServer, SilentEndpoint};
+use aws_support::{
+    create_kms_key, create_secret, free_port, kms_public_key, listed_metrics, FakeImds, MotoServer,
+    SilentEndpoint,
+};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -439,15 +442,8 @@ fn counter(text: &str, name: &str) -> u64 {
 
 /// The (dimension=value, ...) sets of a metric in moto's CloudWatch.
 async fn dimension_sets(cloudwatch: &aws_sdk_cloudwatch::Client, metric: &str) -> Vec<String> {
-    let listed = cloudwatch
-        .list_metrics()
-        .namespace(NAMESPACE)
-        .metric_name(metric)
-        .send()
+    let mut sets: Vec<String> = listed_metrics(cloudwatch, NAMESPACE, Some(metric))
         .await
-        .unwrap();
-    let mut sets: Vec<String> = listed
-        .metrics()
         .iter()
         .map(|m| {
             let mut dims: Vec<String> = m
@@ -779,14 +775,7 @@ async fn the_deployed_instance_boots_a_submitting_worker() {
     // for MessageType=DIGEST (a moto bug), so this run asks for RAW.
     let kms_template = synthesize(&scratch.path().join("cdk-kms.out"), &["keySource=kms"]);
     let kms = aws_sdk_kms::Client::new(&aws);
-    let created = kms
-        .create_key()
-        .key_spec(aws_sdk_kms::types::KeySpec::EccSecgP256K1)
-        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
-        .send()
-        .await
-        .unwrap();
-    let key_arn = created.key_metadata().unwrap().arn().unwrap().to_owned();
+    let key_arn = create_kms_key(&kms, aws_sdk_kms::types::KeySpec::EccSecgP256K1).await;
     let kms_files = written_files(&user_data(&kms_template, &key_arn));
     let kms_config = &kms_files["/etc/allora/worker.toml"];
     assert!(
@@ -796,16 +785,7 @@ async fn the_deployed_instance_boots_a_submitting_worker() {
     );
     // The address the stack outputs (its custom resource's derivation, run on
     // the public key as KMS encodes it) is the worker's.
-    let spki = kms
-        .get_public_key()
-        .key_id(&key_arn)
-        .send()
-        .await
-        .unwrap()
-        .public_key()
-        .unwrap()
-        .as_ref()
-        .to_vec();
+    let spki = kms_public_key(&kms, &key_arn).await;
     let kms_key_address = allora_sdk::keys::Address::from_public_key(
         &allora_aws::kms::public_key_from_spki(&spki).unwrap(),
     )

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use allora_devnet::fixtures::{collect_until, test_key, TestNet};
+use allora_devnet::fixtures::{run_worker_until, test_key, TestNet};
 use allora_infer::demo::{demo_price, Clock, DemoModel};
 use allora_infer::server::{router, ServerState};
 use allora_infer::{HttpProvider, InferenceProvider};
@@ -46,23 +46,18 @@ async fn worker_submits_what_the_side_server_serves() {
             .build()
             .unwrap(),
     );
-    let (handle, mut results) = devnet
-        .worker()
-        .unwrap()
-        .auto_register(true)
-        .topic(TopicSpec::inference(1, Arc::clone(&http)))
-        .topic(TopicSpec::inference(2, http))
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-
-    let (served, failed) = collect_until(&mut results, Duration::from_secs(20), |ok, err| {
-        ok.len() >= 4 || !err.is_empty()
-    })
-    .await;
-    handle.shutdown().await;
+    let (served, failed) = run_worker_until(
+        devnet
+            .worker()
+            .unwrap()
+            .auto_register(true)
+            .topic(TopicSpec::inference(1, Arc::clone(&http)))
+            .topic(TopicSpec::inference(2, http)),
+        Duration::from_secs(20),
+        |ok, err| ok.len() >= 4 || !err.is_empty(),
+    )
+    .await
+    .unwrap();
     server.abort();
 
     assert!(failed.is_empty(), "worker failure: {failed:?}");

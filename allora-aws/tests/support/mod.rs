@@ -32,6 +32,55 @@ pub async fn create_kms_key(client: &aws_sdk_kms::Client, spec: KeySpec) -> Stri
         .unwrap()
 }
 
+/// Starts moto with one secp256k1 signing key in its KMS: the server (keep
+/// it alive), a KMS client of it and the key's ARN.
+pub async fn moto_with_kms_key() -> (MotoServer, aws_sdk_kms::Client, String) {
+    let moto = MotoServer::start().await;
+    let client = aws_sdk_kms::Client::new(&moto.sdk_config().await);
+    let arn = create_kms_key(&client, KeySpec::EccSecgP256K1).await;
+    (moto, client, arn)
+}
+
+/// The public key of KMS key `key_id`, DER (SubjectPublicKeyInfo) as KMS
+/// returns it.
+pub async fn kms_public_key(client: &aws_sdk_kms::Client, key_id: &str) -> Vec<u8> {
+    client
+        .get_public_key()
+        .key_id(key_id)
+        .send()
+        .await
+        .unwrap()
+        .public_key
+        .unwrap()
+        .into_inner()
+}
+
+/// Every metric CloudWatch (moto) lists in `namespace`, of the name
+/// `metric_name` when given, over all pages.
+pub async fn listed_metrics(
+    client: &aws_sdk_cloudwatch::Client,
+    namespace: &str,
+    metric_name: Option<&str>,
+) -> Vec<aws_sdk_cloudwatch::types::Metric> {
+    let mut metrics = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .list_metrics()
+            .namespace(namespace)
+            .set_metric_name(metric_name.map(str::to_owned))
+            .set_next_token(token)
+            .send()
+            .await
+            .unwrap();
+        metrics.extend_from_slice(page.metrics());
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            return metrics;
+        }
+    }
+}
+
 /// Stores a secret `name` holding `value` in the Secrets Manager `client`
 /// talks to (moto) and returns its ARN.
 pub async fn create_secret(

@@ -166,6 +166,16 @@ pub async fn get_topic(q: &mut QueryServiceClient<Channel>, topic_id: u64) -> v1
         .unwrap()
 }
 
+/// What `GetLatestNetworkInferences` answers for `topic_id`.
+pub async fn latest_network_inferences(
+    q: &mut QueryServiceClient<Channel>,
+    topic_id: u64,
+) -> Result<v10::GetLatestNetworkInferencesResponse, tonic::Status> {
+    q.get_latest_network_inferences(v10::GetLatestNetworkInferencesRequest { topic_id })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
 /// The emissions parameters, as `GetParams` answers them.
 pub async fn get_params(
     q: &mut QueryServiceClient<Channel>,

@@ -71,6 +71,13 @@ function statements(
     .flatMap((p) => p.Properties.PolicyDocument.Statement);
 }
 
+/** The instance role's actions, one entry a statement (its actions joined by commas), sorted. */
+function actions(template: Template): string[] {
+  return statements(template)
+    .map((s) => (Array.isArray(s.Action) ? s.Action.join(',') : s.Action))
+    .sort();
+}
+
 /** The logical id of the one resource of a type. */
 function only(template: Template, type: string): string {
   const ids = Object.keys(template.findResources(type));
@@ -101,10 +108,7 @@ test('the default stack: Graviton, binaries from an S3 asset, the worker configu
 
 test('the instance role may do exactly what the worker needs', () => {
   const template = synth({});
-  const actions = statements(template)
-    .map((s) => (Array.isArray(s.Action) ? s.Action.join(',') : s.Action))
-    .sort();
-  assert.deepEqual(actions, [
+  assert.deepEqual(actions(template), [
     'cloudwatch:PutMetricData',
     'logs:CreateLogStream,logs:PutLogEvents,logs:DescribeLogStreams',
     's3:GetObject',
@@ -135,10 +139,7 @@ test('the key in KMS: a new secp256k1 key, which the instance may only read the 
     statements(template).map((s) => [s.Effect, s.Action, s.Resource]).filter(([, a]) => JSON.stringify(a).includes('kms:')),
     [['Allow', ['kms:GetPublicKey', 'kms:Sign'], key]],
   );
-  const actions = statements(template)
-    .map((s) => (Array.isArray(s.Action) ? s.Action.join(',') : s.Action))
-    .sort();
-  assert.deepEqual(actions, [
+  assert.deepEqual(actions(template), [
     'cloudwatch:PutMetricData',
     'kms:GetPublicKey,kms:Sign',
     'logs:CreateLogStream,logs:PutLogEvents,logs:DescribeLogStreams',
