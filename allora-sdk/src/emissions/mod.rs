@@ -337,7 +337,7 @@ pub struct MessageSet {
     labeled_values: bool,
     encode_bundle: fn(&shape::InputInferenceForecastBundle) -> Vec<u8>,
     encode_insert: fn(&shape::InsertWorkerPayloadRequest) -> Vec<u8>,
-    decode_insert: fn(&[u8]) -> Result<shape::InsertWorkerPayloadRequest, prost::DecodeError>,
+    decode_insert: fn(&[u8]) -> Result<shape::InsertWorkerPayloadRequest, MessageDecodeError>,
 }
 
 impl fmt::Debug for MessageSet {
@@ -454,7 +454,7 @@ impl MessageSet {
     pub fn decode_insert_worker_payload(
         &self,
         bytes: &[u8],
-    ) -> Result<shape::InsertWorkerPayloadRequest, prost::DecodeError> {
+    ) -> Result<shape::InsertWorkerPayloadRequest, MessageDecodeError> {
         (self.decode_insert)(bytes)
     }
 
@@ -475,6 +475,29 @@ impl MessageSet {
     ) -> Result<shape::RegisterRequest, prost::DecodeError> {
         shape::RegisterRequest::decode(bytes)
     }
+}
+
+/// Why bytes are not a message of an emissions version.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MessageDecodeError {
+    /// Not a protobuf message of the expected shape.
+    #[error(transparent)]
+    Malformed(#[from] prost::DecodeError),
+    /// A field the version's message does not have. The chain's
+    /// transaction decoder refuses an unknown field numbered below 1024 in
+    /// any message of a transaction body (cosmos-sdk v0.50
+    /// `codec/unknownproto`), and this reads as its error does.
+    #[error("errUnknownField {message:?}: {{TagNum: {field}, WireType:{wire_type:?}}}")]
+    UnknownField {
+        /// The full name of the message holding it
+        /// (`emissions.v9.InputInference`).
+        message: &'static str,
+        /// The field number.
+        field: u32,
+        /// The field's wire type (`bytes`, `varint`, …).
+        wire_type: &'static str,
+    },
 }
 
 /// How a chain's worker windows are measured.

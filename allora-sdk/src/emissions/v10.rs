@@ -18,5 +18,5 @@ pub(super) const MESSAGES: MessageSet = message_set!(
     labeled_values: true,
     encode_bundle: |bundle| bundle.encode_to_vec(),
     encode_insert: |message| message.encode_to_vec(),
-    decode_insert: |bytes| v10::InsertWorkerPayloadRequest::decode(bytes),
+    decode_insert: |bytes| Ok(v10::InsertWorkerPayloadRequest::decode(bytes)?),
 );

@@ -16,7 +16,7 @@
 
 use prost::Message;
 
-use super::MessageSet;
+use super::{MessageDecodeError, MessageSet};
 use crate::proto::emissions::v10;
 
 /// The v9 message set.
@@ -49,7 +49,7 @@ fn drop_labeled_values(bundle: Option<&mut v10::InputInferenceForecastBundle>) {
 /// Reads a v9 payload message. A field 7 in the inference is a field v9
 /// does not have, which the chain's transaction decoder refuses (an
 /// unknown field below number 1024 is critical): so is it here.
-fn decode_insert(bytes: &[u8]) -> Result<v10::InsertWorkerPayloadRequest, prost::DecodeError> {
+fn decode_insert(bytes: &[u8]) -> Result<v10::InsertWorkerPayloadRequest, MessageDecodeError> {
     let message = v10::InsertWorkerPayloadRequest::decode(bytes)?;
     let labeled = message
         .worker_data_bundle
@@ -58,9 +58,11 @@ fn decode_insert(bytes: &[u8]) -> Result<v10::InsertWorkerPayloadRequest, prost:
         .and_then(|b| b.inference.as_ref())
         .is_some_and(|inference| !inference.values.is_empty());
     if labeled {
-        return Err(prost::DecodeError::new(
-            "unknown field 7 in emissions.v9.InputInference (labeled values are emissions v10's)",
-        ));
+        return Err(MessageDecodeError::UnknownField {
+            message: "emissions.v9.InputInference",
+            field: 7,
+            wire_type: "bytes",
+        });
     }
     Ok(message)
 }
@@ -156,7 +158,10 @@ mod tests {
         // chain refuses.
         let labeled = payload(bundle(true)).encode_to_vec();
         let refused = MESSAGES.decode_insert_worker_payload(&labeled).unwrap_err();
-        assert!(refused.to_string().contains("unknown field 7"), "{refused}");
+        assert_eq!(
+            refused.to_string(),
+            r#"errUnknownField "emissions.v9.InputInference": {TagNum: 7, WireType:"bytes"}"#
+        );
     }
 
     /// The numbers of the fields in `bytes`, in their order.
