@@ -135,6 +135,47 @@ impl<'a> SignRequest<'a> {
 /// applies the deadline, normalises to low-S and refuses any signature that
 /// does not verify against [`public_key`](Self::public_key).
 ///
+/// A signer of one's own (a hardware module, a signing service with its own
+/// client) needs its public key and [`sign_digest`](Self::sign_digest);
+/// [`describe`](Self::describe) defaults to its type name:
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use allora_sdk::keys::{Mnemonic, PublicKey, WorkerKey};
+/// use allora_sdk::signer::{RawSignature, SharedSigner, SignRequest, Signer, SignerError};
+///
+/// /// Stands in for a hardware module that holds the key.
+/// struct Module {
+///     key: WorkerKey,
+/// }
+///
+/// #[allora_sdk::async_trait]
+/// impl Signer for Module {
+///     fn public_key(&self) -> PublicKey {
+///         self.key.public_key()
+///     }
+///
+///     async fn sign_digest(&self, request: &SignRequest<'_>) -> Result<RawSignature, SignerError> {
+///         self.key.sign_prehash(request.digest()).map_err(|e| SignerError::Unavailable {
+///             signer: self.describe(),
+///             reason: e.to_string(),
+///         })
+///     }
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mnemonic: Mnemonic = "abandon abandon abandon abandon abandon abandon \
+///     abandon abandon abandon abandon abandon about".parse()?;
+/// let key = WorkerKey::from_mnemonic(&mnemonic, "")?;
+/// let address = key.address().clone();
+/// let signer = SharedSigner::new(Arc::new(Module { key }))?;
+/// assert_eq!(signer.address(), &address);
+/// assert!(signer.describe().ends_with("::Module"));
+/// # Ok(())
+/// # }
+/// ```
+///
 /// [`WorkerPayload::sign_with`]: crate::payload::WorkerPayload::sign_with
 /// [`UnsignedTx::sign_with`]: crate::tx::UnsignedTx::sign_with
 #[async_trait::async_trait]
