@@ -3,12 +3,13 @@
 //! topics with a line per topic, and print a report as text or JSON.
 //!
 //! Each function writes what the operator reads to `out` (standard output in
-//! a command-line tool) and returns an [`OperatorError`] that says what to do.
+//! a command-line tool) and returns an [`OperatorError`] that says what to do
+//! ([`write_report`], which only writes, the write's own error).
 //! A mnemonic reaches `out` once, from [`create_key_file`]; no other output
 //! and no error holds any part of it. Key files are written and read on
 //! blocking threads, never on the async runtime, and `out` is written
 //! asynchronously (any [`AsyncWrite`]: `tokio::io::stdout()`, a socket, a
-//! `Vec<u8>`), flushed after each report.
+//! `Vec<u8>`), flushed after each line or report.
 //!
 //! ```no_run
 //! use allora_sdk::key_source::KeyFileSource;
@@ -26,7 +27,7 @@
 //! ```
 
 use std::fmt::Display;
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -225,21 +226,24 @@ async fn emit(out: &mut (dyn AsyncWrite + Unpin + Send), text: &str) -> Result<(
 }
 
 /// Writes `report` (such as a [`NodeStatus`](crate::status::NodeStatus) or
-/// a [`CheckReport`](crate::check::CheckReport)) to `out`: pretty-printed
-/// JSON and a newline when `json`, else its text form.
+/// a [`CheckReport`](crate::check::CheckReport)) to `out` and flushes it:
+/// pretty-printed JSON and a newline when `json`, else its text form.
 ///
 /// Errors: the write's, or serialisation's as [`std::io::Error`].
-pub fn write_report<R: Serialize + Display>(
+pub async fn write_report<R: Serialize + Display>(
     report: &R,
     json: bool,
-    out: &mut dyn Write,
+    out: &mut (dyn AsyncWrite + Unpin + Send),
 ) -> std::io::Result<()> {
-    if json {
-        serde_json::to_writer_pretty(&mut *out, report)?;
-        writeln!(out)
+    let text = if json {
+        let mut text = serde_json::to_string_pretty(report)?;
+        text.push('\n');
+        text
     } else {
-        write!(out, "{report}")
-    }
+        report.to_string()
+    };
+    out.write_all(text.as_bytes()).await?;
+    out.flush().await
 }
 
 #[cfg(all(test, unix))]
@@ -375,8 +379,8 @@ mod tests {
         assert!(out.is_empty());
     }
 
-    #[test]
-    fn reports_are_written_as_text_or_pretty_json() {
+    #[tokio::test]
+    async fn reports_are_written_as_text_or_pretty_json() {
         #[derive(Serialize)]
         struct Report {
             ok: bool,
@@ -387,10 +391,14 @@ mod tests {
             }
         }
         let mut out = Vec::new();
-        write_report(&Report { ok: true }, false, &mut out).unwrap();
+        write_report(&Report { ok: true }, false, &mut out)
+            .await
+            .unwrap();
         assert_eq!(text(&out), "ok: true\n");
         let mut out = Vec::new();
-        write_report(&Report { ok: true }, true, &mut out).unwrap();
+        write_report(&Report { ok: true }, true, &mut out)
+            .await
+            .unwrap();
         assert_eq!(text(&out), "{\n  \"ok\": true\n}\n");
     }
 }

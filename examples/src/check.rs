@@ -3,7 +3,6 @@
 //! topics and servers by [`allora_sdk::check`]. Text or JSON; the exit code
 //! says whether any check failed.
 
-use std::io::Write;
 use std::path::Path;
 
 use allora_sdk::check::{check_key, CheckLine, CheckReport};
@@ -20,7 +19,7 @@ pub async fn check(
     env: &dyn Fn(&str) -> Option<String>,
     variables: impl IntoIterator<Item = String>,
     json: bool,
-    out: &mut dyn Write,
+    out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
 ) -> Result<bool, AppError> {
     let loaded = match config::check_variables(variables) {
         Ok(()) => config::load(config_flag, env).await,
@@ -34,7 +33,9 @@ pub async fn check(
             "correct what the message names (examples/config/worker.example.toml shows every field)",
         )]),
     };
-    write_report(&report, json, out).map_err(AppError::Output)?;
+    write_report(&report, json, out)
+        .await
+        .map_err(AppError::Output)?;
     Ok(report.ok)
 }
 

@@ -29,7 +29,7 @@ async fn dispatch(cli: Cli) -> Result<(), AppError> {
     let env = &process_env;
     if let Some(Command::Check(args)) = &cli.command {
         // `check` reports an unknown variable as a failing line.
-        let out = &mut std::io::stdout().lock();
+        let out = &mut tokio::io::stdout();
         return match check::check(config, env, names, args.json, out).await? {
             true => Ok(()),
             false => Err(AppError::ChecksFailed),
@@ -42,7 +42,7 @@ async fn dispatch(cli: Cli) -> Result<(), AppError> {
         Some(Command::Keys(command)) => keys_command(command, config).await,
         Some(Command::Status(args)) => {
             let settings = config::load(config, env).await?;
-            status::status(settings, args.json, &mut std::io::stdout().lock()).await
+            status::status(settings, args.json, &mut tokio::io::stdout()).await
         }
         Some(Command::Register) => {
             let settings = config::load(config, env).await?;

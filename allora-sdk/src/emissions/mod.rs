@@ -449,8 +449,9 @@ impl MessageSet {
     /// Reads a worker payload message of this version (an `Any` value whose
     /// type URL is [`insert_worker_payload_type_url`](Self::insert_worker_payload_type_url))
     /// into the richest shape. Bytes that are no such message fail, and so
-    /// does a field the version does not have (v9: labeled values), as the
-    /// chain's transaction decoder refuses unknown fields.
+    /// do a v9 inference's labeled values (field 7, which v9 does not have:
+    /// the chain's transaction decoder refuses it as an unknown field).
+    /// Other unknown fields are skipped, not refused.
     pub fn decode_insert_worker_payload(
         &self,
         bytes: &[u8],
@@ -484,10 +485,12 @@ pub enum MessageDecodeError {
     /// Not a protobuf message of the expected shape.
     #[error(transparent)]
     Malformed(#[from] prost::DecodeError),
-    /// A field the version's message does not have. The chain's
-    /// transaction decoder refuses an unknown field numbered below 1024 in
-    /// any message of a transaction body (cosmos-sdk v0.50
-    /// `codec/unknownproto`), and this reads as its error does.
+    /// A field the version's message does not have: labeled values in a v9
+    /// inference, the one such field a payload described in the richest
+    /// shape can carry. The chain's transaction decoder refuses an unknown
+    /// field numbered below 1024 in any message of a transaction body
+    /// (cosmos-sdk v0.50 `codec/unknownproto`); this reads as its error
+    /// does.
     #[error("errUnknownField {message:?}: {{TagNum: {field}, WireType:{wire_type:?}}}")]
     UnknownField {
         /// The full name of the message holding it

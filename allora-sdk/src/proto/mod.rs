@@ -2,7 +2,8 @@
 //!
 //! Generated from the `.proto` files under `proto/` (no `protoc` on the build
 //! path). Field numbers, names and type URLs follow the chain's `emissions`
-//! module (messages of versions v9 and v10, nonces from v3); the golden
+//! module (v10's messages, v9's parameters and query service, nonces from
+//! v3; v9's payloads are v10's messages under v9 type URLs); the golden
 //! vectors of the official Python SDK pin the encoding byte for byte in this
 //! crate's tests. Which version a chain speaks, and each version's type
 //! URLs, services and events, are in [`crate::emissions`].
