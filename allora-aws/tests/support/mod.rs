@@ -56,29 +56,26 @@ pub async fn kms_public_key(client: &aws_sdk_kms::Client, key_id: &str) -> Vec<u
 }
 
 /// Every metric CloudWatch (moto) lists in `namespace`, of the name
-/// `metric_name` when given, over all pages.
+/// `metric_name` when given, over all pages (the SDK's paginator).
 pub async fn listed_metrics(
     client: &aws_sdk_cloudwatch::Client,
     namespace: &str,
     metric_name: Option<&str>,
 ) -> Vec<aws_sdk_cloudwatch::types::Metric> {
-    let mut metrics = Vec::new();
-    let mut token = None;
-    loop {
-        let page = client
-            .list_metrics()
-            .namespace(namespace)
-            .set_metric_name(metric_name.map(str::to_owned))
-            .set_next_token(token)
-            .send()
-            .await
-            .unwrap();
-        metrics.extend_from_slice(page.metrics());
-        token = page.next_token().map(str::to_owned);
-        if token.is_none() {
-            return metrics;
-        }
-    }
+    let pages: Vec<_> = client
+        .list_metrics()
+        .namespace(namespace)
+        .set_metric_name(metric_name.map(str::to_owned))
+        .into_paginator()
+        .send()
+        .collect::<Result<_, _>>()
+        .await
+        .unwrap();
+    pages
+        .iter()
+        .flat_map(|page| page.metrics())
+        .cloned()
+        .collect()
 }
 
 /// Stores a secret `name` holding `value` in the Secrets Manager `client`
