@@ -219,10 +219,17 @@ pub async fn register_topics(
 /// Writes `text` to `out` and flushes it, so that each line is out before
 /// the next step (a registration may take a block or more).
 async fn emit(out: &mut (dyn AsyncWrite + Unpin + Send), text: &str) -> Result<(), OperatorError> {
-    out.write_all(text.as_bytes())
+    write_flushed(out, text)
         .await
-        .map_err(OperatorError::Output)?;
-    out.flush().await.map_err(OperatorError::Output)
+        .map_err(OperatorError::Output)
+}
+
+async fn write_flushed(
+    out: &mut (dyn AsyncWrite + Unpin + Send),
+    text: &str,
+) -> std::io::Result<()> {
+    out.write_all(text.as_bytes()).await?;
+    out.flush().await
 }
 
 /// Writes `report` (such as a [`NodeStatus`](crate::status::NodeStatus) or
@@ -242,8 +249,7 @@ pub async fn write_report<R: Serialize + Display>(
     } else {
         report.to_string()
     };
-    out.write_all(text.as_bytes()).await?;
-    out.flush().await
+    write_flushed(out, &text).await
 }
 
 #[cfg(all(test, unix))]
